@@ -1,0 +1,234 @@
+/*
+ * floq_common.h - the shared ground every floq component stands on: the one
+ * error enum, leveled logging (text or JSON lines, librdkafka's log routed
+ * through it), the configuration table (file < environment < flags, with
+ * `-X key=value` passed straight to librdkafka) and the Kafka client set-up.
+ * Everything here is plain C11 over librdkafka and jansson; nothing in it
+ * exits or prints except through the logger a main() configured.
+ */
+#ifndef FLOQ_COMMON_H
+#define FLOQ_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define FLOQ_VERSION_STR "0.1.0"
+#define FLOQ_PRODUCER_URI "https://github.com/floq-io/floq/tree/v" FLOQ_VERSION_STR
+
+/* ---------------------------------------------------------------- errors */
+
+/**
+ * One error enum for all of floq; 0 is success. Each code is either
+ * retriable (the same call may succeed later) or fatal, see
+ * floq_err_is_retriable().
+ */
+typedef enum floq_err_e {
+        FLOQ_OK = 0,
+        FLOQ_ERR_INVALID_ARG,    /**< bad argument or value (fatal) */
+        FLOQ_ERR_NOMEM,          /**< out of memory (fatal) */
+        FLOQ_ERR_IO,             /**< file or socket i/o (retriable) */
+        FLOQ_ERR_CONFIG,         /**< bad configuration (fatal) */
+        FLOQ_ERR_DECODE,         /**< malformed message bytes (fatal) */
+        FLOQ_ERR_ENCODE,         /**< value does not fit the schema (fatal) */
+        FLOQ_ERR_TOO_LARGE,      /**< over a configured size bound (fatal) */
+        FLOQ_ERR_TRUNCATED,      /**< input ends early (fatal) */
+        FLOQ_ERR_UNKNOWN_SCHEMA, /**< fingerprint or schema id unknown (fatal) */
+        FLOQ_ERR_KAFKA,          /**< Kafka client error (retriable) */
+        FLOQ_ERR_TRANSPORT,      /**< cannot reach the brokers (retriable) */
+        FLOQ_ERR_TIMED_OUT,      /**< deadline passed (retriable) */
+        FLOQ_ERR_FENCED,         /**< producer fenced by a newer instance (fatal) */
+        FLOQ_ERR_NOT_FOUND,      /**< no such deployment, run or key (fatal) */
+        FLOQ_ERR_EXISTS,         /**< already there (fatal) */
+        FLOQ_ERR_REJECTED,       /**< refused by policy or validation (fatal) */
+        FLOQ_ERR_EXPIRED,        /**< command past its expires_at (fatal) */
+        FLOQ_ERR_UNAUTHORIZED,   /**< signature missing or wrong (fatal) */
+        FLOQ_ERR_UNSUPPORTED,    /**< not implemented / not available (fatal) */
+        FLOQ_ERR_BACKEND,        /**< backend failed (retriable) */
+        FLOQ_ERR_STATE,          /**< call not valid in this state (fatal) */
+        FLOQ_ERR__CNT
+} floq_err_t;
+
+/** Human-readable description of @p err, never NULL. */
+const char *floq_err2str(floq_err_t err);
+/** Symbolic name of @p err ("FLOQ_ERR_DECODE"), never NULL. */
+const char *floq_err_name(floq_err_t err);
+/** 1 if repeating the failed call later may succeed, else 0. */
+int floq_err_is_retriable(floq_err_t err);
+
+/** snprintf into errstr if errstr is non-NULL; returns @p err. */
+floq_err_t floq_seterr(char *errstr, size_t errstr_size, floq_err_t err,
+                       const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* --------------------------------------------------------------- logging */
+
+/** syslog-style levels: lower is more severe. */
+typedef enum floq_log_level_e {
+        FLOQ_LOG_ERR = 3,
+        FLOQ_LOG_WARN = 4,
+        FLOQ_LOG_NOTICE = 5,
+        FLOQ_LOG_INFO = 6,
+        FLOQ_LOG_DEBUG = 7,
+} floq_log_level_t;
+
+/** Current threshold; read by the macros, set by floq_log_setup(). */
+extern volatile int floq_log_level;
+
+/**
+ * Configure the process logger. Thread-safe to call once from main()
+ * before threads start.
+ * @param program  name printed in each line (not copied: must outlive logs)
+ * @param level    threshold
+ * @param json     non-zero: one JSON object per line
+ * @param out      destination stream (stderr if NULL)
+ */
+void floq_log_setup(const char *program, int level, int json, FILE *out);
+
+/** Parse "err|warn|notice|info|debug" (or 3..7); -1 when unknown. */
+int floq_log_level_parse(const char *s);
+
+/** Write one log line; use the floq_log() macro instead. Thread-safe. */
+void floq_log_write(int level, const char *facility, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* The level is checked before the arguments are evaluated. */
+#define floq_log(level, facility, ...)                                         \
+        do {                                                                   \
+                if ((int)(level) <= floq_log_level)                            \
+                        floq_log_write((level), (facility), __VA_ARGS__);      \
+        } while (0)
+#define floq_err(fac, ...)    floq_log(FLOQ_LOG_ERR, fac, __VA_ARGS__)
+#define floq_warn(fac, ...)   floq_log(FLOQ_LOG_WARN, fac, __VA_ARGS__)
+#define floq_notice(fac, ...) floq_log(FLOQ_LOG_NOTICE, fac, __VA_ARGS__)
+#define floq_info(fac, ...)   floq_log(FLOQ_LOG_INFO, fac, __VA_ARGS__)
+#define floq_debug(fac, ...)  floq_log(FLOQ_LOG_DEBUG, fac, __VA_ARGS__)
+
+/** librdkafka log callback that routes into floq_log_write(). */
+void floq_log_rdkafka_cb(const rd_kafka_t *rk, int level, const char *fac,
+                         const char *buf);
+
+/* ---------------------------------------------------------------- config */
+
+typedef enum floq_conf_type_e {
+        FLOQ_CONF_STR,
+        FLOQ_CONF_INT,  /**< int64, decimal */
+        FLOQ_CONF_BOOL, /**< true/false, 1/0, yes/no, on/off */
+        FLOQ_CONF_SIZE, /**< bytes, with optional k/M/G suffix */
+        FLOQ_CONF_MS,   /**< milliseconds, with optional ms/s/m/h suffix */
+} floq_conf_type_t;
+
+/** One row of the configuration table (see common/config.c). */
+typedef struct floq_conf_prop_s {
+        const char *name;     /**< dotted key, "worker.concurrency" */
+        floq_conf_type_t type;
+        const char *defval;   /**< default as text, NULL for unset */
+        const char *help;
+        int secret;           /**< never printed by floq_conf_dump() */
+} floq_conf_prop_t;
+
+typedef struct floq_conf_s floq_conf_t;
+
+/** A config holding every property at its default. NULL on ENOMEM. */
+floq_conf_t *floq_conf_new(void);
+void floq_conf_destroy(floq_conf_t *conf);
+/** Deep copy, NULL on ENOMEM. */
+floq_conf_t *floq_conf_dup(const floq_conf_t *conf);
+
+/**
+ * Set @p name to @p value after checking it parses as the property's type.
+ * Names prefixed "kafka." (or set through floq_conf_set_kafka()) go to the
+ * librdkafka passthrough instead. Unknown names: FLOQ_ERR_CONFIG, with the
+ * closest known name suggested in errstr.
+ */
+floq_err_t floq_conf_set(floq_conf_t *conf, const char *name,
+                         const char *value, char *errstr, size_t errstr_size);
+
+/** `-X key=value`: stored and passed verbatim to librdkafka. */
+floq_err_t floq_conf_set_kafka(floq_conf_t *conf, const char *key,
+                               const char *value, char *errstr,
+                               size_t errstr_size);
+
+/** "key=value" as given to -X or found in a file; splits on the first '='. */
+floq_err_t floq_conf_set_pair(floq_conf_t *conf, const char *pair, int kafka,
+                              char *errstr, size_t errstr_size);
+
+/**
+ * Read a Java-style properties file: `key=value` lines, '#' comments, blank
+ * lines. Keys that are not floq properties are librdkafka settings
+ * (bootstrap.servers, security.protocol, ...). Errors name file and line.
+ */
+floq_err_t floq_conf_load_file(floq_conf_t *conf, const char *path,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * Apply FLOQ_* variables of @p envp (NULL: environ): FLOQ_WORKER_CONCURRENCY
+ * sets worker.concurrency (upper case, '.' and '-' become '_').
+ * FLOQ_CONFIG and FLOQ_LOG_* are read the same way.
+ */
+floq_err_t floq_conf_load_env(floq_conf_t *conf, char **envp, char *errstr,
+                              size_t errstr_size);
+
+/** Value as text; NULL when unset. Valid until the next set of @p name. */
+const char *floq_conf_get(const floq_conf_t *conf, const char *name);
+/** Typed getters; abort() on a name that is not in the table (a bug). */
+const char *floq_conf_str(const floq_conf_t *conf, const char *name);
+int64_t floq_conf_int(const floq_conf_t *conf, const char *name);
+int floq_conf_bool(const floq_conf_t *conf, const char *name);
+
+/** The table, terminated by a row with name NULL. */
+const floq_conf_prop_t *floq_conf_props(void);
+
+/** Print the table (name, type, default, help) for --help / man pages. */
+void floq_conf_print_help(FILE *out);
+/** Print current values, secrets shown as "(set)". */
+void floq_conf_dump(const floq_conf_t *conf, FILE *out);
+
+/* ----------------------------------------------------------------- kafka */
+
+/**
+ * A librdkafka config from @p conf: bootstrap.servers from `brokers`, every
+ * -X/kafka.* passthrough setting, our log callback, client.id, and for
+ * producers partitioner=murmur2_random (Java's default partitioner) so keys
+ * land where Java clients put them. The caller owns the result (hand it to
+ * rd_kafka_new(), which takes ownership on success).
+ * @param role  "producer", "consumer" or "admin": picks role defaults
+ */
+rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
+                                     const char *role, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * Create each topic of @p conf (commands, replies, lineage, deployments,
+ * schedules, runs, dlq) that does not exist, with topic.partitions and
+ * topic.replication.factor; state topics get cleanup.policy=compact.
+ * Topics that exist with another partition count: FLOQ_ERR_CONFIG (the
+ * co-partitioning contract would break). Blocks up to @p timeout_ms.
+ */
+floq_err_t floq_kafka_ensure_topics(rd_kafka_t *rk, const floq_conf_t *conf,
+                                    int timeout_ms, char *errstr,
+                                    size_t errstr_size);
+
+/** Partition of @p key among @p partition_cnt: Java's murmur2 partitioner. */
+int32_t floq_kafka_partition(const char *key, size_t keylen,
+                             int32_t partition_cnt);
+
+/** Map a librdkafka error to a floq error. */
+floq_err_t floq_kafka_err(rd_kafka_resp_err_t err);
+
+/* ------------------------------------------------------------------ time */
+
+/** Wall clock in Unix milliseconds. */
+int64_t floq_now_ms(void);
+/** Monotonic clock in milliseconds. */
+int64_t floq_mono_ms(void);
+/** RFC 3339 UTC text of @p ms ("2026-11-23T10:50:14.123Z") into buf. */
+char *floq_ms_to_iso(int64_t ms, char *buf, size_t size);
+
+/** A fresh random (v4) UUID in lower-case text form into buf[37]. */
+void floq_uuid_new(char buf[37]);
+
+#endif /* FLOQ_COMMON_H */

@@ -1,0 +1,171 @@
+/*
+ * log.c - the process logger. One line per call, either text
+ *   2026-11-23T10:50:14.123Z floq-worker INFO  [fac] msg
+ * or a JSON object per line (jansson does the escaping), written under a
+ * mutex so lines from worker threads and librdkafka's threads never
+ * interleave. The floq_log() macros check floq_log_level before evaluating
+ * their arguments (Redis serverLog); librdkafka's own log is routed here by
+ * floq_log_rdkafka_cb(). Nothing else in libfloq prints.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "floq_common.h"
+
+volatile int floq_log_level = FLOQ_LOG_INFO;
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *log_program = "floq";
+static int log_json;
+static FILE *log_out; /* NULL: stderr, resolved at write time */
+
+static const struct {
+        const char *name; /* for json and level parsing */
+        const char *text; /* fixed-width column of the text format */
+} levels[] = {
+        [FLOQ_LOG_ERR] = { "err", "ERROR" },
+        [FLOQ_LOG_WARN] = { "warn", "WARN " },
+        [FLOQ_LOG_NOTICE] = { "notice", "NOTE " },
+        [FLOQ_LOG_INFO] = { "info", "INFO " },
+        [FLOQ_LOG_DEBUG] = { "debug", "DEBUG" },
+};
+
+/* Clamp to our range: callers (librdkafka) may pass 0..7. */
+static int level_clamp(int level) {
+        if (level < FLOQ_LOG_ERR)
+                return FLOQ_LOG_ERR;
+        if (level > FLOQ_LOG_DEBUG)
+                return FLOQ_LOG_DEBUG;
+        return level;
+}
+
+void floq_log_setup(const char *program, int level, int json, FILE *out) {
+        pthread_mutex_lock(&log_lock);
+        log_program = program ? program : "floq";
+        log_json = json;
+        log_out = out;
+        floq_log_level = level;
+        pthread_mutex_unlock(&log_lock);
+}
+
+int floq_log_level_parse(const char *s) {
+        static const struct {
+                const char *name;
+                int level;
+        } aliases[] = {
+                { "err", FLOQ_LOG_ERR },       { "error", FLOQ_LOG_ERR },
+                { "warn", FLOQ_LOG_WARN },     { "warning", FLOQ_LOG_WARN },
+                { "notice", FLOQ_LOG_NOTICE }, { "info", FLOQ_LOG_INFO },
+                { "debug", FLOQ_LOG_DEBUG },
+        };
+        size_t i;
+
+        if (!s)
+                return -1;
+        if (s[0] >= '3' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+                if (!strcasecmp(s, aliases[i].name))
+                        return aliases[i].level;
+        return -1;
+}
+
+static void write_json(FILE *out, const char *ts, int level,
+                       const char *facility, const char *msg) {
+        json_t *obj = json_object();
+        char *line = NULL;
+
+        if (!obj)
+                return;
+        json_object_set_new(obj, "ts", json_string(ts));
+        json_object_set_new(obj, "level", json_string(levels[level].name));
+        json_object_set_new(obj, "program", json_string(log_program));
+        json_object_set_new(obj, "facility", json_string(facility));
+        /* json_stringn replaces nothing: invalid UTF-8 makes it NULL, so
+         * fall back to a lossy copy rather than drop the line. */
+        if (json_object_set_new(obj, "msg", json_string(msg)) == -1) {
+                char *copy = strdup(msg);
+                char *p;
+
+                if (copy) {
+                        for (p = copy; *p; p++)
+                                if ((unsigned char)*p >= 0x80)
+                                        *p = '?';
+                        json_object_set_new(obj, "msg", json_string(copy));
+                        free(copy);
+                }
+        }
+        line = json_dumps(obj, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        if (line) {
+                fputs(line, out);
+                fputc('\n', out);
+                free(line);
+        }
+        json_decref(obj);
+}
+
+static void log_vwrite(int level, const char *facility, const char *fmt,
+                       va_list ap) {
+        char stackbuf[1024];
+        char *msg = stackbuf;
+        char *heap = NULL;
+        char ts[32];
+        FILE *out;
+        va_list ap2;
+        int n;
+
+        level = level_clamp(level);
+        if (!facility)
+                facility = "";
+        va_copy(ap2, ap);
+        n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
+        if (n < 0) {
+                stackbuf[0] = '\0';
+        } else if ((size_t)n >= sizeof(stackbuf)) {
+                heap = malloc((size_t)n + 1);
+                if (heap) {
+                        vsnprintf(heap, (size_t)n + 1, fmt, ap2);
+                        msg = heap;
+                }
+        }
+        va_end(ap2);
+        floq_ms_to_iso(floq_now_ms(), ts, sizeof(ts));
+
+        pthread_mutex_lock(&log_lock);
+        out = log_out ? log_out : stderr;
+        if (log_json)
+                write_json(out, ts, level, facility, msg);
+        else
+                fprintf(out, "%s %s %s [%s] %s\n", ts, log_program,
+                        levels[level].text, facility, msg);
+        fflush(out);
+        pthread_mutex_unlock(&log_lock);
+        free(heap);
+}
+
+void floq_log_write(int level, const char *facility, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        log_vwrite(level, facility, fmt, ap);
+        va_end(ap);
+}
+
+void floq_log_rdkafka_cb(const rd_kafka_t *rk, int level, const char *fac,
+                         const char *buf) {
+        char facility[64];
+
+        /* syslog 0..3 (emerg..err) are all errors to us; 4..7 map 1:1. */
+        level = level_clamp(level);
+        if (level > floq_log_level)
+                return;
+        snprintf(facility, sizeof(facility), "rdkafka:%s", fac ? fac : "");
+        (void)rk;
+        floq_log_write(level, facility, "%s", buf ? buf : "");
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what floq needs to build and test, only what is missing.
+# Idempotent: a second run installs nothing and exits 0 quickly.
+# Usage: ops/install-deps.sh [--build-only]
+set -euo pipefail
+
+pkgs=(build-essential pkg-config librdkafka-dev libavro-dev
+      libcurl4-openssl-dev libjansson-dev check uuid-dev libssl-dev
+      libmicrohttpd-dev tzdata)
+if [[ "${1:-}" != "--build-only" ]]; then
+    # test tools: python3-avro is the interop oracle, jsonschema the
+    # OpenLineage validator, kcat the "any language can produce" client,
+    # valgrind the leak check, maven + a JDK run the real Kafka broker
+    pkgs+=(python3 python3-avro python3-jsonschema kcat valgrind maven
+           default-jdk-headless procps)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+# a JDK already on PATH (17+) is as good as Debian's
+if [[ " ${missing[*]} " == *" default-jdk-headless "* ]] &&
+        command -v java >/dev/null && command -v javac >/dev/null; then
+    missing=("${missing[@]/default-jdk-headless}")
+fi
+if [[ " ${missing[*]} " == *" maven "* ]] && command -v mvn >/dev/null; then
+    missing=("${missing[@]/maven}")
+fi
+read -r -a missing <<<"${missing[*]}"
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
