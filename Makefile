@@ -81,7 +81,7 @@ TOOL_BINS  := $(TOOL_C:tests/tools/%.c=$(B)/tools/%)
 .DEFAULT_GOAL := all
 
 all: $(LIBFLOQ_A) $(LIBFLOQ_SO) $(WORKER_A) $(PROGS) $(UNIT_BINS) \
-     $(ITEST_BINS) $(BENCH_BINS) $(TOOL_BINS) $(B)/floq.pc
+     $(ITEST_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 help:
 	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
@@ -111,9 +111,7 @@ $(WORKER_A): $(WRK_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/floq.pc: ops/floq.pc.in
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+# floq.pc is written at install time: it holds PREFIX.
 
 # ---- programs
 define prog_rule
@@ -185,10 +183,12 @@ install: all
 	install -m 644 $(LIBFLOQ_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIBFLOQ_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libfloq.so.0 $(DESTDIR)$(PREFIX)/lib/libfloq.so
-	install -m 644 $(B)/floq.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    ops/floq.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/floq.pc
 	install -m 644 producer/floq.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 common/floq_common.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 schemas/floq_schemas.h $(DESTDIR)$(PREFIX)/include/floq/
+	install -m 644 lineage/floq_lineage.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 schemas/*.avsc $(DESTDIR)$(PREFIX)/share/floq/schemas/
 	for m in $(wildcard docs/man/*.1); do \
 	    install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done

@@ -108,6 +108,8 @@ static const floq_conf_prop_t conf_props[] = {
         /* Schemas and security */
         { "schema.registry.url", FLOQ_CONF_STR, NULL,
           "use the Confluent wire format with this registry", 0 },
+        { "schema.registry.basic.auth.user.info", FLOQ_CONF_STR, NULL,
+          "user:password for the schema registry", 1 },
         { "security.require.signature", FLOQ_CONF_BOOL, "false",
           "reject commands without a valid HMAC signature", 0 },
         { "security.hmac.keys.file", FLOQ_CONF_STR, NULL,
@@ -127,6 +129,12 @@ static const floq_conf_prop_t conf_props[] = {
           "host:port for /metrics and /healthz; unset disables", 0 },
         { "config", FLOQ_CONF_STR, NULL,
           "properties file to load (FLOQ_CONFIG)", 0 },
+        { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",
+          "transaction.timeout.ms of the worker's producer: how long a dead "
+          "worker's open transaction holds back readers", 0 },
+        { "worker.command.history", FLOQ_CONF_INT, "32",
+          "deploy/stop outcomes kept per deployment to answer repeated "
+          "command ids", 0 },
         { NULL },
 };
 
@@ -689,39 +697,35 @@ floq_err_t floq_conf_load_file(floq_conf_t *conf, const char *path,
                                    strerror(errno));
         while ((len = getline(&line, &cap, fp)) != -1) {
                 char *s, *eq, *key, *value;
+                int nul;
 
                 lineno++;
-                if ((size_t)len != strlen(line)) {
-                        err = floq_seterr(errstr, errstr_size,
-                                          FLOQ_ERR_CONFIG,
-                                          "%s:%u: NUL byte in line", path,
-                                          lineno);
-                        goto out;
-                }
+                nul = (size_t)len != strlen(line); /* before trim cuts it */
                 s = trim(line);
                 /* UTF-8 byte order mark on the first line */
                 if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
                         s = trim(s + 3);
-                if (!*s || *s == '#' || *s == '!')
+                if (nul) {
+                        snprintf(why, sizeof(why), "NUL byte in line");
+                        err = FLOQ_ERR_CONFIG;
+                } else if (!*s || *s == '#' || *s == '!') {
                         continue;
-                if (!(eq = strchr(s, '='))) {
-                        err = floq_seterr(errstr, errstr_size,
-                                          FLOQ_ERR_CONFIG,
-                                          "%s:%u: expected key=value", path,
-                                          lineno);
-                        goto out;
+                } else if (!(eq = strchr(s, '='))) {
+                        snprintf(why, sizeof(why), "expected key=value");
+                        err = FLOQ_ERR_CONFIG;
+                } else {
+                        *eq = '\0';
+                        key = trim(s);
+                        value = trim(eq + 1);
+                        if (!*key) {
+                                snprintf(why, sizeof(why), "empty key");
+                                err = FLOQ_ERR_CONFIG;
+                        } else {
+                                err = floq_conf_set(conf, key, value, why,
+                                                    sizeof(why));
+                        }
                 }
-                *eq = '\0';
-                key = trim(s);
-                value = trim(eq + 1);
-                if (!*key) {
-                        err = floq_seterr(errstr, errstr_size,
-                                          FLOQ_ERR_CONFIG,
-                                          "%s:%u: empty key", path, lineno);
-                        goto out;
-                }
-                if ((err = floq_conf_set(conf, key, value, why,
-                                         sizeof(why)))) {
+                if (err) {
                         floq_seterr(errstr, errstr_size, err, "%s:%u: %s",
                                     path, lineno, why);
                         goto out;

@@ -231,4 +231,118 @@ char *floq_ms_to_iso(int64_t ms, char *buf, size_t size);
 /** A fresh random (v4) UUID in lower-case text form into buf[37]. */
 void floq_uuid_new(char buf[37]);
 
+/* ---- cron and time zones ---- */
+/*
+ * Schedules (common/cron.c, common/tz.c; semantics in docs/schedules.md):
+ * cron expressions, IANA time zones read from the system tz database without
+ * touching the process-wide TZ, and the next fire instant of a schedule.
+ */
+
+/** floq_cron_t.flags */
+#define FLOQ_CRON_F_SECONDS  0x1 /**< 6-field form: a leading seconds field */
+#define FLOQ_CRON_F_DOM_STAR 0x2 /**< day-of-month field began with '*' */
+#define FLOQ_CRON_F_DOW_STAR 0x4 /**< day-of-week field began with '*' */
+
+/**
+ * A parsed cron expression: one bitset per field, bit n set when value n
+ * matches. Caller-owned, plain data (copy it freely); no release needed.
+ */
+typedef struct floq_cron_s {
+        uint64_t second;  /**< bits 0-59 (just bit 0 in the 5-field form) */
+        uint64_t minute;  /**< bits 0-59 */
+        uint32_t hour;    /**< bits 0-23 */
+        uint32_t dom;     /**< bits 1-31 */
+        uint16_t month;   /**< bits 1-12 */
+        uint8_t dow;      /**< bits 0-6, Sunday = 0 (7 is folded into 0) */
+        uint8_t flags;    /**< FLOQ_CRON_F_* */
+} floq_cron_t;
+
+/** An IANA time zone, immutable once loaded: share it between threads. */
+typedef struct floq_tz_s floq_tz_t;
+
+/** Longest line floq_cron_format_fire() writes, with its NUL. */
+#define FLOQ_CRON_FIRE_BUFSZ 80
+
+/**
+ * Parse a cron expression: 5 fields (minute hour day-of-month month
+ * day-of-week) or 6 with a leading seconds field; lists, ranges, steps,
+ * names (JAN-DEC, SUN-SAT, any case), 7 = Sunday and the macros @hourly
+ * @daily @midnight @weekly @monthly @yearly @annually.
+ * @param out  caller-owned, written only on success
+ * @return FLOQ_OK, or FLOQ_ERR_INVALID_ARG with errstr set to
+ *         "position N: reason" (N counts characters of @p expr from 1).
+ * Thread-safe.
+ */
+floq_err_t floq_cron_parse(const char *expr, floq_cron_t *out, char *errstr,
+                           size_t errstr_size);
+
+/**
+ * The first fire instant of @p c strictly after @p after_utc_ms, evaluated
+ * in the wall time of @p tz with the daylight-saving rules of
+ * docs/schedules.md (gap: once at the end of the gap; fold: once at the
+ * first pass; an hour field of every hour: every real instant whose wall
+ * time matches, so both passes of a fold).
+ * @return Unix milliseconds (a whole second), or -1 when nothing fires in
+ *         the 8 years after @p after_utc_ms (e.g. "0 0 30 2 *") or the
+ *         instant is outside years 1-9990. Thread-safe.
+ */
+int64_t floq_cron_next(const floq_cron_t *c, const floq_tz_t *tz,
+                       int64_t after_utc_ms);
+
+/**
+ * One line describing a fire instant, the UTC instant then the wall time
+ * with its offset: "2026-03-08T07:00:00Z 2026-03-08T03:00:00-04:00"
+ * (milliseconds are shown only when not zero). What `floq cron-next`
+ * prints. @p size should be FLOQ_CRON_FIRE_BUFSZ. Returns @p buf.
+ */
+char *floq_cron_format_fire(int64_t ms, const floq_tz_t *tz, char *buf,
+                            size_t size);
+
+/**
+ * Parse an ISO 8601 / RFC 3339 instant: "2026-03-08T01:59:00Z",
+ * "2026-03-08T01:59:00.250+05:30" ('T', 't' or ' ' between date and time,
+ * seconds optional, any number of fraction digits, truncated to ms,
+ * offsets Z, +hh:mm, +hhmm or +hh). An offset is required: a bare wall
+ * time is ambiguous. @return FLOQ_OK or FLOQ_ERR_INVALID_ARG.
+ */
+floq_err_t floq_iso_parse(const char *s, int64_t *ms);
+
+/**
+ * Load IANA zone @p name ("Europe/London") from $TZDIR or
+ * /usr/share/zoneinfo (TZif v1-v4, validated; the process TZ is never
+ * touched). "UTC", "GMT", "Z", "Etc/UTC" need no file; fixed offsets are
+ * written "UTC+05:30", "UTC-3", "+05:45" (ISO sign: east is positive;
+ * unlike the POSIX-signed "Etc/GMT+5", which is read from its file).
+ * Names with "." components, absolute paths or odd characters are
+ * rejected.
+ * @return a zone the caller owns (floq_tz_destroy()), or NULL with errstr.
+ */
+floq_tz_t *floq_tz_load(const char *name, char *errstr, size_t errstr_size);
+
+/** Free @p tz (NULL is fine). */
+void floq_tz_destroy(floq_tz_t *tz);
+
+/** The name @p tz was loaded with. */
+const char *floq_tz_name(const floq_tz_t *tz);
+
+/**
+ * UTC offset in seconds (east positive) in effect at @p utc_sec.
+ * @param is_dst  if non-NULL, set to 1 during daylight-saving time
+ */
+int floq_tz_offset_at(const floq_tz_t *tz, int64_t utc_sec, int *is_dst);
+
+/** Wall time (seconds since 1970-01-01T00:00 local) at @p utc_sec. */
+int64_t floq_tz_utc_to_local(const floq_tz_t *tz, int64_t utc_sec);
+
+/**
+ * The UTC instants whose wall time in @p tz is @p local_sec.
+ * @return 1: one instant, utc[0] == utc[1];
+ *         2: a fold (fall back), utc[0] the first pass, utc[1] the second;
+ *         0: a gap (spring forward), the wall time never happens: utc[0]
+ *            == utc[1] == the first valid instant after the gap.
+ */
+int floq_tz_local_to_utc(const floq_tz_t *tz, int64_t local_sec,
+                         int64_t utc[2]);
+/* ---- end of cron and time zones ---- */
+
 #endif /* FLOQ_COMMON_H */

@@ -29,7 +29,7 @@ static const struct {
         const char *name; /* for json and level parsing */
         const char *text; /* fixed-width column of the text format */
 } levels[] = {
-        [FLOQ_LOG_ERR] = { "err", "ERROR" },
+        [FLOQ_LOG_ERR] = { "error", "ERROR" },
         [FLOQ_LOG_WARN] = { "warn", "WARN " },
         [FLOQ_LOG_NOTICE] = { "notice", "NOTE " },
         [FLOQ_LOG_INFO] = { "info", "INFO " },
@@ -152,6 +152,10 @@ static void log_vwrite(int level, const char *facility, const char *fmt,
 void floq_log_write(int level, const char *facility, const char *fmt, ...) {
         va_list ap;
 
+        /* The macros filter before evaluating arguments; direct callers
+         * get the same threshold here. */
+        if (level > floq_log_level)
+                return;
         va_start(ap, fmt);
         log_vwrite(level, facility, fmt, ap);
         va_end(ap);

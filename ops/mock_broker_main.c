@@ -130,6 +130,9 @@ int main(int argc, char **argv) {
         rd_kafka_conf_set_log_cb(kconf, floq_log_rdkafka_cb);
         /* The handle only carries the cluster; it never connects. */
         if (rd_kafka_conf_set(kconf, "bootstrap.servers", "",
+                              errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            /* quiet the "no bootstrap.servers" notice of that handle */
+            rd_kafka_conf_set(kconf, "log_level", verbose ? "7" : "4",
                               errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
                 goto kerr;
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));

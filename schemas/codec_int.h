@@ -88,11 +88,14 @@ typedef struct floq_avro_schema_s {
 } floq_avro_schema_t;
 
 /**
- * Parse and check @p text (an .avsc). Defaults are validated against their
- * field types and converted to floq's JSON shape.
+ * Parse and check @p text (an .avsc). With @p check_defaults, defaults are
+ * validated against their field types and converted to floq's JSON shape
+ * (the codec needs them); without, they are ignored (the canonical form
+ * does not depend on them, and Avro's own test vectors hold bad ones).
  * @return a new schema the caller destroys, NULL with errstr on error.
  */
-floq_avro_schema_t *floq_avro_schema_parse(const char *text, char *errstr,
+floq_avro_schema_t *floq_avro_schema_parse(const char *text,
+                                           int check_defaults, char *errstr,
                                            size_t errstr_size);
 void floq_avro_schema_destroy(floq_avro_schema_t *sch);
 

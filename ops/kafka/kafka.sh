@@ -42,8 +42,10 @@ Usage:
       broker answers (deadline --timeout, default 120 s; on timeout the log
       tail is printed, the started nodes are killed and the exit code is 1).
       Last stdout line: the bootstrap address, e.g. 127.0.0.1:39092 or
-      127.0.0.1:39092,127.0.0.1:39093,127.0.0.1:39094. If the same cluster
-      is already running and answering, it just prints the address again.
+      127.0.0.1:39092,127.0.0.1:39093,127.0.0.1:39094. If a cluster already
+      runs in DIR and matches the flags given (--nodes/--version/--port; ones
+      not given match anything), it only waits for it and prints its address;
+      a different one is an error (stop it first).
   kafka.sh stop [--dir DIR]
       SIGTERM all nodes, wait up to ${STOP_TIMEOUT} s, then SIGKILL; removes the pid
       files. Exit 0 (with a message) if nothing runs.
@@ -79,7 +81,11 @@ Broker settings worth knowing:
   1 node : offsets/transaction state replication 1, min.insync.replicas 1
   3 nodes: replication factor 3, min.insync.replicas 2 (also for
            __consumer_offsets and __transaction_state)
-  num.partitions=1, group.initial.rebalance.delay.ms=0, transactions enabled.
+  num.partitions=1, group.initial.rebalance.delay.ms=0, transactions enabled,
+  __consumer_offsets/__transaction_state with 10 partitions (quick to create).
+  A killed node stays listed in metadata until broker.session.timeout.ms
+  (6 s here, Kafka's default is 9 s) expires; a killed node restarted
+  sooner waits for that too (DUPLICATE_BROKER_REGISTRATION until then).
 
 Environment:
   FLOQ_KAFKA_VERSION  Kafka version (default ${DEFAULT_VERSION}); exact versions
@@ -119,6 +125,7 @@ parse_opts() {
     [[ $NODES == 1 || $NODES == 3 ]] || die "--nodes must be 1 or 3 (got $NODES)"
     [[ $PORT =~ ^[0-9]+$ ]] || die "--port must be a number (got $PORT)"
     [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be seconds (got $TIMEOUT)"
+    [[ $RUN_DIR == /* ]] || RUN_DIR="$PWD/$RUN_DIR"
     [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
         die "--version must be an exact version like 3.9.1 or 4.3.1 (got $VERSION)"
     return 0
@@ -236,8 +243,8 @@ node_pid() {
     [[ -f $f ]] || return 1
     pid=$(<"$f")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    [[ $cmd == *kafka.Kafka*"$(node_dir "$1")/server.properties"* ]] || return 1
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+    [[ $cmd == *" kafka.Kafka $(node_dir "$1")/server.properties " ]] || return 1
     echo "$pid"
 }
 
@@ -283,6 +290,11 @@ transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=10
 group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
+
+# fault tests: a killed node is fenced (and may re-register after
+# restart-node) after 6 s instead of Kafka's 9 s
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1500
 
 # small, quick test broker
 num.network.threads=2
@@ -335,6 +347,7 @@ launch_node() {
 
 # brokers_seen PORT: how many brokers a metadata request to PORT reports.
 brokers_seen() {
+    port_busy "$1" || return 0   # not listening yet: skip kcat's own wait
     timeout 10 kcat -b "127.0.0.1:$1" -L -m 5 -t __floq_probe 2>/dev/null |
         sed -n 's/^ *\([0-9][0-9]*\) brokers:$/\1/p' | head -1 || true
 }
@@ -484,8 +497,9 @@ cmd_status() {
 
 node_arg() {
     local n=${REST[0]:-}
-    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= NODES)) ||
+    if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > NODES)); then
         die "need a node number between 1 and $NODES (got '${n}')"
+    fi
     echo "$n"
 }
 

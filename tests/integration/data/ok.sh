@@ -1,0 +1,4 @@
+#!/bin/sh
+# A run that succeeds: prints its arguments.
+echo "ok $*"
+exit 0

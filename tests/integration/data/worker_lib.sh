@@ -1,0 +1,107 @@
+# worker_lib.sh - helpers of the worker's integration tests (01NN-*.sh),
+# sourced after lib.sh. Every test gets its own topics and group
+# (floq_test_topics), fast timings (heartbeats, kill grace, session and
+# transaction timeouts) so takeovers happen within seconds, and the process
+# backend allowed to run the job scripts beside this file. Needs jq.
+
+DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOOL=$TOOLS/floq_itest_tool
+
+command -v jq >/dev/null || { echo "  jq is required"; exit 77; }
+
+# worker_env: unique topics plus timings suited to tests.
+worker_env() {
+    floq_test_topics
+    export FLOQ_PROCESS_ALLOWED_DIRS=$DATA
+    export FLOQ_TOPIC_PARTITIONS=${FLOQ_TOPIC_PARTITIONS:-6}
+    export FLOQ_WORKER_HEARTBEAT_INTERVAL_MS=${FLOQ_WORKER_HEARTBEAT_INTERVAL_MS:-500}
+    export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=${FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS:-4000}
+    export FLOQ_WORKER_TRANSACTION_TIMEOUT_MS=${FLOQ_WORKER_TRANSACTION_TIMEOUT_MS:-6000}
+    export FLOQ_PROCESS_KILL_GRACE_MS=${FLOQ_PROCESS_KILL_GRACE_MS:-1000}
+    export FLOQ_WORKER_DRAIN_GRACE_MS=${FLOQ_WORKER_DRAIN_GRACE_MS:-10000}
+}
+
+# start_worker NAME [ARGS...]: a floq-worker in the background; its pid is
+# in WPID[NAME], its log in $FLOQ_TEST_TMP/NAME.log.
+declare -A WPID
+start_worker() {
+    local name=$1; shift
+    bg "$name" "$BIN/floq-worker" -X session.timeout.ms=6000 \
+        -X heartbeat.interval.ms=500 -o worker.id="$name-$$" "$@"
+    WPID[$name]=$!
+}
+
+# worker_assigned NAME: the worker has taken partitions at least once.
+worker_assigned() { grep -q "assigned [1-9]" "$FLOQ_TEST_TMP/$1.log"; }
+
+# worker_log_has NAME PATTERN
+worker_log_has() { grep -q -- "$2" "$FLOQ_TEST_TMP/$1.log"; }
+
+# produce: JSON commands on stdin -> their command ids on stdout.
+produce() { "$TOOL" produce "$@"; }
+
+# spec EXE [ARG...]: a process spec as JSON text (for a DeployBody).
+spec() {
+    local exe=$DATA/$1; shift
+    jq -cn --arg exe "$exe" '{executable: $exe, args: $ARGS.positional}' \
+        --args "$@" | jq -Rc .
+}
+
+# deploy_cmd NAME EXE [ARG...]: a deploy command line.
+deploy_cmd() {
+    local name=$1; shift
+    printf '{"deployment":"%s","body":{"DeployBody":{"backend":"process","spec":%s}}}\n' \
+        "$name" "$(spec "$@")"
+}
+
+# run_cmd NAME [PARAMS_JSON] [EXTRA_ENVELOPE_JSON]: a run command line.
+run_cmd() {
+    jq -cn --arg d "$1" --argjson p "${2:-{\}}" --argjson e "${3:-{\}}" \
+        '{deployment: $d, body: {RunBody: {params: $p}}} + $e'
+}
+
+# replies_now FILE: every committed reply so far, one JSON per line.
+replies_now() { "$TOOL" replies --timeout-ms 20000 >"$1"; }
+
+# statuses FILE CMD_ID: the statuses replied to CMD_ID, in order, on one line.
+statuses() {
+    jq -r --arg id "$2" 'select(.command_id == $id) | .status' "$1" |
+        tr '\n' ' ' | sed 's/ $//'
+}
+
+# finals FILE CMD_ID: how many final replies CMD_ID got.
+finals() {
+    jq -r --arg id "$2" 'select(.command_id == $id and .final) | .status' \
+        "$1" | wc -l
+}
+
+# has_final CMD_ID: true once CMD_ID has a final reply (reads the topic).
+has_final() {
+    local f=$FLOQ_TEST_TMP/has_final.json
+    replies_now "$f"
+    [[ $(finals "$f" "$1") -ge 1 ]]
+}
+
+# all_final IDS_FILE: true once every command id in IDS_FILE has a final
+# reply.
+all_final() {
+    local f=$FLOQ_TEST_TMP/all_final.json
+    replies_now "$f"
+    local missing
+    missing=$(jq -r 'select(.final) | .command_id' "$f" | sort -u |
+        comm -13 - <(sort -u "$1") | wc -l)
+    [[ $missing -eq 0 ]]
+}
+
+# reply_field FILE CMD_ID STATUS FIELD: FIELD of CMD_ID's STATUS reply.
+reply_field() {
+    jq -r --arg id "$2" --arg s "$3" \
+        'select(.command_id == $id and .status == $s) | .'"$4" "$1" | head -1
+}
+
+# has_status CMD_ID STATUS: true once CMD_ID got a STATUS reply.
+has_status() {
+    local f=$FLOQ_TEST_TMP/has_status.json
+    replies_now "$f"
+    [[ -n $(reply_field "$f" "$1" "$2" command_id) ]]
+}

@@ -1,0 +1,428 @@
+/*
+ * floq_itest_tool.c - the integration tests' own Kafka client, independent
+ * of libfloq's producer API and the floq CLI so that the worker is tested
+ * against the wire contract only. Configured from the same FLOQ_*
+ * environment as the worker (FLOQ_BROKERS, FLOQ_TOPIC_*).
+ *
+ *   produce [--partition N]      JSON Command objects on stdin, one per
+ *                                line -> encoded, keyed by deployment;
+ *                                command_id/issued_at filled when missing,
+ *                                "expires_in_ms" turned into expires_at;
+ *                                prints each command_id
+ *   produce-raw FILE [--key K] [--partition N]   raw bytes as one record
+ *   replies [--count N] [--timeout-ms T]   decoded replies as JSON lines
+ *   runs [--latest]              RunState records (latest per run id)
+ *   deployments                  Deployment records
+ *   dlq                          DLQ records with headers, as JSON lines
+ *   partition --key NAME         home partition of a deployment (murmur2
+ *                                over topic.partitions)
+ *
+ * Readers are read_committed, start at the beginning and stop at the end
+ * of every partition (or after --count records / --timeout-ms).
+ * Exit: 0 ok, 1 error or count not reached, 2 usage.
+ */
+#include <unistd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "floq_common.h"
+#include "floq_schemas.h"
+
+static floq_conf_t *conf;
+static floq_codec_t *codec;
+static int delivery_failures;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "floq_itest_tool: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\n");
+        exit(1);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op) {
+        (void)rk;
+        (void)op;
+        if (m->err) {
+                fprintf(stderr, "floq_itest_tool: delivery failed: %s\n",
+                        rd_kafka_err2str(m->err));
+                delivery_failures++;
+        }
+}
+
+static rd_kafka_t *new_producer(void) {
+        char errstr[512];
+        rd_kafka_conf_t *kc = floq_kafka_conf_new(conf, "producer", errstr,
+                                                  sizeof(errstr));
+        rd_kafka_t *rk;
+
+        if (!kc)
+                die("%s", errstr);
+        rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+        if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
+                                sizeof(errstr))))
+                die("%s", errstr);
+        return rk;
+}
+
+static int finish_producer(rd_kafka_t *rk) {
+        if (rd_kafka_flush(rk, 30000))
+                die("%s", "timed out waiting for delivery");
+        rd_kafka_destroy(rk);
+        return delivery_failures ? 1 : 0;
+}
+
+static void produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                    const void *key, size_t keylen, const void *val,
+                    size_t len) {
+        rd_kafka_resp_err_t err;
+
+        do {
+                err = rd_kafka_producev(
+                        rk, RD_KAFKA_V_TOPIC(topic),
+                        RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_KEY(key, keylen),
+                        RD_KAFKA_V_VALUE((void *)val, len),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END);
+                if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(rk, 100);
+        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        if (err)
+                die("produce: %s", rd_kafka_err2str(err));
+        rd_kafka_poll(rk, 0);
+}
+
+static int cmd_produce(int32_t partition) {
+        rd_kafka_t *rk = new_producer();
+        const char *topic = floq_conf_str(conf, "topic.commands");
+        char line[1 << 20], errstr[512], id[37];
+
+        while (fgets(line, sizeof(line), stdin)) {
+                json_error_t jerr;
+                json_t *cmd, *v;
+                void *buf;
+                size_t len;
+                const char *dep;
+
+                if (line[strspn(line, " \t\r\n")] == '\0')
+                        continue;
+                if (!(cmd = json_loads(line, 0, &jerr)))
+                        die("bad JSON: %s", jerr.text);
+                if (!json_object_get(cmd, "command_id")) {
+                        floq_uuid_new(id);
+                        json_object_set_new(cmd, "command_id",
+                                            json_string(id));
+                }
+                if (!json_object_get(cmd, "issued_at"))
+                        json_object_set_new(cmd, "issued_at",
+                                            json_integer(floq_now_ms()));
+                if ((v = json_object_get(cmd, "expires_in_ms"))) {
+                        json_object_set_new(
+                                cmd, "expires_at",
+                                json_integer(floq_now_ms() +
+                                             json_integer_value(v)));
+                        json_object_del(cmd, "expires_in_ms");
+                }
+                if (floq_codec_encode(codec, FLOQ_MSG_COMMAND, cmd, &buf, &len,
+                                      errstr, sizeof(errstr)))
+                        die("encode: %s", errstr);
+                dep = json_string_value(json_object_get(cmd, "deployment"));
+                produce(rk, topic, partition, dep, dep ? strlen(dep) : 0, buf,
+                        len);
+                printf("%s\n", json_string_value(
+                                       json_object_get(cmd, "command_id")));
+                free(buf);
+                json_decref(cmd);
+        }
+        fflush(stdout);
+        return finish_producer(rk);
+}
+
+static int cmd_produce_raw(const char *path, const char *key,
+                           int32_t partition) {
+        rd_kafka_t *rk = new_producer();
+        FILE *fp = fopen(path, "rb");
+        char *buf;
+        long len;
+
+        if (!fp)
+                die("cannot open '%s'", path);
+        fseek(fp, 0, SEEK_END);
+        len = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        buf = malloc((size_t)len + 1);
+        if (!buf || fread(buf, 1, (size_t)len, fp) != (size_t)len)
+                die("cannot read '%s'", path);
+        fclose(fp);
+        produce(rk, floq_conf_str(conf, "topic.commands"), partition, key,
+                key ? strlen(key) : 0, buf, (size_t)len);
+        free(buf);
+        return finish_producer(rk);
+}
+
+typedef void(read_cb_t)(const rd_kafka_message_t *m);
+
+/* Read @p topic from the beginning: until every partition reached its end
+ * (count < 0), or until @p count records were seen; @p timeout_ms bounds
+ * both. Returns the number of records. */
+static long read_topic(const char *topic, long count, int timeout_ms,
+                       read_cb_t *cb) {
+        char errstr[512], gid[64];
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_topic_t *rkt;
+        int64_t deadline = floq_mono_ms() + timeout_ms;
+        int i, pcnt = 0, eofs = 0;
+        long seen = 0;
+        char *eof;
+
+        if (floq_conf_set(conf, "group.instance.id", "", errstr,
+                          sizeof(errstr)))
+                die("%s", errstr);
+        snprintf(gid, sizeof(gid), "itest-tool-%lld",
+                 (long long)floq_now_ms());
+        floq_conf_set(conf, "group.id", gid, errstr, sizeof(errstr));
+        if (!(kc = floq_kafka_conf_new(conf, "consumer", errstr,
+                                       sizeof(errstr))))
+                die("%s", errstr);
+        rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
+        rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
+        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
+                                sizeof(errstr))))
+                die("%s", errstr);
+        rkt = rd_kafka_topic_new(rk, topic, NULL);
+        while (floq_mono_ms() < deadline) {
+                if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
+                        if (md->topic_cnt == 1 && !md->topics[0].err)
+                                pcnt = md->topics[0].partition_cnt;
+                        rd_kafka_metadata_destroy(md);
+                }
+                if (pcnt > 0)
+                        break;
+                rd_kafka_poll(rk, 200);
+        }
+        rd_kafka_topic_destroy(rkt);
+        if (pcnt <= 0) {
+                rd_kafka_destroy(rk);
+                return count < 0 ? 0 : -1;
+        }
+        l = rd_kafka_topic_partition_list_new(pcnt);
+        for (i = 0; i < pcnt; i++)
+                rd_kafka_topic_partition_list_add(l, topic, i)->offset =
+                        RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        eof = calloc((size_t)pcnt, 1);
+        while (floq_mono_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        if (m->partition < pcnt && !eof[m->partition]) {
+                                eof[m->partition] = 1;
+                                eofs++;
+                        }
+                } else if (!m->err) {
+                        cb(m);
+                        seen++;
+                } else {
+                        fprintf(stderr, "floq_itest_tool: %s\n",
+                                rd_kafka_message_errstr(m));
+                }
+                rd_kafka_message_destroy(m);
+                if (count >= 0 ? seen >= count : eofs >= pcnt)
+                        break;
+        }
+        free(eof);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return seen;
+}
+
+static void print_json(json_t *o) {
+        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+}
+
+static floq_msg_type_t decode_type;
+static json_t *latest; /* key -> record, for --latest */
+
+static void decoded_cb(const rd_kafka_message_t *m) {
+        char errstr[512];
+        json_t *msg = NULL;
+
+        if (!m->payload) {
+                if (latest && m->key) {
+                        char *k = strndup(m->key, m->key_len);
+
+                        json_object_del(latest, k);
+                        free(k);
+                }
+                return;
+        }
+        if (floq_codec_decode(codec, decode_type, m->payload, m->len, &msg,
+                              errstr, sizeof(errstr))) {
+                fprintf(stderr, "floq_itest_tool: offset %lld: %s\n",
+                        (long long)m->offset, errstr);
+                return;
+        }
+        if (latest && m->key) {
+                char *k = strndup(m->key, m->key_len);
+
+                json_object_set_new(latest, k, msg);
+                free(k);
+                return;
+        }
+        print_json(msg);
+}
+
+static void dlq_cb(const rd_kafka_message_t *m) {
+        json_t *o = json_object(), *h = json_object();
+        rd_kafka_headers_t *hdrs = NULL;
+        const char *name;
+        const void *val;
+        size_t size, i;
+
+        json_object_set_new(o, "key",
+                            m->key ? json_stringn(m->key, m->key_len)
+                                   : json_null());
+        json_object_set_new(o, "len", json_integer((json_int_t)m->len));
+        json_object_set_new(o, "partition", json_integer(m->partition));
+        json_object_set_new(o, "offset", json_integer(m->offset));
+        if (!rd_kafka_message_headers(m, &hdrs))
+                for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val,
+                                                     &size);
+                     i++)
+                        json_object_set_new(h, name,
+                                            val ? json_stringn(val, size)
+                                                : json_null());
+        json_object_set_new(o, "headers", h);
+        print_json(o);
+}
+
+static void usage(void) {
+        fprintf(stderr,
+                "usage: floq_itest_tool [-b BROKERS] COMMAND [options]\n"
+                "  produce [--partition N]\n"
+                "  produce-raw FILE [--key K] [--partition N]\n"
+                "  replies [--count N] [--timeout-ms T]\n"
+                "  runs [--latest] | deployments [--latest] | dlq\n"
+                "  partition --key DEPLOYMENT\n");
+        exit(2);
+}
+
+int main(int argc, char **argv) {
+        const char *cmd, *key = NULL, *file = NULL;
+        int32_t partition = RD_KAFKA_PARTITION_UA;
+        long count = -1, got;
+        int timeout_ms = 30000, opt, want_latest = 0, rc = 0, i;
+        char errstr[512];
+
+        floq_log_setup("floq_itest_tool", FLOQ_LOG_WARN, 0, stderr);
+        if (!(conf = floq_conf_new()))
+                return 1;
+        if (floq_conf_load_env(conf, NULL, errstr, sizeof(errstr)))
+                die("%s", errstr);
+        while ((opt = getopt(argc, argv, "+b:X:")) != -1) {
+                if (opt == 'b')
+                        floq_conf_set(conf, "brokers", optarg, errstr,
+                                      sizeof(errstr));
+                else if (opt == 'X')
+                        floq_conf_set_pair(conf, optarg, 1, errstr,
+                                           sizeof(errstr));
+                else
+                        usage();
+        }
+        if (optind >= argc)
+                usage();
+        cmd = argv[optind++];
+        for (i = optind; i < argc; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+                if (!strcmp(a, "--partition") && v)
+                        partition = atoi(argv[++i]);
+                else if (!strcmp(a, "--key") && v)
+                        key = argv[++i];
+                else if (!strcmp(a, "--count") && v)
+                        count = atol(argv[++i]);
+                else if (!strcmp(a, "--timeout-ms") && v)
+                        timeout_ms = atoi(argv[++i]);
+                else if (!strcmp(a, "--latest"))
+                        want_latest = 1;
+                else if (!file && !strcmp(cmd, "produce-raw") && a[0] != '-')
+                        file = a;
+                else
+                        usage();
+        }
+        if (!strcmp(cmd, "produce-raw") && !file)
+                usage();
+        if (!(codec = floq_codec_new(16 << 20, errstr, sizeof(errstr))))
+                die("%s", errstr);
+
+        if (!strcmp(cmd, "produce")) {
+                rc = cmd_produce(partition);
+        } else if (!strcmp(cmd, "produce-raw")) {
+                rc = cmd_produce_raw(file, key, partition);
+        } else if (!strcmp(cmd, "replies") || !strcmp(cmd, "runs") ||
+                   !strcmp(cmd, "deployments")) {
+                const char *topic;
+
+                if (!strcmp(cmd, "replies")) {
+                        decode_type = FLOQ_MSG_REPLY;
+                        topic = floq_conf_str(conf, "topic.replies");
+                } else if (!strcmp(cmd, "runs")) {
+                        decode_type = FLOQ_MSG_RUN_STATE;
+                        topic = floq_conf_str(conf, "topic.runs");
+                } else {
+                        decode_type = FLOQ_MSG_DEPLOYMENT;
+                        topic = floq_conf_str(conf, "topic.deployments");
+                }
+                if (want_latest)
+                        latest = json_object();
+                got = read_topic(topic, count, timeout_ms, decoded_cb);
+                if (latest) {
+                        const char *k;
+                        json_t *v;
+
+                        json_object_foreach(latest, k, v)
+                                print_json(json_incref(v));
+                        json_decref(latest);
+                }
+                if (count >= 0 && got < count)
+                        rc = 1;
+        } else if (!strcmp(cmd, "partition")) {
+                /* the home partition of a deployment name (key) */
+                if (!key)
+                        usage();
+                printf("%d\n", (int)floq_kafka_partition(
+                                        key, strlen(key),
+                                        (int32_t)floq_conf_int(
+                                                conf, "topic.partitions")));
+        } else if (!strcmp(cmd, "dlq")) {
+                got = read_topic(floq_conf_str(conf, "topic.dlq"), count,
+                                 timeout_ms, dlq_cb);
+                if (count >= 0 && got < count)
+                        rc = 1;
+        } else {
+                usage();
+        }
+        fflush(stdout);
+        floq_codec_destroy(codec);
+        floq_conf_destroy(conf);
+        return rc;
+}

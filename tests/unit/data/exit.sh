@@ -1,0 +1,3 @@
+#!/bin/sh
+# Exits with the status given as $1.
+exit "$1"

@@ -1,0 +1,498 @@
+/*
+ * test_codec.c - the codec's normal life (schemas/codec.c): every message
+ * type survives encode and decode unchanged, the single-object header is
+ * C3 01 plus the little-endian fingerprint of the schema's canonical form,
+ * missing fields take their defaults, the JSON shape of unions, enums and
+ * bytes is as floq_schemas.h says, unknown keys and wrong types are
+ * FLOQ_ERR_ENCODE naming the field path, output is bounded, the Confluent
+ * framing is written and read for registered ids, and messages of the
+ * wrong type or an unknown schema are refused as such.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "floq_schemas.h"
+
+#define MAX_MSG (64 * 1024)
+
+static floq_codec_t *codec;
+static char errstr[512];
+
+static void setup(void) {
+        codec = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
+        ck_assert_msg(codec != NULL, "%s", errstr);
+}
+
+static void teardown(void) {
+        floq_codec_destroy(codec);
+        codec = NULL;
+}
+
+static json_t *parse(const char *text) {
+        json_error_t jerr;
+        json_t *j = json_loads(text, JSON_ALLOW_NUL, &jerr);
+
+        ck_assert_msg(j != NULL, "bad test JSON: %s", jerr.text);
+        return j;
+}
+
+/**
+ * 1 if every key of @p want (recursively) is in @p got with an equal value:
+ * decoding adds the defaults of fields the input left out, including
+ * fields added to the schemas after these tests were written.
+ */
+static int json_subset(json_t *want, json_t *got) {
+        const char *key;
+        json_t *v;
+        size_t i;
+
+        if (json_is_object(want)) {
+                if (!json_is_object(got))
+                        return 0;
+                json_object_foreach(want, key, v) {
+                        if (!json_subset(v, json_object_get(got, key)))
+                                return 0;
+                }
+                return 1;
+        }
+        if (json_is_array(want)) {
+                if (!json_is_array(got) ||
+                    json_array_size(got) != json_array_size(want))
+                        return 0;
+                json_array_foreach(want, i, v) {
+                        if (!json_subset(v, json_array_get(got, i)))
+                                return 0;
+                }
+                return 1;
+        }
+        return got && json_equal(want, got);
+}
+
+/** Messages of each type with (nearly) every field given. */
+static const char *const full_msgs[FLOQ_MSG__CNT] = {
+        [FLOQ_MSG_COMMAND] =
+                "{\"command_id\":\"0c5e1f1e-8d9a-4a55-9a51-1b2c3d4e5f60\","
+                "\"correlation_id\":\"corr-1\",\"issued_at\":1700000000000,"
+                "\"expires_at\":1700000060000,\"reply_to\":\"replies\","
+                "\"deployment\":\"etl\",\"idempotency_key\":null,"
+                "\"key_id\":\"k1\",\"signature\":\"00ff10ab\","
+                "\"body\":{\"DeployBody\":{\"backend\":\"process\","
+                "\"spec\":\"{\\\"cmd\\\":[\\\"true\\\"]}\","
+                "\"artifact_url\":null,\"artifact_sha256\":null,"
+                "\"namespace\":\"ns\",\"inputs\":[{\"namespace\":\"s3\","
+                "\"name\":\"in\"}],\"outputs\":[],\"timeout_ms\":30000,"
+                "\"retry\":{\"max_attempts\":3,\"backoff_ms\":500,"
+                "\"backoff_multiplier\":1.5,\"max_backoff_ms\":9000,"
+                "\"jitter\":0.25}}}}",
+        [FLOQ_MSG_REPLY] =
+                "{\"command_id\":\"c1\",\"correlation_id\":null,"
+                "\"deployment\":\"etl\",\"produced_at\":1700000000001,"
+                "\"status\":\"SCHEDULED\",\"final\":false,\"reason\":null,"
+                "\"run_id\":\"r1\",\"url\":null,\"worker\":\"w-1\","
+                "\"attempt\":2,\"exit_code\":-1,\"output_tail\":\"h\xc3\xa9\","
+                "\"cancelled_runs\":[\"a\",\"b\"],"
+                "\"next_fire_times\":[1,-2,9007199254740993],"
+                "\"detail\":\"{}\"}",
+        [FLOQ_MSG_DEPLOYMENT] =
+                "{\"name\":\"etl\",\"backend\":\"http\",\"spec\":\"{}\","
+                "\"artifact_url\":\"https://x/y\",\"artifact_sha256\":\"ab\","
+                "\"namespace\":null,\"inputs\":[],\"outputs\":["
+                "{\"namespace\":\"pg\",\"name\":\"t\"}],\"timeout_ms\":null,"
+                "\"retry\":null,\"enabled\":false,\"generation\":7,"
+                "\"updated_at\":1,\"command_id\":\"c\"}",
+        [FLOQ_MSG_SCHEDULE_SET] =
+                "{\"deployment\":\"etl\",\"schedules\":[{\"schedule_id\":"
+                "\"s1\",\"cron\":\"*/5 * * * *\",\"timezone\":\"Europe/Oslo\","
+                "\"catchup\":\"ALL\",\"catchup_max\":3,\"overlap\":"
+                "\"CANCEL_PREVIOUS\",\"jitter_ms\":100,\"params\":{\"a\":"
+                "\"1\"},\"created_at\":5,\"last_fired\":null}],"
+                "\"updated_at\":6}",
+        [FLOQ_MSG_RUN_STATE] =
+                "{\"run_id\":\"0c5e1f1e-8d9a-4a55-9a51-1b2c3d4e5f61\","
+                "\"deployment\":\"etl\",\"command_id\":\"c\","
+                "\"correlation_id\":null,\"reply_to\":null,"
+                "\"idempotency_key\":\"idem\",\"status\":\"RETRYING\","
+                "\"attempt\":2,\"worker\":\"w\",\"heartbeat_at\":3,"
+                "\"created_at\":1,\"started_at\":2,\"finished_at\":null,"
+                "\"next_attempt_at\":4,\"params\":{},\"timeout_ms\":10,"
+                "\"scheduled_for\":null,\"schedule_id\":null,"
+                "\"parent_run_id\":null,\"exit_code\":null,\"reason\":null,"
+                "\"output_tail\":null,\"backend_ref\":\"pid:42\"}",
+};
+
+static void encode_ok(floq_msg_type_t type, json_t *msg, void **bufp,
+                      size_t *lenp) {
+        floq_err_t err = floq_codec_encode(codec, type, msg, bufp, lenp,
+                                           errstr, sizeof(errstr));
+        ck_assert_msg(err == FLOQ_OK, "encode %s: %s: %s",
+                      floq_msg_type_name(type), floq_err_name(err), errstr);
+}
+
+static json_t *decode_ok(floq_msg_type_t type, const void *buf, size_t len) {
+        json_t *msg = NULL;
+        floq_err_t err = floq_codec_decode(codec, type, buf, len, &msg,
+                                           errstr, sizeof(errstr));
+        ck_assert_msg(err == FLOQ_OK, "decode %s: %s: %s",
+                      floq_msg_type_name(type), floq_err_name(err), errstr);
+        return msg;
+}
+
+static uint64_t schema_fingerprint(const char *text) {
+        char *pcf = floq_avro_canonical_form(text, errstr, sizeof(errstr));
+        uint64_t fp;
+
+        ck_assert_ptr_nonnull(pcf);
+        fp = floq_avro_fingerprint64(pcf, strlen(pcf));
+        free(pcf);
+        return fp;
+}
+
+START_TEST(test_roundtrip_all_types) {
+        int t;
+
+        for (t = 0; t < FLOQ_MSG__CNT; t++) {
+                json_t *in = parse(full_msgs[t]), *out;
+                uint64_t fp = schema_fingerprint(
+                        floq_schema_json((floq_msg_type_t)t));
+                unsigned char *buf;
+                size_t len;
+                int i;
+
+                encode_ok((floq_msg_type_t)t, in, (void **)&buf, &len);
+                ck_assert_uint_gt(len, 10);
+                ck_assert_uint_eq(buf[0], 0xc3);
+                ck_assert_uint_eq(buf[1], 0x01);
+                for (i = 0; i < 8; i++)
+                        ck_assert_uint_eq(buf[2 + i],
+                                          (unsigned)(fp >> (8 * i)) & 0xff);
+                ck_assert_int_eq(floq_codec_peek_type(codec, buf, len), t);
+                out = decode_ok((floq_msg_type_t)t, buf, len);
+                ck_assert_msg(json_subset(in, out), "%s changed in transit",
+                              floq_msg_type_name((floq_msg_type_t)t));
+                json_decref(out);
+                json_decref(in);
+                free(buf);
+        }
+}
+END_TEST
+
+START_TEST(test_defaults_filled) {
+        json_t *in = parse("{\"command_id\":\"c\",\"deployment\":\"d\","
+                           "\"produced_at\":5,\"status\":\"RUNNING\"}");
+        json_t *out, *want;
+        void *buf;
+        size_t len;
+
+        encode_ok(FLOQ_MSG_REPLY, in, &buf, &len);
+        out = decode_ok(FLOQ_MSG_REPLY, buf, len);
+        want = parse("{\"command_id\":\"c\",\"correlation_id\":null,"
+                     "\"deployment\":\"d\",\"produced_at\":5,"
+                     "\"status\":\"RUNNING\",\"final\":true,\"reason\":null,"
+                     "\"run_id\":null,\"url\":null,\"worker\":null,"
+                     "\"attempt\":0,\"exit_code\":null,\"output_tail\":null,"
+                     "\"cancelled_runs\":[],\"next_fire_times\":[],"
+                     "\"detail\":null}");
+        ck_assert(json_subset(want, out));
+        json_decref(want);
+        json_decref(out);
+        json_decref(in);
+        free(buf);
+
+        /* nested record defaults: RetryPolicy given as {} */
+        in = parse("{\"name\":\"n\",\"backend\":\"b\",\"spec\":\"{}\","
+                   "\"retry\":{},\"updated_at\":1,\"command_id\":\"c\"}");
+        encode_ok(FLOQ_MSG_DEPLOYMENT, in, &buf, &len);
+        out = decode_ok(FLOQ_MSG_DEPLOYMENT, buf, len);
+        want = parse("{\"max_attempts\":1,\"backoff_ms\":1000,"
+                     "\"backoff_multiplier\":2.0,\"max_backoff_ms\":60000,"
+                     "\"jitter\":0.2}");
+        ck_assert(json_subset(want, json_object_get(out, "retry")));
+        ck_assert(json_is_true(json_object_get(out, "enabled")));
+        ck_assert_int_eq(json_integer_value(json_object_get(out,
+                                                            "generation")),
+                         1);
+        json_decref(want);
+        json_decref(out);
+        json_decref(in);
+        free(buf);
+}
+END_TEST
+
+/** Encoding @p text as @p type fails with @p want and a message holding
+ *  @p needle. */
+static void encode_fails(floq_msg_type_t type, const char *text,
+                         floq_err_t want, const char *needle) {
+        json_t *in = parse(text);
+        void *buf = (void *)1;
+        size_t len = 1;
+        floq_err_t err;
+
+        errstr[0] = '\0';
+        err = floq_codec_encode(codec, type, in, &buf, &len, errstr,
+                                sizeof(errstr));
+        ck_assert_msg(err == want, "%s: got %s (%s), want %s", text,
+                      floq_err_name(err), errstr, floq_err_name(want));
+        ck_assert_msg(strstr(errstr, needle), "'%s' lacks '%s'", errstr,
+                      needle);
+        ck_assert_ptr_null(buf);
+        ck_assert_uint_eq(len, 0);
+        json_decref(in);
+}
+
+#define CMD_HEAD "{\"command_id\":\"c\",\"issued_at\":1,\"deployment\":\"d\","
+
+START_TEST(test_encode_errors) {
+        encode_fails(FLOQ_MSG_COMMAND,
+                     CMD_HEAD "\"body\":{\"RunBody\":{\"bogus\":1}}}",
+                     FLOQ_ERR_ENCODE,
+                     "Command.body.RunBody: unknown field 'bogus'");
+        encode_fails(FLOQ_MSG_COMMAND,
+                     CMD_HEAD "\"body\":{\"RunBody\":{\"params\":{\"a\":1}}}}",
+                     FLOQ_ERR_ENCODE,
+                     "Command.body.RunBody.params[\"a\"]: expected string, "
+                     "got an integer");
+        encode_fails(FLOQ_MSG_COMMAND, CMD_HEAD "\"body\":{\"Nope\":{}}}",
+                     FLOQ_ERR_ENCODE,
+                     "Command.body: 'Nope' is no branch of the union");
+        encode_fails(FLOQ_MSG_COMMAND, CMD_HEAD "\"body\":{}}",
+                     FLOQ_ERR_ENCODE, "Command.body: a union value must be");
+        encode_fails(FLOQ_MSG_COMMAND,
+                     "{\"command_id\":\"c\",\"issued_at\":1,"
+                     "\"body\":{\"StopBody\":{}}}",
+                     FLOQ_ERR_ENCODE, "Command.deployment: missing");
+        encode_fails(FLOQ_MSG_COMMAND,
+                     CMD_HEAD "\"signature\":\"0g\",\"body\":{\"StopBody\":{}}}",
+                     FLOQ_ERR_ENCODE, "Command.signature: not a hex string");
+        encode_fails(FLOQ_MSG_COMMAND,
+                     CMD_HEAD "\"reply_to\":\"a\\u0000b\","
+                     "\"body\":{\"StopBody\":{}}}",
+                     FLOQ_ERR_ENCODE, "Command.reply_to: string holds a NUL");
+        encode_fails(FLOQ_MSG_REPLY,
+                     "{\"command_id\":\"c\",\"deployment\":\"d\","
+                     "\"produced_at\":5,\"status\":\"RUNNING\","
+                     "\"attempt\":\"2\"}",
+                     FLOQ_ERR_ENCODE,
+                     "Reply.attempt: expected int, got a string");
+        encode_fails(FLOQ_MSG_REPLY,
+                     "{\"command_id\":\"c\",\"deployment\":\"d\","
+                     "\"produced_at\":5,\"status\":\"RUNNING\","
+                     "\"attempt\":2147483648}",
+                     FLOQ_ERR_ENCODE, "Reply.attempt: 2147483648 does not "
+                                      "fit an int");
+        encode_fails(FLOQ_MSG_REPLY,
+                     "{\"command_id\":\"c\",\"deployment\":\"d\","
+                     "\"produced_at\":5,\"status\":\"NOPE\"}",
+                     FLOQ_ERR_ENCODE,
+                     "Reply.status: 'NOPE' is not a symbol of ReplyStatus");
+        encode_fails(FLOQ_MSG_REPLY,
+                     "{\"command_id\":\"c\",\"deployment\":\"d\","
+                     "\"produced_at\":5,\"status\":\"RUNNING\","
+                     "\"cancelled_runs\":[\"a\",null]}",
+                     FLOQ_ERR_ENCODE, "Reply.cancelled_runs[1]: expected "
+                                      "string, got null");
+        encode_fails(FLOQ_MSG_REPLY, "[]", FLOQ_ERR_ENCODE,
+                     "Reply: expected Reply, got an array");
+}
+END_TEST
+
+START_TEST(test_union_and_bytes_shapes) {
+        json_t *in = parse(CMD_HEAD "\"signature\":\"00FF\","
+                                    "\"body\":{\"ScheduleBody\":{\"cron\":"
+                                    "\"@hourly\"}}}");
+        json_t *out, *body;
+        void *buf;
+        size_t len;
+
+        encode_ok(FLOQ_MSG_COMMAND, in, &buf, &len);
+        out = decode_ok(FLOQ_MSG_COMMAND, buf, len);
+        /* bytes come back as lower-case hex */
+        ck_assert_str_eq(json_string_value(json_object_get(out, "signature")),
+                         "00ff");
+        body = json_object_get(json_object_get(out, "body"), "ScheduleBody");
+        ck_assert_ptr_nonnull(body);
+        ck_assert_str_eq(json_string_value(json_object_get(body,
+                                                           "schedule_id")),
+                         "default");
+        ck_assert_str_eq(json_string_value(json_object_get(body, "catchup")),
+                         "SKIP");
+        ck_assert_str_eq(json_string_value(json_object_get(body, "overlap")),
+                         "ALLOW");
+        ck_assert(json_is_null(json_object_get(out, "correlation_id")));
+        json_decref(out);
+        json_decref(in);
+        free(buf);
+}
+END_TEST
+
+START_TEST(test_too_large) {
+        floq_codec_t *small = floq_codec_new(64, errstr, sizeof(errstr));
+        char text[512];
+        json_t *in;
+        void *buf = NULL;
+        size_t len = 0;
+
+        ck_assert_ptr_nonnull(small);
+        snprintf(text, sizeof(text), CMD_HEAD "\"reply_to\":\"%0100d\","
+                 "\"body\":{\"StopBody\":{}}}", 7);
+        in = parse(text);
+        ck_assert_int_eq(floq_codec_encode(small, FLOQ_MSG_COMMAND, in, &buf,
+                                           &len, errstr, sizeof(errstr)),
+                         FLOQ_ERR_TOO_LARGE);
+        ck_assert_ptr_nonnull(strstr(errstr, "exceeds max message size 64"));
+        ck_assert_ptr_null(buf);
+
+        /* and the reader refuses input over the bound before parsing */
+        encode_ok(FLOQ_MSG_COMMAND, in, &buf, &len);
+        json_decref(in);
+        in = NULL;
+        ck_assert_int_eq(floq_codec_decode(small, FLOQ_MSG_COMMAND, buf, len,
+                                           &in, errstr, sizeof(errstr)),
+                         FLOQ_ERR_TOO_LARGE);
+        ck_assert_ptr_null(in);
+        free(buf);
+        floq_codec_destroy(small);
+        ck_assert_ptr_null(floq_codec_new(0, errstr, sizeof(errstr)));
+}
+END_TEST
+
+START_TEST(test_confluent) {
+        floq_codec_t *other = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
+        json_t *in = parse(full_msgs[FLOQ_MSG_REPLY]), *out = NULL;
+        unsigned char *buf;
+        size_t len;
+
+        ck_assert_int_eq(floq_codec_set_registry_id(codec, FLOQ_MSG_REPLY, 42,
+                                                    1),
+                         FLOQ_OK);
+        encode_ok(FLOQ_MSG_REPLY, in, (void **)&buf, &len);
+        ck_assert_uint_eq(buf[0], 0);
+        ck_assert_uint_eq(buf[1], 0);
+        ck_assert_uint_eq(buf[2], 0);
+        ck_assert_uint_eq(buf[3], 0);
+        ck_assert_uint_eq(buf[4], 42);
+        ck_assert_int_eq(floq_codec_peek_type(codec, buf, len),
+                         FLOQ_MSG_REPLY);
+        out = decode_ok(FLOQ_MSG_REPLY, buf, len);
+        ck_assert(json_subset(in, out));
+        json_decref(out);
+        out = NULL;
+
+        /* a codec that does not know id 42 refuses it ... */
+        ck_assert_int_eq(floq_codec_decode(other, FLOQ_MSG_REPLY, buf, len,
+                                           &out, errstr, sizeof(errstr)),
+                         FLOQ_ERR_UNKNOWN_SCHEMA);
+        ck_assert_ptr_nonnull(strstr(errstr, "unknown schema id 42"));
+        ck_assert_int_eq(floq_codec_peek_type(other, buf, len), -1);
+        /* ... until told, and still encodes single-object */
+        ck_assert_int_eq(floq_codec_set_registry_id(other, FLOQ_MSG_REPLY, 42,
+                                                    0),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_codec_decode(other, FLOQ_MSG_REPLY, buf, len,
+                                           &out, errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert(json_subset(in, out));
+        json_decref(out);
+        free(buf);
+        ck_assert_int_eq(floq_codec_encode(other, FLOQ_MSG_REPLY, in,
+                                           (void **)&buf, &len, errstr,
+                                           sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_uint_eq(buf[0], 0xc3);
+        free(buf);
+        /* a registered writer version can carry an id too */
+        ck_assert_int_eq(floq_codec_add_writer_schema(
+                                 other, FLOQ_MSG_REPLY,
+                                 floq_schema_json(FLOQ_MSG_REPLY), 43, errstr,
+                                 sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_codec_set_registry_id(other, FLOQ_MSG_REPLY, -1,
+                                                    0),
+                         FLOQ_ERR_INVALID_ARG);
+        json_decref(in);
+        floq_codec_destroy(other);
+}
+END_TEST
+
+START_TEST(test_wrong_type_and_unknown_schema) {
+        json_t *in = parse(full_msgs[FLOQ_MSG_REPLY]), *out = NULL;
+        unsigned char *buf;
+        size_t len;
+
+        encode_ok(FLOQ_MSG_REPLY, in, (void **)&buf, &len);
+        ck_assert_int_eq(floq_codec_decode(codec, FLOQ_MSG_COMMAND, buf, len,
+                                           &out, errstr, sizeof(errstr)),
+                         FLOQ_ERR_UNKNOWN_SCHEMA);
+        ck_assert_ptr_nonnull(strstr(errstr, "it is a schema of Reply"));
+        ck_assert_ptr_null(out);
+        buf[5] ^= 0x40;
+        ck_assert_int_eq(floq_codec_decode(codec, FLOQ_MSG_REPLY, buf, len,
+                                           &out, errstr, sizeof(errstr)),
+                         FLOQ_ERR_UNKNOWN_SCHEMA);
+        ck_assert_ptr_nonnull(strstr(errstr, "unknown schema fingerprint"));
+        ck_assert_int_eq(floq_codec_peek_type(codec, buf, len), -1);
+        ck_assert_int_eq(floq_codec_peek_type(codec, "xy", 2), -1);
+        json_decref(in);
+        free(buf);
+}
+END_TEST
+
+START_TEST(test_schema_admin) {
+        ck_assert_str_eq(floq_msg_type_name(FLOQ_MSG_RUN_STATE), "RunState");
+        ck_assert_ptr_null(floq_msg_type_name(FLOQ_MSG__CNT));
+        ck_assert_ptr_null(floq_schema_json(FLOQ_MSG__CNT));
+        ck_assert_int_eq(floq_codec_add_writer_schema(codec, FLOQ_MSG_COMMAND,
+                                                      "{", -1, errstr,
+                                                      sizeof(errstr)),
+                         FLOQ_ERR_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(errstr, "not JSON"));
+        ck_assert_int_eq(floq_codec_add_writer_schema(
+                                 codec, FLOQ_MSG_COMMAND,
+                                 floq_schema_json(FLOQ_MSG_REPLY), -1, errstr,
+                                 sizeof(errstr)),
+                         FLOQ_ERR_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(errstr, "does not match reader"));
+        ck_assert_int_eq(floq_codec_set_schema(codec, FLOQ_MSG_COMMAND,
+                                               "\"int\"", errstr,
+                                               sizeof(errstr)),
+                         FLOQ_ERR_INVALID_ARG);
+        ck_assert_int_eq(floq_codec_set_schema(
+                                 codec, FLOQ_MSG_COMMAND,
+                                 "{\"type\":\"record\",\"name\":\"Command\","
+                                 "\"fields\":[{\"name\":\"a\",\"type\":"
+                                 "\"int\",\"default\":\"x\"}]}",
+                                 errstr, sizeof(errstr)),
+                         FLOQ_ERR_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(errstr, "field 'a'"));
+}
+END_TEST
+
+static Suite *codec_suite(void) {
+        Suite *s = suite_create("codec");
+        TCase *tc = tcase_create("codec");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_roundtrip_all_types);
+        tcase_add_test(tc, test_defaults_filled);
+        tcase_add_test(tc, test_encode_errors);
+        tcase_add_test(tc, test_union_and_bytes_shapes);
+        tcase_add_test(tc, test_too_large);
+        tcase_add_test(tc, test_confluent);
+        tcase_add_test(tc, test_wrong_type_and_unknown_schema);
+        tcase_add_test(tc, test_schema_admin);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(codec_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

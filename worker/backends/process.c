@@ -1,0 +1,1392 @@
+/*
+ * process.c - the embedded default backend: runs a deployment as a local
+ * child process of the worker. It is the one backend that executes code on
+ * the worker's host, so it is built to be boring from a security point of
+ * view: argv only (never a shell: a parameter is one argv element, verbatim),
+ * executables confined to the operator's process.allowed.dirs (checked on
+ * the realpath, so symlinks cannot escape), an environment built from an
+ * allowlist instead of inherited, rlimits, a process group of its own that
+ * is terminated as a whole (TERM, grace, KILL) on stop, timeout or when the
+ * main process exits, and PR_SET_PDEATHSIG so a worker that dies cannot
+ * leave its job running.
+ *
+ * Threads: start() forks from the calling thread, and PR_SET_PDEATHSIG fires
+ * when that *thread* exits, not the process. The executor calls start(),
+ * wait() and attempt_destroy() of an attempt from one thread that lives
+ * until the child is reaped, which is what makes this safe; any other
+ * caller must do the same (fork from a thread that outlives the child).
+ * stop() and ref() may be called from any thread; an attempt's mutable state
+ * is guarded by its own mutex, and the child is killed only while it is
+ * known unreaped (so a recycled pid can never be signalled).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "backend_int.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+/* Bounds on what a deployment spec may ask for. */
+#define PROC_ARGS_MAX     4096
+#define PROC_ENV_MAX      1024
+#define PROC_ENV_NAME_MAX 256
+/* Poll slice when no pidfd tells us about the child's exit. */
+#define PROC_POLL_SLICE_MS 20
+/* How long wait() keeps draining output after the main child exited. */
+#define PROC_DRAIN_MS 100
+#define PROC_READ_CHUNK 65536
+
+typedef struct proc_backend_s {
+        floq_backend_t base; /* must be first */
+        char *allowed_dirs;  /* process.allowed.dirs as configured */
+        char *env_allow;     /* process.env.allow as configured */
+        size_t output_max;
+        int64_t grace_ms;
+        int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
+} proc_backend_t;
+
+/* What the child reports through the exec-status pipe when it fails. */
+enum {
+        STAGE_SETPGID = 1,
+        STAGE_PDEATHSIG,
+        STAGE_STDIO,
+        STAGE_RLIMIT_CPU,
+        STAGE_RLIMIT_AS,
+        STAGE_RLIMIT_NOFILE,
+        STAGE_RLIMIT_NPROC,
+        STAGE_CHDIR,
+        STAGE_EXEC,
+};
+
+typedef struct child_err_s {
+        int stage;
+        int err;
+} child_err_t;
+
+struct floq_attempt_s {
+        pthread_mutex_t lock; /* guards the fields marked (L) */
+        pid_t pid;            /* also the process group id */
+        char ref[24];
+        int pidfd;            /* -1 when the kernel has no pidfd_open */
+        int outfd;            /* read end of stdout+stderr, -1 at EOF */
+        int wakefd;           /* eventfd: stop() wakes wait() */
+        int exited;           /* child seen exited (not yet reaped) */
+        int reaped;           /* (L) waitpid() done: pid may be reused */
+        int status;           /* waitpid() status once reaped */
+        int stop_requested;   /* (L) */
+        floq_stop_why_t why;  /* (L) first stop()'s reason */
+        int killed;           /* (L) SIGKILL sent after the grace period */
+        int64_t kill_at;      /* (L) mono ms of the SIGKILL, when stopping */
+        int64_t grace_ms;
+        int64_t run_deadline; /* mono ms of the spec's timeout_ms, or 0 */
+        /* Ring buffer holding the last output_max bytes of output. */
+        char *ring;
+        size_t ring_cap, ring_start, ring_len;
+        char *chunk; /* read buffer */
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static int valid_env_name(const char *s) {
+        size_t i;
+
+        if (!s || !((s[0] >= 'A' && s[0] <= 'Z') ||
+                    (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+                return 0;
+        for (i = 1; s[i]; i++)
+                if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+                        return 0;
+        return i <= PROC_ENV_NAME_MAX;
+}
+
+/*
+ * Variables a deployment may not set through its spec's "env": they make
+ * the dynamic loader, libc or a shell run code the operator did not
+ * allowlist (LD_PRELOAD, BASH_ENV, ...), or they are floq's own.
+ */
+static const char *denied_env_name(const char *name) {
+        static const char *const exact[] = {
+                "BASH_ENV", "ENV",       "SHELLOPTS",  "BASHOPTS",
+                "PS4",      "IFS",       "CDPATH",     "GCONV_PATH",
+                "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+                "NIS_PATH", "NLSPATH",   "RESOLV_HOST_CONF", "RES_OPTIONS",
+                "TMPDIR",   "TZDIR",     "PYTHONSTARTUP", "PERL5OPT",
+                "PERL5LIB", "PYTHONPATH", "NODE_OPTIONS", "RUBYOPT",
+                NULL,
+        };
+        static const char *const prefix[] = { "LD_", "MALLOC_", "GLIBC_",
+                                              "FLOQ_", NULL };
+        size_t i;
+
+        for (i = 0; exact[i]; i++)
+                if (!strcmp(name, exact[i]))
+                        return "it can make the job run code that is not "
+                               "allowlisted";
+        for (i = 0; prefix[i]; i++)
+                if (!strncmp(name, prefix[i], strlen(prefix[i])))
+                        return !strcmp(prefix[i], "FLOQ_")
+                                       ? "FLOQ_ variables are set by the "
+                                         "worker"
+                                       : "it can make the job run code that "
+                                         "is not allowlisted";
+        return NULL;
+}
+
+/* Move fd above stdio so dup2() onto 0..2 in the child cannot clobber it. */
+static int fd_above_stdio(int fd) {
+        int nfd;
+
+        if (fd < 0 || fd > 2)
+                return fd;
+        nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        close(fd);
+        return nfd;
+}
+
+/*
+ * Is process.env.allow entry @p entry (a name, or "?NAME" for variables
+ * passed only to deployments that list them in env_allow) the variable
+ * @p name? *optional is set for "?NAME" entries.
+ */
+static int env_allow_entry_is(const char *entry, size_t len, const char *name,
+                              int *optional) {
+        *optional = len > 0 && entry[0] == '?';
+        if (*optional) {
+                entry++;
+                len--;
+        }
+        return len == strlen(name) && !strncmp(entry, name, len);
+}
+
+/*
+ * Whether worker variable @p name goes to the job: -1 not listed in
+ * process.env.allow, 0 listed as optional ("?NAME"), 1 passed to all jobs.
+ */
+static int env_allow_lookup(const proc_backend_t *pb, const char *name) {
+        const char *p = pb->env_allow ? pb->env_allow : "";
+        int optional;
+
+        while (*p) {
+                size_t len;
+
+                p += strspn(p, ", \t");
+                len = strcspn(p, ", \t");
+                if (len && env_allow_entry_is(p, len, name, &optional))
+                        return optional ? 0 : 1;
+                p += len;
+        }
+        return -1;
+}
+
+/* ------------------------------------------------------------ allowlist */
+
+/*
+ * Is realpath @p real inside one of the colon-separated directories of
+ * @p dirs (each realpath()ed now, so the config may name symlinks)?
+ */
+static int path_in_allowed_dirs(const char *dirs, const char *real) {
+        const char *p = dirs;
+
+        while (p && *p) {
+                size_t len = strcspn(p, ":");
+                char dir[PATH_MAX], rdir[PATH_MAX];
+
+                if (len > 0 && len < sizeof(dir)) {
+                        size_t rlen;
+
+                        memcpy(dir, p, len);
+                        dir[len] = '\0';
+                        if (realpath(dir, rdir)) {
+                                rlen = strlen(rdir);
+                                /* "/" allows everything below it. */
+                                if (rlen == 1 && rdir[0] == '/')
+                                        return 1;
+                                if (!strncmp(real, rdir, rlen) &&
+                                    real[rlen] == '/')
+                                        return 1;
+                        }
+                }
+                p += len;
+                if (*p == ':')
+                        p++;
+        }
+        return 0;
+}
+
+/*
+ * The executable checks of deploy() and start(): absolute, exists, regular,
+ * executable, realpath inside the allowlist. On success the resolved path
+ * goes to @p real (PATH_MAX bytes).
+ */
+static floq_err_t check_executable(const proc_backend_t *pb, const char *exe,
+                                   char *real, char *errstr,
+                                   size_t errstr_size) {
+        struct stat st;
+
+        if (!pb->allowed_dirs || !*pb->allowed_dirs)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s' refused: no directory is "
+                                   "allowed (the operator must set "
+                                   "process.allowed.dirs to the "
+                                   "colon-separated directories holding job "
+                                   "executables)",
+                                   exe);
+        if (exe[0] != '/')
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s' must be an absolute path",
+                                   exe);
+        if (!realpath(exe, real))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s': %s", exe,
+                                   strerror(errno));
+        if (stat(real, &st) == -1)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s': %s", exe,
+                                   strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s' is not a regular file",
+                                   exe);
+        if (access(real, X_OK) == -1)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s' is not executable: %s",
+                                   exe, strerror(errno));
+        if (!path_in_allowed_dirs(pb->allowed_dirs, real)) {
+                if (strcmp(real, exe))
+                        return floq_seterr(
+                                errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                "executable '%s' (resolves to '%s') is "
+                                "outside the allowed directories (%s)",
+                                exe, real, pb->allowed_dirs);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s' is outside the allowed "
+                                   "directories (%s)",
+                                   exe, pb->allowed_dirs);
+        }
+        return FLOQ_OK;
+}
+
+/* ----------------------------------------------------------------- spec */
+
+static floq_err_t spec_int(const json_t *spec, const char *key,
+                           int64_t *out, char *errstr, size_t errstr_size) {
+        const json_t *v = json_object_get(spec, key);
+
+        if (!v)
+                return FLOQ_OK;
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'%s' must be a non-negative integer "
+                                   "(milliseconds)",
+                                   key);
+        *out = json_integer_value(v);
+        return FLOQ_OK;
+}
+
+/*
+ * Every check of a spec; deploy() and start() both run it (the file system
+ * may have changed in between). @p real receives the executable's realpath.
+ */
+static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
+                             char *real, char *errstr, size_t errstr_size) {
+        static const char *const keys[] = { "executable", "args", "cwd",
+                                            "env", "env_allow", "timeout_ms",
+                                            "grace_ms", NULL };
+        const char *key, *exe;
+        const json_t *v, *args, *env, *allow;
+        char msg[512];
+        int64_t dummy;
+        floq_err_t err;
+        size_t i;
+
+        if (!json_is_object(spec))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "process spec must be a JSON object");
+        json_object_foreach((json_t *)spec, key, v) {
+                for (i = 0; keys[i]; i++)
+                        if (!strcmp(key, keys[i]))
+                                break;
+                if (!keys[i])
+                        return floq_seterr(
+                                errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                "unknown key '%s' in process spec (known: "
+                                "executable, args, cwd, env, env_allow, "
+                                "timeout_ms, grace_ms)",
+                                key);
+        }
+
+        exe = json_string_value(json_object_get(spec, "executable"));
+        if (!exe || !*exe)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'executable' (an absolute path) is "
+                                   "required");
+        if ((err = check_executable(pb, exe, real, errstr, errstr_size)))
+                return err;
+
+        args = json_object_get(spec, "args");
+        if (args && !json_is_array(args))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'args' must be an array of strings");
+        if (json_array_size(args) > PROC_ARGS_MAX)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'args' has more than %d elements",
+                                   PROC_ARGS_MAX);
+        json_array_foreach(args, i, v) {
+                if (!json_is_string(v) ||
+                    memchr(json_string_value(v), '\0', json_string_length(v)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "args[%zu] must be a string "
+                                           "without NUL bytes",
+                                           i);
+                if (floq_tpl_check(json_string_value(v), msg, sizeof(msg)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED, "args[%zu]: %s",
+                                           i, msg);
+        }
+
+        if ((v = json_object_get(spec, "cwd"))) {
+                struct stat st;
+                const char *cwd = json_string_value(v);
+
+                if (!cwd || cwd[0] != '/')
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "'cwd' must be an absolute path");
+                if (stat(cwd, &st) == -1 || !S_ISDIR(st.st_mode))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "cwd '%s' is not a directory", cwd);
+        }
+
+        env = json_object_get(spec, "env");
+        if (env && !json_is_object(env))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'env' must be an object of strings");
+        if (json_object_size(env) > PROC_ENV_MAX)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'env' has more than %d variables",
+                                   PROC_ENV_MAX);
+        json_object_foreach((json_t *)env, key, v) {
+                const char *why;
+
+                if (!valid_env_name(key))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "env: '%s' is not a valid variable "
+                                           "name ([A-Za-z_][A-Za-z0-9_]*)",
+                                           key);
+                if ((why = denied_env_name(key)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "env: '%s' may not be set: %s", key,
+                                           why);
+                if (!json_is_string(v) ||
+                    memchr(json_string_value(v), '\0', json_string_length(v)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "env: '%s' must be a string "
+                                           "without NUL bytes",
+                                           key);
+                if (floq_tpl_check(json_string_value(v), msg, sizeof(msg)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED, "env '%s': %s",
+                                           key, msg);
+        }
+
+        allow = json_object_get(spec, "env_allow");
+        if (allow && !json_is_array(allow))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'env_allow' must be an array of variable "
+                                   "names");
+        if (json_array_size(allow) > PROC_ENV_MAX)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'env_allow' has more than %d names",
+                                   PROC_ENV_MAX);
+        json_array_foreach(allow, i, v) {
+                if (!valid_env_name(json_string_value(v)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "env_allow[%zu] must be a variable "
+                                           "name ([A-Za-z_][A-Za-z0-9_]*)",
+                                           i);
+        }
+
+        if ((err = spec_int(spec, "timeout_ms", &dummy, errstr, errstr_size)) ||
+            (err = spec_int(spec, "grace_ms", &dummy, errstr, errstr_size)))
+                return err;
+        return FLOQ_OK;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static const char *conf_str(const floq_conf_t *conf, const char *name) {
+        const char *s = floq_conf_str(conf, name);
+
+        return s ? s : "";
+}
+
+static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
+                                size_t errstr_size) {
+        proc_backend_t *pb = calloc(1, sizeof(*pb));
+
+        if (!pb) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                            "out of memory");
+                return NULL;
+        }
+        pb->base.ops = &floq_backend_process;
+        pb->allowed_dirs = strdup(conf_str(conf, "process.allowed.dirs"));
+        pb->env_allow = strdup(conf_str(conf, "process.env.allow"));
+        if (!pb->allowed_dirs || !pb->env_allow) {
+                free(pb->allowed_dirs);
+                free(pb->env_allow);
+                free(pb);
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                            "out of memory");
+                return NULL;
+        }
+        pb->output_max =
+                (size_t)floq_conf_int(conf, "process.output.max.bytes");
+        pb->grace_ms = floq_conf_int(conf, "process.kill.grace.ms");
+        pb->rl_cpu = floq_conf_int(conf, "process.rlimit.cpu.s");
+        pb->rl_as = floq_conf_int(conf, "process.rlimit.as");
+        pb->rl_nofile = floq_conf_int(conf, "process.rlimit.nofile");
+        pb->rl_nproc = floq_conf_int(conf, "process.rlimit.nproc");
+        if (pb->grace_ms < 0)
+                pb->grace_ms = 0;
+        return &pb->base;
+}
+
+static void proc_destroy(floq_backend_t *be) {
+        proc_backend_t *pb = (proc_backend_t *)be;
+
+        if (!pb)
+                return;
+        free(pb->allowed_dirs);
+        free(pb->env_allow);
+        free(pb);
+}
+
+static floq_err_t proc_deploy(floq_backend_t *be, const char *deployment,
+                              json_t *spec, char *errstr,
+                              size_t errstr_size) {
+        char real[PATH_MAX];
+        floq_err_t err;
+        json_t *args;
+
+        (void)deployment;
+        if ((err = check_spec((proc_backend_t *)be, spec, real, errstr,
+                              errstr_size)))
+                return err;
+        /* Normalised form: "args" is always there. */
+        if (!json_object_get(spec, "args")) {
+                if (!(args = json_array()) ||
+                    json_object_set_new(spec, "args", args))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_NOMEM, "out of memory");
+        }
+        return FLOQ_OK;
+}
+
+static floq_err_t proc_validate(floq_backend_t *be, const json_t *spec,
+                                char *errstr, size_t errstr_size) {
+        proc_backend_t *pb = (proc_backend_t *)be;
+        const char *p = pb->allowed_dirs;
+        char real[PATH_MAX];
+
+        if (!p || !*p)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.allowed.dirs is empty: every "
+                                   "executable is refused; set it to the "
+                                   "colon-separated directories holding job "
+                                   "executables");
+        while (*p) {
+                size_t len = strcspn(p, ":");
+                char dir[PATH_MAX];
+                struct stat st;
+
+                if (len == 0 || len >= sizeof(dir) || p[0] != '/')
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "process.allowed.dirs: '%.*s' is "
+                                           "not an absolute directory path",
+                                           (int)(len < 200 ? len : 200), p);
+                memcpy(dir, p, len);
+                dir[len] = '\0';
+                if (stat(dir, &st) == -1)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "process.allowed.dirs: cannot "
+                                           "access '%s': %s",
+                                           dir, strerror(errno));
+                if (!S_ISDIR(st.st_mode))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "process.allowed.dirs: '%s' is "
+                                           "not a directory",
+                                           dir);
+                p += len;
+                if (*p == ':')
+                        p++;
+        }
+        if (spec)
+                return check_spec(pb, spec, real, errstr, errstr_size);
+        return FLOQ_OK;
+}
+
+/* ------------------------------------------------------------------ start */
+
+/* Everything the child needs, prepared before fork(): the child only makes
+ * async-signal-safe calls (the worker is multi-threaded). */
+typedef struct spawn_s {
+        const char *path; /* resolved executable */
+        char **argv;
+        char **envp;
+        const char *cwd;
+        int devnull, outw, errw;
+        pid_t parent;
+        int max_fd;
+        int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
+} spawn_t;
+
+static void free_strv(char **v) {
+        size_t i;
+
+        if (!v)
+                return;
+        for (i = 0; v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* "NAME=value" into envp[*n] unless NAME is already there (first wins). */
+static int env_add(char **envp, size_t *n, const char *name,
+                   const char *value) {
+        size_t i, nl = strlen(name);
+        char *s;
+
+        for (i = 0; i < *n; i++)
+                if (!strncmp(envp[i], name, nl) && envp[i][nl] == '=')
+                        return 0;
+        if (!(s = malloc(nl + strlen(value) + 2)))
+                return -1;
+        memcpy(s, name, nl);
+        s[nl] = '=';
+        strcpy(s + nl + 1, value);
+        envp[(*n)++] = s;
+        return 0;
+}
+
+/*
+ * The job's environment, highest precedence first: floq's own FLOQ_*
+ * variables, the spec's "env" (substituted), then the worker's variables
+ * that process.env.allow lets through (all plain entries; "?NAME" entries
+ * only when the spec lists NAME in env_allow).
+ */
+static floq_err_t build_env(const proc_backend_t *pb,
+                            const floq_run_req_t *req, char ***envpp,
+                            char *errstr, size_t errstr_size) {
+        const json_t *env = json_object_get(req->spec, "env");
+        const json_t *allow = json_object_get(req->spec, "env_allow");
+        size_t cap = 8 + json_object_size(env) + json_array_size(allow) +
+                     strlen(pb->env_allow) / 2 + 1;
+        char **envp = calloc(cap + 1, sizeof(*envp));
+        char num[32], *val = NULL;
+        const char *key, *p;
+        floq_err_t err = FLOQ_OK;
+        json_t *v;
+        size_t n = 0, i;
+
+        if (!envp)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+#define ADD(name, value)                                                       \
+        do {                                                                   \
+                if (env_add(envp, &n, (name), (value))) {                      \
+                        err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM, \
+                                          "out of memory");                    \
+                        goto out;                                              \
+                }                                                              \
+        } while (0)
+
+        ADD("FLOQ_RUN_ID", req->run_id ? req->run_id : "");
+        ADD("FLOQ_DEPLOYMENT", req->deployment ? req->deployment : "");
+        snprintf(num, sizeof(num), "%d", req->attempt);
+        ADD("FLOQ_ATTEMPT", num);
+        if (req->scheduled_for) {
+                char iso[40];
+
+                floq_ms_to_iso(req->scheduled_for, iso, sizeof(iso));
+                ADD("FLOQ_SCHEDULED_FOR", iso);
+        }
+
+        json_object_foreach((json_t *)env, key, v) {
+                if ((err = floq_tpl_expand(json_string_value(v), req->params,
+                                           &val, errstr, errstr_size)))
+                        goto out;
+                ADD(key, val);
+                free(val);
+                val = NULL;
+        }
+
+        /* Worker variables: plain process.env.allow entries. */
+        for (p = pb->env_allow; *p;) {
+                size_t len;
+
+                p += strspn(p, ", \t");
+                len = strcspn(p, ", \t");
+                if (len && p[0] != '?' && len <= PROC_ENV_NAME_MAX) {
+                        char name[PROC_ENV_NAME_MAX + 1];
+                        const char *wv;
+
+                        memcpy(name, p, len);
+                        name[len] = '\0';
+                        if (n < cap && valid_env_name(name) &&
+                            (wv = getenv(name)))
+                                ADD(name, wv);
+                }
+                p += len;
+        }
+        /* Those the spec asks for, when the operator allows them. */
+        json_array_foreach(allow, i, v) {
+                const char *name = json_string_value(v), *wv;
+
+                if (n < cap && name && env_allow_lookup(pb, name) >= 0 &&
+                    (wv = getenv(name)))
+                        ADD(name, wv);
+        }
+#undef ADD
+        envp[n] = NULL;
+        *envpp = envp;
+        envp = NULL;
+out:
+        free(val);
+        free_strv(envp);
+        return err;
+}
+
+static floq_err_t build_argv(const floq_run_req_t *req, char ***argvp,
+                             char *errstr, size_t errstr_size) {
+        const json_t *args = json_object_get(req->spec, "args");
+        const char *exe = json_string_value(json_object_get(req->spec,
+                                                            "executable"));
+        size_t n = json_array_size(args), i;
+        char **argv = calloc(n + 2, sizeof(*argv));
+        floq_err_t err = FLOQ_OK;
+        json_t *v;
+
+        if (!argv || !(argv[0] = strdup(exe))) {
+                free(argv);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        }
+        json_array_foreach(args, i, v) {
+                if ((err = floq_tpl_expand(json_string_value(v), req->params,
+                                           &argv[i + 1], errstr,
+                                           errstr_size))) {
+                        free_strv(argv);
+                        return err;
+                }
+        }
+        *argvp = argv;
+        return FLOQ_OK;
+}
+
+static void child_fail(int fd, int stage) __attribute__((noreturn));
+static void child_fail(int fd, int stage) {
+        child_err_t ce = { stage, errno };
+        ssize_t r;
+
+        do
+                r = write(fd, &ce, sizeof(ce));
+        while (r == -1 && errno == EINTR);
+        _exit(127);
+}
+
+static void child_rlimit(int fd, int resource, int64_t value, int stage) {
+        struct rlimit old, rl;
+
+        if (value <= 0)
+                return;
+        rl.rlim_cur = (rlim_t)value;
+        /* RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later. */
+        rl.rlim_max = resource == RLIMIT_CPU ? (rlim_t)value + 1
+                                             : (rlim_t)value;
+        /* An unprivileged worker cannot raise its own hard limit. */
+        if (getrlimit(resource, &old) == 0 && old.rlim_max != RLIM_INFINITY) {
+                if (rl.rlim_max > old.rlim_max)
+                        rl.rlim_max = old.rlim_max;
+                if (rl.rlim_cur > rl.rlim_max)
+                        rl.rlim_cur = rl.rlim_max;
+        }
+        if (setrlimit(resource, &rl) == 0)
+                return;
+        /* Lowering a hard limit needs no privilege on Linux; emulators
+         * (valgrind for RLIMIT_NOFILE) refuse it: keep the soft limit. */
+        if (errno == EPERM && getrlimit(resource, &old) == 0 &&
+            (old.rlim_max == RLIM_INFINITY || rl.rlim_cur <= old.rlim_max)) {
+                rl.rlim_max = old.rlim_max;
+                if (setrlimit(resource, &rl) == 0)
+                        return;
+        }
+        child_fail(fd, stage);
+}
+
+/* Runs in the child between fork() and execve(): async-signal-safe only. */
+static void child_exec(const spawn_t *sp) __attribute__((noreturn));
+static void child_exec(const spawn_t *sp) {
+        struct sigaction sa;
+        sigset_t none;
+        int sig, fd;
+
+        /* Own process group: stop() signals the job and what it spawned. */
+        if (setpgid(0, 0) == -1)
+                child_fail(sp->errw, STAGE_SETPGID);
+        /* Die with the forking thread; if it is already gone, the signal
+         * was missed (we were reparented): give up. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+                child_fail(sp->errw, STAGE_PDEATHSIG);
+        if (getppid() != sp->parent)
+                _exit(127);
+
+        /* Default dispositions, then the empty mask (the parent blocked
+         * every signal around fork() so no handler runs here). */
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigemptyset(&sa.sa_mask);
+        for (sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void)sigaction(sig, &sa, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+
+        if (dup2(sp->devnull, 0) == -1 || dup2(sp->outw, 1) == -1 ||
+            dup2(sp->outw, 2) == -1)
+                child_fail(sp->errw, STAGE_STDIO);
+        /* Nothing else of the worker (Kafka sockets, files) reaches the
+         * job: every other fd is closed by execve(). */
+        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
+                for (fd = 3; fd < sp->max_fd; fd++)
+                        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+
+        child_rlimit(sp->errw, RLIMIT_CPU, sp->rl_cpu, STAGE_RLIMIT_CPU);
+        child_rlimit(sp->errw, RLIMIT_AS, sp->rl_as, STAGE_RLIMIT_AS);
+        child_rlimit(sp->errw, RLIMIT_NOFILE, sp->rl_nofile,
+                     STAGE_RLIMIT_NOFILE);
+        child_rlimit(sp->errw, RLIMIT_NPROC, sp->rl_nproc, STAGE_RLIMIT_NPROC);
+
+        if (chdir(sp->cwd) == -1)
+                child_fail(sp->errw, STAGE_CHDIR);
+
+        execve(sp->path, sp->argv, sp->envp);
+        child_fail(sp->errw, STAGE_EXEC);
+}
+
+static floq_err_t child_err_msg(const child_err_t *ce, const char *exe,
+                                const char *cwd, char *errstr,
+                                size_t errstr_size) {
+        const char *what = "set up";
+
+        switch (ce->stage) {
+        case STAGE_EXEC:
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                   "cannot execute '%s': %s", exe,
+                                   strerror(ce->err));
+        case STAGE_CHDIR:
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                   "cannot change to directory '%s': %s", cwd,
+                                   strerror(ce->err));
+        case STAGE_RLIMIT_CPU:
+                what = "apply process.rlimit.cpu.s";
+                break;
+        case STAGE_RLIMIT_AS:
+                what = "apply process.rlimit.as";
+                break;
+        case STAGE_RLIMIT_NOFILE:
+                what = "apply process.rlimit.nofile";
+                break;
+        case STAGE_RLIMIT_NPROC:
+                what = "apply process.rlimit.nproc";
+                break;
+        case STAGE_SETPGID:
+                what = "create a process group";
+                break;
+        case STAGE_PDEATHSIG:
+                what = "set the parent-death signal";
+                break;
+        case STAGE_STDIO:
+                what = "set up stdin/stdout/stderr";
+                break;
+        }
+        return floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                           "cannot start '%s': cannot %s: %s", exe, what,
+                           strerror(ce->err));
+}
+
+static void attempt_free(floq_attempt_t *att) {
+        if (!att)
+                return;
+        if (att->pidfd >= 0)
+                close(att->pidfd);
+        if (att->outfd >= 0)
+                close(att->outfd);
+        if (att->wakefd >= 0)
+                close(att->wakefd);
+        pthread_mutex_destroy(&att->lock);
+        free(att->ring);
+        free(att->chunk);
+        free(att);
+}
+
+static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
+                             floq_attempt_t **attp, char *errstr,
+                             size_t errstr_size) {
+        proc_backend_t *pb = (proc_backend_t *)be;
+        int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, devnull = -1;
+        char real[PATH_MAX], **argv = NULL, **envp = NULL;
+        floq_attempt_t *att = NULL;
+        sigset_t all, old;
+        struct rlimit nof;
+        child_err_t ce;
+        floq_err_t err;
+        spawn_t sp;
+        int64_t grace = pb->grace_ms, timeout = 0;
+        ssize_t r;
+        pid_t pid;
+
+        *attp = NULL;
+        if ((err = check_spec(pb, req->spec, real, errstr, errstr_size)))
+                goto out;
+        spec_int(req->spec, "grace_ms", &grace, NULL, 0);
+        spec_int(req->spec, "timeout_ms", &timeout, NULL, 0);
+        if ((err = build_argv(req, &argv, errstr, errstr_size)) ||
+            (err = build_env(pb, req, &envp, errstr, errstr_size)))
+                goto out;
+
+        if (!(att = calloc(1, sizeof(*att))) ||
+            (pb->output_max &&
+             !(att->ring = malloc(pb->output_max))) ||
+            !(att->chunk = malloc(PROC_READ_CHUNK))) {
+                if (att) {
+                        free(att->ring);
+                        free(att->chunk);
+                        free(att);
+                        att = NULL;
+                }
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto out;
+        }
+        pthread_mutex_init(&att->lock, NULL);
+        att->pidfd = att->outfd = att->wakefd = -1;
+        att->ring_cap = pb->output_max;
+        att->grace_ms = grace;
+
+        if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
+            (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+            (att->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                  "cannot start '%s': %s", real,
+                                  strerror(errno));
+                goto out;
+        }
+        outp[0] = fd_above_stdio(outp[0]);
+        outp[1] = fd_above_stdio(outp[1]);
+        errp[0] = fd_above_stdio(errp[0]);
+        errp[1] = fd_above_stdio(errp[1]);
+        devnull = fd_above_stdio(devnull);
+        if (outp[0] < 0 || outp[1] < 0 || errp[0] < 0 || errp[1] < 0 ||
+            devnull < 0) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                  "cannot start '%s': %s", real,
+                                  strerror(errno));
+                goto out;
+        }
+
+        memset(&sp, 0, sizeof(sp));
+        sp.path = real;
+        sp.argv = argv;
+        sp.envp = envp;
+        sp.cwd = json_string_value(json_object_get(req->spec, "cwd"));
+        if (!sp.cwd)
+                sp.cwd = "/";
+        sp.devnull = devnull;
+        sp.outw = outp[1];
+        sp.errw = errp[1];
+        sp.parent = getpid();
+        sp.max_fd = 65536;
+        if (getrlimit(RLIMIT_NOFILE, &nof) == 0 && nof.rlim_cur < 65536)
+                sp.max_fd = (int)nof.rlim_cur;
+        sp.rl_cpu = pb->rl_cpu;
+        sp.rl_as = pb->rl_as;
+        sp.rl_nofile = pb->rl_nofile;
+        sp.rl_nproc = pb->rl_nproc;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = fork();
+        if (pid == 0)
+                child_exec(&sp);
+        ce.err = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (pid == -1) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                  "cannot start '%s': fork: %s", real,
+                                  strerror(ce.err));
+                goto out;
+        }
+        /* Also from this side, so kill(-pid) works before the child ran. */
+        (void)setpgid(pid, pid);
+        close(outp[1]);
+        outp[1] = -1;
+        close(errp[1]);
+        errp[1] = -1;
+
+        /* EOF: execve() closed the CLOEXEC pipe. A record: it failed. */
+        do
+                r = read(errp[0], &ce, sizeof(ce));
+        while (r == -1 && errno == EINTR);
+        if (r == (ssize_t)sizeof(ce)) {
+                int st;
+
+                while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+                        ;
+                err = child_err_msg(&ce, json_string_value(json_object_get(
+                                                 req->spec, "executable")),
+                                    sp.cwd, errstr, errstr_size);
+                goto out;
+        }
+
+        att->pid = pid;
+        snprintf(att->ref, sizeof(att->ref), "%d", (int)pid);
+        att->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (att->pidfd >= 0)
+                att->pidfd = fd_above_stdio(att->pidfd);
+        att->outfd = outp[0];
+        outp[0] = -1;
+        (void)fcntl(att->outfd, F_SETFL,
+                    fcntl(att->outfd, F_GETFL) | O_NONBLOCK);
+        if (timeout > 0)
+                att->run_deadline = floq_mono_ms() + timeout;
+        *attp = att;
+        att = NULL;
+out:
+        if (outp[0] >= 0)
+                close(outp[0]);
+        if (outp[1] >= 0)
+                close(outp[1]);
+        if (errp[0] >= 0)
+                close(errp[0]);
+        if (errp[1] >= 0)
+                close(errp[1]);
+        if (devnull >= 0)
+                close(devnull);
+        attempt_free(att);
+        free_strv(argv);
+        free_strv(envp);
+        return err;
+}
+
+/* ----------------------------------------------------------- stop / wait */
+
+/* Signal the group and the main child; caller holds att->lock. */
+static void signal_job(floq_attempt_t *att, int sig) {
+        if (att->reaped)
+                return; /* the pid may belong to someone else now */
+        (void)kill(-att->pid, sig);
+        /* The job may have left our group (setsid): signal it directly. */
+        (void)kill(att->pid, sig);
+}
+
+static floq_err_t proc_stop(floq_backend_t *be, floq_attempt_t *att,
+                            floq_stop_why_t why) {
+        uint64_t one = 1;
+        ssize_t r;
+
+        (void)be;
+        if (!att)
+                return FLOQ_ERR_INVALID_ARG;
+        pthread_mutex_lock(&att->lock);
+        if (att->stop_requested || att->reaped) {
+                pthread_mutex_unlock(&att->lock);
+                return FLOQ_OK;
+        }
+        att->stop_requested = 1;
+        att->why = why;
+        att->kill_at = floq_mono_ms() + att->grace_ms;
+        signal_job(att, SIGTERM);
+        if (att->grace_ms <= 0) {
+                signal_job(att, SIGKILL);
+                att->killed = 1;
+        }
+        pthread_mutex_unlock(&att->lock);
+        /* Wake wait() so it keeps the grace deadline exactly. */
+        r = write(att->wakefd, &one, sizeof(one));
+        (void)r;
+        return FLOQ_OK;
+}
+
+static void ring_append(floq_attempt_t *att, const char *p, size_t n) {
+        size_t cap = att->ring_cap, w, first;
+
+        if (!cap || !n)
+                return;
+        if (n >= cap) {
+                memcpy(att->ring, p + n - cap, cap);
+                att->ring_start = 0;
+                att->ring_len = cap;
+                return;
+        }
+        w = (att->ring_start + att->ring_len) % cap;
+        first = cap - w < n ? cap - w : n;
+        memcpy(att->ring + w, p, first);
+        memcpy(att->ring, p + first, n - first);
+        att->ring_len += n;
+        if (att->ring_len > cap) {
+                att->ring_start = (att->ring_start + att->ring_len - cap) % cap;
+                att->ring_len = cap;
+        }
+}
+
+/* Read what the pipe holds now; closes it at EOF. */
+static void drain_output(floq_attempt_t *att) {
+        ssize_t r;
+
+        while (att->outfd >= 0) {
+                r = read(att->outfd, att->chunk, PROC_READ_CHUNK);
+                if (r > 0) {
+                        ring_append(att, att->chunk, (size_t)r);
+                        continue;
+                }
+                if (r == -1 && errno == EINTR)
+                        continue;
+                if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return;
+                close(att->outfd); /* EOF or error */
+                att->outfd = -1;
+        }
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+        size_t len, i;
+        unsigned int cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+                len = 2;
+                cp = s[0] & 0x1f;
+        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+                len = 3;
+                cp = s[0] & 0x0f;
+        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+                len = 4;
+                cp = s[0] & 0x07;
+        } else {
+                return 0;
+        }
+        if (n < len)
+                return 0;
+        for (i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len;
+}
+
+/*
+ * The ring as a C string that is valid UTF-8 (it goes into JSON and Avro
+ * strings): a sequence cut by the ring's start is dropped, NUL bytes and
+ * invalid bytes become '?'. Never longer than the ring. NULL when empty.
+ */
+static char *output_tail(const floq_attempt_t *att) {
+        size_t n = att->ring_len, first, i = 0, o = 0, l;
+        unsigned char *raw;
+        char *out;
+
+        if (!n)
+                return NULL;
+        if (!(raw = malloc(n)) || !(out = malloc(n + 1))) {
+                free(raw);
+                return NULL;
+        }
+        first = att->ring_cap - att->ring_start < n
+                        ? att->ring_cap - att->ring_start
+                        : n;
+        memcpy(raw, att->ring + att->ring_start, first);
+        memcpy(raw + first, att->ring, n - first);
+        if (att->ring_len == att->ring_cap) /* truncated at the front */
+                while (i < n && i < 3 && (raw[i] & 0xc0) == 0x80)
+                        i++;
+        while (i < n) {
+                if (raw[i] == 0) {
+                        out[o++] = '?';
+                        i++;
+                } else if ((l = utf8_seq(raw + i, n - i))) {
+                        memcpy(out + o, raw + i, l);
+                        o += l;
+                        i += l;
+                } else {
+                        out[o++] = '?';
+                        i++;
+                }
+        }
+        out[o] = '\0';
+        free(raw);
+        return out;
+}
+
+static void describe_status(int status, char *buf, size_t size) {
+        if (WIFEXITED(status)) {
+                snprintf(buf, size, "exited with status %d",
+                         WEXITSTATUS(status));
+        } else if (WIFSIGNALED(status)) {
+                const char *abbrev = sigabbrev_np(WTERMSIG(status));
+
+                if (abbrev)
+                        snprintf(buf, size, "killed by signal SIG%s%s",
+                                 abbrev, WCOREDUMP(status) ? " (core dumped)"
+                                                           : "");
+                else
+                        snprintf(buf, size, "killed by signal %d",
+                                 WTERMSIG(status));
+        } else {
+                snprintf(buf, size, "ended with wait status %d", status);
+        }
+}
+
+static floq_err_t fill_result(floq_attempt_t *att, floq_run_result_t *res) {
+        char desc[128], reason[256];
+        int stopped, killed;
+        floq_stop_why_t why;
+
+        pthread_mutex_lock(&att->lock);
+        stopped = att->stop_requested;
+        why = att->why;
+        killed = att->killed;
+        pthread_mutex_unlock(&att->lock);
+
+        memset(res, 0, sizeof(*res));
+        res->exit_code = WIFEXITED(att->status) ? WEXITSTATUS(att->status)
+                                                : -1;
+        res->term_signal = WIFSIGNALED(att->status) ? WTERMSIG(att->status)
+                                                    : 0;
+        describe_status(att->status, desc, sizeof(desc));
+        if (stopped) {
+                static const char *const what[] = {
+                        [FLOQ_STOP_CANCEL] = "cancelled",
+                        [FLOQ_STOP_TIMEOUT] = "timed out",
+                        [FLOQ_STOP_DRAIN] = "abandoned: the worker is "
+                                            "shutting down",
+                };
+                res->outcome = why == FLOQ_STOP_CANCEL ? FLOQ_OUTCOME_CANCELLED
+                               : why == FLOQ_STOP_TIMEOUT
+                                       ? FLOQ_OUTCOME_TIMED_OUT
+                                       : FLOQ_OUTCOME_ABANDONED;
+                if (killed && res->term_signal == SIGKILL)
+                        snprintf(reason, sizeof(reason),
+                                 "%s (%s after a %" PRId64
+                                 " ms grace period)",
+                                 what[why], desc, att->grace_ms);
+                else
+                        snprintf(reason, sizeof(reason), "%s (%s)", what[why],
+                                 desc);
+        } else if (WIFEXITED(att->status) && WEXITSTATUS(att->status) == 0) {
+                res->outcome = FLOQ_OUTCOME_SUCCEEDED;
+                reason[0] = '\0';
+        } else {
+                res->outcome = FLOQ_OUTCOME_FAILED;
+                snprintf(reason, sizeof(reason), "%s", desc);
+        }
+        if ((reason[0] && !(res->reason = strdup(reason))) ||
+            !(res->backend_ref = strdup(att->ref))) {
+                floq_run_result_release(res);
+                return FLOQ_ERR_NOMEM;
+        }
+        res->output_tail = output_tail(att);
+        return FLOQ_OK;
+}
+
+/* Has the child exited? Leaves it a zombie, so its pid (and group) stay
+ * ours until reap(). */
+static int child_exited(floq_attempt_t *att) {
+        siginfo_t si;
+
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)att->pid, &si,
+                   WEXITED | WNOHANG | WNOWAIT) == -1)
+                return errno == ECHILD; /* someone else reaped it: gone */
+        return si.si_pid != 0;
+}
+
+static void reap(floq_attempt_t *att) {
+        pthread_mutex_lock(&att->lock);
+        /* Orphans the job left behind in its group die with it. */
+        signal_job(att, SIGKILL);
+        while (waitpid(att->pid, &att->status, 0) == -1) {
+                if (errno != EINTR) {
+                        att->status = W_EXITCODE(127, 0);
+                        break;
+                }
+        }
+        att->reaped = 1;
+        pthread_mutex_unlock(&att->lock);
+}
+
+static floq_err_t proc_wait(floq_backend_t *be, floq_attempt_t *att,
+                            int wait_ms, floq_run_result_t *res) {
+        int64_t now = floq_mono_ms(), deadline = now + (wait_ms > 0 ? wait_ms
+                                                                    : 0);
+        struct pollfd pfd[3];
+
+        (void)be;
+        for (;;) {
+                int64_t timeout, kill_at = 0;
+                nfds_t n = 0;
+                int i;
+
+                /* Timeout written in the spec itself. */
+                if (att->run_deadline && now >= att->run_deadline) {
+                        att->run_deadline = 0;
+                        proc_stop(be, att, FLOQ_STOP_TIMEOUT);
+                }
+                pthread_mutex_lock(&att->lock);
+                if (att->stop_requested && !att->killed) {
+                        if (now >= att->kill_at) {
+                                signal_job(att, SIGKILL);
+                                att->killed = 1;
+                        } else {
+                                kill_at = att->kill_at;
+                        }
+                }
+                pthread_mutex_unlock(&att->lock);
+
+                if (!att->exited && child_exited(att)) {
+                        att->exited = 1;
+                        drain_output(att);
+                        reap(att);
+                }
+                if (att->exited) {
+                        /* Whatever the group wrote until it died; bounded
+                         * in time in case something escaped the group and
+                         * holds the pipe open. */
+                        int64_t end = floq_mono_ms() + PROC_DRAIN_MS;
+
+                        while (att->outfd >= 0 && floq_mono_ms() < end) {
+                                pfd[0].fd = att->outfd;
+                                pfd[0].events = POLLIN;
+                                if (poll(pfd, 1, 10) > 0)
+                                        drain_output(att);
+                        }
+                        return fill_result(att, res) ? FLOQ_ERR_NOMEM
+                                                     : FLOQ_OK;
+                }
+                if (now >= deadline)
+                        return FLOQ_ERR_TIMED_OUT;
+
+                timeout = deadline - now;
+                if (kill_at && kill_at - now < timeout)
+                        timeout = kill_at - now;
+                if (att->run_deadline && att->run_deadline - now < timeout)
+                        timeout = att->run_deadline - now;
+                if (att->pidfd < 0 && timeout > PROC_POLL_SLICE_MS)
+                        timeout = PROC_POLL_SLICE_MS;
+                if (att->outfd >= 0) {
+                        pfd[n].fd = att->outfd;
+                        pfd[n++].events = POLLIN;
+                }
+                if (att->pidfd >= 0) {
+                        pfd[n].fd = att->pidfd;
+                        pfd[n++].events = POLLIN;
+                }
+                pfd[n].fd = att->wakefd;
+                pfd[n++].events = POLLIN;
+                if (poll(pfd, n, (int)(timeout < 0 ? 0 : timeout)) > 0) {
+                        for (i = 0; i < (int)n; i++) {
+                                if (!pfd[i].revents)
+                                        continue;
+                                if (pfd[i].fd == att->outfd)
+                                        drain_output(att);
+                                else if (pfd[i].fd == att->wakefd) {
+                                        uint64_t v;
+                                        ssize_t r = read(att->wakefd, &v,
+                                                         sizeof(v));
+                                        (void)r;
+                                }
+                        }
+                }
+                now = floq_mono_ms();
+        }
+}
+
+static const char *proc_ref(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        return att ? att->ref : NULL;
+}
+
+static void proc_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        if (!att)
+                return;
+        /* Destroyed while still running: nothing of it may survive. */
+        pthread_mutex_lock(&att->lock);
+        if (!att->reaped) {
+                signal_job(att, SIGKILL);
+                while (waitpid(att->pid, &att->status, 0) == -1 &&
+                       errno == EINTR)
+                        ;
+                att->reaped = 1;
+        }
+        pthread_mutex_unlock(&att->lock);
+        attempt_free(att);
+}
+
+const floq_backend_ops_t floq_backend_process = {
+        .name = "process",
+        .new_ = proc_new,
+        .destroy = proc_destroy,
+        .deploy = proc_deploy,
+        .start = proc_start,
+        .wait = proc_wait,
+        .stop = proc_stop,
+        .ref = proc_ref,
+        .attempt_destroy = proc_attempt_destroy,
+        .validate = proc_validate,
+};

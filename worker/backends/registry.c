@@ -1,0 +1,234 @@
+/*
+ * registry.c - the table of built-in backends the worker looks deployments'
+ * backend names up in (one line per backend: adding one is a new file in
+ * worker/backends/ and a line here), and the `{param}` template helpers of
+ * backend_int.h that every backend shares so parameters mean the same thing
+ * whichever backend runs a job.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "backend_int.h"
+
+const floq_backend_ops_t *const floq_backends[] = {
+        &floq_backend_process,
+        NULL,
+};
+
+const floq_backend_ops_t *floq_backend_find(const char *name) {
+        size_t i;
+
+        if (!name)
+                return NULL;
+        for (i = 0; floq_backends[i]; i++)
+                if (!strcmp(floq_backends[i]->name, name))
+                        return floq_backends[i];
+        return NULL;
+}
+
+/* ------------------------------------------------------------ templates */
+
+static int tpl_name_first(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static int tpl_name_char(char c) {
+        return tpl_name_first(c) || (c >= '0' && c <= '9') || c == '.' ||
+               c == '-';
+}
+
+/*
+ * Parse the placeholder starting at tpl[i] == '{' (not "{{"). On success
+ * *namelen is the length of the name at tpl + i + 1 and the placeholder
+ * spans namelen + 2 characters.
+ */
+static floq_err_t tpl_placeholder(const char *tpl, size_t i, size_t *namelen,
+                                  char *errstr, size_t errstr_size) {
+        size_t n = 0;
+
+        if (!tpl_name_first(tpl[i + 1]))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "invalid placeholder at offset %zu: "
+                                   "expected a name after '{' (write '{{' "
+                                   "for a literal brace)",
+                                   i);
+        while (tpl_name_char(tpl[i + 1 + n]))
+                n++;
+        if (tpl[i + 1 + n] != '}')
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "invalid placeholder at offset %zu: "
+                                   "names are [A-Za-z_][A-Za-z0-9_.-]* and "
+                                   "end with '}'",
+                                   i);
+        if (n > FLOQ_TPL_NAME_MAX)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "placeholder name at offset %zu is longer "
+                                   "than %d characters",
+                                   i, FLOQ_TPL_NAME_MAX);
+        *namelen = n;
+        return FLOQ_OK;
+}
+
+floq_err_t floq_tpl_check(const char *tpl, char *errstr, size_t errstr_size) {
+        size_t i = 0, n = 0;
+        floq_err_t err;
+
+        if (!tpl)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "template is NULL");
+        while (tpl[i]) {
+                if (tpl[i] == '{' && tpl[i + 1] == '{') {
+                        i += 2;
+                } else if (tpl[i] == '}' && tpl[i + 1] == '}') {
+                        i += 2;
+                } else if (tpl[i] == '}') {
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "unmatched '}' at offset %zu "
+                                           "(write '}}' for a literal brace)",
+                                           i);
+                } else if (tpl[i] == '{') {
+                        if ((err = tpl_placeholder(tpl, i, &n, errstr,
+                                                   errstr_size)))
+                                return err;
+                        i += n + 2;
+                } else {
+                        i++;
+                }
+        }
+        return FLOQ_OK;
+}
+
+/* A growable string: the expansion's output. */
+typedef struct tpl_buf_s {
+        char *p;
+        size_t len, cap;
+} tpl_buf_t;
+
+static int tpl_put(tpl_buf_t *b, const char *s, size_t n) {
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 64;
+                char *np;
+
+                while (cap < b->len + n + 1)
+                        cap *= 2;
+                if (!(np = realloc(b->p, cap)))
+                        return -1;
+                b->p = np;
+                b->cap = cap;
+        }
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return 0;
+}
+
+/* Append the text of parameter @p name (namelen bytes) to @p b. */
+static floq_err_t tpl_put_param(tpl_buf_t *b, const json_t *params,
+                                const char *name, size_t namelen,
+                                char *errstr, size_t errstr_size) {
+        char key[FLOQ_TPL_NAME_MAX + 1], num[64];
+        const json_t *v;
+        const char *s;
+        size_t n;
+
+        memcpy(key, name, namelen);
+        key[namelen] = '\0';
+        v = json_is_object(params) ? json_object_get(params, key) : NULL;
+        if (!v)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "missing parameter '%s'", key);
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+                s = json_string_value(v);
+                n = json_string_length(v);
+                if (memchr(s, '\0', n))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "parameter '%s' contains a NUL "
+                                           "byte",
+                                           key);
+                break;
+        case JSON_INTEGER:
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+                s = num;
+                n = strlen(num);
+                break;
+        case JSON_REAL:
+                snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+                s = num;
+                n = strlen(num);
+                break;
+        case JSON_TRUE:
+                s = "true";
+                n = 4;
+                break;
+        case JSON_FALSE:
+                s = "false";
+                n = 5;
+                break;
+        default:
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "parameter '%s' must be a string", key);
+        }
+        if (tpl_put(b, s, n))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        return FLOQ_OK;
+}
+
+floq_err_t floq_tpl_expand(const char *tpl, const json_t *params, char **outp,
+                           char *errstr, size_t errstr_size) {
+        tpl_buf_t b = { NULL, 0, 0 };
+        floq_err_t err = FLOQ_OK;
+        size_t i = 0, lit, n = 0;
+
+        *outp = NULL;
+        if ((err = floq_tpl_check(tpl, errstr, errstr_size)))
+                return err;
+        if (tpl_put(&b, "", 0)) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto out;
+        }
+        while (tpl[i]) {
+                /* Copy the run of plain characters in one go. */
+                lit = strcspn(tpl + i, "{}");
+                if (lit) {
+                        if (tpl_put(&b, tpl + i, lit)) {
+                                err = floq_seterr(errstr, errstr_size,
+                                                  FLOQ_ERR_NOMEM,
+                                                  "out of memory");
+                                goto out;
+                        }
+                        i += lit;
+                        continue;
+                }
+                if (tpl[i + 1] == tpl[i]) { /* "{{" or "}}" */
+                        if (tpl_put(&b, tpl + i, 1)) {
+                                err = floq_seterr(errstr, errstr_size,
+                                                  FLOQ_ERR_NOMEM,
+                                                  "out of memory");
+                                goto out;
+                        }
+                        i += 2;
+                        continue;
+                }
+                /* A '{' placeholder: syntax was checked above. */
+                if ((err = tpl_placeholder(tpl, i, &n, errstr, errstr_size)))
+                        goto out;
+                if ((err = tpl_put_param(&b, params, tpl + i + 1, n, errstr,
+                                         errstr_size)))
+                        goto out;
+                i += n + 2;
+        }
+        *outp = b.p;
+        b.p = NULL;
+out:
+        free(b.p);
+        return err;
+}

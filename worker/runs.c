@@ -1,0 +1,596 @@
+/*
+ * runs.c - the life of a run on its owning worker. ACCEPTED is written by
+ * the run command's transaction and the attempt is submitted to the
+ * executor only after that commit (a crash can never run something Kafka
+ * does not know about). Executor events become RUNNING and terminal
+ * RunStates plus replies; live runs refresh heartbeat_at; runs whose
+ * owner vanished (heartbeat older than worker.heartbeat.timeout.ms and not
+ * live here) are retried per the deployment's policy or end LOST (G2);
+ * runs of partitions this worker gives up are stopped with DRAIN and
+ * recorded RETRYING without consuming an attempt, so the next owner
+ * restarts them and two attempts never overlap.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+/* How often stale runs and due retries are looked for. */
+#define WSCAN_INTERVAL_MS 500
+
+void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
+                         const char *event) {
+        (void)w;
+        (void)p;
+        floq_debug("lineage", "run %s: %s (not emitted yet)",
+                   wjs(rs, "run_id"), event);
+}
+
+static const char *lineage_event_of(const char *status) {
+        if (!strcmp(status, "SUCCEEDED"))
+                return "COMPLETE";
+        if (!strcmp(status, "CANCELLED"))
+                return "ABORT";
+        return "FAIL";
+}
+
+int worker_runs_load(floq_worker_t *w) {
+        return floq_executor_active(w->ex) + (int)json_object_size(w->inflight);
+}
+
+static void set_str(json_t *o, const char *key, const char *v) {
+        json_object_set_new(o, key, v ? json_string(v) : json_null());
+}
+
+json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
+                          const json_t *body) {
+        static const char *const from_body[] = { "timeout_ms",
+                                                 "scheduled_for",
+                                                 "schedule_id",
+                                                 "parent_run_id" };
+        int64_t now = floq_now_ms();
+        json_t *rs = json_object(), *params;
+        char run_id[37];
+        size_t i;
+
+        floq_uuid_new(run_id);
+        json_object_set_new(rs, "run_id", json_string(run_id));
+        set_str(rs, "deployment", wjs(cmd, "deployment"));
+        set_str(rs, "command_id", wjs(cmd, "command_id"));
+        set_str(rs, "correlation_id", wjs(cmd, "correlation_id"));
+        set_str(rs, "reply_to", wjs(cmd, "reply_to"));
+        set_str(rs, "idempotency_key", wjs(cmd, "idempotency_key"));
+        json_object_set_new(rs, "status", json_string("ACCEPTED"));
+        json_object_set_new(rs, "attempt", json_integer(1));
+        set_str(rs, "worker", w->id);
+        json_object_set_new(rs, "heartbeat_at", json_integer(now));
+        json_object_set_new(rs, "created_at", json_integer(now));
+        params = json_object_get(body, "params");
+        json_object_set_new(rs, "params", json_is_object(params)
+                                                  ? json_deep_copy(params)
+                                                  : json_object());
+        for (i = 0; i < sizeof(from_body) / sizeof(from_body[0]); i++) {
+                json_t *v = json_object_get(body, from_body[i]);
+
+                if (v && !json_is_null(v))
+                        json_object_set(rs, from_body[i], v);
+        }
+        if (wtxn_put_run(w, p, json_incref(rs))) {
+                json_decref(rs);
+                return NULL;
+        }
+        wtxn_after(w, WAFTER_SUBMIT, p, run_id);
+        return rs;
+}
+
+/* A final reply for the run's command, from its (new) RunState. */
+static void run_reply(floq_worker_t *w, const json_t *rs, const char *status,
+                      int final) {
+        json_t *r = worker_reply_new(w, wjs(rs, "command_id"),
+                                     wjs(rs, "correlation_id"),
+                                     wjs(rs, "deployment"), status, final);
+        const char *id = wjs(rs, "run_id");
+        char *url = wurl_expand(w->url_template, id, wjs(rs, "deployment"));
+        json_t *v;
+
+        json_object_set_new(r, "run_id", json_string(id));
+        if (url)
+                json_object_set_new(r, "url", json_string(url));
+        free(url);
+        json_object_set_new(r, "attempt", json_integer(wji(rs, "attempt", 1)));
+        if (final) {
+                if ((v = json_object_get(rs, "exit_code")) &&
+                    json_is_integer(v))
+                        json_object_set(r, "exit_code", v);
+                if ((v = json_object_get(rs, "output_tail")) &&
+                    json_is_string(v))
+                        json_object_set(r, "output_tail", v);
+                if ((v = json_object_get(rs, "reason")) && json_is_string(v))
+                        json_object_set(r, "reason", v);
+        }
+        worker_reply(w, wjs(rs, "reply_to"), r);
+}
+
+static void set_result(json_t *n, const floq_run_result_t *res) {
+        if (!res)
+                return;
+        if (res->exit_code >= 0)
+                json_object_set_new(n, "exit_code",
+                                    json_integer(res->exit_code));
+        if (res->output_tail)
+                json_object_set_new(n, "output_tail",
+                                    json_string(res->output_tail));
+        if (res->backend_ref)
+                json_object_set_new(n, "backend_ref",
+                                    json_string(res->backend_ref));
+}
+
+void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
+                         const char *status, const char *reason,
+                         const floq_run_result_t *res) {
+        json_t *n = json_deep_copy(rs);
+        int64_t now = floq_now_ms();
+
+        json_object_set_new(n, "status", json_string(status));
+        json_object_set_new(n, "finished_at", json_integer(now));
+        json_object_set_new(n, "heartbeat_at", json_integer(now));
+        json_object_set_new(n, "next_attempt_at", json_null());
+        set_str(n, "reason", reason);
+        set_result(n, res);
+        floq_info("run", "run %s of '%s' ended %s (attempt %lld)%s%s",
+                  wjs(n, "run_id"), wjs(n, "deployment"), status,
+                  (long long)wji(n, "attempt", 1), reason ? ": " : "",
+                  reason ? reason : "");
+        json_incref(n);
+        if (!wtxn_put_run(w, p, n)) {
+                run_reply(w, n, status, 1);
+                worker_lineage_emit(w, p, n, lineage_event_of(status));
+        }
+        json_decref(n);
+}
+
+/* RETRYING with attempt @p attempt due at @p due. */
+static void run_retrying(floq_worker_t *w, int32_t p, json_t *rs,
+                         int attempt, int64_t due, const char *reason,
+                         const floq_run_result_t *res) {
+        json_t *n = json_deep_copy(rs);
+
+        json_object_set_new(n, "status", json_string("RETRYING"));
+        json_object_set_new(n, "attempt", json_integer(attempt));
+        json_object_set_new(n, "next_attempt_at", json_integer(due));
+        json_object_set_new(n, "heartbeat_at", json_integer(floq_now_ms()));
+        set_str(n, "reason", reason);
+        set_result(n, res);
+        floq_info("run", "run %s of '%s': attempt %d due in %lld ms: %s",
+                  wjs(n, "run_id"), wjs(n, "deployment"), attempt,
+                  (long long)(due - floq_now_ms()), reason ? reason : "");
+        wtxn_put_run(w, p, n);
+}
+
+static const json_t *run_retry_policy(floq_worker_t *w, int32_t p,
+                                      const json_t *rs) {
+        json_t *dep = json_object_get(w->parts[p].deployments,
+                                      wjs(rs, "deployment"));
+
+        return dep ? json_object_get(dep, "retry") : NULL;
+}
+
+/* A failed attempt: retry when the policy allows, else end @p status. */
+static void run_failed(floq_worker_t *w, int32_t p, json_t *rs,
+                       const char *status, const char *reason,
+                       const floq_run_result_t *res) {
+        const json_t *retry = run_retry_policy(w, p, rs);
+        int attempt = (int)wji(rs, "attempt", 1);
+        char why[600];
+
+        if (attempt < wretry_max_attempts(retry)) {
+                int64_t delay = wretry_delay_ms(retry, attempt,
+                                                worker_rand_unit(w));
+
+                snprintf(why, sizeof(why), "attempt %d %s%s%s", attempt,
+                         status, reason ? ": " : "", reason ? reason : "");
+                run_retrying(w, p, rs, attempt + 1, floq_now_ms() + delay,
+                             why, res);
+                return;
+        }
+        worker_run_terminal(w, p, rs, status, reason, res);
+}
+
+void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
+        int32_t p = (int32_t)((intptr_t)ev->opaque - 1);
+        json_t *rs, *n;
+        const char *status;
+
+        if (p < 0 || p >= w->part_cnt || !w->parts[p].owned ||
+            !(rs = json_object_get(w->parts[p].runs, ev->run_id))) {
+                floq_debug("run", "event for run %s of a partition not "
+                                  "owned any more, dropped",
+                           ev->run_id);
+                floq_exec_event_release(ev);
+                return;
+        }
+        status = wjs(rs, "status");
+        if (wji(rs, "attempt", 1) != ev->attempt ||
+            wrun_status_terminal(status)) {
+                floq_debug("run", "stale event for run %s attempt %d (%s)",
+                           ev->run_id, ev->attempt, status ? status : "?");
+                floq_exec_event_release(ev);
+                return;
+        }
+        if (wtxn_begin(w)) {
+                floq_exec_event_release(ev);
+                return;
+        }
+        if (ev->type == FLOQ_EXEC_STARTED) {
+                int64_t now = floq_now_ms();
+
+                n = json_deep_copy(rs);
+                json_object_set_new(n, "status", json_string("RUNNING"));
+                json_object_set_new(n, "started_at", json_integer(now));
+                json_object_set_new(n, "heartbeat_at", json_integer(now));
+                json_object_set_new(n, "next_attempt_at", json_null());
+                set_str(n, "worker", w->id);
+                if (ev->backend_ref)
+                        set_str(n, "backend_ref", ev->backend_ref);
+                floq_info("run", "run %s of '%s' started (attempt %d, %s)",
+                          ev->run_id, wjs(n, "deployment"), ev->attempt,
+                          ev->backend_ref ? ev->backend_ref : "-");
+                json_incref(n);
+                if (!wtxn_put_run(w, p, n)) {
+                        run_reply(w, n, "RUNNING", 0);
+                        worker_lineage_emit(w, p, n, "START");
+                }
+                json_decref(n);
+        } else {
+                const floq_run_result_t *res = &ev->result;
+
+                switch (res->outcome) {
+                case FLOQ_OUTCOME_SUCCEEDED:
+                        worker_run_terminal(w, p, rs, "SUCCEEDED", NULL, res);
+                        break;
+                case FLOQ_OUTCOME_FAILED:
+                        run_failed(w, p, rs, "FAILED", res->reason, res);
+                        break;
+                case FLOQ_OUTCOME_TIMED_OUT:
+                        run_failed(w, p, rs, "TIMED_OUT",
+                                   res->reason ? res->reason
+                                               : "timed out",
+                                   res);
+                        break;
+                case FLOQ_OUTCOME_CANCELLED:
+                        worker_run_terminal(w, p, rs, "CANCELLED",
+                                            res->reason ? res->reason
+                                                        : "cancelled",
+                                            res);
+                        break;
+                case FLOQ_OUTCOME_ABANDONED:
+                default: {
+                        char why[300];
+
+                        /* Handed over: the same attempt starts again on
+                         * the next owner (no attempt consumed). */
+                        snprintf(why, sizeof(why),
+                                 "attempt %d handed over by worker %s",
+                                 ev->attempt, w->id);
+                        run_retrying(w, p, rs, ev->attempt, floq_now_ms(),
+                                     why, res);
+                        break;
+                }
+                }
+        }
+        wtxn_keep_event(w, ev);
+}
+
+/* ------------------------------------------------------------ submit */
+
+static void submit_failed(floq_worker_t *w, int32_t p, json_t *rs,
+                          const char *why) {
+        floq_warn("run", "run %s: cannot start: %s", wjs(rs, "run_id"), why);
+        if (wtxn_begin(w))
+                return;
+        run_failed(w, p, rs, "FAILED", why, NULL);
+}
+
+/* 1: handled (started, dropped or failed); 0: no slot, try later. */
+static int submit_one(floq_worker_t *w, const wafter_t *a) {
+        int32_t p = a->partition;
+        json_t *rs, *dep, *spec, *params;
+        const char *status;
+        floq_backend_t *be;
+        floq_run_req_t req;
+        json_error_t jerr;
+        char errstr[512];
+        floq_err_t err;
+        int64_t timeout;
+
+        if (!w->parts[p].owned ||
+            !(rs = json_object_get(w->parts[p].runs, a->run_id)))
+                return 1;
+        status = wjs(rs, "status");
+        if (!status || (strcmp(status, "ACCEPTED") &&
+                        strcmp(status, "RETRYING")))
+                return 1;
+        if (floq_executor_has(w->ex, a->run_id))
+                return 1;
+        dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
+        if (!dep) {
+                submit_failed(w, p, rs, "its deployment no longer exists");
+                return 1;
+        }
+        if (!(be = worker_backend(w, wjs(dep, "backend")))) {
+                snprintf(errstr, sizeof(errstr),
+                         "backend '%s' is not available on this worker",
+                         wjs(dep, "backend") ? wjs(dep, "backend") : "");
+                submit_failed(w, p, rs, errstr);
+                return 1;
+        }
+        if (!(spec = json_loads(wjs(dep, "spec") ? wjs(dep, "spec") : "",
+                                0, &jerr))) {
+                submit_failed(w, p, rs, "the deployment's spec is not JSON");
+                return 1;
+        }
+        params = json_object_get(rs, "params");
+        timeout = wji(rs, "timeout_ms", -1);
+        if (timeout < 0)
+                timeout = wji(dep, "timeout_ms", 0);
+        memset(&req, 0, sizeof(req));
+        req.run_id = a->run_id;
+        req.deployment = wjs(rs, "deployment");
+        req.attempt = (int)wji(rs, "attempt", 1);
+        req.spec = spec;
+        req.params = params;
+        req.timeout_ms = timeout > 0 ? timeout : 0;
+        req.scheduled_for = wji(rs, "scheduled_for", 0);
+        err = floq_executor_submit(w->ex, be, &req,
+                                   (void *)(intptr_t)(p + 1), errstr,
+                                   sizeof(errstr));
+        json_decref(spec);
+        if (err == FLOQ_ERR_STATE && floq_executor_free_slots(w->ex) <= 0)
+                return 0;
+        if (err) {
+                submit_failed(w, p, rs, errstr);
+                return 1;
+        }
+        floq_debug("run", "run %s submitted (attempt %d)", a->run_id,
+                   req.attempt);
+        return 1;
+}
+
+void worker_runs_pump(floq_worker_t *w) {
+        size_t done = 0;
+
+        if (w->draining)
+                return;
+        while (done < w->queue.cnt && floq_executor_free_slots(w->ex) > 0) {
+                if (!submit_one(w, &w->queue.items[done]))
+                        break;
+                json_object_del(w->inflight, w->queue.items[done].run_id);
+                done++;
+        }
+        if (done) {
+                memmove(w->queue.items, w->queue.items + done,
+                        (w->queue.cnt - done) * sizeof(*w->queue.items));
+                w->queue.cnt -= done;
+        }
+}
+
+/* ------------------------------------------------------------ ticks */
+
+static int run_is_ours(floq_worker_t *w, const char *run_id) {
+        return floq_executor_has(w->ex, run_id) ||
+               json_object_get(w->inflight, run_id) != NULL;
+}
+
+static void heartbeats(floq_worker_t *w) {
+        int64_t now = floq_now_ms();
+        json_t *ids = json_array(), *v;
+        const char *k;
+        int32_t p;
+        size_t i;
+
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!w->parts[p].owned)
+                        continue;
+                json_array_clear(ids);
+                json_object_foreach(w->parts[p].runs, k, v) {
+                        const char *s = wjs(v, "status");
+
+                        if (s && (!strcmp(s, "RUNNING") ||
+                                  !strcmp(s, "ACCEPTED")) &&
+                            run_is_ours(w, k))
+                                json_array_append_new(ids, json_string(k));
+                }
+                json_array_foreach(ids, i, v) {
+                        json_t *rs = json_object_get(w->parts[p].runs,
+                                                     json_string_value(v));
+                        json_t *n;
+
+                        if (!rs || wtxn_begin(w))
+                                continue;
+                        n = json_deep_copy(rs);
+                        json_object_set_new(n, "heartbeat_at",
+                                            json_integer(now));
+                        set_str(n, "worker", w->id);
+                        wtxn_put_run(w, p, n);
+                }
+        }
+        json_decref(ids);
+}
+
+/* Runs nobody looks after: stale heartbeats (their worker died) and
+ * RETRYING runs that are due. */
+static void scan(floq_worker_t *w) {
+        int64_t now = floq_now_ms();
+        json_t *ids = json_array(), *v;
+        const char *k;
+        int32_t p;
+        size_t i;
+
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!w->parts[p].owned)
+                        continue;
+                json_array_clear(ids);
+                json_object_foreach(w->parts[p].runs, k, v) {
+                        if (!wrun_status_terminal(wjs(v, "status")) &&
+                            !run_is_ours(w, k))
+                                json_array_append_new(ids, json_string(k));
+                }
+                json_array_foreach(ids, i, v) {
+                        const char *id = json_string_value(v);
+                        json_t *rs = json_object_get(w->parts[p].runs, id);
+                        const char *s = rs ? wjs(rs, "status") : NULL;
+                        const char *prev;
+                        int64_t hb;
+                        char why[400];
+
+                        if (!s)
+                                continue;
+                        if (!strcmp(s, "RETRYING")) {
+                                if (wji(rs, "next_attempt_at", 0) <= now)
+                                        wtxn_after(w, WAFTER_SUBMIT, p, id);
+                                continue;
+                        }
+                        hb = wji(rs, "heartbeat_at", 0);
+                        if (now - hb <= w->hb_timeout_ms)
+                                continue;
+                        if (wtxn_begin(w))
+                                break;
+                        prev = wjs(rs, "worker") ? wjs(rs, "worker") : "?";
+                        if (!strcmp(s, "ACCEPTED")) {
+                                /* Never started as far as Kafka knows, and a
+                                 * dead worker's children died with it: start
+                                 * the same attempt here. */
+                                json_t *n = json_deep_copy(rs);
+
+                                floq_notice("run", "run %s: taking over from "
+                                                   "worker %s (accepted, no "
+                                                   "heartbeat for %lld ms)",
+                                            id, prev, (long long)(now - hb));
+                                json_object_set_new(n, "heartbeat_at",
+                                                    json_integer(now));
+                                set_str(n, "worker", w->id);
+                                if (!wtxn_put_run(w, p, n))
+                                        wtxn_after(w, WAFTER_SUBMIT, p, id);
+                                continue;
+                        }
+                        snprintf(why, sizeof(why),
+                                 "worker %s lost: no heartbeat for %lld ms",
+                                 prev, (long long)(now - hb));
+                        floq_notice("run", "run %s (attempt %lld): %s", id,
+                                    (long long)wji(rs, "attempt", 1), why);
+                        run_failed(w, p, rs, "LOST", why, NULL);
+                }
+        }
+        json_decref(ids);
+}
+
+void worker_runs_tick(floq_worker_t *w, int force) {
+        int64_t now = floq_mono_ms();
+
+        if (force || now >= w->next_heartbeat) {
+                w->next_heartbeat = now + w->hb_interval_ms;
+                heartbeats(w);
+        }
+        if (!w->draining && (force || now >= w->next_scan)) {
+                w->next_scan = now + WSCAN_INTERVAL_MS;
+                scan(w);
+        }
+}
+
+int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,
+                      const char *reason) {
+        const char *id = wjs(rs, "run_id");
+
+        if (!id || wrun_status_terminal(wjs(rs, "status")))
+                return 0;
+        if (floq_executor_has(w->ex, id)) {
+                wtxn_after(w, WAFTER_STOP, p, id);
+                return 1;
+        }
+        /* Queued, retrying or left by a dead worker: it ends now; a queued
+         * submission sees the terminal status and is dropped. */
+        worker_run_terminal(w, p, rs, "CANCELLED", reason, NULL);
+        return 1;
+}
+
+/* ------------------------------------------------------------ handover */
+
+void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
+        json_t *live = json_array(), *v;
+        const char *k;
+        int32_t p;
+        size_t i, j;
+        int64_t deadline;
+
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!which[p] || !w->parts[p].owned)
+                        continue;
+                json_object_foreach(w->parts[p].runs, k, v) {
+                        if (floq_executor_has(w->ex, k)) {
+                                floq_executor_stop(w->ex, k, FLOQ_STOP_DRAIN);
+                                json_array_append_new(live, json_string(k));
+                        }
+                }
+        }
+        if (json_array_size(live))
+                floq_notice("run", "handing over %zu live run(s)",
+                            json_array_size(live));
+        /* The process backend needs its kill grace at most; the margin
+         * covers the executor's own polling. */
+        deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        for (;;) {
+                floq_exec_event_t ev;
+                int any = 0;
+
+                json_array_foreach(live, i, v)
+                        if (floq_executor_has(w->ex, json_string_value(v)))
+                                any = 1;
+                if (!any || floq_mono_ms() > deadline)
+                        break;
+                memset(&ev, 0, sizeof(ev));
+                if (floq_executor_next_event(w->ex, &ev, 100))
+                        worker_run_event(w, &ev);
+        }
+        {
+                floq_exec_event_t ev;
+
+                /* Events queued meanwhile (FINISHED of handed-over runs
+                 * included) still belong in this transaction. */
+                memset(&ev, 0, sizeof(ev));
+                while (floq_executor_next_event(w->ex, &ev, 0)) {
+                        worker_run_event(w, &ev);
+                        memset(&ev, 0, sizeof(ev));
+                }
+        }
+        json_array_foreach(live, i, v)
+                if (floq_executor_has(w->ex, json_string_value(v)))
+                        floq_err("run", "run %s did not stop in time; the "
+                                        "next owner takes it over after the "
+                                        "heartbeat timeout",
+                                 json_string_value(v));
+
+        /* Queued runs that never started: RETRYING now, same attempt. */
+        for (i = 0, j = 0; i < w->queue.cnt; i++) {
+                wafter_t *a = &w->queue.items[i];
+                json_t *rs;
+
+                p = a->partition;
+                if (!which[p]) {
+                        w->queue.items[j++] = *a;
+                        continue;
+                }
+                json_object_del(w->inflight, a->run_id);
+                rs = w->parts[p].owned
+                             ? json_object_get(w->parts[p].runs, a->run_id)
+                             : NULL;
+                if (rs && wjs(rs, "status") &&
+                    !strcmp(wjs(rs, "status"), "ACCEPTED") &&
+                    !wtxn_begin(w))
+                        run_retrying(w, p, rs, (int)wji(rs, "attempt", 1),
+                                     floq_now_ms(),
+                                     "handed over before it started", NULL);
+        }
+        w->queue.cnt = j;
+        json_decref(live);
+}

@@ -1,0 +1,371 @@
+/*
+ * state.c - the worker's in-memory picture of one partition (deployments,
+ * schedules, runs and the indexes that answer repeats: idempotency keys and
+ * run command ids), plus the small pure rules the core applies to it: which
+ * statuses are terminal, where a deployment lives (its home partition), how
+ * long to back off before a retry, how a run URL is built and which
+ * command envelopes are acceptable. Nothing here talks to Kafka, so the
+ * unit tests exercise it directly.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+/* Bounds on envelope strings: a command id is a UUID, names are short. */
+#define WCMD_ID_MAX   128
+#define WCMD_NAME_MAX 249 /* Kafka's own topic/key manners */
+
+const char *wjs(const json_t *obj, const char *key) {
+        json_t *v = json_object_get(obj, key);
+
+        return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int64_t wji(const json_t *obj, const char *key, int64_t def) {
+        json_t *v = json_object_get(obj, key);
+
+        if (json_is_integer(v))
+                return (int64_t)json_integer_value(v);
+        if (json_is_real(v))
+                return (int64_t)json_real_value(v);
+        return def;
+}
+
+void wpart_init(wpart_t *part) {
+        memset(part, 0, sizeof(*part));
+        part->deployments = json_object();
+        part->schedules = json_object();
+        part->runs = json_object();
+        part->idem = json_object();
+        part->cmds = json_object();
+        part->next_offset = -1;
+        part->skip_from = -1;
+}
+
+void wpart_clear(wpart_t *part) {
+        json_object_clear(part->deployments);
+        json_object_clear(part->schedules);
+        json_object_clear(part->runs);
+        json_object_clear(part->idem);
+        json_object_clear(part->cmds);
+        part->owned = 0;
+        part->next_offset = -1;
+        part->skip_from = -1;
+        part->paused = 0;
+}
+
+void wpart_release(wpart_t *part) {
+        json_decref(part->deployments);
+        json_decref(part->schedules);
+        json_decref(part->runs);
+        json_decref(part->idem);
+        json_decref(part->cmds);
+        memset(part, 0, sizeof(*part));
+}
+
+void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep) {
+        if (dep)
+                json_object_set_new(part->deployments, name, dep);
+        else
+                json_object_del(part->deployments, name);
+}
+
+void wpart_put_schedules(wpart_t *part, const char *name, json_t *set) {
+        if (set)
+                json_object_set_new(part->schedules, name, set);
+        else
+                json_object_del(part->schedules, name);
+}
+
+/* "deployment\n key": neither part may hold a newline in practice, and a
+ * collision would only merge two keys of one deployment. */
+static char *idem_key(const char *deployment, const char *key) {
+        size_t a = strlen(deployment), b = strlen(key);
+        char *k = malloc(a + b + 2);
+
+        if (!k)
+                return NULL;
+        memcpy(k, deployment, a);
+        k[a] = '\n';
+        memcpy(k + a + 1, key, b + 1);
+        return k;
+}
+
+void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs) {
+        json_t *old = json_object_get(part->runs, run_id);
+        const char *dep, *key, *cmd;
+        char *k;
+
+        if (old) {
+                /* An older version's index entries point at the same run;
+                 * drop them only when the run goes away. */
+                if (!rs) {
+                        dep = wjs(old, "deployment");
+                        key = wjs(old, "idempotency_key");
+                        cmd = wjs(old, "command_id");
+                        if (dep && key && (k = idem_key(dep, key))) {
+                                json_object_del(part->idem, k);
+                                free(k);
+                        }
+                        if (cmd)
+                                json_object_del(part->cmds, cmd);
+                        json_object_del(part->runs, run_id);
+                }
+        }
+        if (!rs)
+                return;
+        dep = wjs(rs, "deployment");
+        key = wjs(rs, "idempotency_key");
+        cmd = wjs(rs, "command_id");
+        if (dep && key && (k = idem_key(dep, key))) {
+                json_object_set_new(part->idem, k, json_string(run_id));
+                free(k);
+        }
+        if (cmd && *cmd)
+                json_object_set_new(part->cmds, cmd, json_string(run_id));
+        json_object_set_new(part->runs, run_id, rs);
+}
+
+const char *wpart_find_idem(const wpart_t *part, const char *deployment,
+                            const char *idempotency_key) {
+        char *k = idem_key(deployment, idempotency_key);
+        const char *id;
+
+        if (!k)
+                return NULL;
+        id = json_string_value(json_object_get(part->idem, k));
+        free(k);
+        return id;
+}
+
+const char *wpart_find_cmd(const wpart_t *part, const char *command_id) {
+        return json_string_value(json_object_get(part->cmds, command_id));
+}
+
+int wrun_status_terminal(const char *status) {
+        static const char *const terminal[] = { "SUCCEEDED", "FAILED",
+                                                "CANCELLED", "TIMED_OUT",
+                                                "LOST" };
+        size_t i;
+
+        if (!status)
+                return 0;
+        for (i = 0; i < sizeof(terminal) / sizeof(terminal[0]); i++)
+                if (!strcmp(status, terminal[i]))
+                        return 1;
+        return 0;
+}
+
+int32_t whome_partition(const char *deployment, int32_t partition_cnt) {
+        return floq_kafka_partition(deployment, strlen(deployment),
+                                    partition_cnt);
+}
+
+static double jnum(const json_t *obj, const char *key, double def) {
+        json_t *v = json_object_get(obj, key);
+
+        return json_is_number(v) ? json_number_value(v) : def;
+}
+
+int wretry_max_attempts(const json_t *retry) {
+        int64_t n;
+
+        if (!json_is_object(retry))
+                return 1;
+        n = wji(retry, "max_attempts", 1);
+        if (n < 1)
+                return 1;
+        return n > 1000000 ? 1000000 : (int)n;
+}
+
+int64_t wretry_delay_ms(const json_t *retry, int failed_attempt, double u) {
+        double base = 1000, mult = 2.0, cap = 60000, jitter = 0.2, d;
+
+        if (json_is_object(retry)) {
+                base = jnum(retry, "backoff_ms", base);
+                mult = jnum(retry, "backoff_multiplier", mult);
+                cap = jnum(retry, "max_backoff_ms", cap);
+                jitter = jnum(retry, "jitter", jitter);
+        }
+        if (base < 0)
+                base = 0;
+        if (mult < 1)
+                mult = 1;
+        if (cap < 0)
+                cap = 0;
+        if (jitter < 0)
+                jitter = 0;
+        if (jitter > 1)
+                jitter = 1;
+        if (u < -1)
+                u = -1;
+        if (u > 1)
+                u = 1;
+        if (failed_attempt < 1)
+                failed_attempt = 1;
+        d = base * pow(mult, failed_attempt - 1);
+        if (!(d <= cap)) /* also catches inf and nan */
+                d = cap;
+        d *= 1.0 + jitter * u;
+        if (d < 0)
+                d = 0;
+        return (int64_t)llround(d);
+}
+
+/* Append @p len bytes to a growing buffer. */
+static int buf_add(char **buf, size_t *len, size_t *size, const char *s,
+                   size_t n) {
+        if (*len + n + 1 > *size) {
+                size_t ns = (*size ? *size * 2 : 128);
+                char *nb;
+
+                while (ns < *len + n + 1)
+                        ns *= 2;
+                if (!(nb = realloc(*buf, ns)))
+                        return -1;
+                *buf = nb;
+                *size = ns;
+        }
+        memcpy(*buf + *len, s, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+        return 0;
+}
+
+static int buf_add_encoded(char **buf, size_t *len, size_t *size,
+                           const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                char esc[3];
+
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                    c == '_' || c == '~') {
+                        if (buf_add(buf, len, size, (const char *)&c, 1))
+                                return -1;
+                        continue;
+                }
+                esc[0] = '%';
+                esc[1] = hex[c >> 4];
+                esc[2] = hex[c & 15];
+                if (buf_add(buf, len, size, esc, 3))
+                        return -1;
+        }
+        return 0;
+}
+
+char *wurl_expand(const char *tmpl, const char *run_id,
+                  const char *deployment) {
+        char *buf = NULL;
+        size_t len = 0, size = 0;
+        const char *p = tmpl ? tmpl : "";
+
+        if (buf_add(&buf, &len, &size, "", 0))
+                return NULL;
+        while (*p) {
+                if (!strncmp(p, "{run_id}", 8)) {
+                        if (buf_add_encoded(&buf, &len, &size,
+                                            run_id ? run_id : ""))
+                                goto fail;
+                        p += 8;
+                } else if (!strncmp(p, "{deployment}", 12)) {
+                        if (buf_add_encoded(&buf, &len, &size,
+                                            deployment ? deployment : ""))
+                                goto fail;
+                        p += 12;
+                } else {
+                        if (buf_add(&buf, &len, &size, p, 1))
+                                goto fail;
+                        p++;
+                }
+        }
+        return buf;
+fail:
+        free(buf);
+        return NULL;
+}
+
+wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp) {
+        static const struct {
+                const char *branch;
+                wcmd_kind_t kind;
+        } kinds[] = {
+                { "DeployBody", WCMD_DEPLOY },
+                { "RunBody", WCMD_RUN },
+                { "StopBody", WCMD_STOP },
+                { "ScheduleBody", WCMD_SCHEDULE },
+                { "UnscheduleBody", WCMD_UNSCHEDULE },
+                { "StatusBody", WCMD_STATUS },
+                { "ValidateBody", WCMD_VALIDATE },
+        };
+        json_t *body = json_object_get(cmd, "body");
+        const char *branch;
+        json_t *value;
+        size_t i;
+
+        if (bodyp)
+                *bodyp = NULL;
+        if (!json_is_object(body) || json_object_size(body) != 1)
+                return WCMD_UNKNOWN;
+        json_object_foreach(body, branch, value) {
+                /* Full names ("io.floq.v1.RunBody") are accepted too. */
+                const char *dot = strrchr(branch, '.');
+                const char *shortname = dot ? dot + 1 : branch;
+
+                for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                        if (strcmp(shortname, kinds[i].branch))
+                                continue;
+                        if (!json_is_object(value))
+                                return WCMD_UNKNOWN;
+                        if (bodyp)
+                                *bodyp = value;
+                        return kinds[i].kind;
+                }
+        }
+        return WCMD_UNKNOWN;
+}
+
+floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, char *reason,
+                      size_t reason_size) {
+        const char *id = wjs(cmd, "command_id");
+        const char *dep = wjs(cmd, "deployment");
+        const char *reply_to = wjs(cmd, "reply_to");
+        json_t *exp = json_object_get(cmd, "expires_at");
+        size_t i;
+
+        if (!id || !*id)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "command_id is empty");
+        if (strlen(id) > WCMD_ID_MAX)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "command_id is longer than %d bytes",
+                                   WCMD_ID_MAX);
+        if (!dep || !*dep)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "deployment is empty");
+        if (strlen(dep) > WCMD_NAME_MAX)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "deployment name is longer than %d bytes",
+                                   WCMD_NAME_MAX);
+        for (i = 0; dep[i]; i++)
+                if ((unsigned char)dep[i] < 0x20)
+                        return floq_seterr(reason, reason_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "deployment name holds a "
+                                           "control character");
+        if (reply_to && (!*reply_to || strlen(reply_to) > WCMD_NAME_MAX))
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "reply_to is not a valid topic name");
+        if (json_is_integer(exp) && json_integer_value(exp) < now_ms)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_EXPIRED,
+                                   "command expired at %" JSON_INTEGER_FORMAT
+                                   " (now %lld)",
+                                   json_integer_value(exp),
+                                   (long long)now_ms);
+        return FLOQ_OK;
+}

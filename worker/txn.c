@@ -1,0 +1,397 @@
+/*
+ * txn.c - the worker's unit of work on Kafka. Everything one step produces
+ * (replies, Deployment and RunState records, DLQ and forwarded commands,
+ * lineage) and the consumer offsets of the commands it consumed go into one
+ * transaction (KIP-98), with the offsets sent through
+ * rd_kafka_send_offsets_to_transaction() and the consumer's group metadata
+ * (KIP-447), so a zombie that lost its partitions cannot commit. State is
+ * changed in memory as records are produced; side effects outside Kafka
+ * (starting and stopping attempts) wait in an after-commit list. When a
+ * transaction aborts, the owned partitions are restored from Kafka, the
+ * consumer is rewound to the committed offsets and the executor events the
+ * transaction had applied are applied again: nothing outside Kafka ever got
+ * ahead of it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+#define WTXN_TIMEOUT_MS 60000
+
+void wevlist_clear(wevlist_t *l) {
+        size_t i;
+
+        for (i = 0; i < l->cnt; i++)
+                floq_exec_event_release(&l->evs[i]);
+        l->cnt = 0;
+}
+
+void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev) {
+        wevlist_t *l = &w->txn.events;
+
+        if (l->cnt == l->size) {
+                size_t ns = l->size ? l->size * 2 : 16;
+                floq_exec_event_t *n = realloc(l->evs, ns * sizeof(*n));
+
+                if (!n) {
+                        /* Without room the event cannot be replayed after
+                         * an abort; its run is then retried by takeover. */
+                        floq_exec_event_release(ev);
+                        return;
+                }
+                l->evs = n;
+                l->size = ns;
+        }
+        l->evs[l->cnt++] = *ev;
+        memset(ev, 0, sizeof(*ev));
+}
+
+void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
+                const char *run_id) {
+        wtxn_t *t = &w->txn;
+
+        if (t->after_cnt == t->after_size) {
+                size_t ns = t->after_size ? t->after_size * 2 : 32;
+                wafter_t *n = realloc(t->after, ns * sizeof(*n));
+
+                if (!n) {
+                        floq_err("txn", "out of memory queueing an "
+                                        "after-commit action");
+                        t->failed = 1;
+                        return;
+                }
+                t->after = n;
+                t->after_size = ns;
+        }
+        t->after[t->after_cnt].op = op;
+        t->after[t->after_cnt].partition = p;
+        snprintf(t->after[t->after_cnt].run_id,
+                 sizeof(t->after[t->after_cnt].run_id), "%s", run_id);
+        t->after_cnt++;
+        if (op == WAFTER_SUBMIT)
+                json_object_set_new(w->inflight, run_id, json_true());
+}
+
+/* Log and classify a transactional error; sets w->fatal when fatal. */
+static int txn_error(floq_worker_t *w, const char *what, rd_kafka_error_t *e) {
+        int fatal = rd_kafka_error_is_fatal(e);
+
+        if (fatal) {
+                rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+
+                floq_err("txn", "%s: fatal: %s", what,
+                         rd_kafka_error_string(e));
+                if (code == RD_KAFKA_RESP_ERR__FENCED ||
+                    code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+                    code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+                        w->fatal = FLOQ_ERR_FENCED;
+                else
+                        w->fatal = FLOQ_ERR_KAFKA;
+        } else {
+                floq_warn("txn", "%s: %s", what, rd_kafka_error_string(e));
+        }
+        rd_kafka_error_destroy(e);
+        return fatal;
+}
+
+floq_err_t wtxn_begin(floq_worker_t *w) {
+        rd_kafka_error_t *e;
+
+        if (w->txn.open)
+                return FLOQ_OK;
+        if (w->fatal)
+                return w->fatal;
+        if ((e = rd_kafka_begin_transaction(w->producer))) {
+                txn_error(w, "cannot begin transaction", e);
+                return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
+        }
+        w->txn.open = 1;
+        w->txn.opened_mono = floq_mono_ms();
+        w->txn.records = 0;
+        w->txn.commands = 0;
+        w->txn.failed = 0;
+        return FLOQ_OK;
+}
+
+floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t keylen, const void *val, size_t vallen,
+                            rd_kafka_headers_t *hdrs) {
+        rd_kafka_resp_err_t err;
+        int tries = 0;
+
+        if (wtxn_begin(w)) {
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                return FLOQ_ERR_KAFKA;
+        }
+        for (;;) {
+                err = rd_kafka_producev(
+                        w->producer, RD_KAFKA_V_TOPIC(topic),
+                        RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_KEY(key, keylen),
+                        RD_KAFKA_V_VALUE((void *)val, vallen),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600)
+                        break;
+                rd_kafka_poll(w->producer, 100);
+        }
+        if (err) {
+                floq_warn("txn", "cannot produce to '%s': %s", topic,
+                          rd_kafka_err2str(err));
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                w->txn.failed = 1;
+                return FLOQ_ERR_KAFKA;
+        }
+        w->txn.records++;
+        return FLOQ_OK;
+}
+
+floq_err_t wtxn_produce_msg(floq_worker_t *w, const char *topic,
+                            int32_t partition, const char *key,
+                            floq_msg_type_t type, json_t *msg) {
+        void *buf = NULL;
+        size_t len = 0;
+        char errstr[512];
+        floq_err_t err;
+
+        err = floq_codec_encode(w->codec, type, msg, &buf, &len, errstr,
+                                sizeof(errstr));
+        if (err) {
+                /* Our own record does not fit the schema: a bug, never a
+                 * reason to loop. Log it with the record and go on. */
+                char *text = json_dumps(msg, JSON_COMPACT);
+
+                floq_err("txn", "cannot encode %s for '%s': %s: %s",
+                         floq_msg_type_name(type), topic, errstr,
+                         text ? text : "?");
+                free(text);
+                return err;
+        }
+        err = wtxn_produce_raw(w, topic, partition, key, key ? strlen(key) : 0,
+                               buf, len, NULL);
+        free(buf);
+        return err;
+}
+
+floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep) {
+        const char *name = wjs(dep, "name");
+        floq_err_t err;
+
+        if (!name) {
+                json_decref(dep);
+                return FLOQ_ERR_INVALID_ARG;
+        }
+        err = wtxn_produce_msg(w, w->t_deployments, p, name,
+                               FLOQ_MSG_DEPLOYMENT, dep);
+        if (!err)
+                wpart_put_deployment(&w->parts[p], name, dep);
+        else
+                json_decref(dep);
+        return err;
+}
+
+floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs) {
+        const char *id = wjs(rs, "run_id");
+        floq_err_t err;
+        char key[37];
+
+        if (!id) {
+                json_decref(rs);
+                return FLOQ_ERR_INVALID_ARG;
+        }
+        snprintf(key, sizeof(key), "%s", id);
+        err = wtxn_produce_msg(w, w->t_runs, p, key, FLOQ_MSG_RUN_STATE, rs);
+        if (!err)
+                wpart_put_run(&w->parts[p], key, rs);
+        else
+                json_decref(rs);
+        return err;
+}
+
+/* The offsets to commit: the next offset of every owned partition that
+ * consumed something. NULL when there is none. */
+static rd_kafka_topic_partition_list_t *txn_offsets(floq_worker_t *w) {
+        rd_kafka_topic_partition_list_t *l = NULL;
+        int32_t p;
+
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!w->parts[p].owned || w->parts[p].next_offset < 0)
+                        continue;
+                if (!l)
+                        l = rd_kafka_topic_partition_list_new(8);
+                rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                        ->offset = w->parts[p].next_offset;
+        }
+        return l;
+}
+
+static void run_after_actions(floq_worker_t *w) {
+        wtxn_t *t = &w->txn;
+        size_t i;
+
+        for (i = 0; i < t->after_cnt; i++) {
+                wafter_t *a = &t->after[i];
+
+                if (a->op == WAFTER_STOP) {
+                        floq_executor_stop(w->ex, a->run_id,
+                                           FLOQ_STOP_CANCEL);
+                        continue;
+                }
+                if (w->queue.cnt == w->queue.size) {
+                        size_t ns = w->queue.size ? w->queue.size * 2 : 64;
+                        wafter_t *n =
+                                realloc(w->queue.items, ns * sizeof(*n));
+
+                        if (!n) {
+                                /* The run stays ACCEPTED/RETRYING in Kafka;
+                                 * takeover starts it later. */
+                                json_object_del(w->inflight, a->run_id);
+                                continue;
+                        }
+                        w->queue.items = n;
+                        w->queue.size = ns;
+                }
+                w->queue.items[w->queue.cnt++] = *a;
+        }
+        t->after_cnt = 0;
+}
+
+static void discard_after_actions(floq_worker_t *w) {
+        wtxn_t *t = &w->txn;
+        size_t i;
+
+        for (i = 0; i < t->after_cnt; i++)
+                if (t->after[i].op == WAFTER_SUBMIT)
+                        json_object_del(w->inflight, t->after[i].run_id);
+        t->after_cnt = 0;
+}
+
+void wtxn_abort(floq_worker_t *w) {
+        rd_kafka_error_t *e;
+
+        if (!w->txn.open)
+                return;
+        if ((e = rd_kafka_abort_transaction(w->producer, WTXN_TIMEOUT_MS)))
+                txn_error(w, "cannot abort transaction", e);
+        w->txn.open = 0;
+        w->n_aborts++;
+        discard_after_actions(w);
+        wevlist_clear(&w->txn.events);
+}
+
+/* After an abort: state back to what Kafka holds, consumer back to the
+ * committed offsets, then the executor events of the aborted transaction
+ * applied again in a new one. */
+static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *e;
+        int32_t p;
+        size_t i;
+
+        l = rd_kafka_topic_partition_list_new(8);
+        for (p = 0; p < w->part_cnt; p++) {
+                int paused = w->parts[p].paused;
+
+                if (!w->parts[p].owned)
+                        continue;
+                if (worker_restore_partition(w, p))
+                        floq_err("txn", "cannot restore partition %d after "
+                                        "an abort", (int)p);
+                w->parts[p].owned = 1;
+                w->parts[p].paused = paused;
+                w->parts[p].next_offset = -1;
+                w->parts[p].skip_from = -1;
+                rd_kafka_topic_partition_list_add(l, w->t_commands, p);
+        }
+        if (l->cnt > 0) {
+                err = rd_kafka_committed(w->consumer, l, WTXN_TIMEOUT_MS);
+                if (err)
+                        floq_warn("txn", "cannot read committed offsets: %s",
+                                  rd_kafka_err2str(err));
+                for (i = 0; i < (size_t)l->cnt; i++)
+                        if (err || l->elems[i].offset < 0)
+                                l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+                if ((e = rd_kafka_seek_partitions(w->consumer, l,
+                                                  WTXN_TIMEOUT_MS))) {
+                        floq_warn("txn", "cannot rewind the consumer: %s",
+                                  rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+
+        for (i = 0; i < replay->cnt; i++)
+                worker_run_event(w, &replay->evs[i]);
+        replay->cnt = 0;
+}
+
+floq_err_t wtxn_commit(floq_worker_t *w) {
+        rd_kafka_topic_partition_list_t *offsets = NULL;
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *e = NULL;
+        wevlist_t replay;
+        int tries;
+
+        if (!w->txn.open) {
+                run_after_actions(w);
+                return FLOQ_OK;
+        }
+        if (w->txn.failed)
+                goto abort;
+
+        if ((offsets = txn_offsets(w))) {
+                cgmd = rd_kafka_consumer_group_metadata(w->consumer);
+                e = rd_kafka_send_offsets_to_transaction(
+                        w->producer, offsets, cgmd, WTXN_TIMEOUT_MS);
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                rd_kafka_topic_partition_list_destroy(offsets);
+                /* Abortable or not (a rebalance is under way), the
+                 * transaction cannot commit without its offsets. */
+                if (e) {
+                        if (txn_error(w, "cannot send offsets", e))
+                                return w->fatal;
+                        goto abort;
+                }
+        }
+        for (tries = 0;; tries++) {
+                if (!(e = rd_kafka_commit_transaction(w->producer,
+                                                      WTXN_TIMEOUT_MS)))
+                        break;
+                if (rd_kafka_error_is_retriable(e) && tries < 10) {
+                        txn_error(w, "commit failed, retrying", e);
+                        continue;
+                }
+                if (rd_kafka_error_txn_requires_abort(e)) {
+                        txn_error(w, "commit failed", e);
+                        goto abort;
+                }
+                txn_error(w, "commit failed", e);
+                if (!w->fatal)
+                        w->fatal = FLOQ_ERR_KAFKA;
+                return w->fatal;
+        }
+        w->txn.open = 0;
+        w->n_commits++;
+        wevlist_clear(&w->txn.events);
+        run_after_actions(w);
+        return FLOQ_OK;
+
+abort:
+        floq_warn("txn", "aborting the transaction (%d records, %d commands) "
+                         "and rewinding to the committed offsets",
+                  w->txn.records, w->txn.commands);
+        /* Keep the applied events: the executor will not send them again. */
+        replay = w->txn.events;
+        memset(&w->txn.events, 0, sizeof(w->txn.events));
+        wtxn_abort(w);
+        if (!w->fatal)
+                txn_rewind(w, &replay);
+        wevlist_clear(&replay);
+        free(replay.evs);
+        return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
+}

@@ -1,0 +1,304 @@
+/*
+ * worker_int.h - the private model of floq-worker shared by its files:
+ * worker.c (clients, loop, rebalance, drain), state.c (per-partition state
+ * and the pure rules: retry backoff, run URL, home partition, command
+ * checks), restore.c (rebuilding a partition's state from the compacted
+ * topics), txn.c (the transaction that carries each step's records and
+ * offsets), commands.c (one function per command) and runs.c (a run's life:
+ * submit, executor events, heartbeats, takeover, retries, drain).
+ *
+ * Threading: everything here runs on the worker's one loop thread; the
+ * executor's threads only meet it through floq_executor_next_event().
+ */
+#ifndef FLOQ_WORKER_INT_H
+#define FLOQ_WORKER_INT_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "floq_common.h"
+#include "floq_schemas.h"
+#include "floq_worker.h"
+#include "executor.h"
+#include "backends/backend.h"
+
+/* ------------------------------------------------------------- state */
+
+/** State of one partition of the co-partitioned topic set. */
+typedef struct wpart_s {
+        int owned;            /**< assigned to this worker and restored */
+        json_t *deployments;  /**< name -> Deployment */
+        json_t *schedules;    /**< name -> ScheduleSet */
+        json_t *runs;         /**< run_id -> RunState */
+        json_t *idem;         /**< "deployment\n key" -> run_id */
+        json_t *cmds;         /**< run command_id -> run_id */
+        int64_t next_offset;  /**< next commands offset to commit, -1 none */
+        int64_t skip_from;    /**< first offset left unprocessed while
+                               *   intake was stopped, -1 none */
+        int paused;           /**< rd_kafka_pause_partitions() in force */
+} wpart_t;
+
+void wpart_init(wpart_t *part);
+/** Drop every record; the struct stays usable (owned is cleared). */
+void wpart_clear(wpart_t *part);
+void wpart_release(wpart_t *part);
+
+/** Apply a Deployment record (NULL: tombstone); takes a reference. */
+void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep);
+/** Apply a ScheduleSet record (NULL: tombstone); takes a reference. */
+void wpart_put_schedules(wpart_t *part, const char *name, json_t *set);
+/**
+ * Apply a RunState record (NULL: tombstone) and keep the idempotency and
+ * command indexes in step; takes a reference.
+ */
+void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs);
+
+/** Run id that @p idempotency_key of @p deployment already started, or
+ *  NULL. Borrowed. */
+const char *wpart_find_idem(const wpart_t *part, const char *deployment,
+                            const char *idempotency_key);
+/** Run id created by run command @p command_id, or NULL. Borrowed. */
+const char *wpart_find_cmd(const wpart_t *part, const char *command_id);
+
+/** 1 when @p status is one of SUCCEEDED/FAILED/CANCELLED/TIMED_OUT/LOST. */
+int wrun_status_terminal(const char *status);
+
+/** Home partition of @p deployment among @p partition_cnt (murmur2). */
+int32_t whome_partition(const char *deployment, int32_t partition_cnt);
+
+/**
+ * Delay before attempt @p failed_attempt + 1 of a run whose deployment has
+ * retry policy @p retry (Deployment.retry, may be NULL or JSON null):
+ * backoff_ms * multiplier^(failed_attempt-1), capped at max_backoff_ms,
+ * then scaled by (1 + jitter * @p u), @p u uniform in [-1, 1].
+ */
+int64_t wretry_delay_ms(const json_t *retry, int failed_attempt, double u);
+/** max_attempts of @p retry (1 when none). */
+int wretry_max_attempts(const json_t *retry);
+
+/**
+ * Expand @p tmpl: {run_id} and {deployment} (percent-encoded) replaced.
+ * @return malloc()ed text, NULL on ENOMEM.
+ */
+char *wurl_expand(const char *tmpl, const char *run_id,
+                  const char *deployment);
+
+/** Command kinds, from the body union's branch. */
+typedef enum wcmd_kind_e {
+        WCMD_UNKNOWN,
+        WCMD_DEPLOY,
+        WCMD_RUN,
+        WCMD_STOP,
+        WCMD_SCHEDULE,
+        WCMD_UNSCHEDULE,
+        WCMD_STATUS,
+        WCMD_VALIDATE,
+} wcmd_kind_t;
+
+/** Kind of decoded Command @p cmd; *bodyp gets the body record (borrowed). */
+wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp);
+
+/**
+ * Envelope checks every command passes before it is executed: command_id
+ * and deployment present and bounded, not expired at @p now_ms.
+ * @return FLOQ_OK, FLOQ_ERR_EXPIRED or FLOQ_ERR_INVALID_ARG with the reason.
+ */
+floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, char *reason,
+                      size_t reason_size);
+
+/** String member @p key of @p obj, NULL when missing or not a string. */
+const char *wjs(const json_t *obj, const char *key);
+/** Integer member, @p def when missing or null. */
+int64_t wji(const json_t *obj, const char *key, int64_t def);
+
+/* ------------------------------------------------------------ worker */
+
+/** What to do once the open transaction has committed. */
+typedef enum wafter_op_e {
+        WAFTER_SUBMIT, /**< queue the run for the executor */
+        WAFTER_STOP,   /**< stop the live attempt (CANCEL) */
+} wafter_op_t;
+
+typedef struct wafter_s {
+        wafter_op_t op;
+        int32_t partition;
+        char run_id[37];
+} wafter_t;
+
+/** Events applied in the open transaction, kept to be re-applied if it
+ *  aborts (the executor will not send them again). */
+typedef struct wevlist_s {
+        floq_exec_event_t *evs;
+        size_t cnt, size;
+} wevlist_t;
+
+typedef struct wtxn_s {
+        int open;             /**< begin_transaction() done */
+        int64_t opened_mono;  /**< when it was opened */
+        int records;          /**< records produced in it */
+        int commands;         /**< commands consumed in it */
+        int failed;           /**< a produce failed: it must abort */
+        wafter_t *after;      /**< after-commit actions */
+        size_t after_cnt, after_size;
+        wevlist_t events;     /**< executor events applied in it */
+} wtxn_t;
+
+/** Pending submissions: committed runs waiting for an executor slot. */
+typedef struct wqueue_s {
+        wafter_t *items;
+        size_t cnt, size;
+} wqueue_t;
+
+struct floq_worker_s {
+        floq_conf_t *conf;
+        char id[200];         /**< worker id */
+        char txn_id[256];     /**< transactional.id */
+
+        const char *t_commands, *t_replies, *t_deployments, *t_schedules,
+                *t_runs, *t_dlq, *t_lineage;
+
+        rd_kafka_t *consumer;  /**< group member on topic.commands */
+        rd_kafka_t *producer;  /**< transactional */
+        rd_kafka_t *restorer;  /**< assign()-only read_committed reader */
+
+        floq_codec_t *codec;
+        floq_executor_t *ex;
+        floq_backend_t **backends;
+        size_t backend_cnt;
+
+        int32_t part_cnt;
+        wpart_t *parts;
+
+        wtxn_t txn;
+        wqueue_t queue;        /**< committed runs waiting for a slot */
+        json_t *inflight;      /**< run_id -> true: queued or to be queued */
+        json_t *topics_ok;     /**< reply_to topics known to exist */
+
+        int intake_stopped;    /**< partitions paused (full or draining) */
+        volatile sig_atomic_t stop_requested;
+        int draining;
+        int64_t drain_deadline;   /**< mono ms: grace ends */
+        int64_t next_heartbeat;   /**< mono ms */
+        int64_t next_scan;        /**< mono ms */
+        floq_err_t fatal;         /**< set when the loop must end */
+        uint64_t rng;             /**< xorshift state for jitter */
+
+        /* config, read once */
+        int batch_size;
+        int concurrency;
+        int64_t commit_interval_ms, hb_interval_ms, hb_timeout_ms,
+                drain_grace_ms, restore_timeout_ms, kill_grace_ms;
+        size_t max_message;
+        int command_history;
+        const char *url_template;
+
+        /* counters for logs and tests */
+        uint64_t n_commands, n_commits, n_aborts;
+};
+
+/* worker.c */
+/** Uniform double in [-1, 1] from the worker's generator. */
+double worker_rand_unit(floq_worker_t *w);
+/** Pause or resume intake on every owned partition (full or draining). */
+void worker_update_intake(floq_worker_t *w);
+/** Backend instance named @p name, or NULL. */
+floq_backend_t *worker_backend(floq_worker_t *w, const char *name);
+
+/* restore.c */
+floq_err_t worker_restorer_new(floq_worker_t *w, char *errstr,
+                               size_t errstr_size);
+/** Rebuild the state of partition @p p from the state topics (read
+ *  committed, beginning to end). */
+floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p);
+
+/* txn.c */
+/** Open a transaction unless one is open. FLOQ_ERR_FENCED when fatal. */
+floq_err_t wtxn_begin(floq_worker_t *w);
+/**
+ * Commit the open transaction with the consumer offsets of every owned
+ * partition; run the after-commit actions. On an abortable error: abort,
+ * rebuild the owned partitions' state from Kafka, rewind the consumer to the
+ * committed offsets and re-apply the kept executor events (returns
+ * FLOQ_ERR_KAFKA). Fatal errors set w->fatal.
+ */
+floq_err_t wtxn_commit(floq_worker_t *w);
+/** Abort the open transaction without rewinding (assignment lost). */
+void wtxn_abort(floq_worker_t *w);
+/** Produce @p msg of @p type to (@p topic, @p partition or UA) keyed @p key
+ *  in the open transaction. */
+floq_err_t wtxn_produce_msg(floq_worker_t *w, const char *topic,
+                            int32_t partition, const char *key,
+                            floq_msg_type_t type, json_t *msg);
+/** Produce raw bytes (forward, DLQ) with optional headers (taken). */
+floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t keylen, const void *val, size_t vallen,
+                            rd_kafka_headers_t *hdrs);
+/** Write Deployment / RunState @p msg to its state topic (partition p) and
+ *  apply it to the in-memory state. Takes a reference to @p msg. */
+floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep);
+floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs);
+/** Queue an after-commit action. */
+void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
+                const char *run_id);
+/** Keep a copy of @p ev for re-application after an abort (takes it). */
+void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev);
+void wevlist_clear(wevlist_t *l);
+
+/* commands.c */
+/** Handle one message of the commands topic inside the open transaction. */
+void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m);
+/**
+ * Reply to a command. @p reply: a Reply object missing only the envelope
+ * fields, which are filled from @p cmd (command_id, correlation_id,
+ * deployment, produced_at, worker); taken.
+ */
+floq_err_t worker_reply(floq_worker_t *w, const char *reply_to,
+                        json_t *reply);
+/** A Reply object for @p status to the command @p command_id. */
+json_t *worker_reply_new(floq_worker_t *w, const char *command_id,
+                         const char *correlation_id, const char *deployment,
+                         const char *status, int final);
+
+/* runs.c */
+/** Create and accept a run (RunState ACCEPTED), submitted after commit. */
+json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
+                          const json_t *body);
+/** Apply one executor event in the open transaction. */
+void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev);
+/** Submit queued runs while the executor has slots. */
+void worker_runs_pump(floq_worker_t *w);
+/** Heartbeats for live runs, takeover of stale ones, due retries. */
+void worker_runs_tick(floq_worker_t *w, int force);
+/**
+ * Cancel run @p rs of partition @p p (stop command): live attempts are
+ * stopped after commit, the rest end CANCELLED now. Returns 1 when it was
+ * active.
+ */
+int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,
+                      const char *reason);
+/**
+ * Hand over the runs of partitions with @p which[p] set: stop live ones
+ * with FLOQ_STOP_DRAIN, wait (bounded) for them to end, record them
+ * RETRYING without consuming an attempt. Runs in the open transaction.
+ */
+void worker_runs_handover(floq_worker_t *w, const unsigned char *which);
+/** End run @p rs now with terminal @p status (RunState + final reply). */
+void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
+                         const char *status, const char *reason,
+                         const floq_run_result_t *res);
+/** Number of live or queued runs (load on the executor). */
+int worker_runs_load(floq_worker_t *w);
+
+/**
+ * The lineage hook: called with "START" when an attempt starts and with
+ * "COMPLETE", "FAIL" or "ABORT" when a run ends, inside the same
+ * transaction as the RunState. Emits nothing yet (issue 6 fills it).
+ */
+void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
+                         const char *event);
+
+#endif /* FLOQ_WORKER_INT_H */
