@@ -135,6 +135,9 @@ static const floq_conf_prop_t conf_props[] = {
         { "worker.command.history", FLOQ_CONF_INT, "32",
           "deploy/stop outcomes kept per deployment to answer repeated "
           "command ids", 0 },
+        { "worker.queue.max", FLOQ_CONF_INT, "1000",
+          "accepted runs waiting for an executor slot before the worker "
+          "pauses its partitions", 0 },
         { NULL },
 };
 

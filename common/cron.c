@@ -24,7 +24,7 @@
 /* Supported instants: years 1 to 9990, so that the search stays in
  * years 1-9999 where the calendar arithmetic is exact. */
 #define CRON_MIN_SEC (-62135596800LL + 2 * 86400)
-#define CRON_MAX_SEC 253086595200LL /* 9990-01-01T00:00:00Z */
+#define CRON_MAX_SEC 253086768000LL /* 9990-01-01T00:00:00Z */
 #define CRON_NONE INT64_MIN
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F__CNT };
@@ -102,8 +102,9 @@ static floq_err_t parse_value(cron_parser_t *ps, const cron_field_t *f,
                 }
                 if (v < f->min || v > f->max)
                         return perr(ps, *sp,
-                                    "value %ld out of range %d-%d for %s",
-                                    v, f->min, f->max, f->name);
+                                    "value %.*s out of range %d-%d for %s",
+                                    (int)(s - *sp > 12 ? 12 : s - *sp), *sp,
+                                    f->min, f->max, f->name);
                 *out = (int)v;
                 *sp = s;
                 return FLOQ_OK;

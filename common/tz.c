@@ -630,7 +630,11 @@ floq_tz_t *floq_tz_from_posix(const char *name, const char *posix,
 
 /* ------------------------------------------------------------- loading */
 
-/* "UTC", "UTC+05:30", "GMT-3", "+05:45": seconds east, or -1 if not one. */
+/*
+ * "UTC", "UTC+05:30", "UTC-3", "+05:45": seconds east, or -1 if not one.
+ * Not "GMT+1": the tz database's Etc/GMT+1 is POSIX-signed (UTC-1), so that
+ * spelling would mean opposite things in two places.
+ */
 static int fixed_offset(const char *name, int32_t *off) {
         const char *s = name;
         int h = 0, m = 0, n = 0, sign;
@@ -640,7 +644,7 @@ static int fixed_offset(const char *name, int32_t *off) {
                 *off = 0;
                 return 0;
         }
-        if (!strncmp(s, "UTC", 3) || !strncmp(s, "GMT", 3))
+        if (!strncmp(s, "UTC", 3))
                 s += 3;
         if (*s != '+' && *s != '-')
                 return -1;

@@ -457,8 +457,10 @@ static json_t *env_facet(const char *producer, const floq_lineage_opts_t *opts,
                 json_decref(arr);
                 return NULL;
         }
-        if (!(f = facet_new(producer, OL_ENV_URL)) ||
-            json_object_set_new(f, "environmentVariables", arr)) {
+        if (!(f = facet_new(producer, OL_ENV_URL)))
+                goto nomem;
+        /* json_object_set_new() takes arr even when it fails */
+        if (json_object_set_new(f, "environmentVariables", arr)) {
                 arr = NULL;
                 goto nomem;
         }

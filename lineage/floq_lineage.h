@@ -57,8 +57,9 @@ int floq_lineage_event_type_parse(const char *name);
  * The event a run in RunState status @p status emits: RUNNING → RUNNING,
  * SUCCEEDED → COMPLETE, FAILED and TIMED_OUT → FAIL, CANCELLED and LOST →
  * ABORT. Other statuses (UNKNOWN, ACCEPTED, RETRYING) emit nothing: -1.
- * START is not derived from a status: the worker emits it when an attempt
- * begins.
+ * START is not derived from a status: the worker emits it when the first
+ * attempt begins (later attempts may emit RUNNING), so a retried run still
+ * has one START and one terminal event.
  */
 int floq_lineage_event_type_for_status(const char *status);
 
@@ -120,8 +121,9 @@ void floq_lineage_opts_from_conf(floq_lineage_opts_t *opts,
 /**
  * Build the OpenLineage 2-0-2 RunEvent of a floq run.
  *
- * @param type        START at the beginning of an attempt, RUNNING for long
- *                    runs, then exactly one of COMPLETE / FAIL / ABORT
+ * @param type        START when the first attempt begins, RUNNING for later
+ *                    attempts or long runs, then exactly one of COMPLETE /
+ *                    FAIL / ABORT
  *                    (floq_lineage_event_type_for_status() maps a status)
  * @param deployment  the run's Deployment record (json shaped by
  *                    Deployment.avsc), or NULL when it is gone: the job is

@@ -559,6 +559,16 @@ static rd_kafka_t *make_consumer(fwd_t *f, char *errstr, size_t errstr_size) {
                 rd_kafka_conf_destroy(kc);
                 return NULL;
         }
+        /* a forwarder killed without leaving the group holds its
+         * partitions until its session expires: 10 s, not Java's 45 s,
+         * unless the operator chose (-X session.timeout.ms=...) */
+        if (!floq_conf_get(f->fc->conf, "session.timeout.ms") &&
+            rd_kafka_conf_set(kc, "session.timeout.ms", "10000", why,
+                              sizeof(why))) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG, "%s", why);
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
         rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
         rd_kafka_conf_set_opaque(kc, f);
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof(why)))) {

@@ -1044,7 +1044,9 @@ typedef struct cli_run_s {
         char line[4096];
 } cli_run_t;
 
-static void print_reply(cli_run_t *cr, const json_t *reply) {
+/* @p elapsed_ms >= 0 adds the time since the command was sent. */
+static void print_reply(cli_run_t *cr, const json_t *reply,
+                        int64_t elapsed_ms) {
         if (cr->args->json) {
                 char *s = json_dumps(reply, JSON_COMPACT);
                 if (s) {
@@ -1053,7 +1055,11 @@ static void print_reply(cli_run_t *cr, const json_t *reply) {
                 }
         } else {
                 floq_cli_format_reply(reply, cr->line, sizeof(cr->line));
-                printf("%s\n", cr->line);
+                if (elapsed_ms >= 0)
+                        printf("%s elapsed=%.1fs\n", cr->line,
+                               (double)elapsed_ms / 1000.0);
+                else
+                        printf("%s\n", cr->line);
                 const char *tail = json_string_value(json_object_get(
                         reply, "output_tail"));
                 if (tail && *tail &&
@@ -1219,7 +1225,10 @@ static int follow(cli_run_t *cr, const char *id, int accept_only) {
                 } else {
                         if (wait_run && cr->tty && !args->json)
                                 fputs("\r\033[K", stdout);
-                        print_reply(cr, reply);
+                        print_reply(cr, reply,
+                                    wait_run && fin
+                                            ? floq_mono_ms() - cr->started_ms
+                                            : -1);
                 }
                 json_decref(reply);
                 if (fin || (accept_only && !fin)) {
@@ -1241,7 +1250,7 @@ static void watch_reply_cb(floq_client_t *client, json_t *reply, int tracked,
         if (cr->args->name && (!dep || strcmp(dep, cr->args->name)))
                 return;
         if (cr->args->json) {
-                print_reply(cr, reply);
+                print_reply(cr, reply, -1);
                 return;
         }
         floq_cli_format_reply(reply, cr->line, sizeof(cr->line));

@@ -604,7 +604,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
 
                 if (!rd_kafka_message_headers(m, &src) && src)
                         h = rd_kafka_headers_copy(src);
-                floq_debug("command", "%s: forwarded from partition %d to "
+                floq_info("command", "%s: forwarded from partition %d to "
                                       "its home partition %d",
                            wjs(cmd, "command_id"), (int)p, (int)home);
                 wtxn_produce_raw(w, w->t_commands, home, m->key, m->key_len,

@@ -106,9 +106,16 @@ floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p) {
         deadline = t0 + w->restore_timeout_ms;
         l = rd_kafka_topic_partition_list_new(R_CNT);
         for (i = 0; i < R_CNT; i++) {
-                err = rd_kafka_query_watermark_offsets(
-                        w->restorer, topics[i], p, &lo[i], &hi[i],
-                        (int)w->restore_timeout_ms);
+                /* Right after topic creation or a leader change the
+                 * broker answers "not leader" for a while: retry. */
+                while ((err = rd_kafka_query_watermark_offsets(
+                                w->restorer, topics[i], p, &lo[i], &hi[i],
+                                5000)) &&
+                       floq_mono_ms() + 200 < deadline) {
+                        floq_debug("restore", "'%s' [%d]: %s, retrying",
+                                   topics[i], (int)p, rd_kafka_err2str(err));
+                        rd_kafka_poll(w->restorer, 200);
+                }
                 if (err) {
                         floq_err("restore", "cannot read the end of '%s' "
                                             "[%d]: %s",

@@ -55,11 +55,13 @@ void worker_update_intake(floq_worker_t *w) {
         int load = worker_runs_load(w);
         int32_t p;
 
-        /* Queue up to one pool's worth beyond the running attempts; stop
-         * taking commands past that, start again when half of it is gone. */
-        if (w->draining || load >= 2 * w->concurrency)
+        /* Queue up to worker.queue.max runs beyond the running attempts
+         * (so stop and status commands still get through while the pool is
+         * busy); stop taking commands past that, start again when the
+         * queue is half gone. */
+        if (w->draining || load >= w->concurrency + w->queue_max)
                 w->intake_stopped = 1;
-        else if (load < w->concurrency + (w->concurrency + 1) / 2)
+        else if (load < w->concurrency + w->queue_max / 2)
                 w->intake_stopped = 0;
 
         pause = rd_kafka_topic_partition_list_new(4);
@@ -125,10 +127,13 @@ static void on_assign(floq_worker_t *w,
                 if (strcmp(parts->elems[i].topic, w->t_commands) || p < 0 ||
                     p >= w->part_cnt)
                         continue;
-                if (worker_restore_partition(w, p))
-                        floq_err("rebalance", "partition %d: restore "
-                                              "incomplete",
+                if (worker_restore_partition(w, p)) {
+                        /* Serving it from half a state could run commands
+                         * twice: stop, and let the supervisor restart us. */
+                        floq_err("rebalance", "partition %d: restore failed",
                                  (int)p);
+                        w->fatal = FLOQ_ERR_KAFKA;
+                }
                 w->parts[p].owned = 1;
                 w->parts[p].paused = 0;
                 w->parts[p].next_offset = -1;
@@ -277,6 +282,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
         w->t_lineage = floq_conf_str(conf, "topic.lineage");
         w->batch_size = (int)floq_conf_int(conf, "worker.batch.size");
         w->concurrency = (int)floq_conf_int(conf, "worker.concurrency");
+        w->queue_max = (int)floq_conf_int(conf, "worker.queue.max");
         w->commit_interval_ms = floq_conf_int(conf, "worker.commit.interval.ms");
         w->hb_interval_ms = floq_conf_int(conf, "worker.heartbeat.interval.ms");
         w->hb_timeout_ms = floq_conf_int(conf, "worker.heartbeat.timeout.ms");
@@ -290,6 +296,8 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 w->batch_size = 1;
         if (w->concurrency < 1)
                 w->concurrency = 1;
+        if (w->queue_max < 1)
+                w->queue_max = 1;
         if (w->command_history < 1)
                 w->command_history = 1;
         w->rng = (uint64_t)floq_now_ms() * 0x9E3779B97F4A7C15ULL ^
@@ -579,7 +587,8 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                         handle_message(w, m);
                         rd_kafka_message_destroy(m);
                         n++;
-                        if (worker_runs_load(w) >= 2 * w->concurrency)
+                        if (worker_runs_load(w) >=
+                            w->concurrency + w->queue_max)
                                 break;
                 }
                 drain_events(w);

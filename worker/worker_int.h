@@ -189,6 +189,7 @@ struct floq_worker_s {
         /* config, read once */
         int batch_size;
         int concurrency;
+        int queue_max;
         int64_t commit_interval_ms, hb_interval_ms, hb_timeout_ms,
                 drain_grace_ms, restore_timeout_ms, kill_grace_ms;
         size_t max_message;

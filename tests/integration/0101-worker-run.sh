@@ -18,7 +18,8 @@ ok "run answered ACCEPTED RUNNING SUCCEEDED" \
     test "$(statuses "$R" "$run")" = "ACCEPTED RUNNING SUCCEEDED"
 ok "exactly one final reply" test "$(finals "$R" "$run")" -eq 1
 rid=$(reply_field "$R" "$run" ACCEPTED run_id)
-ok "run id is a UUID" [[ $rid =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+is_uuid() { [[ $1 =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; }
+ok "run id is a UUID" is_uuid "$rid"
 ok "URL from the template" test "$(reply_field "$R" "$run" ACCEPTED url)" = "http://ui/hello/$rid"
 ok "output tail in the final reply" \
     test "$(reply_field "$R" "$run" SUCCEEDED output_tail)" = "ok world"

@@ -33,7 +33,7 @@ ok "run without --wait prints ACCEPTED with run_id and url" \
     grep -Eq '^ACCEPTED .*run_id=[0-9a-f-]{36} .*url=' "$out"
 rid=$(sed -n 's/.*run_id=\([0-9a-f-]\{36\}\).*/\1/p' "$out" | head -1)
 
-run_done() { "$BIN/floq" status hello --run "$rid" --json 2>/dev/null | grep -q '"SUCCEEDED"'; }
+run_done() { "$BIN/floq" status hello --run "$rid" 2>/dev/null | grep -q '"status":"SUCCEEDED"'; }
 ok "status NAME --run RUN_ID reaches SUCCEEDED" wait_for 30 run_done
 "$BIN/floq" status "$rid" >"$out" 2>&1
 ok "status RUN_ID (deployment looked up) exits 0" test $? -eq 0

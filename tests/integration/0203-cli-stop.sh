@@ -34,7 +34,7 @@ ok "within the kill grace period (${secs}s)" test "$secs" -lt 30
 # stop NAME: every active run, the deployment disabled
 "$BIN/floq" run sleeper -p secs=120 >"$out" 2>&1
 rid2=$(sed -n 's/.*run_id=\([0-9a-f-]\{36\}\).*/\1/p' "$out" | head -1)
-is_running() { "$BIN/floq" status sleeper --run "$rid2" --json 2>/dev/null | grep -q '"RUNNING"'; }
+is_running() { "$BIN/floq" status sleeper --run "$rid2" 2>/dev/null | grep -q '"status":"RUNNING"'; }
 ok "second run starts" wait_for 60 is_running
 "$BIN/floq" stop sleeper >"$out" 2>&1
 ok "stop NAME exits 0 and cancels it" bash -c "grep -q \"^STOPPED .*$rid2\" '$out'"

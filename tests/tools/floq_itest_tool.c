@@ -9,6 +9,8 @@
  *                                command_id/issued_at filled when missing,
  *                                "expires_in_ms" turned into expires_at;
  *                                prints each command_id
+ *   encode                       the first JSON command on stdin, encoded,
+ *                                to stdout (for truncation tests)
  *   produce-raw FILE [--key K] [--partition N]   raw bytes as one record
  *   replies [--count N] [--timeout-ms T]   decoded replies as JSON lines
  *   runs [--latest]              RunState records (latest per run id)
@@ -101,14 +103,57 @@ static void produce(rd_kafka_t *rk, const char *topic, int32_t partition,
         rd_kafka_poll(rk, 0);
 }
 
+/* Fill what a test may leave out of a command: command_id, issued_at;
+ * "expires_in_ms" becomes expires_at. */
+static void complete_command(json_t *cmd) {
+        char id[37];
+        json_t *v;
+
+        if (!json_object_get(cmd, "command_id")) {
+                floq_uuid_new(id);
+                json_object_set_new(cmd, "command_id", json_string(id));
+        }
+        if (!json_object_get(cmd, "issued_at"))
+                json_object_set_new(cmd, "issued_at",
+                                    json_integer(floq_now_ms()));
+        if ((v = json_object_get(cmd, "expires_in_ms"))) {
+                json_object_set_new(cmd, "expires_at",
+                                    json_integer(floq_now_ms() +
+                                                 json_integer_value(v)));
+                json_object_del(cmd, "expires_in_ms");
+        }
+}
+
+/* encode: the first JSON command on stdin, encoded, to stdout. */
+static int cmd_encode(void) {
+        char line[1 << 16], errstr[512];
+        json_error_t jerr;
+        json_t *cmd;
+        void *buf;
+        size_t len;
+
+        if (!fgets(line, sizeof(line), stdin))
+                die("no input");
+        if (!(cmd = json_loads(line, 0, &jerr)))
+                die("bad JSON: %s", jerr.text);
+        complete_command(cmd);
+        if (floq_codec_encode(codec, FLOQ_MSG_COMMAND, cmd, &buf, &len, errstr,
+                              sizeof(errstr)))
+                die("encode: %s", errstr);
+        fwrite(buf, 1, len, stdout);
+        free(buf);
+        json_decref(cmd);
+        return 0;
+}
+
 static int cmd_produce(int32_t partition) {
         rd_kafka_t *rk = new_producer();
         const char *topic = floq_conf_str(conf, "topic.commands");
-        char line[1 << 20], errstr[512], id[37];
+        char line[1 << 20], errstr[512];
 
         while (fgets(line, sizeof(line), stdin)) {
                 json_error_t jerr;
-                json_t *cmd, *v;
+                json_t *cmd;
                 void *buf;
                 size_t len;
                 const char *dep;
@@ -117,21 +162,7 @@ static int cmd_produce(int32_t partition) {
                         continue;
                 if (!(cmd = json_loads(line, 0, &jerr)))
                         die("bad JSON: %s", jerr.text);
-                if (!json_object_get(cmd, "command_id")) {
-                        floq_uuid_new(id);
-                        json_object_set_new(cmd, "command_id",
-                                            json_string(id));
-                }
-                if (!json_object_get(cmd, "issued_at"))
-                        json_object_set_new(cmd, "issued_at",
-                                            json_integer(floq_now_ms()));
-                if ((v = json_object_get(cmd, "expires_in_ms"))) {
-                        json_object_set_new(
-                                cmd, "expires_at",
-                                json_integer(floq_now_ms() +
-                                             json_integer_value(v)));
-                        json_object_del(cmd, "expires_in_ms");
-                }
+                complete_command(cmd);
                 if (floq_codec_encode(codec, FLOQ_MSG_COMMAND, cmd, &buf, &len,
                                       errstr, sizeof(errstr)))
                         die("encode: %s", errstr);
@@ -319,6 +350,7 @@ static void usage(void) {
         fprintf(stderr,
                 "usage: floq_itest_tool [-b BROKERS] COMMAND [options]\n"
                 "  produce [--partition N]\n"
+                "  encode < JSON > BYTES\n"
                 "  produce-raw FILE [--key K] [--partition N]\n"
                 "  replies [--count N] [--timeout-ms T]\n"
                 "  runs [--latest] | deployments [--latest] | dlq\n"
@@ -376,6 +408,8 @@ int main(int argc, char **argv) {
 
         if (!strcmp(cmd, "produce")) {
                 rc = cmd_produce(partition);
+        } else if (!strcmp(cmd, "encode")) {
+                rc = cmd_encode();
         } else if (!strcmp(cmd, "produce-raw")) {
                 rc = cmd_produce_raw(file, key, partition);
         } else if (!strcmp(cmd, "replies") || !strcmp(cmd, "runs") ||

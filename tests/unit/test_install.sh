@@ -55,10 +55,15 @@ int main(void) {
 }
 C
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-cc -std=c11 -Wall -Werror -o "$tmp/app-shared" "$tmp/app.c" \
+# a sanitizer build's library needs the sanitizer runtimes at link time
+san=""
+if nm "$B/libfloq.a" 2>/dev/null | grep -q __asan_; then
+    san="-fsanitize=address,undefined"
+fi
+cc $san -std=c11 -Wall -Werror -o "$tmp/app-shared" "$tmp/app.c" \
     $(pkg-config --cflags --libs floq)
 LD_LIBRARY_PATH=$prefix/lib "$tmp/app-shared"
-cc -std=c11 -Wall -Werror -o "$tmp/app-static" "$tmp/app.c" \
+cc $san -std=c11 -Wall -Werror -o "$tmp/app-static" "$tmp/app.c" \
     $(pkg-config --cflags floq) "$prefix/lib/libfloq.a" \
     $(pkg-config --libs rdkafka jansson avro-c libcurl uuid libcrypto \
       libmicrohttpd) -lpthread -lm

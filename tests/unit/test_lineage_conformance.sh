@@ -5,9 +5,10 @@
 # built by build/tools/floq_lineage_tool from the Deployment/RunState
 # fixtures in tests/data/openlineage/runs/ (succeeded, failed, timed out,
 # stopped, lost, scheduled, child, running, deployment gone, environment);
-# the validator is Debian's python3-jsonschema (/usr/bin/python3, not a
-# python3 earlier on PATH), with every $ref resolved to the local copies in
-# tests/data/openlineage/spec/. Negative checks: deliberately broken events
+# the validator is tests/data/openlineage/validate.py over Debian's
+# python3-jsonschema (/usr/bin/python3, not a python3 earlier on PATH),
+# with every $ref resolved to the local copies in tests/data/openlineage/
+# spec/. Negative checks: deliberately broken events
 # must fail, so this test can fail. Exit 0 on success.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,94 +59,12 @@ for f in "$tmp"/*.json; do
     "$TOOL" key "$f" >"${f%.json}.key"
 done
 
-FLOQ_LINEAGE_TMP=$tmp FLOQ_LINEAGE_SPEC=$D/spec $PY - <<'EOF'
-import copy, datetime, glob, json, os, re, sys
-import jsonschema
+FLOQ_LINEAGE_TMP=$tmp FLOQ_LINEAGE_DATA=$D $PY - <<'EOF'
+import copy, json, os, sys
+sys.path.insert(0, os.environ["FLOQ_LINEAGE_DATA"])
+from validate import validate
 
 tmp = os.environ["FLOQ_LINEAGE_TMP"]
-spec = os.environ["FLOQ_LINEAGE_SPEC"]
-
-# Every schema by its $id, so $refs resolve to the local copies only.
-store = {}
-for path in [os.path.join(spec, "OpenLineage.json")] + sorted(
-        glob.glob(os.path.join(spec, "facets", "*.json"))):
-    with open(path) as f:
-        s = json.load(f)
-    store[s["$id"]] = s
-MAIN_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
-main = store[MAIN_ID]
-
-def offline(uri):
-    raise jsonschema.RefResolutionError("no network: unknown schema " + uri)
-
-resolver = jsonschema.RefResolver.from_schema(
-    main, store=store, handlers={"http": offline, "https": offline})
-
-# Format checking on. Debian's jsonschema checks uuid itself; date-time
-# and uri need optional packages it may lack, so strict RFC 3339 / RFC 3986
-# checkers are registered here rather than silently skipped.
-fc = jsonschema.FormatChecker()
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?"
-                     r"([Zz]|[+-]\d{2}:\d{2})$")
-
-@fc.checks("date-time", raises=ValueError)
-def is_datetime(v):
-    if not isinstance(v, str):
-        return True
-    if not RFC3339.match(v):
-        raise ValueError("not RFC 3339: %r" % v)
-    datetime.datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", v)
-                                    .replace("t", "T"))
-    return True
-
-URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
-
-@fc.checks("uri")
-def is_uri(v):
-    return not isinstance(v, str) or bool(URI.match(v))
-
-assert "uuid" in fc.checkers, "jsonschema lacks the uuid format checker"
-for f in ("uuid", "date-time", "uri"):
-    assert f in fc.checkers, f
-
-V = jsonschema.Draft202012Validator
-
-def errors(instance, schema):
-    v = V(schema, resolver=resolver, format_checker=fc)
-    return [("/".join(map(str, e.absolute_path)) or "(root)") + ": " +
-            e.message for e in v.iter_errors(instance)]
-
-RUN_EVENT = {"$ref": MAIN_ID + "#/$defs/RunEvent"}
-
-def facet_errors(where, facets):
-    errs = []
-    for name, facet in (facets or {}).items():
-        url = facet.get("_schemaURL", "") if isinstance(facet, dict) else ""
-        base = url.split("#")[0]
-        if base not in store:
-            errs.append("%s.%s: no local schema for _schemaURL %r"
-                        % (where, name, url))
-            continue
-        # the facet against its definition, and {name: facet} against the
-        # facet file itself (which binds the facet to its key)
-        errs += ["%s.%s: %s" % (where, name, e)
-                 for e in errors(facet, {"$ref": url})]
-        errs += ["%s.%s: %s" % (where, name, e)
-                 for e in errors({name: facet}, store[base])]
-        if name not in store[base].get("properties", {}):
-            errs.append("%s.%s: facet key not defined by %s"
-                        % (where, name, base))
-    return errs
-
-def validate(ev):
-    errs = errors(ev, main) + errors(ev, RUN_EVENT)
-    errs += facet_errors("run.facets", ev.get("run", {}).get("facets"))
-    errs += facet_errors("job.facets", ev.get("job", {}).get("facets"))
-    for side in ("inputs", "outputs"):
-        for i, d in enumerate(ev.get(side, [])):
-            errs += facet_errors("%s[%d].facets" % (side, i),
-                                 d.get("facets"))
-    return errs
 
 fails = 0
 def check(cond, what):

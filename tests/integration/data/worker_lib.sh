@@ -95,8 +95,8 @@ all_final() {
 
 # reply_field FILE CMD_ID STATUS FIELD: FIELD of CMD_ID's STATUS reply.
 reply_field() {
-    jq -r --arg id "$2" --arg s "$3" \
-        'select(.command_id == $id and .status == $s) | .'"$4" "$1" | head -1
+    jq -rn --arg id "$2" --arg s "$3" \
+        'first(inputs | select(.command_id == $id and .status == $s)) | .'"$4" "$1"
 }
 
 # has_status CMD_ID STATUS: true once CMD_ID got a STATUS reply.

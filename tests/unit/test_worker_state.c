@@ -1,0 +1,309 @@
+/*
+ * test_worker_state.c - the worker's pure rules (worker/state.c): retry
+ * backoff with cap and jitter, run URL templates, home partitions, the
+ * per-partition state and its repeat indexes (G3), terminal statuses, the
+ * command body kinds and the envelope checks (G4).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+static json_t *js(const char *text) {
+        json_error_t err;
+        json_t *v = json_loads(text, 0, &err);
+
+        ck_assert_msg(v != NULL, "bad test JSON: %s", err.text);
+        return v;
+}
+
+START_TEST(test_retry_defaults) {
+        /* No policy: Avro defaults (1000 ms, x2, cap 60 s, jitter 0.2). */
+        ck_assert_int_eq(wretry_max_attempts(NULL), 1);
+        ck_assert_int_eq(wretry_delay_ms(NULL, 1, 0.0), 1000);
+        ck_assert_int_eq(wretry_delay_ms(NULL, 2, 0.0), 2000);
+        ck_assert_int_eq(wretry_delay_ms(NULL, 3, 0.0), 4000);
+        ck_assert_int_eq(wretry_delay_ms(NULL, 1, 1.0), 1200);
+        ck_assert_int_eq(wretry_delay_ms(NULL, 1, -1.0), 800);
+        ck_assert_int_eq(wretry_delay_ms(json_null(), 1, 0.0), 1000);
+}
+END_TEST
+
+START_TEST(test_retry_policy) {
+        json_t *r = js("{\"max_attempts\":5,\"backoff_ms\":100,"
+                       "\"backoff_multiplier\":3.0,\"max_backoff_ms\":1000,"
+                       "\"jitter\":0.5}");
+
+        ck_assert_int_eq(wretry_max_attempts(r), 5);
+        ck_assert_int_eq(wretry_delay_ms(r, 1, 0.0), 100);
+        ck_assert_int_eq(wretry_delay_ms(r, 2, 0.0), 300);
+        ck_assert_int_eq(wretry_delay_ms(r, 3, 0.0), 900);
+        ck_assert_int_eq(wretry_delay_ms(r, 4, 0.0), 1000); /* capped */
+        ck_assert_int_eq(wretry_delay_ms(r, 400, 0.0), 1000); /* no inf */
+        ck_assert_int_eq(wretry_delay_ms(r, 1, 1.0), 150);
+        ck_assert_int_eq(wretry_delay_ms(r, 1, -1.0), 50);
+        ck_assert_int_eq(wretry_delay_ms(r, 1, 7.0), 150); /* u clamped */
+        ck_assert_int_eq(wretry_delay_ms(r, 0, 0.0), 100);
+        json_decref(r);
+}
+END_TEST
+
+START_TEST(test_retry_bad_values) {
+        json_t *r = js("{\"max_attempts\":0,\"backoff_ms\":-5,"
+                       "\"backoff_multiplier\":0.5,\"max_backoff_ms\":-1,"
+                       "\"jitter\":3}");
+
+        ck_assert_int_eq(wretry_max_attempts(r), 1);
+        ck_assert_int_ge(wretry_delay_ms(r, 3, 1.0), 0);
+        ck_assert_int_eq(wretry_delay_ms(r, 3, 0.0), 0);
+        json_decref(r);
+}
+END_TEST
+
+START_TEST(test_url_template) {
+        char *u;
+
+        u = wurl_expand("http://ui/runs/{run_id}", "abc", "d");
+        ck_assert_str_eq(u, "http://ui/runs/abc");
+        free(u);
+        u = wurl_expand("https://x/{deployment}/{run_id}?d={deployment}",
+                        "r-1", "a b/c");
+        ck_assert_str_eq(u, "https://x/a%20b%2Fc/r-1?d=a%20b%2Fc");
+        free(u);
+        u = wurl_expand("{run_id", "r", "d"); /* unbalanced: verbatim */
+        ck_assert_str_eq(u, "{run_id");
+        free(u);
+        u = wurl_expand("", "r", "d");
+        ck_assert_str_eq(u, "");
+        free(u);
+        u = wurl_expand(NULL, "r", "d");
+        ck_assert_str_eq(u, "");
+        free(u);
+}
+END_TEST
+
+START_TEST(test_home_partition) {
+        const char *names[] = { "etl", "nightly-orders", "a", "" };
+        size_t i;
+
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                int32_t p = whome_partition(names[i], 6);
+
+                ck_assert_int_ge(p, 0);
+                ck_assert_int_lt(p, 6);
+                ck_assert_int_eq(p, floq_kafka_partition(names[i],
+                                                         strlen(names[i]),
+                                                         6));
+                ck_assert_int_eq(whome_partition(names[i], 1), 0);
+        }
+}
+END_TEST
+
+START_TEST(test_terminal) {
+        ck_assert(wrun_status_terminal("SUCCEEDED"));
+        ck_assert(wrun_status_terminal("FAILED"));
+        ck_assert(wrun_status_terminal("CANCELLED"));
+        ck_assert(wrun_status_terminal("TIMED_OUT"));
+        ck_assert(wrun_status_terminal("LOST"));
+        ck_assert(!wrun_status_terminal("ACCEPTED"));
+        ck_assert(!wrun_status_terminal("RUNNING"));
+        ck_assert(!wrun_status_terminal("RETRYING"));
+        ck_assert(!wrun_status_terminal(NULL));
+}
+END_TEST
+
+START_TEST(test_state_index) {
+        wpart_t part;
+
+        wpart_init(&part);
+        wpart_put_run(&part, "r1",
+                      js("{\"run_id\":\"r1\",\"deployment\":\"d\","
+                         "\"command_id\":\"c1\",\"idempotency_key\":\"k\","
+                         "\"status\":\"ACCEPTED\"}"));
+        wpart_put_run(&part, "r2",
+                      js("{\"run_id\":\"r2\",\"deployment\":\"e\","
+                         "\"command_id\":\"c2\",\"idempotency_key\":null,"
+                         "\"status\":\"ACCEPTED\"}"));
+        ck_assert_str_eq(wpart_find_idem(&part, "d", "k"), "r1");
+        ck_assert_ptr_null(wpart_find_idem(&part, "e", "k"));
+        ck_assert_ptr_null(wpart_find_idem(&part, "d", "other"));
+        ck_assert_str_eq(wpart_find_cmd(&part, "c1"), "r1");
+        ck_assert_str_eq(wpart_find_cmd(&part, "c2"), "r2");
+        ck_assert_ptr_null(wpart_find_cmd(&part, "c3"));
+
+        /* a newer version keeps the indexes */
+        wpart_put_run(&part, "r1",
+                      js("{\"run_id\":\"r1\",\"deployment\":\"d\","
+                         "\"command_id\":\"c1\",\"idempotency_key\":\"k\","
+                         "\"status\":\"SUCCEEDED\"}"));
+        ck_assert_str_eq(wpart_find_idem(&part, "d", "k"), "r1");
+        ck_assert_str_eq(wjs(json_object_get(part.runs, "r1"), "status"),
+                         "SUCCEEDED");
+
+        /* a tombstone removes run and index entries */
+        wpart_put_run(&part, "r1", NULL);
+        ck_assert_ptr_null(wpart_find_idem(&part, "d", "k"));
+        ck_assert_ptr_null(wpart_find_cmd(&part, "c1"));
+        ck_assert_ptr_null(json_object_get(part.runs, "r1"));
+
+        wpart_put_deployment(&part, "d", js("{\"name\":\"d\"}"));
+        ck_assert_ptr_nonnull(json_object_get(part.deployments, "d"));
+        wpart_put_deployment(&part, "d", NULL);
+        ck_assert_ptr_null(json_object_get(part.deployments, "d"));
+
+        part.owned = 1;
+        part.next_offset = 5;
+        wpart_clear(&part);
+        ck_assert_int_eq(part.owned, 0);
+        ck_assert_int_eq(part.next_offset, -1);
+        ck_assert_int_eq(json_object_size(part.runs), 0);
+        ck_assert_ptr_null(wpart_find_cmd(&part, "c2"));
+        wpart_release(&part);
+}
+END_TEST
+
+START_TEST(test_command_kind) {
+        static const struct {
+                const char *branch;
+                wcmd_kind_t kind;
+        } cases[] = {
+                { "DeployBody", WCMD_DEPLOY },
+                { "RunBody", WCMD_RUN },
+                { "StopBody", WCMD_STOP },
+                { "ScheduleBody", WCMD_SCHEDULE },
+                { "UnscheduleBody", WCMD_UNSCHEDULE },
+                { "StatusBody", WCMD_STATUS },
+                { "ValidateBody", WCMD_VALIDATE },
+                { "io.floq.v1.RunBody", WCMD_RUN },
+                { "NopeBody", WCMD_UNKNOWN },
+        };
+        size_t i;
+        char text[256];
+
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *cmd, *body = NULL;
+
+                snprintf(text, sizeof(text), "{\"body\":{\"%s\":{}}}",
+                         cases[i].branch);
+                cmd = js(text);
+                ck_assert_int_eq(wcmd_kind(cmd, &body), cases[i].kind);
+                if (cases[i].kind != WCMD_UNKNOWN)
+                        ck_assert_ptr_nonnull(body);
+                json_decref(cmd);
+        }
+        {
+                json_t *c1 = js("{\"body\":{\"RunBody\":1}}");
+                json_t *c2 = js("{\"body\":{}}");
+                json_t *c3 = js("{}");
+
+                ck_assert_int_eq(wcmd_kind(c1, NULL), WCMD_UNKNOWN);
+                ck_assert_int_eq(wcmd_kind(c2, NULL), WCMD_UNKNOWN);
+                ck_assert_int_eq(wcmd_kind(c3, NULL), WCMD_UNKNOWN);
+                json_decref(c1);
+                json_decref(c2);
+                json_decref(c3);
+        }
+}
+END_TEST
+
+START_TEST(test_command_check) {
+        static const struct {
+                const char *cmd;
+                floq_err_t want;
+        } cases[] = {
+                { "{\"command_id\":\"c\",\"deployment\":\"d\"}", FLOQ_OK },
+                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                  "\"expires_at\":2000}", FLOQ_OK },
+                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                  "\"expires_at\":999}", FLOQ_ERR_EXPIRED },
+                { "{\"command_id\":\"\",\"deployment\":\"d\"}",
+                  FLOQ_ERR_INVALID_ARG },
+                { "{\"deployment\":\"d\"}", FLOQ_ERR_INVALID_ARG },
+                { "{\"command_id\":\"c\",\"deployment\":\"\"}",
+                  FLOQ_ERR_INVALID_ARG },
+                { "{\"command_id\":\"c\",\"deployment\":\"a\\u0001b\"}",
+                  FLOQ_ERR_INVALID_ARG },
+                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                  "\"reply_to\":\"\"}", FLOQ_ERR_INVALID_ARG },
+                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                  "\"reply_to\":\"r\"}", FLOQ_OK },
+        };
+        size_t i;
+        char reason[256];
+
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *cmd = js(cases[i].cmd);
+                floq_err_t err;
+
+                reason[0] = '\0';
+                err = wcmd_check(cmd, 1000, reason, sizeof(reason));
+                ck_assert_msg(err == cases[i].want, "case %zu: %s (%s)", i,
+                              floq_err_name(err), reason);
+                if (err)
+                        ck_assert_int_gt(strlen(reason), 0);
+                json_decref(cmd);
+        }
+        {
+                /* over-long names */
+                char big[400];
+                json_t *cmd;
+
+                memset(big, 'x', sizeof(big) - 1);
+                big[sizeof(big) - 1] = '\0';
+                cmd = json_pack("{s:s,s:s}", "command_id", "c", "deployment",
+                                big);
+                ck_assert_int_eq(wcmd_check(cmd, 0, reason, sizeof(reason)),
+                                 FLOQ_ERR_INVALID_ARG);
+                json_decref(cmd);
+                cmd = json_pack("{s:s,s:s}", "command_id", big, "deployment",
+                                "d");
+                ck_assert_int_eq(wcmd_check(cmd, 0, reason, sizeof(reason)),
+                                 FLOQ_ERR_INVALID_ARG);
+                json_decref(cmd);
+        }
+}
+END_TEST
+
+START_TEST(test_json_getters) {
+        json_t *o = js("{\"s\":\"v\",\"i\":7,\"r\":2.9,\"n\":null}");
+
+        ck_assert_str_eq(wjs(o, "s"), "v");
+        ck_assert_ptr_null(wjs(o, "i"));
+        ck_assert_ptr_null(wjs(o, "missing"));
+        ck_assert_int_eq(wji(o, "i", -1), 7);
+        ck_assert_int_eq(wji(o, "r", -1), 2);
+        ck_assert_int_eq(wji(o, "n", -1), -1);
+        ck_assert_int_eq(wji(NULL, "i", -1), -1);
+        json_decref(o);
+}
+END_TEST
+
+static Suite *worker_state_suite(void) {
+        Suite *s = suite_create("worker_state");
+        TCase *tc = tcase_create("worker_state");
+
+        tcase_set_timeout(tc, 10);
+        tcase_add_test(tc, test_retry_defaults);
+        tcase_add_test(tc, test_retry_policy);
+        tcase_add_test(tc, test_retry_bad_values);
+        tcase_add_test(tc, test_url_template);
+        tcase_add_test(tc, test_home_partition);
+        tcase_add_test(tc, test_terminal);
+        tcase_add_test(tc, test_state_index);
+        tcase_add_test(tc, test_command_kind);
+        tcase_add_test(tc, test_command_check);
+        tcase_add_test(tc, test_json_getters);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(worker_state_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
