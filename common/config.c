@@ -132,6 +132,9 @@ static const floq_conf_prop_t conf_props[] = {
         { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",
           "transaction.timeout.ms of the worker's producer: how long a dead "
           "worker's open transaction holds back readers", 0 },
+        { "worker.schedule.misfire.ms", FLOQ_CONF_MS, "5000",
+          "a schedule's due time found later than this is missed: the "
+          "schedule's catch-up policy decides whether it runs", 0 },
         { "worker.command.history", FLOQ_CONF_INT, "32",
           "deploy/stop outcomes kept per deployment to answer repeated "
           "command ids", 0 },

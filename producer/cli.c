@@ -35,6 +35,7 @@ static const char *const cmd_names[FLOQ_CLI__CNT] = {
         [FLOQ_CLI_WATCH] = "watch",
         [FLOQ_CLI_HELP] = "help",
         [FLOQ_CLI_VERSION] = "version",
+        [FLOQ_CLI_CRON_NEXT] = "cron-next",
 };
 
 const char *floq_cli_cmd_name(floq_cli_cmd_t cmd) {
@@ -105,7 +106,7 @@ enum opt_id {
         O_PARAM, O_IDEM, O_WAIT,
         O_RUN, O_DEPLOYMENT,
         O_CRON, O_TZ, O_CATCHUP, O_CATCHUP_MAX, O_OVERLAP, O_JITTER, O_ID,
-        O_LINEAGE,
+        O_LINEAGE, O_FROM, O_COUNT,
 };
 
 static const struct opt {
@@ -141,7 +142,7 @@ static const struct opt {
         {"deployment", 'd', 1, C(STATUS) | C(VALIDATE), O_DEPLOYMENT,
          "NAME"},
         {"cron", 0, 1, C(SCHEDULE), O_CRON, "EXPR"},
-        {"tz", 0, 1, C(SCHEDULE), O_TZ, "ZONE"},
+        {"tz", 0, 1, C(SCHEDULE) | C(CRON_NEXT), O_TZ, "ZONE"},
         {"catchup", 0, 1, C(SCHEDULE), O_CATCHUP, "skip|latest|all"},
         {"catchup-max", 0, 1, C(SCHEDULE), O_CATCHUP_MAX, "N"},
         {"overlap", 0, 1, C(SCHEDULE), O_OVERLAP,
@@ -149,6 +150,8 @@ static const struct opt {
         {"jitter", 0, 1, C(SCHEDULE), O_JITTER, "DUR"},
         {"id", 0, 1, C(SCHEDULE) | C(UNSCHEDULE), O_ID, "SCHEDULE_ID"},
         {"lineage", 'l', 0, C(WATCH), O_LINEAGE, NULL},
+        {"from", 0, 1, C(CRON_NEXT), O_FROM, "ISO8601"},
+        {"count", 'n', 1, C(CRON_NEXT), O_COUNT, "N"},
 };
 #define OPT_CNT (sizeof(opts) / sizeof(opts[0]))
 
@@ -380,6 +383,25 @@ static int apply_opt(floq_cli_args_t *args, const struct opt *o,
         case O_LINEAGE:
                 args->lineage = 1;
                 break;
+        case O_FROM: {
+                int64_t t;
+                if (floq_iso_parse(val, &t))
+                        return usage_err(errstr, errstr_size,
+                                         "bad --from '%s': expected an ISO "
+                                         "8601 instant with Z or an offset, "
+                                         "e.g. 2026-03-08T01:59:00Z",
+                                         val);
+                args->from = val;
+                break;
+        }
+        case O_COUNT:
+                if (parse_int(val, 1, 10000, &n))
+                        return usage_err(errstr, errstr_size,
+                                         "bad --count '%s': expected a "
+                                         "number 1..10000",
+                                         val);
+                args->count = (int)n;
+                break;
         }
         return 0;
 }
@@ -493,6 +515,11 @@ static int check_args(floq_cli_args_t *args, char *errstr,
                 if (!args->name)
                         return usage_err(errstr, errstr_size,
                                          "validate needs a BACKEND name");
+                break;
+        case FLOQ_CLI_CRON_NEXT:
+                if (!args->name)
+                        return usage_err(errstr, errstr_size,
+                                         "cron-next needs a cron EXPR");
                 break;
         default:
                 break;
@@ -939,6 +966,23 @@ static const char *const cmd_help[FLOQ_CLI__CNT] = {
                 "  floq watch nightly --lineage --json\n",
         [FLOQ_CLI_HELP] = "usage: floq help [COMMAND]\n",
         [FLOQ_CLI_VERSION] = "usage: floq version\n",
+        [FLOQ_CLI_CRON_NEXT] =
+                "usage: floq cron-next EXPR [--tz ZONE] [--from ISO8601] "
+                "[--count N]\n"
+                "\n"
+                "Print the next N (default 5) fire times of a cron "
+                "expression in an IANA\n"
+                "zone, strictly after --from (default now), one a line: the "
+                "UTC instant,\n"
+                "then the wall time in the zone with its offset. Needs no "
+                "Kafka; a bad\n"
+                "expression is reported with its position (exit 2).\n"
+                "\n"
+                "examples:\n"
+                "  floq cron-next '30 2 * * *' --tz America/New_York "
+                "--from 2026-03-06T12:00:00Z\n"
+                "  floq cron-next '*/15 * * * *' --tz Australia/Lord_Howe "
+                "-n 10\n",
 };
 
 void floq_cli_usage(FILE *out, floq_cli_cmd_t cmd) {
@@ -971,6 +1015,8 @@ void floq_cli_usage(FILE *out, floq_cli_cmd_t cmd) {
               "connectivity\n"
               "  watch [NAME] [--lineage]    follow replies (and lineage) "
               "live\n"
+              "  cron-next EXPR [--tz ZONE]  print a cron expression's next "
+              "fire times\n"
               "  help [COMMAND]              this text, or a command's "
               "with examples\n"
               "\n"
@@ -1416,6 +1462,40 @@ static int send_cmd(cli_run_t *cr, char id[37]) {
         return FLOQ_EXIT_OK;
 }
 
+/* `floq cron-next`: local, no Kafka. */
+static int cron_next_main(const floq_cli_args_t *args) {
+        char errstr[512], line[FLOQ_CRON_FIRE_BUFSZ];
+        floq_cron_t c;
+        floq_tz_t *tz;
+        int64_t t = floq_now_ms();
+        int i, count = args->count > 0 ? args->count : 5;
+
+        if (floq_cron_parse(args->name, &c, errstr, sizeof(errstr))) {
+                fprintf(stderr, "floq: invalid cron expression '%s': %s\n",
+                        args->name, errstr);
+                return FLOQ_EXIT_USAGE;
+        }
+        if (!(tz = floq_tz_load(args->tz ? args->tz : "UTC", errstr,
+                                sizeof(errstr)))) {
+                fprintf(stderr, "floq: %s\n", errstr);
+                return FLOQ_EXIT_USAGE;
+        }
+        if (args->from)
+                floq_iso_parse(args->from, &t); /* checked by the parser */
+        for (i = 0; i < count; i++) {
+                if ((t = floq_cron_next(&c, tz, t)) < 0)
+                        break;
+                printf("%s\n", floq_cron_format_fire(t, tz, line,
+                                                     sizeof(line)));
+        }
+        floq_tz_destroy(tz);
+        if (i == 0) {
+                fprintf(stderr, "floq: '%s' never fires\n", args->name);
+                return FLOQ_EXIT_FAILED;
+        }
+        return 0;
+}
+
 int floq_cli_main(int argc, char **argv) {
         floq_cli_args_t args;
         char errstr[512];
@@ -1437,6 +1517,10 @@ int floq_cli_main(int argc, char **argv) {
         if (args.cmd == FLOQ_CLI_VERSION) {
                 printf("floq %s (librdkafka %s)\n", FLOQ_VERSION_STR,
                        rd_kafka_version_str());
+                goto out;
+        }
+        if (args.cmd == FLOQ_CLI_CRON_NEXT) {
+                rc = cron_next_main(&args);
                 goto out;
         }
 

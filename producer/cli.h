@@ -35,6 +35,7 @@ typedef enum floq_cli_cmd_e {
         FLOQ_CLI_WATCH,
         FLOQ_CLI_HELP,
         FLOQ_CLI_VERSION,
+        FLOQ_CLI_CRON_NEXT, /**< local: no Kafka */
         FLOQ_CLI__CNT
 } floq_cli_cmd_t;
 
@@ -88,6 +89,10 @@ typedef struct floq_cli_args_s {
         const char *overlap;     /**< upper-cased symbol */
         int64_t jitter_ms;
         const char *schedule_id;
+
+        /* cron-next (EXPR is name; tz is --tz) */
+        const char *from;        /**< --from ISO 8601; NULL: now */
+        int count;               /**< --count; 0 unset (5) */
 
         /* watch */
         int lineage;

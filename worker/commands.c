@@ -559,8 +559,20 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         floq_err_t err;
 
         w->n_commands++;
-        if (wtxn_begin(w))
+        if (wtxn_begin(w)) {
+                /* Not processed: fetch it again rather than let a later
+                 * offset of this partition commit past it. */
+                rd_kafka_topic_partition_list_t *l =
+                        rd_kafka_topic_partition_list_new(1);
+                rd_kafka_error_t *e;
+
+                rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                        ->offset = m->offset;
+                if ((e = rd_kafka_seek_partitions(w->consumer, l, 10000)))
+                        rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(l);
                 return;
+        }
         if (!m->payload || m->len == 0) {
                 dlq(w, m, FLOQ_ERR_DECODE, "empty command");
                 goto done;
@@ -647,7 +659,15 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 cmd_validate(w, cmd, body);
                 break;
         case WCMD_SCHEDULE:
+                if ((err = worker_cmd_schedule(w, p, cmd, body, why,
+                                               sizeof(why))))
+                        reject(w, m, cmd, err, why, 0);
+                break;
         case WCMD_UNSCHEDULE:
+                if ((err = worker_cmd_unschedule(w, p, cmd, body, why,
+                                                 sizeof(why))))
+                        reject(w, m, cmd, err, why, 0);
+                break;
         default:
                 reject(w, m, cmd, FLOQ_ERR_UNSUPPORTED, "not implemented yet",
                        1);

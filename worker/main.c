@@ -48,6 +48,8 @@ static void usage(FILE *out) {
                 "(repeatable)\n"
                 "  -v, -q           more / less logging (repeatable)\n"
                 "      --log-json   log JSON lines\n"
+                "      --dump-config  print the effective configuration "
+                "(secrets hidden) and exit\n"
                 "  -h, --help       this help\n"
                 "  -V, --version    print the version\n"
                 "\n"
@@ -82,12 +84,13 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { "log-json", no_argument, NULL, 'J' },
+                { "dump-config", no_argument, NULL, 'D' },
                 { NULL, 0, NULL, 0 },
         };
         struct flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
         size_t nflags = 0, i;
         const char *file = NULL, *v;
-        int verbosity = 0, log_json = 0, opt, level, rc = 2;
+        int verbosity = 0, log_json = 0, dump = 0, opt, level, rc = 2;
         floq_conf_t *conf = NULL;
         char errstr[512];
         struct sigaction sa;
@@ -116,6 +119,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'J':
                         log_json = 1;
+                        break;
+                case 'D':
+                        dump = 1;
                         break;
                 case 'h':
                         usage(stdout);
@@ -168,6 +174,11 @@ int main(int argc, char **argv) {
                 }
         }
 
+        if (dump) {
+                floq_conf_dump(conf, stdout);
+                rc = 0;
+                goto out;
+        }
         level = floq_log_level_parse(floq_conf_str(conf, "log.level"));
         if (level < 0)
                 level = FLOQ_LOG_INFO;

@@ -19,18 +19,10 @@
 /* How often stale runs and due retries are looked for. */
 #define WSCAN_INTERVAL_MS 500
 
-void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
-                         const char *event) {
-        (void)w;
-        (void)p;
-        floq_debug("lineage", "run %s: %s (not emitted yet)",
-                   wjs(rs, "run_id"), event);
-}
-
 static const char *lineage_event_of(const char *status) {
         if (!strcmp(status, "SUCCEEDED"))
                 return "COMPLETE";
-        if (!strcmp(status, "CANCELLED"))
+        if (!strcmp(status, "CANCELLED") || !strcmp(status, "LOST"))
                 return "ABORT";
         return "FAIL";
 }
@@ -54,7 +46,12 @@ json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
         char run_id[37];
         size_t i;
 
-        floq_uuid_new(run_id);
+        /* A schedule names its run (derived from the due time); a run
+         * command's decoded body never has run_id. */
+        if (wjs(body, "run_id") && strlen(wjs(body, "run_id")) == 36)
+                memcpy(run_id, wjs(body, "run_id"), sizeof(run_id));
+        else
+                floq_uuid_new(run_id);
         json_object_set_new(rs, "run_id", json_string(run_id));
         set_str(rs, "deployment", wjs(cmd, "deployment"));
         set_str(rs, "command_id", wjs(cmd, "command_id"));
@@ -224,6 +221,11 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
         }
         if (ev->type == FLOQ_EXEC_STARTED) {
                 int64_t now = floq_now_ms();
+                /* START once per run; a later attempt is RUNNING (G7) */
+                const char *ol = json_is_integer(json_object_get(
+                                         rs, "started_at"))
+                                         ? "RUNNING"
+                                         : "START";
 
                 n = json_deep_copy(rs);
                 json_object_set_new(n, "status", json_string("RUNNING"));
@@ -239,7 +241,7 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);
-                        worker_lineage_emit(w, p, n, "START");
+                        worker_lineage_emit(w, p, n, ol);
                 }
                 json_decref(n);
         } else {
@@ -496,6 +498,23 @@ void worker_runs_tick(floq_worker_t *w, int force) {
                 w->next_scan = now + WSCAN_INTERVAL_MS;
                 scan(w);
         }
+}
+
+void worker_runs_self_fence(floq_worker_t *w) {
+        int64_t quiet;
+        int active = floq_executor_active(w->ex);
+
+        if (atomic_load(&w->self_fenced) || active == 0)
+                return;
+        quiet = floq_mono_ms() - atomic_load(&w->last_commit_mono);
+        if (quiet <= w->hb_timeout_ms * 2 / 3)
+                return;
+        atomic_store(&w->self_fenced, 1);
+        floq_err("run", "no transaction committed for %lld ms: stopping %d "
+                        "live attempt(s) before another worker may take "
+                        "them over",
+                 (long long)quiet, active);
+        floq_executor_stop_all(w->ex, FLOQ_STOP_DRAIN);
 }
 
 int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,

@@ -55,6 +55,7 @@ void wpart_clear(wpart_t *part) {
         part->next_offset = -1;
         part->skip_from = -1;
         part->paused = 0;
+        part->sched_gen++;
 }
 
 void wpart_release(wpart_t *part) {
@@ -74,6 +75,7 @@ void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep) {
 }
 
 void wpart_put_schedules(wpart_t *part, const char *name, json_t *set) {
+        part->sched_gen++;
         if (set)
                 json_object_set_new(part->schedules, name, set);
         else

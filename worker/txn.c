@@ -19,6 +19,17 @@
 
 #define WTXN_TIMEOUT_MS 60000
 
+/* A blocking transactional call may take this long: short enough that the
+ * loop gets back to its self-fence check well within the heartbeat
+ * timeout. */
+static int txn_op_timeout(floq_worker_t *w) {
+        int64_t t = w->hb_timeout_ms / 3;
+
+        if (t < 1000)
+                t = 1000;
+        return t > WTXN_TIMEOUT_MS ? WTXN_TIMEOUT_MS : (int)t;
+}
+
 void wevlist_clear(wevlist_t *l) {
         size_t i;
 
@@ -73,26 +84,79 @@ void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
                 json_object_set_new(w->inflight, run_id, json_true());
 }
 
-/* Log and classify a transactional error; sets w->fatal when fatal. */
+/* Log and classify a transactional error. Fenced (another instance with
+ * our transactional.id): w->fatal, the worker must go. Any other fatal
+ * producer error: the producer is replaced (w->producer_broken). Returns 1
+ * when fatal. */
 static int txn_error(floq_worker_t *w, const char *what, rd_kafka_error_t *e) {
         int fatal = rd_kafka_error_is_fatal(e);
 
         if (fatal) {
-                rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+                char why[512];
+                rd_kafka_resp_err_t code =
+                        rd_kafka_fatal_error(w->producer, why, sizeof(why));
 
                 floq_err("txn", "%s: fatal: %s", what,
                          rd_kafka_error_string(e));
                 if (code == RD_KAFKA_RESP_ERR__FENCED ||
                     code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-                    code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
-                        w->fatal = FLOQ_ERR_FENCED;
-                else
-                        w->fatal = FLOQ_ERR_KAFKA;
+                    code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
+                    rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
+                        /* Either a newer instance with our id, or the
+                         * coordinator timed our transaction out (the broker
+                         * was unreachable): librdkafka cannot tell. Replace
+                         * the producer once; fenced again within a minute
+                         * means the id really is taken. */
+                        int64_t now = floq_mono_ms();
+
+                        if (w->last_fenced_mono &&
+                            now - w->last_fenced_mono < 60000)
+                                w->fatal = FLOQ_ERR_FENCED;
+                        else
+                                w->producer_broken = 1;
+                        w->last_fenced_mono = now;
+                } else {
+                        w->producer_broken = 1;
+                }
         } else {
                 floq_warn("txn", "%s: %s", what, rd_kafka_error_string(e));
         }
         rd_kafka_error_destroy(e);
         return fatal;
+}
+
+/* Replace a producer that hit a fatal (not fenced) error: a new one with
+ * the same transactional.id; its init_transactions() aborts whatever the
+ * old one left open. */
+static floq_err_t txn_reset_producer(floq_worker_t *w) {
+        char errstr[512];
+        rd_kafka_error_t *e;
+        rd_kafka_t *rk;
+
+        floq_warn("txn", "replacing the transactional producer after a "
+                         "fatal error");
+        rd_kafka_purge(w->producer,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(w->producer);
+        w->producer = NULL;
+        w->producer_broken = 0;
+        w->txn.open = 0;
+        if (!(rk = worker_producer_new(w, errstr, sizeof(errstr)))) {
+                floq_err("txn", "cannot create a producer: %s", errstr);
+                w->fatal = FLOQ_ERR_KAFKA;
+                return w->fatal;
+        }
+        w->producer = rk;
+        if ((e = rd_kafka_init_transactions(rk, WTXN_TIMEOUT_MS))) {
+                floq_err("txn", "cannot initialise transactions: %s",
+                         rd_kafka_error_string(e));
+                w->fatal = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED
+                                   ? FLOQ_ERR_FENCED
+                                   : FLOQ_ERR_KAFKA;
+                rd_kafka_error_destroy(e);
+                return w->fatal;
+        }
+        return FLOQ_OK;
 }
 
 floq_err_t wtxn_begin(floq_worker_t *w) {
@@ -102,9 +166,18 @@ floq_err_t wtxn_begin(floq_worker_t *w) {
                 return FLOQ_OK;
         if (w->fatal)
                 return w->fatal;
+        if (w->producer_broken && txn_reset_producer(w))
+                return w->fatal;
         if ((e = rd_kafka_begin_transaction(w->producer))) {
                 txn_error(w, "cannot begin transaction", e);
-                return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
+                /* No transaction was open, so nothing is lost by replacing
+                 * a broken producer right here and trying once more. */
+                if (w->fatal || !w->producer_broken || txn_reset_producer(w))
+                        return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
+                if ((e = rd_kafka_begin_transaction(w->producer))) {
+                        txn_error(w, "cannot begin transaction", e);
+                        return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
+                }
         }
         w->txn.open = 1;
         w->txn.opened_mono = floq_mono_ms();
@@ -275,11 +348,17 @@ void wtxn_abort(floq_worker_t *w) {
 
         if (!w->txn.open)
                 return;
-        if ((e = rd_kafka_abort_transaction(w->producer, WTXN_TIMEOUT_MS)))
+        if (!w->producer_broken &&
+            (e = rd_kafka_abort_transaction(w->producer, WTXN_TIMEOUT_MS)))
                 txn_error(w, "cannot abort transaction", e);
+        if (w->producer_broken && !w->fatal)
+                txn_reset_producer(w);
         w->txn.open = 0;
         w->n_aborts++;
         discard_after_actions(w);
+        /* A reply topic deleted since it was cached would fail every
+         * retry of the same commands: look topics up afresh. */
+        json_object_clear(w->topics_ok);
         wevlist_clear(&w->txn.events);
 }
 
@@ -347,20 +426,21 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
         if ((offsets = txn_offsets(w))) {
                 cgmd = rd_kafka_consumer_group_metadata(w->consumer);
                 e = rd_kafka_send_offsets_to_transaction(
-                        w->producer, offsets, cgmd, WTXN_TIMEOUT_MS);
+                        w->producer, offsets, cgmd, txn_op_timeout(w));
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
                 rd_kafka_topic_partition_list_destroy(offsets);
                 /* Abortable or not (a rebalance is under way), the
                  * transaction cannot commit without its offsets. */
                 if (e) {
-                        if (txn_error(w, "cannot send offsets", e))
+                        txn_error(w, "cannot send offsets", e);
+                        if (w->fatal)
                                 return w->fatal;
                         goto abort;
                 }
         }
         for (tries = 0;; tries++) {
-                if (!(e = rd_kafka_commit_transaction(w->producer,
-                                                      WTXN_TIMEOUT_MS)))
+                if (!(e = rd_kafka_commit_transaction(
+                              w->producer, txn_op_timeout(w))))
                         break;
                 if (rd_kafka_error_is_retriable(e) && tries < 10) {
                         txn_error(w, "commit failed, retrying", e);
@@ -370,13 +450,19 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                         txn_error(w, "commit failed", e);
                         goto abort;
                 }
+                /* Fatal: fenced ends the worker; anything else replaces
+                 * the producer (in wtxn_abort) and rewinds. */
                 txn_error(w, "commit failed", e);
-                if (!w->fatal)
-                        w->fatal = FLOQ_ERR_KAFKA;
-                return w->fatal;
+                if (w->fatal)
+                        return w->fatal;
+                if (!w->producer_broken)
+                        w->producer_broken = 1;
+                goto abort;
         }
         w->txn.open = 0;
         w->n_commits++;
+        atomic_store(&w->last_commit_mono, floq_mono_ms());
+        atomic_store(&w->self_fenced, 0);
         wevlist_clear(&w->txn.events);
         run_after_actions(w);
         return FLOQ_OK;

@@ -14,11 +14,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker_int.h"
 
 #define WPOLL_SLICE_MS 50
+
+static void watchdog_join(floq_worker_t *w);
 
 const char *floq_worker_id(const floq_worker_t *w) { return w->id; }
 
@@ -247,6 +250,29 @@ static int conf_ms(const floq_conf_t *c, const char *name) {
         return v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
+rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
+                                size_t errstr_size) {
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        char buf[32];
+
+        if (!(kc = floq_kafka_conf_new(w->conf, "producer", errstr,
+                                       errstr_size)))
+                return NULL;
+        snprintf(buf, sizeof(buf), "%d",
+                 conf_ms(w->conf, "worker.transaction.timeout.ms"));
+        if (rd_kafka_conf_set(kc, "transactional.id", w->txn_id, errstr,
+                              errstr_size) ||
+            rd_kafka_conf_set(kc, "transaction.timeout.ms", buf, errstr,
+                              errstr_size)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size)))
+                rd_kafka_conf_destroy(kc);
+        return rk;
+}
+
 floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                                size_t errstr_size) {
         floq_worker_t *w = calloc(1, sizeof(*w));
@@ -330,20 +356,8 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                                         errstr_size)))
                 goto fail;
 
-        /* The transactional producer. */
-        if (!(kc = floq_kafka_conf_new(conf, "producer", errstr, errstr_size)))
+        if (!(w->producer = worker_producer_new(w, errstr, errstr_size)))
                 goto fail;
-        snprintf(buf, sizeof(buf), "%d",
-                 conf_ms(conf, "worker.transaction.timeout.ms"));
-        if (rd_kafka_conf_set(kc, "transactional.id", w->txn_id, errstr,
-                              errstr_size) ||
-            rd_kafka_conf_set(kc, "transaction.timeout.ms", buf, errstr,
-                              errstr_size))
-                goto fail;
-        if (!(w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
-                                         errstr_size)))
-                goto fail;
-        kc = NULL;
 
         /* The group member. */
         if (!(kc = floq_kafka_conf_new(conf, "consumer", errstr, errstr_size)))
@@ -386,6 +400,7 @@ void floq_worker_destroy(floq_worker_t *w) {
 
         if (!w)
                 return;
+        watchdog_join(w);
         if (w->consumer)
                 rd_kafka_destroy(w->consumer);
         if (w->ex)
@@ -403,6 +418,7 @@ void floq_worker_destroy(floq_worker_t *w) {
         free(w->backends);
         if (w->codec)
                 floq_codec_destroy(w->codec);
+        worker_schedules_destroy(w);
         for (p = 0; p < w->part_cnt; p++)
                 wpart_release(&w->parts[p]);
         free(w->parts);
@@ -452,6 +468,28 @@ static floq_err_t commands_partitions(floq_worker_t *w) {
 }
 
 /* ------------------------------------------------------------ loop */
+
+/* The self-fence check runs beside the loop: the loop may sit inside a
+ * blocking librdkafka call for many seconds exactly when the broker cannot
+ * be reached. */
+static void *watchdog_main(void *arg) {
+        floq_worker_t *w = arg;
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+        while (!atomic_load(&w->watchdog_stop)) {
+                worker_runs_self_fence(w);
+                nanosleep(&ts, NULL);
+        }
+        return NULL;
+}
+
+static void watchdog_join(floq_worker_t *w) {
+        if (!w->watchdog_started)
+                return;
+        atomic_store(&w->watchdog_stop, 1);
+        pthread_join(w->watchdog, NULL);
+        w->watchdog_started = 0;
+}
 
 static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
         int32_t p = m->partition;
@@ -523,14 +561,18 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         rd_kafka_topic_partition_list_t *sub;
         rd_kafka_error_t *e;
         rd_kafka_resp_err_t err;
+        floq_err_t err2;
         char errstr[512];
         int32_t p;
 
         if (floq_conf_bool(w->conf, "topic.create") &&
-            floq_kafka_ensure_topics(w->producer, w->conf, 30000, errstr,
-                                     sizeof(errstr))) {
+            (err2 = floq_kafka_ensure_topics(w->producer, w->conf, 30000,
+                                             errstr, sizeof(errstr)))) {
                 floq_err("worker", "cannot create topics: %s", errstr);
-                return FLOQ_ERR_CONFIG;
+                /* A partition count that breaks co-partitioning is the
+                 * operator's to fix; anything else may pass. */
+                return err2 == FLOQ_ERR_CONFIG ? FLOQ_ERR_CONFIG
+                                               : FLOQ_ERR_TRANSPORT;
         }
         if (commands_partitions(w))
                 return FLOQ_ERR_TRANSPORT;
@@ -556,6 +598,17 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                          w->t_commands, rd_kafka_err2str(err));
                 return FLOQ_ERR_KAFKA;
         }
+        if (w->hb_interval_ms * 3 > w->hb_timeout_ms)
+                floq_warn("worker", "worker.heartbeat.interval.ms (%lld) "
+                                    "should be at most a third of "
+                                    "worker.heartbeat.timeout.ms (%lld)",
+                          (long long)w->hb_interval_ms,
+                          (long long)w->hb_timeout_ms);
+        atomic_store(&w->last_commit_mono, floq_mono_ms());
+        if (pthread_create(&w->watchdog, NULL, watchdog_main, w) == 0)
+                w->watchdog_started = 1;
+        else
+                floq_warn("worker", "cannot start the watchdog thread");
         floq_notice("worker", "worker %s started: group '%s', topic '%s' "
                               "(%d partitions), concurrency %d",
                     w->id, floq_conf_str(w->conf, "group.id"), w->t_commands,
@@ -592,7 +645,10 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                                 break;
                 }
                 drain_events(w);
+                if (floq_executor_active(w->ex) == 0 && !w->txn.open)
+                        atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);
+                worker_schedules_tick(w);
                 if (commit_due(w) || (!w->txn.open && w->txn.after_cnt))
                         wtxn_commit(w);
                 worker_runs_pump(w);
@@ -601,6 +657,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         }
 
         if (w->fatal) {
+                watchdog_join(w);
                 floq_err("worker", "stopping on a fatal error: %s%s",
                          floq_err2str(w->fatal),
                          w->fatal == FLOQ_ERR_FENCED
@@ -610,6 +667,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                 return w->fatal;
         }
         drain_finish(w);
+        watchdog_join(w);
         floq_notice("worker", "drained: leaving the group (%llu commands, "
                               "%llu commits, %llu aborts)",
                     (unsigned long long)w->n_commands,

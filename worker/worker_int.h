@@ -7,13 +7,17 @@
  * offsets), commands.c (one function per command) and runs.c (a run's life:
  * submit, executor events, heartbeats, takeover, retries, drain).
  *
- * Threading: everything here runs on the worker's one loop thread; the
- * executor's threads only meet it through floq_executor_next_event().
+ * Threading: everything here runs on the worker's one loop thread, except
+ * worker_runs_self_fence(), which the watchdog thread calls (it touches
+ * only atomics and the executor's locked calls); the executor's threads
+ * only meet the loop through floq_executor_next_event().
  */
 #ifndef FLOQ_WORKER_INT_H
 #define FLOQ_WORKER_INT_H
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,6 +28,7 @@
 #include "floq_worker.h"
 #include "executor.h"
 #include "backends/backend.h"
+#include "schedules.h"
 
 /* ------------------------------------------------------------- state */
 
@@ -39,6 +44,8 @@ typedef struct wpart_s {
         int64_t skip_from;    /**< first offset left unprocessed while
                                *   intake was stopped, -1 none */
         int paused;           /**< rd_kafka_pause_partitions() in force */
+        unsigned sched_gen;   /**< bumped when schedules change (the
+                               *   schedule timers rebuild) */
 } wpart_t;
 
 void wpart_init(wpart_t *part);
@@ -184,7 +191,18 @@ struct floq_worker_s {
         int64_t next_heartbeat;   /**< mono ms */
         int64_t next_scan;        /**< mono ms */
         floq_err_t fatal;         /**< set when the loop must end */
+        _Atomic int64_t last_commit_mono; /**< last successful commit, or
+                                           *   now while nothing is live */
+        _Atomic int self_fenced;  /**< live attempts stopped: no commit
+                                   *   for too long */
+        _Atomic int watchdog_stop;
+        pthread_t watchdog;       /**< runs worker_runs_self_fence() */
+        int watchdog_started;
+        int64_t last_fenced_mono; /**< when the producer was last fenced */
+        int producer_broken;      /**< fatal producer error, not fenced:
+                                   *   replace the producer */
         uint64_t rng;             /**< xorshift state for jitter */
+        struct wsched_s *sched;   /**< schedule timers (schedules.c) */
 
         /* config, read once */
         int batch_size;
@@ -201,6 +219,9 @@ struct floq_worker_s {
 };
 
 /* worker.c */
+/** A new transactional producer for this worker (not initialised). */
+rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
+                                size_t errstr_size);
 /** Uniform double in [-1, 1] from the worker's generator. */
 double worker_rand_unit(floq_worker_t *w);
 /** Pause or resume intake on every owned partition (full or draining). */
@@ -291,13 +312,26 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which);
 void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                          const char *status, const char *reason,
                          const floq_run_result_t *res);
+/**
+ * Self-fencing: with live attempts and no successful commit for 2/3 of
+ * worker.heartbeat.timeout.ms, this worker's heartbeats are not reaching
+ * Kafka and another worker may soon take its runs over; stop the attempts
+ * (DRAIN) so that two never overlap. Called from the watchdog thread, since
+ * the loop itself may be blocked inside librdkafka exactly then.
+ * Thread-safe (only atomics and the executor's locked calls).
+ */
+void worker_runs_self_fence(floq_worker_t *w);
 /** Number of live or queued runs (load on the executor). */
 int worker_runs_load(floq_worker_t *w);
 
 /**
- * The lineage hook: called with "START" when an attempt starts and with
- * "COMPLETE", "FAIL" or "ABORT" when a run ends, inside the same
- * transaction as the RunState. Emits nothing yet (issue 6 fills it).
+ * The lineage hook (lineage_hook.c): called with "START" when the first
+ * attempt starts (no started_at yet), "RUNNING" when a later one does, and
+ * "COMPLETE", "FAIL" or "ABORT" when a run ends, right after the RunState
+ * @p rs was written into the open transaction. When lineage.enabled, the
+ * OpenLineage event is produced to topic.lineage in that transaction; a
+ * terminal event's type follows rs's status, and a run that never started
+ * gets its START first. Errors building an event are logged, never fatal.
  */
 void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                          const char *event);

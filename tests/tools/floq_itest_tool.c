@@ -16,6 +16,7 @@
  *   runs [--latest]              RunState records (latest per run id)
  *   deployments                  Deployment records
  *   dlq                          DLQ records with headers, as JSON lines
+ *   create-topic --key NAME / delete-topic --key NAME   (1 partition)
  *   partition --key NAME         home partition of a deployment (murmur2
  *                                over topic.partitions)
  *
@@ -200,6 +201,55 @@ static int cmd_produce_raw(const char *path, const char *key,
         return finish_producer(rk);
 }
 
+/* create-topic / delete-topic NAME through the Admin API. */
+static int cmd_topic(const char *name, int create) {
+        char errstr[512];
+        rd_kafka_t *rk = new_producer();
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_event_t *ev;
+        const rd_kafka_topic_result_t **res;
+        size_t cnt = 0;
+        int rc = 0;
+
+        if (create) {
+                rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
+                        name, 1, 1, errstr, sizeof(errstr));
+
+                if (!nt)
+                        die("%s", errstr);
+                rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+                rd_kafka_NewTopic_destroy(nt);
+        } else {
+                rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(name);
+
+                rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+                rd_kafka_DeleteTopic_destroy(dt);
+        }
+        if (!(ev = rd_kafka_queue_poll(q, 30000)))
+                die("timed out on topic '%s'", name);
+        if (rd_kafka_event_error(ev)) {
+                fprintf(stderr, "floq_itest_tool: %s\n",
+                        rd_kafka_event_error_string(ev));
+                rc = 1;
+        } else {
+                res = create ? rd_kafka_CreateTopics_result_topics(
+                                       rd_kafka_event_CreateTopics_result(ev),
+                                       &cnt)
+                             : rd_kafka_DeleteTopics_result_topics(
+                                       rd_kafka_event_DeleteTopics_result(ev),
+                                       &cnt);
+                if (cnt == 1 && rd_kafka_topic_result_error(res[0])) {
+                        fprintf(stderr, "floq_itest_tool: '%s': %s\n", name,
+                                rd_kafka_topic_result_error_string(res[0]));
+                        rc = 1;
+                }
+        }
+        rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_destroy(rk);
+        return rc;
+}
+
 typedef void(read_cb_t)(const rd_kafka_message_t *m);
 
 /* Read @p topic from the beginning: until every partition reached its end
@@ -354,7 +404,8 @@ static void usage(void) {
                 "  produce-raw FILE [--key K] [--partition N]\n"
                 "  replies [--count N] [--timeout-ms T]\n"
                 "  runs [--latest] | deployments [--latest] | dlq\n"
-                "  partition --key DEPLOYMENT\n");
+                "  partition --key DEPLOYMENT\n"
+                "  create-topic --key NAME | delete-topic --key NAME\n");
         exit(2);
 }
 
@@ -408,6 +459,11 @@ int main(int argc, char **argv) {
 
         if (!strcmp(cmd, "produce")) {
                 rc = cmd_produce(partition);
+        } else if (!strcmp(cmd, "create-topic") ||
+                   !strcmp(cmd, "delete-topic")) {
+                if (!key)
+                        usage();
+                rc = cmd_topic(key, cmd[0] == 'c');
         } else if (!strcmp(cmd, "encode")) {
                 rc = cmd_encode();
         } else if (!strcmp(cmd, "produce-raw")) {

@@ -57,7 +57,7 @@ C
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 # a sanitizer build's library needs the sanitizer runtimes at link time
 san=""
-if nm "$B/libfloq.a" 2>/dev/null | grep -q __asan_; then
+if nm "$B/libfloq.a" 2>/dev/null | grep -c __asan_ >/dev/null; then
     san="-fsanitize=address,undefined"
 fi
 cc $san -std=c11 -Wall -Werror -o "$tmp/app-shared" "$tmp/app.c" \
