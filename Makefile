@@ -150,10 +150,12 @@ test: all
 itest: all
 	@B=$(B) bash tests/integration/run.sh
 
+ASAN_OPT := -O1 -g -fno-omit-frame-pointer
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
-	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	B=build-asan ASAN_OPTIONS=detect_leaks=1 \
+	$(MAKE) B=build-asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" all
+	B=build-asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" \
+	    ASAN_OPTIONS=detect_leaks=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/unit/run.sh $(UNIT_BINS:$(B)/%=build-asan/%)
 

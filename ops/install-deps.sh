@@ -11,7 +11,7 @@ if [[ "${1:-}" != "--build-only" ]]; then
     # test tools: python3-avro is the interop oracle, jsonschema the
     # OpenLineage validator, kcat the "any language can produce" client,
     # valgrind the leak check, maven + a JDK run the real Kafka broker
-    pkgs+=(python3 python3-avro python3-jsonschema kcat valgrind maven
+    pkgs+=(python3 python3-avro python3-jsonschema kcat jq valgrind maven
            default-jdk-headless procps)
 fi
 

@@ -255,6 +255,57 @@ size_t wsched_catchup_select(wcatchup_t pol, int max, size_t n,
         }
 }
 
+/* ------------------------------------------------------------ window */
+
+void wsched_window_of(const json_t *sch, wsched_window_t *win) {
+        json_t *v;
+
+        v = json_object_get(sch, "start_at");
+        win->start_at = json_is_integer(v) ? json_integer_value(v) : -1;
+        v = json_object_get(sch, "end_at");
+        win->end_at = json_is_integer(v) ? json_integer_value(v) : -1;
+        win->paused = json_is_true(json_object_get(sch, "paused"));
+}
+
+int wsched_window_allows(const wsched_window_t *win, int64_t due) {
+        if (win->paused)
+                return 0;
+        if (win->start_at >= 0 && due < win->start_at)
+                return 0;
+        if (win->end_at >= 0 && due > win->end_at)
+                return 0;
+        return 1;
+}
+
+int64_t wsched_window_after(const wsched_window_t *win, int64_t after) {
+        /* floq_cron_next() is strictly after: start_at itself may fire */
+        if (win->start_at > 0 && win->start_at - 1 > after)
+                return win->start_at - 1;
+        return after;
+}
+
+int64_t wsched_resume_mark(int64_t last, int64_t now) {
+        return now > last ? now : last;
+}
+
+size_t wsched_next_times(const floq_cron_t *c, const floq_tz_t *tz,
+                         const wsched_window_t *win, int64_t now,
+                         int64_t *out, size_t max) {
+        size_t n = 0;
+        int64_t t;
+
+        if (win->paused)
+                return 0;
+        for (t = wsched_window_after(win, now); n < max;) {
+                if ((t = floq_cron_next(c, tz, t)) < 0)
+                        break;
+                if (win->end_at >= 0 && t > win->end_at)
+                        break;
+                out[n++] = t;
+        }
+        return n;
+}
+
 /* ------------------------------------------------------------ state */
 
 struct wsched_s {
@@ -373,6 +424,61 @@ static floq_err_t put_set(floq_worker_t *w, int32_t p, const char *name,
 
 /* ------------------------------------------------------------ commands */
 
+/* The next five fire times of stored Schedule @p sch after @p now, as a
+ * JSON array appended to @p times (merged, ascending, at most five). */
+static void next_times_add(wsched_t *s, const json_t *sch, int64_t now,
+                           json_t *times) {
+        const char *tzname = wjs(sch, "timezone") ? wjs(sch, "timezone")
+                                                  : "UTC";
+        const floq_tz_t *tz;
+        wsched_window_t win;
+        floq_cron_t c;
+        char err[256];
+        int64_t t[5], merged[10];
+        size_t n, m = 0, i, j, k;
+
+        if (!wjs(sch, "cron") ||
+            floq_cron_parse(wjs(sch, "cron"), &c, err, sizeof(err)) ||
+            !(tz = zone(s, tzname, err, sizeof(err))))
+                return;
+        wsched_window_of(sch, &win);
+        n = wsched_next_times(&c, tz, &win, now, t, 5);
+        /* merge two ascending lists, dropping repeats */
+        for (i = j = 0; (i < json_array_size(times) || j < n) && m < 5;) {
+                int64_t a = i < json_array_size(times)
+                                    ? json_integer_value(
+                                              json_array_get(times, i))
+                                    : INT64_MAX;
+                int64_t b = j < n ? t[j] : INT64_MAX;
+
+                if (a <= b)
+                        i++;
+                if (b <= a)
+                        j++;
+                merged[m++] = a < b ? a : b;
+        }
+        json_array_clear(times);
+        for (k = 0; k < m; k++)
+                json_array_append_new(times, json_integer(merged[k]));
+}
+
+/* The reply detail of a schedule command: {"paused", "start_at",
+ * "end_at"} of @p sch as JSON text. */
+static void set_detail(json_t *r, const json_t *sch) {
+        json_t *d = json_object();
+        char *text;
+
+        json_object_set_new(d, "paused", json_boolean(json_is_true(
+                                                 json_object_get(sch,
+                                                                 "paused"))));
+        json_object_set(d, "start_at", json_object_get(sch, "start_at"));
+        json_object_set(d, "end_at", json_object_get(sch, "end_at"));
+        if ((text = json_dumps(d, JSON_COMPACT)))
+                json_object_set_new(r, "detail", json_string(text));
+        free(text);
+        json_decref(d);
+}
+
 floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                                const json_t *cmd, const json_t *body,
                                char *why, size_t why_size) {
@@ -384,11 +490,11 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
         json_t *set, *sch, *old, *times, *r, *v;
         const floq_tz_t *tz;
         wsched_t *s = sched_get(w);
+        wsched_window_t win;
         floq_cron_t c;
         char err[256];
-        int64_t now = floq_now_ms(), t, catchup_max, jitter;
-        size_t idx = 0;
-        int i;
+        int64_t now = floq_now_ms(), catchup_max, jitter, next[5];
+        size_t idx = 0, n, i;
 
         if (!s) {
                 snprintf(why, why_size, "out of memory");
@@ -430,19 +536,23 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                          (long long)WSCHED_JITTER_MAX_MS);
                 return FLOQ_ERR_INVALID_ARG;
         }
-        times = json_array();
-        for (t = now, i = 0; i < 5; i++) {
-                if ((t = floq_cron_next(&c, tz, t)) < 0)
-                        break;
-                json_array_append_new(times, json_integer(t));
+        wsched_window_of(body, &win);
+        if (win.start_at >= 0 && win.end_at >= 0 &&
+            win.end_at < win.start_at) {
+                snprintf(why, why_size, "end_at is before start_at");
+                return FLOQ_ERR_INVALID_ARG;
         }
-        if (json_array_size(times) == 0) {
-                json_decref(times);
+        if (floq_cron_next(&c, tz, now) < 0) {
                 snprintf(why, why_size,
                          "cron expression '%s' never fires in %s", expr,
                          tzname);
                 return FLOQ_ERR_INVALID_ARG;
         }
+        /* Empty when paused or when the window has no fire time left. */
+        times = json_array();
+        n = wsched_next_times(&c, tz, &win, now, next, 5);
+        for (i = 0; i < n; i++)
+                json_array_append_new(times, json_integer(next[i]));
 
         set = old_set ? json_deep_copy(old_set) : json_object();
         json_object_set_new(set, "deployment", json_string(name));
@@ -467,6 +577,14 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
         json_object_set_new(sch, "params", json_is_object(v)
                                                    ? json_deep_copy(v)
                                                    : json_object());
+        json_object_set_new(sch, "start_at", win.start_at >= 0
+                                                     ? json_integer(
+                                                               win.start_at)
+                                                     : json_null());
+        json_object_set_new(sch, "end_at", win.end_at >= 0
+                                                   ? json_integer(win.end_at)
+                                                   : json_null());
+        json_object_set_new(sch, "paused", json_boolean(win.paused));
         /* Same times (expression and zone): the schedule keeps its place;
          * new times start from now, with no backlog of the old ones. */
         if (old && wjs(old, "cron") && !strcmp(wjs(old, "cron"), expr) &&
@@ -478,6 +596,18 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                 json_object_set_new(sch, "last_fired",
                                     json_is_integer(v) ? json_incref(v)
                                                        : json_null());
+                /* Replaced unpaused: a resume, the paused period is not
+                 * backfilled. */
+                if (json_is_true(json_object_get(old, "paused")) &&
+                    !win.paused)
+                        json_object_set_new(
+                                sch, "last_fired",
+                                json_integer(wsched_resume_mark(
+                                        json_is_integer(v)
+                                                ? json_integer_value(v)
+                                                : wji(old, "created_at",
+                                                      now),
+                                        now)));
         } else {
                 json_object_set_new(sch, "created_at", json_integer(now));
                 json_object_set_new(sch, "last_fired", json_null());
@@ -497,12 +627,95 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                              wjs(cmd, "correlation_id"), name, "SCHEDULED",
                              1);
         json_object_set_new(r, "next_fire_times", times);
-        snprintf(err, sizeof(err), "schedule '%s' %s", sid,
-                 old ? "replaced" : "added");
+        set_detail(r, sch);
+        snprintf(err, sizeof(err), "schedule '%s' %s%s", sid,
+                 old ? "replaced" : "added", win.paused ? " (paused)" : "");
         json_object_set_new(r, "reason", json_string(err));
         floq_info("schedule", "%s: schedule '%s' of '%s' %s: '%s' in %s",
                   wjs(cmd, "command_id"), sid, name,
                   old ? "replaced" : "added", expr, tzname);
+        worker_reply(w, wjs(cmd, "reply_to"), r);
+        return FLOQ_OK;
+}
+
+/* unschedule with action PAUSE (@p pause 1) or RESUME (0) of schedule
+ * @p sid, or of all with NULL: SCHEDULED with detail {"paused": ...} and,
+ * for RESUME, the next five fire times. A resume moves last_fired to now
+ * so the due times that fell while paused are skipped (Temporal's
+ * unpause: no backfill of the paused period); pausing a paused schedule
+ * or resuming a running one changes nothing. */
+static floq_err_t pause_resume(floq_worker_t *w, int32_t p,
+                               const json_t *cmd, const char *sid, int pause,
+                               char *why, size_t why_size) {
+        const char *name = wjs(cmd, "deployment");
+        json_t *old_set = json_object_get(w->parts[p].schedules, name);
+        json_t *set, *o, *r, *times, *v, *d;
+        wsched_t *s = sched_get(w);
+        int64_t now = floq_now_ms();
+        size_t i, changed = 0, cnt = 0;
+        char reason[300], *text;
+
+        if (!s) {
+                snprintf(why, why_size, "out of memory");
+                return FLOQ_ERR_NOMEM;
+        }
+        set = old_set ? json_deep_copy(old_set) : NULL;
+        times = json_array();
+        json_array_foreach(set ? json_object_get(set, "schedules") : NULL,
+                           i, o) {
+                const char *id = wjs(o, "schedule_id");
+
+                if (!id || (sid && strcmp(id, sid)))
+                        continue;
+                cnt++;
+                if (json_is_true(json_object_get(o, "paused")) != pause) {
+                        changed++;
+                        if (!pause) {
+                                v = json_object_get(o, "last_fired");
+                                json_object_set_new(
+                                        o, "last_fired",
+                                        json_integer(wsched_resume_mark(
+                                                json_is_integer(v)
+                                                        ? json_integer_value(
+                                                                  v)
+                                                        : wji(o,
+                                                              "created_at",
+                                                              now),
+                                                now)));
+                        }
+                        json_object_set_new(o, "paused",
+                                            json_boolean(pause));
+                }
+                if (!pause)
+                        next_times_add(s, o, now, times);
+        }
+        if (changed && put_set(w, p, name, set)) {
+                json_decref(times);
+                snprintf(why, why_size, "cannot write the schedules");
+                return FLOQ_ERR_KAFKA;
+        }
+        if (!changed)
+                json_decref(set);
+        r = worker_reply_new(w, wjs(cmd, "command_id"),
+                             wjs(cmd, "correlation_id"), name, "SCHEDULED",
+                             1);
+        json_object_set_new(r, "next_fire_times", times);
+        d = json_pack("{s:b}", "paused", pause);
+        if ((text = json_dumps(d, JSON_COMPACT)))
+                json_object_set_new(r, "detail", json_string(text));
+        free(text);
+        json_decref(d);
+        if (sid)
+                snprintf(reason, sizeof(reason), "schedule '%s' %s%s", sid,
+                         pause ? "paused" : "resumed",
+                         changed ? "" : pause ? " (already)" : " (was not paused)");
+        else
+                snprintf(reason, sizeof(reason),
+                         "%zu schedule(s) %s, %zu already", changed,
+                         pause ? "paused" : "resumed", cnt - changed);
+        json_object_set_new(r, "reason", json_string(reason));
+        floq_info("schedule", "%s: '%s': %s", wjs(cmd, "command_id"), name,
+                  reason);
         worker_reply(w, wjs(cmd, "reply_to"), r);
         return FLOQ_OK;
 }
@@ -512,6 +725,7 @@ floq_err_t worker_cmd_unschedule(floq_worker_t *w, int32_t p,
                                  char *why, size_t why_size) {
         const char *name = wjs(cmd, "deployment");
         const char *sid = wjs(body, "schedule_id");
+        const char *action = wjs(body, "action");
         json_t *old_set = json_object_get(w->parts[p].schedules, name);
         json_t *set, *arr, *r;
         size_t idx = 0, removed;
@@ -526,6 +740,10 @@ floq_err_t worker_cmd_unschedule(floq_worker_t *w, int32_t p,
                 snprintf(why, why_size, "unknown deployment '%s'", name);
                 return FLOQ_ERR_NOT_FOUND;
         }
+        if (action && !strcmp(action, "PAUSE"))
+                return pause_resume(w, p, cmd, sid, 1, why, why_size);
+        if (action && !strcmp(action, "RESUME"))
+                return pause_resume(w, p, cmd, sid, 0, why, why_size);
         removed = 0;
         if (old_set) {
                 set = json_deep_copy(old_set);
@@ -668,12 +886,18 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
         int64_t base, d, jit, threshold = -1, new_last, again;
         int catchup_max;
         sready_t rd;
+        wsched_window_t win;
         sruns_t sr = { NULL, NULL };
         size_t first, i, kept, idx;
         int64_t *fires = NULL;
         size_t nfires = 0;
 
         if (!sch || !w->parts[p].owned)
+                return -1;
+        /* Paused: no timer until a resume (a ScheduleSet change) rebuilds
+         * the partition's timers; the resume skips the paused period. */
+        wsched_window_of(sch, &win);
+        if (win.paused)
                 return -1;
         expr = wjs(sch, "cron");
         tzname = wjs(sch, "timezone") ? wjs(sch, "timezone") : "UTC";
@@ -692,6 +916,9 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
         v = json_object_get(sch, "last_fired");
         base = json_is_integer(v) ? json_integer_value(v)
                                   : wji(sch, "created_at", now);
+        /* Due times before start_at never come up; the enumeration stops
+         * at end_at (below), so those after it never do either. */
+        base = wsched_window_after(&win, base);
 
         schedule_runs(w, p, name, sid, &sr);
         if (ov == WOVERLAP_BUFFER_ONE && sr.prev &&
@@ -705,6 +932,8 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
                 goto out_retry;
         for (d = floq_cron_next(&c, tz, base); d >= 0;
              d = floq_cron_next(&c, tz, d)) {
+                if (!wsched_window_allows(&win, d))
+                        break; /* past end_at: ended, rd.next stays -1 */
                 if (d + wsched_jitter_ms(name, sid, d, jit) > now) {
                         rd.next = d;
                         break;

@@ -101,6 +101,41 @@ size_t wsched_catchup_select(wcatchup_t pol, int max, size_t n,
                              int64_t last_fire_at, int64_t now,
                              int64_t misfire_ms);
 
+/** The window and pause state of one schedule (Schedule.start_at, end_at,
+ *  paused): due times outside [start_at, end_at] and every due time while
+ *  paused never fire. */
+typedef struct wsched_window_s {
+        int64_t start_at; /**< first instant a firing due time may be;
+                               -1: no start date */
+        int64_t end_at;   /**< last instant; -1: no end date */
+        int paused;
+} wsched_window_t;
+
+/** The window of Schedule (or ScheduleBody) @p sch, borrowed JSON. */
+void wsched_window_of(const json_t *sch, wsched_window_t *win);
+
+/** Whether due time @p due may fire: not paused and inside the window. */
+int wsched_window_allows(const wsched_window_t *win, int64_t due);
+
+/** Where the enumeration of due times starts (exclusive): @p after, or
+ *  just before start_at when that is later, so due times before the start
+ *  never come up. */
+int64_t wsched_window_after(const wsched_window_t *win, int64_t after);
+
+/** The handled-through mark (Schedule.last_fired) after a resume at @p now
+ *  of a schedule handled through @p last: the later of the two, so the due
+ *  times that fell while paused are skipped, not backfilled. */
+int64_t wsched_resume_mark(int64_t last, int64_t now);
+
+/**
+ * Up to @p max fire times (due times, ascending) strictly after @p now
+ * that @p win lets fire; none when paused or past end_at. @return how many
+ * were written to @p out.
+ */
+size_t wsched_next_times(const floq_cron_t *c, const floq_tz_t *tz,
+                         const wsched_window_t *win, int64_t now,
+                         int64_t *out, size_t max);
+
 /* ------------------------------------------------------------ worker */
 
 /** The worker's schedule timers (in floq_worker_s.sched). */
@@ -118,7 +153,8 @@ void worker_schedules_destroy(struct floq_worker_s *w);
 /**
  * The schedule / unschedule commands, inside the open transaction. On
  * success they wrote the ScheduleSet and the final reply (SCHEDULED with
- * the next five fire times / UNSCHEDULED) and return FLOQ_OK; otherwise
+ * the next five fire times / UNSCHEDULED; unschedule with action PAUSE or
+ * RESUME answers SCHEDULED with detail {"paused": ...}) and return FLOQ_OK; otherwise
  * they wrote nothing and return the error with the reason in @p why, for
  * the caller's REJECTED reply and DLQ record.
  */

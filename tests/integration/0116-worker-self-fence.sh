@@ -43,8 +43,12 @@ retry='{"max_attempts":3,"backoff_ms":100,"backoff_multiplier":1.0,"max_backoff_
 deploy_cmd sf2 sleep.sh "{secs}" | jq -c --argjson r "$retry" '.body.DeployBody.retry = $r' | produce >/dev/null
 run2=$(run_cmd sf2 '{"secs":"6"}' | produce)
 ok "second run RUNNING" wait_for 30 has_status "$run2" RUNNING
+n0=$(grep -c "Timed out" "$FLOQ_TEST_TMP/w1.log")
 kill -STOP "$bpid"
-ok "the worker sees the brokers down" wait_for 60 worker_log_has w1 "brokers are down"
+# frozen until the worker has seen three request timeouts (each takes
+# seconds): well past the 6 s transaction and session timeouts
+timeouts_seen() { (( $(grep -c "Timed out" "$FLOQ_TEST_TMP/w1.log") >= n0 + 3 )); }
+ok "the worker sees its requests time out" wait_for 60 timeouts_seen
 thaw
 ok "second run ends" wait_for 120 has_final "$run2"
 replies_now "$R"

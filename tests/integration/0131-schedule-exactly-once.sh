@@ -29,7 +29,7 @@ kill -KILL "${WPID[$owner]}"
 echo "  killed $owner at $(now_ms)"
 start_worker "$owner"
 ok "$owner restarted" wait_for 60 worker_assigned "$owner"
-ok "45 due times fired" wait_for 90 sched_count tick 45
+ok "60 due times fired" wait_for 120 sched_count tick 60
 "$BIN/floq" -b "$FLOQ_BROKERS" -t 30s unschedule tick --json >"$T/u.json"
 ok "UNSCHEDULED" test "$(jq -r .status "$T/u.json")" = UNSCHEDULED
 ok "every run ended" wait_for 60 sched_all_terminal tick

@@ -234,6 +234,36 @@ START_TEST(test_schedule) {
 }
 END_TEST
 
+START_TEST(test_cron_next) {
+        ck_assert_int_eq(parse("cron-next", "30 2 * * *", "--tz",
+                               "America/New_York", "--from",
+                               "2026-03-06T12:00:00Z", "--count", "4", NULL),
+                         0);
+        ck_assert_int_eq(A.cmd, FLOQ_CLI_CRON_NEXT);
+        ck_assert_str_eq(A.name, "30 2 * * *");
+        ck_assert_str_eq(A.tz, "America/New_York");
+        ck_assert_str_eq(A.from, "2026-03-06T12:00:00Z");
+        ck_assert_int_eq(A.count, 4);
+        ck_assert_int_eq(parse("cron-next", "@hourly", "-n", "2", NULL), 0);
+        ck_assert_int_eq(A.count, 2);
+        ck_assert_ptr_null(A.tz);
+        ck_assert_int_eq(parse("cron-next", NULL), FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "EXPR"));
+        /* a bare wall time is ambiguous */
+        ck_assert_int_eq(parse("cron-next", "@daily", "--from",
+                               "2026-03-08T01:59:00", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "--from"));
+        ck_assert_int_eq(parse("cron-next", "@daily", "--count", "0", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("cron-next", "@daily", "--cron", "x", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("cron-next", "--help", NULL), 0);
+        ck_assert_int_eq(A.cmd, FLOQ_CLI_HELP);
+        ck_assert_int_eq(A.help_cmd, FLOQ_CLI_CRON_NEXT);
+}
+END_TEST
+
 START_TEST(test_commands_and_help) {
         ck_assert_int_eq(parse(NULL), FLOQ_EXIT_USAGE);
         ck_assert_str_eq(errbuf, "no command given");
@@ -387,6 +417,7 @@ static Suite *cli_suite(void) {
         tcase_add_test(tc, test_run_errors);
         tcase_add_test(tc, test_stop_status_validate_watch);
         tcase_add_test(tc, test_schedule);
+        tcase_add_test(tc, test_cron_next);
         tcase_add_test(tc, test_commands_and_help);
         tcase_add_test(tc, test_help_has_examples);
         tcase_add_test(tc, test_durations);
