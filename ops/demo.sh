@@ -3,8 +3,8 @@
 # the embedded default broker (librdkafka's mock cluster, in
 # floq-mock-broker), a fleet of three floq-workers, and drives real jobs
 # through the floq CLI: deploy, a run that succeeds, one that fails, a long
-# one that is stopped, and the status of the deployment. Everything it
-# started is stopped on exit.
+# one that is stopped, the status of the deployment, the OpenLineage events
+# and graph, and a schedule. Everything it started is stopped on exit.
 #
 # Usage: ops/demo.sh [--workers N] [--keep]   (--keep: leave the fleet
 # running until Ctrl-C, to play with `build/bin/floq`)
@@ -60,8 +60,10 @@ done
 
 floq() { "$B/bin/floq" "$@"; }
 
-say "floq deploy hello --backend process -- ops/demo/jobs/hello.sh {name}"
-floq deploy hello --backend process -- "$root/ops/demo/jobs/hello.sh" '{name}'
+say "floq deploy hello --backend process --input ... --output ... -- ops/demo/jobs/hello.sh {name}"
+floq deploy hello --backend process \
+    --input 'postgres://db:5432,shop.orders' --output 's3://lake,daily/orders' \
+    -- "$root/ops/demo/jobs/hello.sh" '{name}'
 
 say "floq run hello -p name=floq --wait"
 floq run hello -p name=floq --wait
@@ -77,6 +79,16 @@ floq stop slow
 
 say "floq status hello"
 floq status hello
+
+say "the lineage topic: floq-lineage tail --from-beginning -e"
+"$B/bin/floq-lineage" tail --from-beginning -e
+
+say "the lineage graph: floq-lineage graph --format dot"
+"$B/bin/floq-lineage" graph --format dot
+
+say "a schedule: floq schedule hello --cron '*/15 * * * *' --tz Europe/Berlin"
+floq schedule hello --cron '*/15 * * * *' --tz Europe/Berlin -p name=cron
+floq unschedule hello
 
 if (( keep )); then
     say "the fleet keeps running; try: FLOQ_BROKERS=$FLOQ_BROKERS $B/bin/floq --help"

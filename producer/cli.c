@@ -36,6 +36,8 @@ static const char *const cmd_names[FLOQ_CLI__CNT] = {
         [FLOQ_CLI_HELP] = "help",
         [FLOQ_CLI_VERSION] = "version",
         [FLOQ_CLI_CRON_NEXT] = "cron-next",
+        [FLOQ_CLI_PAUSE] = "pause",
+        [FLOQ_CLI_RESUME] = "resume",
 };
 
 const char *floq_cli_cmd_name(floq_cli_cmd_t cmd) {
@@ -107,6 +109,7 @@ enum opt_id {
         O_RUN, O_DEPLOYMENT,
         O_CRON, O_TZ, O_CATCHUP, O_CATCHUP_MAX, O_OVERLAP, O_JITTER, O_ID,
         O_LINEAGE, O_FROM, O_COUNT,
+        O_START, O_END, O_PAUSED, O_INPUT, O_OUTPUT,
 };
 
 static const struct opt {
@@ -135,6 +138,8 @@ static const struct opt {
         {"artifact-url", 0, 1, C(DEPLOY), O_ARTIFACT, "URL"},
         {"sha256", 0, 1, C(DEPLOY), O_SHA256, "HEX"},
         {"namespace", 0, 1, C(DEPLOY), O_NAMESPACE, "NS"},
+        {"input", 0, 1, C(DEPLOY), O_INPUT, "NAMESPACE,NAME"},
+        {"output", 0, 1, C(DEPLOY), O_OUTPUT, "NAMESPACE,NAME"},
         {"param", 'p', 1, C(RUN) | C(SCHEDULE), O_PARAM, "KEY=VALUE"},
         {"idempotency-key", 'k', 1, C(RUN), O_IDEM, "KEY"},
         {"wait", 'w', 0, C(RUN), O_WAIT, NULL},
@@ -148,7 +153,11 @@ static const struct opt {
         {"overlap", 0, 1, C(SCHEDULE), O_OVERLAP,
          "allow|skip|buffer_one|cancel_previous"},
         {"jitter", 0, 1, C(SCHEDULE), O_JITTER, "DUR"},
-        {"id", 0, 1, C(SCHEDULE) | C(UNSCHEDULE), O_ID, "SCHEDULE_ID"},
+        {"id", 0, 1, C(SCHEDULE) | C(UNSCHEDULE) | C(PAUSE) | C(RESUME), O_ID,
+         "SCHEDULE_ID"},
+        {"start", 0, 1, C(SCHEDULE), O_START, "ISO8601"},
+        {"end", 0, 1, C(SCHEDULE), O_END, "ISO8601"},
+        {"paused", 0, 0, C(SCHEDULE), O_PAUSED, NULL},
         {"lineage", 'l', 0, C(WATCH), O_LINEAGE, NULL},
         {"from", 0, 1, C(CRON_NEXT), O_FROM, "ISO8601"},
         {"count", 'n', 1, C(CRON_NEXT), O_COUNT, "N"},
@@ -242,6 +251,42 @@ static int add_param(floq_cli_args_t *args, const char *kv, char *errstr,
         }
         json_object_set_new(args->params, key, val);
         free(key);
+        return 0;
+}
+
+/* --input/--output NAMESPACE,NAME: split at the first ','. OpenLineage
+ * namespaces are a scheme and an authority (postgres://db:5432, s3://bkt,
+ * kafka://broker:9092, bigquery) and never hold a ',', while names
+ * (tables, paths, topics) may, so the first ',' is always the split;
+ * ':', '/' and '@' all occur in namespaces and could not be. */
+static int add_dataset(json_t **arr, const char *opt, const char *val,
+                       char *errstr, size_t errstr_size) {
+        const char *comma = strchr(val, ',');
+        json_t *ds, *ns, *nm;
+        char *nstext;
+
+        if (!comma || comma == val || !comma[1])
+                return usage_err(errstr, errstr_size,
+                                 "bad --%s '%s': expected NAMESPACE,NAME, "
+                                 "e.g. postgres://db:5432,shop.orders",
+                                 opt, val);
+        if (!(nstext = strndup(val, (size_t)(comma - val))))
+                return usage_err(errstr, errstr_size, "out of memory");
+        ns = json_string(nstext);
+        nm = json_string(comma + 1);
+        free(nstext);
+        if (!ns || !nm) {
+                json_decref(ns);
+                json_decref(nm);
+                return usage_err(errstr, errstr_size,
+                                 "bad --%s '%s': not UTF-8", opt, val);
+        }
+        if (!*arr)
+                *arr = json_array();
+        ds = json_object();
+        json_object_set_new(ds, "namespace", ns);
+        json_object_set_new(ds, "name", nm);
+        json_array_append_new(*arr, ds);
         return 0;
 }
 
@@ -394,6 +439,30 @@ static int apply_opt(floq_cli_args_t *args, const struct opt *o,
                 args->from = val;
                 break;
         }
+        case O_START:
+        case O_END: {
+                int64_t t;
+                if (floq_iso_parse(val, &t) || t <= 0)
+                        return usage_err(errstr, errstr_size,
+                                         "bad --%s '%s': expected an ISO "
+                                         "8601 instant with Z or an offset, "
+                                         "e.g. 2026-03-08T01:59:00Z",
+                                         o->lng, val);
+                if (o->id == O_START)
+                        args->start_at_ms = t;
+                else
+                        args->end_at_ms = t;
+                break;
+        }
+        case O_PAUSED:
+                args->paused = 1;
+                break;
+        case O_INPUT:
+                return add_dataset(&args->inputs, o->lng, val, errstr,
+                                   errstr_size);
+        case O_OUTPUT:
+                return add_dataset(&args->outputs, o->lng, val, errstr,
+                                   errstr_size);
         case O_COUNT:
                 if (parse_int(val, 1, 10000, &n))
                         return usage_err(errstr, errstr_size,
@@ -485,6 +554,8 @@ static int check_args(floq_cli_args_t *args, char *errstr,
         case FLOQ_CLI_RUN:
         case FLOQ_CLI_STOP:
         case FLOQ_CLI_UNSCHEDULE:
+        case FLOQ_CLI_PAUSE:
+        case FLOQ_CLI_RESUME:
                 if (!args->name)
                         return usage_err(errstr, errstr_size,
                                          "%s needs a deployment NAME", cn);
@@ -496,6 +567,10 @@ static int check_args(floq_cli_args_t *args, char *errstr,
                 if (!args->cron)
                         return usage_err(errstr, errstr_size,
                                          "schedule needs --cron EXPR");
+                if (args->start_at_ms && args->end_at_ms &&
+                    args->end_at_ms < args->start_at_ms)
+                        return usage_err(errstr, errstr_size,
+                                         "--end is before --start");
                 break;
         case FLOQ_CLI_STATUS:
                 if (!args->name)
@@ -654,7 +729,9 @@ int floq_cli_parse(int argc, char **argv, floq_cli_args_t *args,
 
 void floq_cli_args_release(floq_cli_args_t *args) {
         json_decref(args->params);
-        args->params = NULL;
+        json_decref(args->inputs);
+        json_decref(args->outputs);
+        args->params = args->inputs = args->outputs = NULL;
 }
 
 /* ---------------------------------------------------------------- config */
@@ -844,9 +921,16 @@ static const char *const cmd_help[FLOQ_CLI__CNT] = {
                 "  --artifact-url URL --sha256 HEX   artifact fetched and "
                 "verified\n"
                 "  --namespace NS     OpenLineage job namespace\n"
+                "  --input NAMESPACE,NAME    lineage input dataset "
+                "(repeatable); split\n"
+                "  --output NAMESPACE,NAME   at the first ',' (namespaces "
+                "hold none)\n"
                 "\n"
                 "examples:\n"
                 "  floq deploy nightly -- /opt/jobs/etl.sh --date {date}\n"
+                "  floq deploy etl --input postgres://db:5432,shop.orders "
+                "\\\n"
+                "      --output s3://lake,daily/orders -- /opt/jobs/etl.sh\n"
                 "  floq deploy nightly --run-timeout 1h --retries 2 -- "
                 "/opt/jobs/etl.sh\n"
                 "  floq deploy report --backend airflow --spec report.json\n",
@@ -897,6 +981,8 @@ static const char *const cmd_help[FLOQ_CLI__CNT] = {
         [FLOQ_CLI_SCHEDULE] =
                 "usage: floq schedule NAME --cron EXPR [--tz ZONE] "
                 "[--id ID] [policies] [-p K=V]...\n"
+                "                     [--start ISO8601] [--end ISO8601] "
+                "[--paused]\n"
                 "\n"
                 "Add or replace a cron schedule (5 fields, 6 with seconds, or "
                 "@hourly...)\n"
@@ -912,13 +998,47 @@ static const char *const cmd_help[FLOQ_CLI__CNT] = {
                 "(with all)\n"
                 "  --overlap allow|skip|buffer_one|cancel_previous\n"
                 "  --jitter DUR              random delay up to DUR\n"
+                "  --start ISO8601           no fire time before this "
+                "instant\n"
+                "  --end ISO8601             no fire time after it "
+                "(inclusive)\n"
+                "  --paused                  store it paused (see 'floq "
+                "resume')\n"
                 "  -p, --param K=V           parameter of every run\n"
+                "\n"
+                "Replacing a paused schedule without --paused resumes it.\n"
                 "\n"
                 "examples:\n"
                 "  floq schedule nightly --cron '0 2 * * *' --tz "
                 "Europe/Berlin\n"
                 "  floq schedule poll --cron '*/5 * * * *' --overlap skip "
-                "--jitter 30s\n",
+                "--jitter 30s\n"
+                "  floq schedule promo --cron '0 9 * * *' --start "
+                "2026-12-01T00:00:00Z \\\n"
+                "      --end 2026-12-24T23:59:59Z\n",
+        [FLOQ_CLI_PAUSE] =
+                "usage: floq pause NAME [--id SCHEDULE_ID]\n"
+                "\n"
+                "Pause one schedule of NAME, or all of them: no run starts "
+                "until\n"
+                "'floq resume'. Prints SCHEDULED with detail "
+                "{\"paused\":true}.\n"
+                "\n"
+                "examples:\n"
+                "  floq pause nightly\n"
+                "  floq pause nightly --id weekend\n",
+        [FLOQ_CLI_RESUME] =
+                "usage: floq resume NAME [--id SCHEDULE_ID]\n"
+                "\n"
+                "Resume paused schedules of NAME. Fire times that fell while "
+                "paused are\n"
+                "skipped, not caught up: the schedule continues from now. "
+                "Prints\n"
+                "SCHEDULED with the next fire times.\n"
+                "\n"
+                "examples:\n"
+                "  floq resume nightly\n"
+                "  floq resume nightly --id weekend\n",
         [FLOQ_CLI_UNSCHEDULE] =
                 "usage: floq unschedule NAME [--id SCHEDULE_ID]\n"
                 "\n"
@@ -1010,6 +1130,8 @@ void floq_cli_usage(FILE *out, floq_cli_cmd_t cmd) {
               "  stop NAME [--run RUN_ID]    cancel a run or all runs\n"
               "  schedule NAME --cron EXPR   add a cron schedule\n"
               "  unschedule NAME [--id ID]   remove schedules\n"
+              "  pause NAME [--id ID]        pause schedules\n"
+              "  resume NAME [--id ID]       resume them (no backfill)\n"
               "  status NAME|RUN_ID          show current state\n"
               "  validate BACKEND            check a backend's "
               "connectivity\n"
@@ -1395,6 +1517,8 @@ static int send_cmd(cli_run_t *cr, char id[37]) {
                 d.timeout_ms = args->run_timeout_ms;
                 d.max_attempts = args->retries >= 0 ? args->retries + 1 : 0;
                 d.backoff_ms = args->backoff_ms;
+                d.inputs = args->inputs;
+                d.outputs = args->outputs;
                 err = floq_deploy(client, name, args->backend, spec, &d, &so,
                                   id, errstr, sizeof(errstr));
                 break;
@@ -1417,6 +1541,9 @@ static int send_cmd(cli_run_t *cr, char id[37]) {
                 s.overlap = args->overlap;
                 s.jitter_ms = args->jitter_ms;
                 s.params = args->params;
+                s.start_at_ms = args->start_at_ms;
+                s.end_at_ms = args->end_at_ms;
+                s.paused = args->paused;
                 err = floq_schedule(client, name, args->cron, &s, &so, id,
                                     errstr, sizeof(errstr));
                 break;
@@ -1424,6 +1551,14 @@ static int send_cmd(cli_run_t *cr, char id[37]) {
         case FLOQ_CLI_UNSCHEDULE:
                 err = floq_unschedule(client, name, args->schedule_id, &so, id,
                                       errstr, sizeof(errstr));
+                break;
+        case FLOQ_CLI_PAUSE:
+                err = floq_pause(client, name, args->schedule_id, &so, id,
+                                 errstr, sizeof(errstr));
+                break;
+        case FLOQ_CLI_RESUME:
+                err = floq_resume(client, name, args->schedule_id, &so, id,
+                                  errstr, sizeof(errstr));
                 break;
         case FLOQ_CLI_STATUS:
                 if (!name) {

@@ -36,6 +36,8 @@ typedef enum floq_cli_cmd_e {
         FLOQ_CLI_HELP,
         FLOQ_CLI_VERSION,
         FLOQ_CLI_CRON_NEXT, /**< local: no Kafka */
+        FLOQ_CLI_PAUSE,
+        FLOQ_CLI_RESUME,
         FLOQ_CLI__CNT
 } floq_cli_cmd_t;
 
@@ -71,6 +73,9 @@ typedef struct floq_cli_args_s {
         const char *artifact_url;
         const char *artifact_sha256;
         const char *namespace_;
+        json_t *inputs;          /**< --input NAMESPACE,NAME: owned array of
+                                      {namespace,name}; NULL none */
+        json_t *outputs;         /**< --output, likewise */
 
         /* run / schedule */
         json_t *params;          /**< -p k=v, owned */
@@ -89,6 +94,9 @@ typedef struct floq_cli_args_s {
         const char *overlap;     /**< upper-cased symbol */
         int64_t jitter_ms;
         const char *schedule_id;
+        int64_t start_at_ms;     /**< --start; 0 unset */
+        int64_t end_at_ms;       /**< --end; 0 unset */
+        int paused;              /**< --paused */
 
         /* cron-next (EXPR is name; tz is --tz) */
         const char *from;        /**< --from ISO 8601; NULL: now */

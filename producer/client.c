@@ -938,7 +938,37 @@ floq_err_t floq_schedule(floq_client_t *client, const char *name,
                                                  ? sopts->jitter_ms
                                                  : 0));
         json_object_set_new(body, "params", p);
+        if (sopts->start_at_ms > 0 && sopts->end_at_ms > 0 &&
+            sopts->end_at_ms < sopts->start_at_ms) {
+                json_decref(body);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "schedule end is before its start");
+        }
+        if (sopts->start_at_ms > 0)
+                json_object_set_new(body, "start_at",
+                                    json_integer(sopts->start_at_ms));
+        if (sopts->end_at_ms > 0)
+                json_object_set_new(body, "end_at",
+                                    json_integer(sopts->end_at_ms));
+        json_object_set_new(body, "paused", json_boolean(sopts->paused));
         return send_built(client, cmd_new(name, "ScheduleBody", body), opts,
+                          command_id, errstr, errstr_size);
+}
+
+/* UnscheduleBody with @p action REMOVE, PAUSE or RESUME. */
+static floq_err_t unschedule_action(floq_client_t *client, const char *name,
+                                    const char *schedule_id,
+                                    const char *action,
+                                    const floq_send_opts_t *opts,
+                                    char command_id[37], char *errstr,
+                                    size_t errstr_size) {
+        floq_err_t err = need_name(name, errstr, errstr_size);
+        if (err)
+                return err;
+        json_t *body = json_object();
+        json_str_set(body, "schedule_id", schedule_id);
+        json_str_set(body, "action", action);
+        return send_built(client, cmd_new(name, "UnscheduleBody", body), opts,
                           command_id, errstr, errstr_size);
 }
 
@@ -946,13 +976,22 @@ floq_err_t floq_unschedule(floq_client_t *client, const char *name,
                            const char *schedule_id,
                            const floq_send_opts_t *opts, char command_id[37],
                            char *errstr, size_t errstr_size) {
-        floq_err_t err = need_name(name, errstr, errstr_size);
-        if (err)
-                return err;
-        json_t *body = json_object();
-        json_str_set(body, "schedule_id", schedule_id);
-        return send_built(client, cmd_new(name, "UnscheduleBody", body), opts,
-                          command_id, errstr, errstr_size);
+        return unschedule_action(client, name, schedule_id, "REMOVE", opts,
+                                 command_id, errstr, errstr_size);
+}
+
+floq_err_t floq_pause(floq_client_t *client, const char *name,
+                      const char *schedule_id, const floq_send_opts_t *opts,
+                      char command_id[37], char *errstr, size_t errstr_size) {
+        return unschedule_action(client, name, schedule_id, "PAUSE", opts,
+                                 command_id, errstr, errstr_size);
+}
+
+floq_err_t floq_resume(floq_client_t *client, const char *name,
+                       const char *schedule_id, const floq_send_opts_t *opts,
+                       char command_id[37], char *errstr, size_t errstr_size) {
+        return unschedule_action(client, name, schedule_id, "RESUME", opts,
+                                 command_id, errstr, errstr_size);
 }
 
 floq_err_t floq_status(floq_client_t *client, const char *name,

@@ -196,6 +196,11 @@ typedef struct floq_schedule_opts_s {
                                       "CANCEL_PREVIOUS"; NULL: ALLOW */
         int64_t jitter_ms;
         json_t *params;          /**< borrowed object of strings, or NULL */
+        /* Added later: zero means unset, so older initialisers keep their
+         * meaning. */
+        int64_t start_at_ms;     /**< no fire before (Unix ms); 0: none */
+        int64_t end_at_ms;       /**< no fire after (Unix ms); 0: none */
+        int paused;              /**< store the schedule paused */
 } floq_schedule_opts_t;
 
 /** schedule: add or replace a cron schedule of @p name. */
@@ -209,6 +214,19 @@ floq_err_t floq_unschedule(floq_client_t *client, const char *name,
                            const char *schedule_id,
                            const floq_send_opts_t *opts, char command_id[37],
                            char *errstr, size_t errstr_size);
+
+/** pause: one schedule of @p name, or all with @p schedule_id NULL, fires
+ *  nothing until resumed (UnscheduleBody action PAUSE). Answered
+ *  SCHEDULED with detail {"paused":true}. */
+floq_err_t floq_pause(floq_client_t *client, const char *name,
+                      const char *schedule_id, const floq_send_opts_t *opts,
+                      char command_id[37], char *errstr, size_t errstr_size);
+
+/** resume: undo floq_pause(); the due times that fell while paused are
+ *  not backfilled. Answered SCHEDULED with the next five fire times. */
+floq_err_t floq_resume(floq_client_t *client, const char *name,
+                       const char *schedule_id, const floq_send_opts_t *opts,
+                       char command_id[37], char *errstr, size_t errstr_size);
 
 /** status: of a run (@p run_id) or, with NULL, of the deployment. */
 floq_err_t floq_status(floq_client_t *client, const char *name,

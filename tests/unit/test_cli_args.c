@@ -234,6 +234,97 @@ START_TEST(test_schedule) {
 }
 END_TEST
 
+START_TEST(test_schedule_window_pause) {
+        ck_assert_int_eq(parse("schedule", "n", "--cron", "@daily", "--start",
+                               "2026-12-01T00:00:00Z", "--end",
+                               "2026-12-24T23:59:59+01:00", "--paused",
+                               NULL),
+                         0);
+        ck_assert_int_eq(A.start_at_ms, 1796083200000LL);
+        ck_assert_int_eq(A.end_at_ms, 1798153199000LL);
+        ck_assert_int_eq(A.paused, 1);
+        ck_assert_int_eq(parse("schedule", "n", "--cron", "@daily", NULL), 0);
+        ck_assert_int_eq(A.start_at_ms, 0);
+        ck_assert_int_eq(A.end_at_ms, 0);
+        ck_assert_int_eq(A.paused, 0);
+        /* a bare wall time is ambiguous */
+        ck_assert_int_eq(parse("schedule", "n", "--cron", "@daily", "--start",
+                               "2026-12-01T00:00:00", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "--start"));
+        ck_assert_int_eq(parse("schedule", "n", "--cron", "@daily", "--start",
+                               "2026-12-02T00:00:00Z", "--end",
+                               "2026-12-01T00:00:00Z", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "before"));
+        ck_assert_int_eq(parse("schedule", "n", "--cron", "@daily",
+                               "--paused=yes", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("run", "n", "--paused", NULL),
+                         FLOQ_EXIT_USAGE);
+
+        ck_assert_int_eq(parse("pause", "n", NULL), 0);
+        ck_assert_int_eq(A.cmd, FLOQ_CLI_PAUSE);
+        ck_assert_str_eq(A.name, "n");
+        ck_assert_ptr_null(A.schedule_id);
+        ck_assert_int_eq(parse("resume", "n", "--id", "w", NULL), 0);
+        ck_assert_int_eq(A.cmd, FLOQ_CLI_RESUME);
+        ck_assert_str_eq(A.schedule_id, "w");
+        ck_assert_int_eq(parse("pause", NULL), FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "NAME"));
+        ck_assert_int_eq(parse("resume", "n", "--cron", "@daily", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("help", "pause", NULL), 0);
+        ck_assert_int_eq(A.help_cmd, FLOQ_CLI_PAUSE);
+        ck_assert_int_eq(parse("pasue", NULL), FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "'pause'"));
+}
+END_TEST
+
+START_TEST(test_deploy_datasets) {
+        json_t *d;
+
+        ck_assert_int_eq(parse("deploy", "etl", "--input",
+                               "postgres://db:5432,shop.orders", "--input",
+                               "kafka://user@broker:9092,topic,with,commas",
+                               "--output=s3://lake,daily/orders.parquet",
+                               "--", "/bin/true", NULL),
+                         0);
+        ck_assert_uint_eq(json_array_size(A.inputs), 2);
+        d = json_array_get(A.inputs, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(d, "namespace")),
+                         "postgres://db:5432");
+        ck_assert_str_eq(json_string_value(json_object_get(d, "name")),
+                         "shop.orders");
+        d = json_array_get(A.inputs, 1);
+        ck_assert_str_eq(json_string_value(json_object_get(d, "namespace")),
+                         "kafka://user@broker:9092");
+        ck_assert_str_eq(json_string_value(json_object_get(d, "name")),
+                         "topic,with,commas");
+        ck_assert_uint_eq(json_array_size(A.outputs), 1);
+        d = json_array_get(A.outputs, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(d, "namespace")),
+                         "s3://lake");
+        ck_assert_str_eq(json_string_value(json_object_get(d, "name")),
+                         "daily/orders.parquet");
+        ck_assert_int_eq(parse("deploy", "etl", "--", "/bin/true", NULL), 0);
+        ck_assert_ptr_null(A.inputs);
+        ck_assert_ptr_null(A.outputs);
+        ck_assert_int_eq(parse("deploy", "etl", "--input", "no-comma", "--",
+                               "/bin/true", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_ptr_nonnull(strstr(errbuf, "NAMESPACE,NAME"));
+        ck_assert_int_eq(parse("deploy", "etl", "--input", ",name", "--",
+                               "/bin/true", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("deploy", "etl", "--output", "ns,", "--",
+                               "/bin/true", NULL),
+                         FLOQ_EXIT_USAGE);
+        ck_assert_int_eq(parse("run", "etl", "--input", "a,b", NULL),
+                         FLOQ_EXIT_USAGE);
+}
+END_TEST
+
 START_TEST(test_cron_next) {
         ck_assert_int_eq(parse("cron-next", "30 2 * * *", "--tz",
                                "America/New_York", "--from",
@@ -417,6 +508,8 @@ static Suite *cli_suite(void) {
         tcase_add_test(tc, test_run_errors);
         tcase_add_test(tc, test_stop_status_validate_watch);
         tcase_add_test(tc, test_schedule);
+        tcase_add_test(tc, test_schedule_window_pause);
+        tcase_add_test(tc, test_deploy_datasets);
         tcase_add_test(tc, test_cron_next);
         tcase_add_test(tc, test_commands_and_help);
         tcase_add_test(tc, test_help_has_examples);

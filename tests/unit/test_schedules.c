@@ -2,8 +2,8 @@
  * test_schedules.c - the pure parts of the worker's schedule timers
  * (worker/schedules.c): the timer min-heap, the ids derived from a due time
  * (stable, UUID-shaped, distinct per schedule, due time and kind), the
- * deterministic jitter and the catch-up selection (skip / latest / all up
- * to a bound).
+ * deterministic jitter, the catch-up selection (skip / latest / all up
+ * to a bound) and the start/end window and pause decisions.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -194,6 +194,85 @@ START_TEST(test_catchup) {
 }
 END_TEST
 
+START_TEST(test_window) {
+        wsched_window_t none = { -1, -1, 0 }, win = { 5000, 8000, 0 },
+                        paused = { -1, -1, 1 }, w;
+        json_t *sch;
+
+        /* no window: everything fires, the enumeration start is kept */
+        ck_assert(wsched_window_allows(&none, 1));
+        ck_assert_int_eq(wsched_window_after(&none, 1234), 1234);
+        /* [start, end], both inclusive */
+        ck_assert(!wsched_window_allows(&win, 4999));
+        ck_assert(wsched_window_allows(&win, 5000));
+        ck_assert(wsched_window_allows(&win, 8000));
+        ck_assert(!wsched_window_allows(&win, 8001));
+        /* before the start: enumerate from just before it (start fires) */
+        ck_assert_int_eq(wsched_window_after(&win, 1000), 4999);
+        ck_assert_int_eq(wsched_window_after(&win, 6000), 6000);
+        /* paused: nothing */
+        ck_assert(!wsched_window_allows(&paused, 1));
+        /* resume: the paused period is handled, never moved back */
+        ck_assert_int_eq(wsched_resume_mark(1000, 9000), 9000);
+        ck_assert_int_eq(wsched_resume_mark(9500, 9000), 9500);
+
+        sch = json_pack("{s:I,s:n,s:b}", "start_at", (json_int_t)42,
+                        "end_at", "paused", 1);
+        wsched_window_of(sch, &w);
+        ck_assert_int_eq(w.start_at, 42);
+        ck_assert_int_eq(w.end_at, -1);
+        ck_assert_int_eq(w.paused, 1);
+        json_decref(sch);
+        sch = json_object(); /* an old record: no such fields */
+        wsched_window_of(sch, &w);
+        ck_assert_int_eq(w.start_at, -1);
+        ck_assert_int_eq(w.end_at, -1);
+        ck_assert_int_eq(w.paused, 0);
+        json_decref(sch);
+}
+END_TEST
+
+START_TEST(test_next_times_window) {
+        floq_cron_t c;
+        floq_tz_t *tz;
+        char err[256];
+        int64_t t[5];
+        /* 2026-01-01T00:00:00Z */
+        const int64_t t0 = 1767225600000LL;
+        wsched_window_t w = { -1, -1, 0 };
+
+        ck_assert_int_eq(floq_cron_parse("* * * * * *", &c, err,
+                                         sizeof(err)),
+                         0);
+        ck_assert_ptr_nonnull(tz = floq_tz_load("UTC", err, sizeof(err)));
+        /* no window: the next five seconds */
+        ck_assert_uint_eq(wsched_next_times(&c, tz, &w, t0, t, 5), 5);
+        ck_assert_int_eq(t[0], t0 + 1000);
+        ck_assert_int_eq(t[4], t0 + 5000);
+        /* start ahead, inclusive; end inclusive cuts the list */
+        w.start_at = t0 + 10000;
+        w.end_at = t0 + 12000;
+        ck_assert_uint_eq(wsched_next_times(&c, tz, &w, t0, t, 5), 3);
+        ck_assert_int_eq(t[0], t0 + 10000);
+        ck_assert_int_eq(t[1], t0 + 11000);
+        ck_assert_int_eq(t[2], t0 + 12000);
+        /* a start between two due times: the first one after it */
+        w.start_at = t0 + 10500;
+        w.end_at = -1;
+        ck_assert_uint_eq(wsched_next_times(&c, tz, &w, t0, t, 2), 2);
+        ck_assert_int_eq(t[0], t0 + 11000);
+        /* ended */
+        w.start_at = -1;
+        w.end_at = t0 - 1;
+        ck_assert_uint_eq(wsched_next_times(&c, tz, &w, t0, t, 5), 0);
+        /* paused */
+        w.end_at = -1;
+        w.paused = 1;
+        ck_assert_uint_eq(wsched_next_times(&c, tz, &w, t0, t, 5), 0);
+        floq_tz_destroy(tz);
+}
+END_TEST
+
 START_TEST(test_policy_names) {
         ck_assert_int_eq(wsched_catchup_of("SKIP"), WCATCHUP_SKIP);
         ck_assert_int_eq(wsched_catchup_of("LATEST"), WCATCHUP_LATEST);
@@ -221,6 +300,8 @@ int main(void) {
         tcase_add_test(tc, test_derived_id_fixed);
         tcase_add_test(tc, test_jitter);
         tcase_add_test(tc, test_catchup);
+        tcase_add_test(tc, test_window);
+        tcase_add_test(tc, test_next_times_window);
         tcase_add_test(tc, test_policy_names);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
