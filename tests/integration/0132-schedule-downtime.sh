@@ -18,8 +18,9 @@ for d in cskip clatest call3 call10 cstop; do deploy_cmd "$d" ok.sh "$d"; done |
     produce >/dev/null
 "$BIN/floq" -b "$FLOQ_BROKERS" -t 30s stop cstop >/dev/null
 # Five due seconds within one minute, the first 8 s ahead.
-sec_of_min() { echo $(( $(date -u +%s) % 60 )); }
-wait_for 60 test "$(sec_of_min)" -lt 40
+# (the check is a function so wait_for re-reads the clock on every try)
+early_in_minute() { (( $(date -u +%s) % 60 < 40 )); }
+wait_for 60 early_in_minute
 t0=$(( $(date -u +%s) + 8 ))
 secs=$(for i in 0 2 4 6 8; do echo $(( (t0 + i) % 60 )); done | paste -sd,)
 cron="$secs $(date -u -d "@$t0" +'%-M %-H') * * *"
