@@ -277,24 +277,31 @@ floq_err_t floq_codec_set_registry_id(floq_codec_t *codec,
 
 /* --------------------------------------------------------------- encode */
 
-typedef struct enc_s {
+/* Where a conversion is (the field path) and where its error goes; one
+ * type for both directions, which differ only in the error code. */
+typedef struct xcode_s {
         floq_avro_path_t path;
+        floq_err_t err; /* FLOQ_ERR_ENCODE or FLOQ_ERR_DECODE */
         char *errstr;
         size_t errstr_size;
-} enc_t;
+} xcode_t;
 
-static floq_err_t efail(enc_t *enc, const char *fmt, ...)
+typedef xcode_t enc_t;
+typedef xcode_t dec_t;
+
+static floq_err_t xfail(xcode_t *x, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
-static floq_err_t efail(enc_t *enc, const char *fmt, ...) {
+/* "Command.body.RunBody.params: why" with the direction's error code. */
+static floq_err_t xfail(xcode_t *x, const char *fmt, ...) {
         char why[200];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(why, sizeof(why), fmt, ap);
         va_end(ap);
-        return floq_seterr(enc->errstr, enc->errstr_size, FLOQ_ERR_ENCODE,
-                           "%s: %s", enc->path.buf, why);
+        return floq_seterr(x->errstr, x->errstr_size, x->err, "%s: %s",
+                           x->path.buf, why);
 }
 
 static floq_err_t avro_fail(enc_t *enc, const char *what) {
@@ -332,7 +339,7 @@ static floq_err_t record_to_value(enc_t *enc, const floq_avro_node_t *n,
                         if (!strcmp(n->fields[i].name, key))
                                 break;
                 if (i == n->field_cnt)
-                        return efail(enc, "unknown field '%s'", key);
+                        return xfail(enc, "unknown field '%s'", key);
         }
         for (i = 0; i < n->field_cnt; i++) {
                 const floq_avro_field_t *f = &n->fields[i];
@@ -343,7 +350,7 @@ static floq_err_t record_to_value(enc_t *enc, const floq_avro_node_t *n,
                 if (!fv)
                         fv = f->defval;
                 if (!fv)
-                        return efail(enc, "missing, and the field has no "
+                        return xfail(enc, "missing, and the field has no "
                                      "default");
                 if (avro_value_get_by_index(v, i, &child, NULL))
                         return avro_fail(enc, "get a field");
@@ -377,11 +384,11 @@ static floq_err_t union_to_value(enc_t *enc, const floq_avro_node_t *n,
                                     key))
                                 idx = (int)i;
                 if (idx < 0)
-                        return efail(enc, "'%s' is no branch of the union",
+                        return xfail(enc, "'%s' is no branch of the union",
                                      key);
         }
         if (idx < 0)
-                return efail(enc, "a union value must be {\"<branch>\": "
+                return xfail(enc, "a union value must be {\"<branch>\": "
                              "value}, not %s", json_type_name(j));
         if (avro_value_set_branch(v, idx, &branch))
                 return avro_fail(enc, "set a union branch");
@@ -407,7 +414,7 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
         int rc = 0;
 
         if (depth > FLOQ_AVRO_MAX_DEPTH)
-                return efail(enc, "nested deeper than %d",
+                return xfail(enc, "nested deeper than %d",
                              FLOQ_AVRO_MAX_DEPTH);
         switch (n->kind) {
         case FLOQ_AVRO_NULL:
@@ -425,7 +432,7 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
                         goto wrong;
                 if (json_integer_value(j) < INT32_MIN ||
                     json_integer_value(j) > INT32_MAX)
-                        return efail(enc, "%" JSON_INTEGER_FORMAT
+                        return xfail(enc, "%" JSON_INTEGER_FORMAT
                                      " does not fit an int",
                                      json_integer_value(j));
                 rc = avro_value_set_int(v, (int32_t)json_integer_value(j));
@@ -450,7 +457,7 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
                         goto wrong;
                 if (!floq_avro_utf8_ok(json_string_value(j),
                                        json_string_length(j)))
-                        return efail(enc, "string holds a NUL");
+                        return xfail(enc, "string holds a NUL");
                 /* avro-c counts the terminating NUL in the length */
                 rc = avro_value_set_string_len(v, json_string_value(j),
                                                json_string_length(j) + 1);
@@ -461,10 +468,10 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
                         goto wrong;
                 if (floq_avro_hex_decode(json_string_value(j),
                                          json_string_length(j), &buf, &len))
-                        return efail(enc, "not a hex string");
+                        return xfail(enc, "not a hex string");
                 if (n->kind == FLOQ_AVRO_FIXED && (int64_t)len != n->size) {
                         free(buf);
-                        return efail(enc, "%zu bytes, fixed size is %" PRId64,
+                        return xfail(enc, "%zu bytes, fixed size is %" PRId64,
                                      len, n->size);
                 }
                 rc = n->kind == FLOQ_AVRO_BYTES
@@ -479,7 +486,7 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
                         if (!strcmp(n->symbols[i], json_string_value(j)))
                                 break;
                 if (i == n->symbol_cnt)
-                        return efail(enc, "'%s' is not a symbol of %s",
+                        return xfail(enc, "'%s' is not a symbol of %s",
                                      json_string_value(j), n->name);
                 rc = avro_value_set_enum(v, (int)i);
                 break;
@@ -523,14 +530,15 @@ static floq_err_t to_value(enc_t *enc, const floq_avro_node_t *n, json_t *j,
                 return avro_fail(enc, "set a value");
         return FLOQ_OK;
 wrong:
-        return efail(enc, "expected %s, got %s",
+        return xfail(enc, "expected %s, got %s",
                      floq_avro_branch_name(n), json_type_name(j));
 }
 
 floq_err_t floq_codec_encode(floq_codec_t *codec, floq_msg_type_t type,
                              json_t *msg, void **bufp, size_t *lenp,
                              char *errstr, size_t errstr_size) {
-        enc_t enc = {.errstr = errstr, .errstr_size = errstr_size};
+        enc_t enc = {.err = FLOQ_ERR_ENCODE, .errstr = errstr,
+                     .errstr_size = errstr_size};
         avro_value_t value = {0};
         avro_writer_t writer = NULL;
         schema_ver_t *ver;
@@ -610,25 +618,6 @@ out:
 
 /* --------------------------------------------------------------- decode */
 
-typedef struct dec_s {
-        floq_avro_path_t path;
-        char *errstr;
-        size_t errstr_size;
-} dec_t;
-
-static floq_err_t dfail(dec_t *dec, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static floq_err_t dfail(dec_t *dec, const char *fmt, ...) {
-        char why[200];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(why, sizeof(why), fmt, ap);
-        va_end(ap);
-        return floq_seterr(dec->errstr, dec->errstr_size, FLOQ_ERR_DECODE,
-                           "%s: %s", dec->path.buf, why);
-}
 
 /** An avro-c value read from walked bytes, in floq's JSON shape. */
 static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
@@ -648,7 +637,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
 
         *outp = NULL;
         if (depth > FLOQ_AVRO_MAX_DEPTH)
-                return dfail(dec, "nested deeper than %d",
+                return xfail(dec, "nested deeper than %d",
                              FLOQ_AVRO_MAX_DEPTH);
         switch (n->kind) {
         case FLOQ_AVRO_NULL:
@@ -681,7 +670,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
                 /* JSON has no NaN or infinity; jansson refuses them */
                 if (d != d || d > 1.7976931348623157e308 ||
                     d < -1.7976931348623157e308)
-                        return dfail(dec, "NaN or infinity has no JSON form");
+                        return xfail(dec, "NaN or infinity has no JSON form");
                 out = json_real(d);
                 break;
         case FLOQ_AVRO_STRING:
@@ -689,7 +678,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
                         goto avro;
                 out = json_stringn(str, size ? size - 1 : 0);
                 if (!out)
-                        return dfail(dec, "string is not UTF-8");
+                        return xfail(dec, "string is not UTF-8");
                 break;
         case FLOQ_AVRO_BYTES:
                 if (avro_value_get_bytes(v, &buf, &size))
@@ -705,7 +694,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
                 if (avro_value_get_enum(v, &b))
                         goto avro;
                 if (b < 0 || (size_t)b >= n->symbol_cnt)
-                        return dfail(dec, "enum index %d out of range", b);
+                        return xfail(dec, "enum index %d out of range", b);
                 out = json_string(n->symbols[b]);
                 break;
         case FLOQ_AVRO_ARRAY:
@@ -756,7 +745,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
                     avro_value_get_current_branch(v, &child))
                         goto avro;
                 if (disc < 0 || (size_t)disc >= n->branch_cnt)
-                        return dfail(dec, "union index %d out of range", disc);
+                        return xfail(dec, "union index %d out of range", disc);
                 mark = n->nullable >= 0
                                ? dec->path.len
                                : floq_avro_path_push(
@@ -786,7 +775,7 @@ static floq_err_t from_value(dec_t *dec, const floq_avro_node_t *n,
         return FLOQ_OK;
 avro:
         json_decref(out);
-        return dfail(dec, "avro-c: %s", avro_strerror());
+        return xfail(dec, "avro-c: %s", avro_strerror());
 nomem:
         json_decref(out);
         return floq_seterr(dec->errstr, dec->errstr_size, FLOQ_ERR_NOMEM,
@@ -862,7 +851,8 @@ static floq_err_t read_framing(floq_codec_t *codec, floq_msg_type_t type,
 floq_err_t floq_codec_decode(floq_codec_t *codec, floq_msg_type_t type,
                              const void *buf, size_t len, json_t **msgp,
                              char *errstr, size_t errstr_size) {
-        dec_t dec = {.errstr = errstr, .errstr_size = errstr_size};
+        dec_t dec = {.err = FLOQ_ERR_DECODE, .errstr = errstr,
+                     .errstr_size = errstr_size};
         const unsigned char *body = NULL;
         avro_value_t value = {0};
         avro_reader_t reader = NULL;
@@ -909,7 +899,7 @@ floq_err_t floq_codec_decode(floq_codec_t *codec, floq_msg_type_t type,
                 goto out;
         }
         if (avro_value_read(reader, &value)) {
-                err = dfail(&dec, "avro-c: %s", avro_strerror());
+                err = xfail(&dec, "avro-c: %s", avro_strerror());
                 goto out;
         }
         err = from_value(&dec, ver->sch->root, &value, &wmsg, 0);
