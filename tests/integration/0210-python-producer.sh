@@ -135,9 +135,13 @@ got_final() {
     kcat -b "$FLOQ_BROKERS" -C -t "$FLOQ_TOPIC_REPLIES" -e -q \
         -X isolation.level=read_committed -f '%R%s' 2>/dev/null |
         "$PY" "$py" decode schemas >"$replies" &&
+        grep -q "\"command_id\": \"$deploy_id\"" "$replies" &&
         grep -q "\"command_id\": \"$run_id\".*\"final\": true" "$replies"
 }
-ok "the worker's final reply to the run decodes in Python" wait_for 60 got_final
+# Wait for every reply the check below reads, not just the last one: one
+# kcat -e pass can end before it has read every committed partition (seen
+# once in six runs: the run's final reply read, the deploy reply not).
+ok "the worker's replies to both commands decode in Python" wait_for 60 got_final
 check() {
     "$PY" - "$replies" "$@" <<'PYCHK'
 import json, sys

@@ -45,7 +45,11 @@ for t in tests/integration/[0-9][0-9][0-9][0-9]-*.sh; do
                echo "---- $f (last 40 lines)"; tail -40 "$f"
            done ;;
     esac
-    rm -rf "$tmp"
+    if (( rc != 0 && rc != 77 )) && [[ -n "${FLOQ_KEEP_TMP:-}" ]]; then
+        echo "-- $name: scratch directory kept: $tmp"
+    else
+        rm -rf "$tmp"
+    fi
 done
 (( failed )) && echo "failed: ${failed_names[*]}"
 echo "itest: $passed passed, $failed failed, $skipped skipped"
