@@ -91,7 +91,10 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/gen/schemas_embed.c: schemas/embed.sh $(wildcard schemas/*.avsc)
+# schemas/history (the directory too: its time changes when a file is
+# added or removed) holds the older versions every codec can read.
+$(B)/gen/schemas_embed.c: schemas/embed.sh $(wildcard schemas/*.avsc) \
+                          $(wildcard schemas/history schemas/history/*.avsc)
 	@mkdir -p $(@D)
 	sh schemas/embed.sh schemas > $@.tmp && mv $@.tmp $@
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,12 +35,13 @@ static const char usage_text[] =
         "  tail [--json] [--from-beginning] [-e]\n"
         "        print lineage events as they arrive: one line each (time,\n"
         "        eventType, job, runId, datasets) or the raw JSON\n"
-        "  graph [--format dot|json] [--file EVENTS.jsonl|-] [--svg FILE]\n"
-        "        [--output FILE]\n"
+        "  graph [--format dot|json|svg] [--file EVENTS.jsonl|-]\n"
+        "        [--output FILE] [--svg FILE]\n"
         "        read the topic up to its end (or a file of events, one\n"
         "        JSON per line) and write the lineage graph: datasets and\n"
         "        jobs as nodes, dataset->job->dataset edges with the last\n"
-        "        run state; --svg renders with Graphviz 'dot' if installed\n"
+        "        run state; svg is rendered by Graphviz 'dot' (needs the\n"
+        "        graphviz package); --svg FILE also writes the SVG to FILE\n"
         "  forward --url URL [--group ID] [--dlq-topic TOPIC]\n"
         "        [--token-file FILE | --basic-auth-file FILE]\n"
         "        [--max-in-flight N] [--queue-max N] [--timeout-ms MS]\n"
@@ -65,7 +67,8 @@ static const char usage_text[] =
         "Examples:\n"
         "  floq-lineage -b localhost:9092 tail\n"
         "  floq-lineage -b localhost:9092 tail --json --from-beginning -e\n"
-        "  floq-lineage -b localhost:9092 graph --svg lineage.svg\n"
+        "  floq-lineage -b localhost:9092 graph --format svg "
+        "--output lineage.svg\n"
         "  floq-lineage graph --file events.jsonl --format json\n"
         "  floq-lineage -b kafka:9092 -X security.protocol=SSL forward \\\n"
         "      --url http://marquez:5000/api/v1/lineage "
@@ -545,82 +548,209 @@ static int graph_from_topic(floq_lineage_graph_t *g, cli_t *c) {
         return stop_flag ? 1 : 0;
 }
 
-/* Graphviz's dot, run without a shell: dot -Tsvg -o SVG DOTFILE. */
-static int render_svg(const char *dotfile, const char *svg) {
-        char *argv[] = { "dot", "-Tsvg", "-o", (char *)svg, (char *)dotfile,
-                         NULL };
-        pid_t pid;
-        int status, rc;
+/* Where a graph goes: stdout, or a file written atomically (PATH.tmp,
+ * fsync, rename), so a failed render never leaves half a file behind; a
+ * path that exists and is no regular file (/dev/stdout, a FIFO) is
+ * written directly. */
+typedef struct sink_s {
+        FILE *fp;
+        const char *path; /* NULL: stdout or direct */
+        char tmp[4096];
+} sink_t;
 
-        rc = posix_spawnp(&pid, "dot", NULL, NULL, argv, environ);
-        if (rc == ENOENT)
-                return die("Graphviz 'dot' is not installed: cannot write "
-                           "'%s' (the DOT text is in '%s')",
-                           svg, dotfile);
-        if (rc)
-                return die("cannot run dot: %s", strerror(rc));
-        if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-            WEXITSTATUS(status))
-                return die("dot failed to render '%s'", svg);
+static int sink_open(sink_t *s, const char *path) {
+        struct stat st;
+
+        memset(s, 0, sizeof(*s));
+        s->fp = stdout;
+        if (!path)
+                return 0;
+        if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+                if (!(s->fp = fopen(path, "w")))
+                        return die("cannot open '%s': %s", path,
+                                   strerror(errno));
+                return 0;
+        }
+        if ((size_t)snprintf(s->tmp, sizeof(s->tmp), "%s.tmp", path) >=
+            sizeof(s->tmp))
+                return die("path too long: '%s'", path);
+        if (!(s->fp = fopen(s->tmp, "w"))) {
+                s->fp = NULL;
+                return die("cannot open '%s': %s", s->tmp, strerror(errno));
+        }
+        s->path = path;
+        return 0;
+}
+
+/* Finish @p s: on @p ok publish the file (or flush stdout), else remove
+ * the temporary file. Returns 0 when the output is complete. */
+static int sink_close(sink_t *s, int ok) {
+        int rc = 0;
+
+        if (!s->fp)
+                return 1;
+        if (!s->path) {
+                if ((s->fp == stdout ? fflush(s->fp) : fclose(s->fp)) && ok)
+                        rc = die("cannot write the graph: %s",
+                                 strerror(errno));
+                s->fp = NULL;
+                return rc || !ok;
+        }
+        if (ok && (fflush(s->fp) || fsync(fileno(s->fp))))
+                rc = die("cannot write '%s': %s", s->tmp, strerror(errno));
+        if (fclose(s->fp) && ok && !rc)
+                rc = die("cannot write '%s': %s", s->tmp, strerror(errno));
+        s->fp = NULL;
+        if (ok && !rc && rename(s->tmp, s->path))
+                rc = die("cannot rename '%s' to '%s': %s", s->tmp, s->path,
+                         strerror(errno));
+        if (!ok || rc)
+                unlink(s->tmp);
+        return rc || !ok;
+}
+
+/* The executable @p name on $PATH into @p buf; 0, or -1 when there is
+ * none. Looked up here rather than left to posix_spawnp() so that a
+ * missing program is told apart from one that fails, whatever the libc
+ * (or valgrind) reports for an exec that fails after the spawn. */
+static int find_in_path(const char *name, char *buf, size_t size) {
+        const char *path = getenv("PATH"), *p, *end;
+        struct stat st;
+        size_t len;
+
+        if (!path)
+                path = "/usr/bin:/bin";
+        for (p = path;; p = end + 1) {
+                end = strchr(p, ':');
+                len = end ? (size_t)(end - p) : strlen(p);
+                if ((size_t)snprintf(buf, size, "%.*s%s%s", (int)len, p,
+                                     len ? "/" : "", name) < size &&
+                    !stat(buf, &st) && S_ISREG(st.st_mode) &&
+                    !access(buf, X_OK))
+                        return 0;
+                if (!end)
+                        return -1;
+        }
+}
+
+/*
+ * SVG of @p g on @p out: the DOT text piped through Graphviz's dot -Tsvg,
+ * run without a shell, its stdout being @p out's descriptor. @p path names
+ * the destination in errors (NULL: stdout). Returns 0 or 1 (error printed).
+ */
+static int render_svg(const floq_lineage_graph_t *g, FILE *out,
+                      const char *path) {
+        char *argv[] = { "dot", "-Tsvg", NULL };
+        posix_spawn_file_actions_t fa;
+        int in[2], status, rc, werr;
+        char dot[4096], what[4096];
+        FILE *dot_in;
+        pid_t pid;
+
+        if (path)
+                snprintf(what, sizeof(what), "'%s'", path);
+        else
+                snprintf(what, sizeof(what), "the SVG");
+        if (find_in_path("dot", dot, sizeof(dot)))
+                return die("cannot write %s: Graphviz 'dot' is not "
+                           "installed (package graphviz); --format dot "
+                           "writes the DOT text to render elsewhere",
+                           what);
+        if (fflush(out))
+                return die("cannot write %s: %s", what, strerror(errno));
+        if (pipe(in))
+                return die("cannot make a pipe: %s", strerror(errno));
+        if (posix_spawn_file_actions_init(&fa)) {
+                close(in[0]);
+                close(in[1]);
+                return die("out of memory");
+        }
+        posix_spawn_file_actions_addclose(&fa, in[1]);
+        if (in[0] != STDIN_FILENO) {
+                posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+                posix_spawn_file_actions_addclose(&fa, in[0]);
+        }
+        if (fileno(out) != STDOUT_FILENO)
+                posix_spawn_file_actions_adddup2(&fa, fileno(out),
+                                                 STDOUT_FILENO);
+        rc = posix_spawn(&pid, dot, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]);
+        if (rc) {
+                close(in[1]);
+                return die("cannot run '%s': %s", dot, strerror(rc));
+        }
+        /* SIGPIPE is ignored: a dot that dies early gives EPIPE here and
+         * its exit status below says why */
+        werr = 1;
+        if ((dot_in = fdopen(in[1], "w"))) {
+                werr = floq_lineage_graph_write_dot(g, dot_in);
+                werr |= fclose(dot_in);
+        } else {
+                close(in[1]);
+        }
+        while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+                ;
+        if (rc < 0)
+                return die("cannot wait for 'dot': %s", strerror(errno));
+        if (WIFSIGNALED(status))
+                return die("'dot' was killed by signal %d rendering %s",
+                           WTERMSIG(status), what);
+        if (WEXITSTATUS(status))
+                return die("'%s' failed rendering %s (exit status %d%s)",
+                           dot, what, WEXITSTATUS(status),
+                           WEXITSTATUS(status) == 127 ? ": cannot execute"
+                                                      : "");
+        if (werr)
+                return die("cannot hand the graph to 'dot'");
         return 0;
 }
 
 static int cmd_graph(cli_t *c) {
         floq_lineage_graph_t *g = floq_lineage_graph_new();
         const char *format = c->format ? c->format : "dot";
-        FILE *out = stdout;
-        char dotpath[4096];
-        int rc = 1;
+        sink_t out = { 0 }, svg = { 0 };
+        int rc = 1, werr;
 
         if (!g)
                 return die("out of memory");
-        if (strcmp(format, "dot") && strcmp(format, "json")) {
-                die("unknown format '%s': expected dot or json", format);
+        if (strcmp(format, "dot") && strcmp(format, "json") &&
+            strcmp(format, "svg")) {
+                die("unknown format '%s': expected dot, json or svg",
+                    format);
                 goto out;
         }
         if (c->file ? graph_from_file(g, c->file) : graph_from_topic(g, c))
                 goto out;
-        if (c->output && !(out = fopen(c->output, "w"))) {
-                die("cannot open '%s': %s", c->output, strerror(errno));
-                out = stdout;
+        if (sink_open(&out, c->output))
                 goto out;
-        }
         if (!strcmp(format, "json")) {
                 json_t *gj = floq_lineage_graph_to_json(g);
 
-                if (!gj || json_dumpf(gj, out, JSON_INDENT(2)) ||
-                    fputc('\n', out) == EOF) {
-                        json_decref(gj);
-                        die("cannot write the graph");
-                        goto out;
-                }
+                werr = !gj || json_dumpf(gj, out.fp, JSON_INDENT(2)) ||
+                       fputc('\n', out.fp) == EOF;
                 json_decref(gj);
-        } else if (floq_lineage_graph_write_dot(g, out)) {
-                die("cannot write the graph");
-                goto out;
+                if (werr)
+                        die("cannot write the graph");
+        } else if (!strcmp(format, "svg")) {
+                werr = render_svg(g, out.fp, c->output);
+        } else {
+                werr = floq_lineage_graph_write_dot(g, out.fp);
+                if (werr)
+                        die("cannot write the graph");
         }
+        if (sink_close(&out, !werr))
+                goto out;
         if (c->svg) {
-                FILE *df;
-
-                snprintf(dotpath, sizeof(dotpath), "%s.dot", c->svg);
-                if (!(df = fopen(dotpath, "w"))) {
-                        die("cannot open '%s': %s", dotpath, strerror(errno));
+                if (sink_open(&svg, c->svg))
                         goto out;
-                }
-                if (floq_lineage_graph_write_dot(g, df) | fclose(df)) {
-                        die("cannot write '%s'", dotpath);
+                if (sink_close(&svg, !render_svg(g, svg.fp, c->svg)))
                         goto out;
-                }
-                if (render_svg(dotpath, c->svg))
-                        goto out;
-                unlink(dotpath);
         }
         rc = 0;
 out:
-        if (out != stdout && fclose(out)) {
-                die("cannot write '%s'", c->output);
-                rc = 1;
-        }
+        if (out.fp)
+                sink_close(&out, 0);
         floq_lineage_graph_destroy(g);
         return rc;
 }

@@ -10,9 +10,10 @@ pkgs=(build-essential pkg-config librdkafka-dev libavro-dev
 if [[ "${1:-}" != "--build-only" ]]; then
     # test tools: python3-avro is the interop oracle, jsonschema the
     # OpenLineage validator, kcat the "any language can produce" client,
-    # valgrind the leak check, maven + a JDK run the real Kafka broker
+    # valgrind the leak check, maven + a JDK run the real Kafka broker,
+    # graphviz's dot renders `floq-lineage graph --format svg`
     pkgs+=(python3 python3-avro python3-jsonschema kcat jq valgrind maven
-           default-jdk-headless procps)
+           default-jdk-headless procps graphviz)
 fi
 
 missing=()

@@ -4,7 +4,9 @@
  * program uses is created and released in this file. A codec knows, per
  * message type, one reader schema (the built-in .avsc unless a test set
  * another) and any number of writer schema versions, each found by its
- * CRC-64-AVRO fingerprint or Confluent schema id.
+ * CRC-64-AVRO fingerprint or Confluent schema id: from birth the older
+ * versions in schemas/history/ (embedded like the current ones), so
+ * records written before an upgrade still decode, plus any a caller adds.
  *
  * Encoding turns floq's JSON shape into an avro-c generic value of the
  * reader schema (filling defaults, rejecting unknown keys and wrong types
@@ -31,6 +33,9 @@ extern const char floq_avsc_Reply[];
 extern const char floq_avsc_Deployment[];
 extern const char floq_avsc_ScheduleSet[];
 extern const char floq_avsc_RunState[];
+/* {"TYPE.vN", text} per older version in schemas/history/, oldest first per
+ * type, {NULL, NULL} last */
+extern const char *const floq_avsc_history[][2];
 
 static const struct {
         const char *name;
@@ -76,6 +81,36 @@ const char *floq_schema_json(floq_msg_type_t type) {
         if ((unsigned)type >= FLOQ_MSG__CNT)
                 return NULL;
         return msg_types[type].avsc;
+}
+
+/* The type a history entry ("Command.v1") is a version of, or -1. */
+static int history_type(const char *version) {
+        size_t len = strcspn(version, ".");
+        int t;
+
+        for (t = 0; t < FLOQ_MSG__CNT; t++)
+                if (strlen(msg_types[t].name) == len &&
+                    !strncmp(msg_types[t].name, version, len))
+                        return t;
+        return -1;
+}
+
+const char *floq_schema_history_json(floq_msg_type_t type, size_t i,
+                                     const char **versionp) {
+        size_t h;
+
+        if ((unsigned)type >= FLOQ_MSG__CNT)
+                return NULL;
+        for (h = 0; floq_avsc_history[h][0]; h++) {
+                if (history_type(floq_avsc_history[h][0]) != (int)type)
+                        continue;
+                if (i-- == 0) {
+                        if (versionp)
+                                *versionp = floq_avsc_history[h][0];
+                        return floq_avsc_history[h][1];
+                }
+        }
+        return NULL;
 }
 
 /* --------------------------------------------------------- schema versions */
@@ -164,7 +199,69 @@ static schema_ver_t *ver_find(floq_codec_t *codec, floq_msg_type_t type,
         return NULL;
 }
 
+/**
+ * Add @p schema_json as a writer version of @p type (the record names must
+ * match the reader's); a version already known only takes @p registry_id.
+ */
+static floq_err_t writer_add(floq_codec_t *codec, floq_msg_type_t type,
+                             const char *schema_json, int32_t registry_id,
+                             char *errstr, size_t errstr_size) {
+        schema_ver_t *ver, *known;
+
+        ver = ver_new(type, schema_json, errstr, errstr_size);
+        if (!ver)
+                return FLOQ_ERR_INVALID_ARG;
+        if (!floq_avro_names_match(ver->sch->root,
+                                   codec->reader[type]->sch->root)) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                            "writer schema '%s' does not match reader '%s'",
+                            ver->sch->root->fullname,
+                            codec->reader[type]->sch->root->fullname);
+                ver_destroy(ver);
+                return FLOQ_ERR_INVALID_ARG;
+        }
+        known = ver_find(codec, type, 0, ver->fingerprint, 0);
+        if (known) {
+                /* same schema again: at most a new registry id */
+                if (registry_id >= 0)
+                        known->registry_id = registry_id;
+                ver_destroy(ver);
+                return FLOQ_OK;
+        }
+        ver->registry_id = registry_id >= 0 ? registry_id : -1;
+        ver->next = codec->writers;
+        codec->writers = ver;
+        return FLOQ_OK;
+}
+
 /* ------------------------------------------------------------ lifecycle */
+
+/* Every older version in schemas/history/ becomes a writer schema, so
+ * records written before an upgrade (state topics, old producers) decode.
+ * A bad entry is a build mistake the tests catch; it fails the codec. */
+static floq_err_t add_history(floq_codec_t *codec, char *errstr,
+                              size_t errstr_size) {
+        char why[512];
+        size_t h;
+        int t;
+
+        for (h = 0; floq_avsc_history[h][0]; h++) {
+                t = history_type(floq_avsc_history[h][0]);
+                if (t < 0)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "history schema '%s': no such "
+                                           "message type",
+                                           floq_avsc_history[h][0]);
+                if (writer_add(codec, (floq_msg_type_t)t,
+                               floq_avsc_history[h][1], -1, why, sizeof(why)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "history schema '%s': %s",
+                                           floq_avsc_history[h][0], why);
+        }
+        return FLOQ_OK;
+}
 
 floq_codec_t *floq_codec_new(size_t max_message_size, char *errstr,
                              size_t errstr_size) {
@@ -192,6 +289,10 @@ floq_codec_t *floq_codec_new(size_t max_message_size, char *errstr,
                         return NULL;
                 }
         }
+        if (add_history(codec, errstr, errstr_size)) {
+                floq_codec_destroy(codec);
+                return NULL;
+        }
         return codec;
 }
 
@@ -215,35 +316,11 @@ floq_err_t floq_codec_add_writer_schema(floq_codec_t *codec,
                                         const char *schema_json,
                                         int32_t registry_id, char *errstr,
                                         size_t errstr_size) {
-        schema_ver_t *ver, *known;
-
         if (!codec || (unsigned)type >= FLOQ_MSG__CNT || !schema_json)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                    "bad argument");
-        ver = ver_new(type, schema_json, errstr, errstr_size);
-        if (!ver)
-                return FLOQ_ERR_INVALID_ARG;
-        if (!floq_avro_names_match(ver->sch->root,
-                                   codec->reader[type]->sch->root)) {
-                floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
-                            "writer schema '%s' does not match reader '%s'",
-                            ver->sch->root->fullname,
-                            codec->reader[type]->sch->root->fullname);
-                ver_destroy(ver);
-                return FLOQ_ERR_INVALID_ARG;
-        }
-        known = ver_find(codec, type, 0, ver->fingerprint, 0);
-        if (known) {
-                /* same schema again: at most a new registry id */
-                if (registry_id >= 0)
-                        known->registry_id = registry_id;
-                ver_destroy(ver);
-                return FLOQ_OK;
-        }
-        ver->registry_id = registry_id >= 0 ? registry_id : -1;
-        ver->next = codec->writers;
-        codec->writers = ver;
-        return FLOQ_OK;
+        return writer_add(codec, type, schema_json, registry_id, errstr,
+                          errstr_size);
 }
 
 floq_err_t floq_codec_set_schema(floq_codec_t *codec, floq_msg_type_t type,

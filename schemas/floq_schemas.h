@@ -50,10 +50,22 @@ const char *floq_msg_type_name(floq_msg_type_t type);
 /** The built-in schema text (.avsc) of @p type. */
 const char *floq_schema_json(floq_msg_type_t type);
 
+/**
+ * The @p i-th (from 0, oldest first) older version of @p type's built-in
+ * schema: the files schemas/history/TYPE.vN.avsc, compiled in like the
+ * current ones. Every codec reads messages written with them.
+ * @param versionp  when not NULL, receives the version's name ("Command.v1")
+ * @return the schema text (static), NULL past the last version.
+ */
+const char *floq_schema_history_json(floq_msg_type_t type, size_t i,
+                                     const char **versionp);
+
 typedef struct floq_codec_s floq_codec_t;
 
 /**
- * A codec reading and writing the built-in schemas.
+ * A codec reading and writing the built-in schemas; it also reads messages
+ * written with any older built-in version (floq_schema_history_json()),
+ * resolved to the current schema with the new fields' defaults.
  * @param max_message_size  bound on input and output sizes, bytes (> 0)
  * @return NULL on error with the reason in errstr.
  * Thread-safety: a codec may be used by one thread at a time; make one per
@@ -77,7 +89,8 @@ floq_err_t floq_codec_add_writer_schema(floq_codec_t *codec,
 
 /**
  * Replace the reader (and encoder) schema of @p type; used by tests to act
- * as an older or newer program. The codec copies @p schema_json.
+ * as an older or newer program. The codec copies @p schema_json. Writer
+ * versions already known (the built-in history included) stay known.
  */
 floq_err_t floq_codec_set_schema(floq_codec_t *codec, floq_msg_type_t type,
                                  const char *schema_json, char *errstr,
