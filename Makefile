@@ -195,6 +195,9 @@ install: all
 	install -m 644 schemas/floq_schemas.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 lineage/floq_lineage.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 schemas/*.avsc $(DESTDIR)$(PREFIX)/share/floq/schemas/
+	install -d $(DESTDIR)$(PREFIX)/share/floq/schemas/history
+	install -m 644 schemas/history/MANIFEST schemas/history/*.avsc \
+	    $(DESTDIR)$(PREFIX)/share/floq/schemas/history/
 	for m in $(wildcard docs/man/*.1); do \
 	    install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
 

@@ -149,9 +149,8 @@ static void reply_add_run(floq_worker_t *w, json_t *r, const json_t *rs) {
 
 /* ------------------------------------------------------------ repeats */
 
-/* The outcome a deploy or stop command left in its deployment. */
-static json_t *recent_outcome(const json_t *dep, const char *command_id) {
-        json_t *arr = json_object_get(dep, "recent_commands"), *o;
+json_t *worker_recent_find(const json_t *rec, const char *command_id) {
+        json_t *arr = json_object_get(rec, "recent_commands"), *o;
         size_t i;
 
         json_array_foreach(arr, i, o)
@@ -161,15 +160,14 @@ static json_t *recent_outcome(const json_t *dep, const char *command_id) {
         return NULL;
 }
 
-/* Record @p status of command @p cmd in a copy of @p dep (bounded). */
-static void recent_add(floq_worker_t *w, json_t *dep, const json_t *cmd,
+void worker_recent_add(floq_worker_t *w, json_t *rec, const json_t *cmd,
                        const char *status, const char *reason,
                        json_t *cancelled) {
-        json_t *arr = json_object_get(dep, "recent_commands"), *o;
+        json_t *arr = json_object_get(rec, "recent_commands"), *o;
 
         if (!json_is_array(arr)) {
                 arr = json_array();
-                json_object_set_new(dep, "recent_commands", arr);
+                json_object_set_new(rec, "recent_commands", arr);
         }
         o = json_object();
         json_object_set_new(o, "command_id",
@@ -333,7 +331,7 @@ static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
                 json_object_set_new(dep, "recent_commands",
                                     json_deep_copy(json_object_get(
                                             old, "recent_commands")));
-        recent_add(w, dep, cmd, "DEPLOYED", NULL, NULL);
+        worker_recent_add(w, dep, cmd, "DEPLOYED", NULL, NULL);
 
         r = reply_for(w, cmd, "DEPLOYED", 1);
         snprintf(why, sizeof(why), "generation %lld",
@@ -451,7 +449,7 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
                                     json_string(wjs(cmd, "command_id")));
         }
         json_object_set_new(ndep, "updated_at", json_integer(floq_now_ms()));
-        recent_add(w, ndep, cmd, "STOPPED", reason, cancelled);
+        worker_recent_add(w, ndep, cmd, "STOPPED", reason, cancelled);
         r = reply_for(w, cmd, "STOPPED", 1);
         json_object_set(r, "cancelled_runs", cancelled);
         if (reason)
@@ -551,7 +549,7 @@ static void cmd_validate(floq_worker_t *w, const json_t *cmd,
 
 void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         int32_t p = m->partition, home;
-        json_t *cmd = NULL, *body = NULL, *dep, *o;
+        json_t *cmd = NULL, *body = NULL, *dep, *sset, *o;
         const char *rid, *reply_to, *id;
         int reply_ok;
         wcmd_kind_t kind;
@@ -637,7 +635,9 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 goto done;
         }
         dep = json_object_get(w->parts[p].deployments, wjs(cmd, "deployment"));
-        if (dep && (o = recent_outcome(dep, wjs(cmd, "command_id")))) {
+        sset = json_object_get(w->parts[p].schedules, wjs(cmd, "deployment"));
+        if ((dep && (o = worker_recent_find(dep, id))) ||
+            (sset && (o = worker_recent_find(sset, id)))) {
                 answer_recent(w, cmd, o);
                 goto done;
         }

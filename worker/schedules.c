@@ -424,6 +424,11 @@ static floq_err_t put_set(floq_worker_t *w, int32_t p, const char *name,
 
 /* ------------------------------------------------------------ commands */
 
+/* A ScheduleSet of deployment @p name with no schedules. */
+static json_t *empty_set(const char *name) {
+        return json_pack("{s:s, s:[]}", "deployment", name, "schedules");
+}
+
 /* The next five fire times of stored Schedule @p sch after @p now, as a
  * JSON array appended to @p times (merged, ascending, at most five). */
 static void next_times_add(wsched_t *s, const json_t *sch, int64_t now,
@@ -618,6 +623,9 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
         else
                 json_array_append_new(json_object_get(set, "schedules"),
                                       sch);
+        snprintf(err, sizeof(err), "schedule '%s' %s%s", sid,
+                 old ? "replaced" : "added", win.paused ? " (paused)" : "");
+        worker_recent_add(w, set, cmd, "SCHEDULED", err, NULL);
         if (put_set(w, p, name, set)) {
                 json_decref(times);
                 snprintf(why, why_size, "cannot write the schedule");
@@ -628,8 +636,6 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                              1);
         json_object_set_new(r, "next_fire_times", times);
         set_detail(r, sch);
-        snprintf(err, sizeof(err), "schedule '%s' %s%s", sid,
-                 old ? "replaced" : "added", win.paused ? " (paused)" : "");
         json_object_set_new(r, "reason", json_string(err));
         floq_info("schedule", "%s: schedule '%s' of '%s' %s: '%s' in %s",
                   wjs(cmd, "command_id"), sid, name,
@@ -659,10 +665,9 @@ static floq_err_t pause_resume(floq_worker_t *w, int32_t p,
                 snprintf(why, why_size, "out of memory");
                 return FLOQ_ERR_NOMEM;
         }
-        set = old_set ? json_deep_copy(old_set) : NULL;
+        set = old_set ? json_deep_copy(old_set) : empty_set(name);
         times = json_array();
-        json_array_foreach(set ? json_object_get(set, "schedules") : NULL,
-                           i, o) {
+        json_array_foreach(json_object_get(set, "schedules"), i, o) {
                 const char *id = wjs(o, "schedule_id");
 
                 if (!id || (sid && strcmp(id, sid)))
@@ -689,13 +694,21 @@ static floq_err_t pause_resume(floq_worker_t *w, int32_t p,
                 if (!pause)
                         next_times_add(s, o, now, times);
         }
-        if (changed && put_set(w, p, name, set)) {
+        if (sid)
+                snprintf(reason, sizeof(reason), "schedule '%s' %s%s", sid,
+                         pause ? "paused" : "resumed",
+                         changed ? "" : pause ? " (already)" : " (was not paused)");
+        else
+                snprintf(reason, sizeof(reason),
+                         "%zu schedule(s) %s, %zu already", changed,
+                         pause ? "paused" : "resumed", cnt - changed);
+        /* Written even when nothing changed: the outcome is recorded. */
+        worker_recent_add(w, set, cmd, "SCHEDULED", reason, NULL);
+        if (put_set(w, p, name, set)) {
                 json_decref(times);
                 snprintf(why, why_size, "cannot write the schedules");
                 return FLOQ_ERR_KAFKA;
         }
-        if (!changed)
-                json_decref(set);
         r = worker_reply_new(w, wjs(cmd, "command_id"),
                              wjs(cmd, "correlation_id"), name, "SCHEDULED",
                              1);
@@ -705,14 +718,6 @@ static floq_err_t pause_resume(floq_worker_t *w, int32_t p,
                 json_object_set_new(r, "detail", json_string(text));
         free(text);
         json_decref(d);
-        if (sid)
-                snprintf(reason, sizeof(reason), "schedule '%s' %s%s", sid,
-                         pause ? "paused" : "resumed",
-                         changed ? "" : pause ? " (already)" : " (was not paused)");
-        else
-                snprintf(reason, sizeof(reason),
-                         "%zu schedule(s) %s, %zu already", changed,
-                         pause ? "paused" : "resumed", cnt - changed);
         json_object_set_new(r, "reason", json_string(reason));
         floq_info("schedule", "%s: '%s': %s", wjs(cmd, "command_id"), name,
                   reason);
@@ -744,31 +749,30 @@ floq_err_t worker_cmd_unschedule(floq_worker_t *w, int32_t p,
                 return pause_resume(w, p, cmd, sid, 1, why, why_size);
         if (action && !strcmp(action, "RESUME"))
                 return pause_resume(w, p, cmd, sid, 0, why, why_size);
-        removed = 0;
-        if (old_set) {
-                set = json_deep_copy(old_set);
-                arr = json_object_get(set, "schedules");
-                if (sid) {
-                        json_array_remove(arr, idx);
-                        removed = 1;
-                } else {
-                        removed = json_array_size(arr);
-                        json_array_clear(arr);
-                }
-                if (put_set(w, p, name, set)) {
-                        snprintf(why, why_size, "cannot write the schedules");
-                        return FLOQ_ERR_KAFKA;
-                }
+        set = old_set ? json_deep_copy(old_set) : empty_set(name);
+        arr = json_object_get(set, "schedules");
+        if (sid) {
+                json_array_remove(arr, idx);
+                removed = 1;
+        } else {
+                removed = json_array_size(arr);
+                json_array_clear(arr);
         }
-        r = worker_reply_new(w, wjs(cmd, "command_id"),
-                             wjs(cmd, "correlation_id"), name, "UNSCHEDULED",
-                             1);
         if (sid)
                 snprintf(reason, sizeof(reason), "schedule '%s' removed",
                          sid);
         else
                 snprintf(reason, sizeof(reason), "%zu schedule(s) removed",
                          removed);
+        /* The set is kept (with no schedules) to hold the outcome. */
+        worker_recent_add(w, set, cmd, "UNSCHEDULED", reason, NULL);
+        if (put_set(w, p, name, set)) {
+                snprintf(why, why_size, "cannot write the schedules");
+                return FLOQ_ERR_KAFKA;
+        }
+        r = worker_reply_new(w, wjs(cmd, "command_id"),
+                             wjs(cmd, "correlation_id"), name, "UNSCHEDULED",
+                             1);
         json_object_set_new(r, "reason", json_string(reason));
         floq_info("schedule", "%s: '%s': %s", wjs(cmd, "command_id"), name,
                   reason);

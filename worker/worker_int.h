@@ -280,6 +280,18 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m);
  */
 floq_err_t worker_reply(floq_worker_t *w, const char *reply_to,
                         json_t *reply);
+/**
+ * G3 for commands that change a state record (deploy, stop, schedule,
+ * unschedule): @p rec (a Deployment or a ScheduleSet) keeps the outcomes of
+ * its latest commands in "recent_commands". worker_recent_add() appends the
+ * outcome of @p cmd to @p rec (bounded by worker.command.history), before
+ * @p rec is written; worker_recent_find() returns the outcome recorded for
+ * @p command_id, or NULL.
+ */
+void worker_recent_add(floq_worker_t *w, json_t *rec, const json_t *cmd,
+                       const char *status, const char *reason,
+                       json_t *cancelled);
+json_t *worker_recent_find(const json_t *rec, const char *command_id);
 /** A Reply object for @p status to the command @p command_id. */
 json_t *worker_reply_new(floq_worker_t *w, const char *command_id,
                          const char *correlation_id, const char *deployment,

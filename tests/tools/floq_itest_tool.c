@@ -15,6 +15,7 @@
  *   replies [--count N] [--timeout-ms T]   decoded replies as JSON lines
  *   runs [--latest]              RunState records (latest per run id)
  *   deployments                  Deployment records
+ *   schedules [--latest]         ScheduleSet records (latest per deployment)
  *   dlq                          DLQ records with headers, as JSON lines
  *   create-topic --key NAME / delete-topic --key NAME   (1 partition)
  *   partition --key NAME         home partition of a deployment (murmur2
@@ -403,7 +404,8 @@ static void usage(void) {
                 "  encode < JSON > BYTES\n"
                 "  produce-raw FILE [--key K] [--partition N]\n"
                 "  replies [--count N] [--timeout-ms T]\n"
-                "  runs [--latest] | deployments [--latest] | dlq\n"
+                "  runs [--latest] | deployments [--latest] |\n"
+                "  schedules [--latest] | dlq\n"
                 "  partition --key DEPLOYMENT\n"
                 "  create-topic --key NAME | delete-topic --key NAME\n");
         exit(2);
@@ -469,7 +471,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(cmd, "produce-raw")) {
                 rc = cmd_produce_raw(file, key, partition);
         } else if (!strcmp(cmd, "replies") || !strcmp(cmd, "runs") ||
-                   !strcmp(cmd, "deployments")) {
+                   !strcmp(cmd, "deployments") ||
+                   !strcmp(cmd, "schedules")) {
                 const char *topic;
 
                 if (!strcmp(cmd, "replies")) {
@@ -478,6 +481,9 @@ int main(int argc, char **argv) {
                 } else if (!strcmp(cmd, "runs")) {
                         decode_type = FLOQ_MSG_RUN_STATE;
                         topic = floq_conf_str(conf, "topic.runs");
+                } else if (!strcmp(cmd, "schedules")) {
+                        decode_type = FLOQ_MSG_SCHEDULE_SET;
+                        topic = floq_conf_str(conf, "topic.schedules");
                 } else {
                         decode_type = FLOQ_MSG_DEPLOYMENT;
                         topic = floq_conf_str(conf, "topic.deployments");

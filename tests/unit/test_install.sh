@@ -14,7 +14,9 @@ make -s install B="$B" PREFIX="$prefix" >/dev/null
 for f in bin/floq bin/floq-worker lib/libfloq.a lib/libfloq.so \
          lib/pkgconfig/floq.pc include/floq/floq.h \
          include/floq/floq_common.h include/floq/floq_schemas.h \
-         share/floq/schemas/Command.avsc; do
+         share/floq/schemas/Command.avsc \
+         share/floq/schemas/history/MANIFEST \
+         share/floq/schemas/history/Command.v1.avsc; do
     [[ -e "$prefix/$f" ]] || { echo "missing after install: $f"; exit 1; }
 done
 
