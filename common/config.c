@@ -96,6 +96,29 @@ static const floq_conf_prop_t conf_props[] = {
           "RLIMIT_NOFILE; 0 = unlimited", 0 },
         { "process.rlimit.nproc", FLOQ_CONF_INT, "0",
           "RLIMIT_NPROC; 0 = unlimited", 0 },
+        /* Deploy artifacts (worker/artifacts.c) */
+        { "artifact.cache.dir", FLOQ_CONF_STR, NULL,
+          "worker-local cache of verified deploy artifacts, one file per "
+          "sha256 (created 0700); unset: $XDG_CACHE_HOME/floq/artifacts, "
+          "else /tmp/floq-artifacts-<uid>", 0 },
+        { "artifact.cache.max.bytes", FLOQ_CONF_SIZE, "1G",
+          "artifact cache bound: least recently used artifacts are removed "
+          "beyond it (0: unbounded)", 0 },
+        { "artifact.max.bytes", FLOQ_CONF_SIZE, "100M",
+          "largest artifact downloaded", 0 },
+        { "artifact.connect.timeout.ms", FLOQ_CONF_MS, "3000",
+          "connect timeout of an artifact download", 0 },
+        { "artifact.fetch.timeout.ms", FLOQ_CONF_MS, "60000",
+          "total time of an artifact download at run time (executor "
+          "thread)", 0 },
+        { "artifact.deploy.timeout.ms", FLOQ_CONF_MS, "5000",
+          "total time of an artifact download by a deploy (on the loop; "
+          "at most half of worker.transaction.timeout.ms and a third of "
+          "worker.heartbeat.timeout.ms)", 0 },
+        { "artifact.redirects.max", FLOQ_CONF_INT, "3",
+          "HTTP redirects followed (never to file:)", 0 },
+        { "artifact.protocols", FLOQ_CONF_STR, "https,http,file",
+          "URL schemes artifact_url may use (of https, http, file)", 0 },
         /* Lineage */
         { "lineage.enabled", FLOQ_CONF_BOOL, "true",
           "emit OpenLineage events", 0 },
@@ -107,13 +130,17 @@ static const floq_conf_prop_t conf_props[] = {
         { "log.format", FLOQ_CONF_STR, "text", "text|json", 0 },
         /* Schemas and security */
         { "schema.registry.url", FLOQ_CONF_STR, NULL,
-          "use the Confluent wire format with this registry", 0 },
+          "not supported yet: setting it fails start-up", 0 },
         { "schema.registry.basic.auth.user.info", FLOQ_CONF_STR, NULL,
-          "user:password for the schema registry", 1 },
+          "user:password for the schema registry (unused: no registry "
+          "client yet)", 1 },
         { "security.require.signature", FLOQ_CONF_BOOL, "false",
           "reject commands without a valid HMAC signature", 0 },
         { "security.hmac.keys.file", FLOQ_CONF_STR, NULL,
-          "file of 'key-id=hex-secret' lines for command signatures", 0 },
+          "file of 'key-id=hex-secret' lines for command signatures "
+          "(mode 600); set: clients sign, workers verify", 0 },
+        { "security.hmac.key.id", FLOQ_CONF_STR, NULL,
+          "key clients sign with; unset: the keys file's first key", 0 },
         { "sasl.password.file", FLOQ_CONF_STR, NULL,
           "file whose first line is the Kafka SASL password", 0 },
         /* Clients and HTTP */
@@ -136,8 +163,12 @@ static const floq_conf_prop_t conf_props[] = {
           "a schedule's due time found later than this is missed: the "
           "schedule's catch-up policy decides whether it runs", 0 },
         { "worker.command.history", FLOQ_CONF_INT, "32",
-          "deploy/stop outcomes kept per deployment to answer repeated "
-          "command ids", 0 },
+          "deploy/stop/schedule outcomes kept per deployment to answer "
+          "repeated command ids", 0 },
+        { "worker.run.retention.ms", FLOQ_CONF_MS, "604800000",
+          "a finished run's RunState is removed (tombstoned) this long "
+          "after it ended; a command issued longer ago than this is "
+          "REJECTED, since its outcome may be gone (0: keep every run)", 0 },
         { "worker.queue.max", FLOQ_CONF_INT, "1000",
           "accepted runs waiting for an executor slot before the worker "
           "pauses its partitions", 0 },
@@ -160,8 +191,14 @@ static const struct conf_check {
         { "worker.commit.interval.ms", 1, INT32_MAX, NULL },
         { "worker.heartbeat.interval.ms", 1, INT32_MAX, NULL },
         { "worker.heartbeat.timeout.ms", 1, INT32_MAX, NULL },
+        { "worker.run.retention.ms", 0, INT32_MAX, NULL },
         { "message.max.bytes", 1, INT32_MAX, NULL },
         { "http.retries", 0, 100, NULL },
+        { "artifact.max.bytes", 1, INT64_MAX, NULL },
+        { "artifact.connect.timeout.ms", 1, INT32_MAX, NULL },
+        { "artifact.fetch.timeout.ms", 1, INT32_MAX, NULL },
+        { "artifact.deploy.timeout.ms", 1, INT32_MAX, NULL },
+        { "artifact.redirects.max", 0, 50, NULL },
         { "log.level", 0, 0, "err|error|warn|warning|notice|info|debug|3|4|5|6|7" },
         { "log.format", 0, 0, "text|json" },
         { NULL },
@@ -863,6 +900,20 @@ void floq_conf_kafka_get(const floq_conf_t *conf, size_t i, const char **key,
                          const char **value) {
         *key = conf->kafka[i].key;
         *value = conf->kafka[i].value;
+}
+
+floq_err_t floq_conf_check_supported(const floq_conf_t *conf, char *errstr,
+                                     size_t errstr_size) {
+        const char *v = floq_conf_get(conf, "schema.registry.url");
+
+        /* The codec reads Confluent framing, but nothing talks to a
+         * registry: refuse rather than silently write single-object. */
+        if (v && *v)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "not supported yet: schema.registry.url "
+                                   "(no schema registry client; commands "
+                                   "use single-object encoding)");
+        return FLOQ_OK;
 }
 
 int floq_conf_kafka_key_is_secret(const char *key) {

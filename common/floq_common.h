@@ -187,6 +187,11 @@ void floq_conf_print_help(FILE *out);
 /** Print current values, secrets shown as "(set)". */
 void floq_conf_dump(const floq_conf_t *conf, FILE *out);
 
+/** FLOQ_ERR_CONFIG ("not supported yet: ...") when @p conf sets a property
+ *  the table lists but no component implements (schema.registry.url). */
+floq_err_t floq_conf_check_supported(const floq_conf_t *conf, char *errstr,
+                                     size_t errstr_size);
+
 /* ----------------------------------------------------------------- kafka */
 
 /**
@@ -218,6 +223,18 @@ int32_t floq_kafka_partition(const char *key, size_t keylen,
 
 /** Map a librdkafka error to a floq error. */
 floq_err_t floq_kafka_err(rd_kafka_resp_err_t err);
+
+/**
+ * The first and the end offsets of @p topic [@p partition] (the end is the
+ * last stable offset for a read_committed client), each query bounded by
+ * @p timeout_ms. Use it instead of rd_kafka_query_watermark_offsets():
+ * librdkafka 2.0.2 sends that to the leader in its metadata cache and, when
+ * that node is down, waits for it to come back whatever the timeout;
+ * rd_kafka_offsets_for_times() (-2 earliest, -1 latest) keeps its timeout.
+ */
+rd_kafka_resp_err_t floq_kafka_watermarks(rd_kafka_t *rk, const char *topic,
+                                          int32_t partition, int64_t *lo,
+                                          int64_t *hi, int timeout_ms);
 
 /* ------------------------------------------------------------------ time */
 

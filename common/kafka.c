@@ -530,3 +530,25 @@ floq_err_t floq_kafka_err(rd_kafka_resp_err_t err) {
                 return FLOQ_ERR_KAFKA;
         }
 }
+
+rd_kafka_resp_err_t floq_kafka_watermarks(rd_kafka_t *rk, const char *topic,
+                                          int32_t partition, int64_t *lo,
+                                          int64_t *hi, int timeout_ms) {
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int64_t *out[2] = { lo, hi };
+        int i;
+
+        for (i = 0; i < 2 && !err; i++) {
+                l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, topic, partition)
+                        ->offset = i ? RD_KAFKA_OFFSET_END
+                                     : RD_KAFKA_OFFSET_BEGINNING;
+                err = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+                if (!err)
+                        err = l->elems[0].err;
+                *out[i] = l->elems[0].offset;
+                rd_kafka_topic_partition_list_destroy(l);
+        }
+        return err;
+}

@@ -40,6 +40,7 @@ struct floq_client_s {
         rd_kafka_queue_t *cons_q;
         floq_codec_t *enc;  /* under enc_lock */
         floq_codec_t *dec;  /* used by the poller only */
+        floq_keyring_t *keys; /* set: commands are signed (G4) */
         pthread_mutex_t enc_lock;
 
         char *brokers;
@@ -221,6 +222,10 @@ floq_client_t *floq_client_new(floq_conf_t *conf, char *errstr,
                 err = FLOQ_ERR_CONFIG;
                 goto out;
         }
+        if ((err = floq_conf_check_supported(conf, errstr, errstr_size)) ||
+            (err = floq_keyring_from_conf(conf, &client->keys, errstr,
+                                          errstr_size)))
+                goto out;
         client->pend = floq_pending_new((size_t)conf_int_or(
                 conf, "client.max.pending", DEFAULT_MAX_PENDING));
         if (!client->pend) {
@@ -322,6 +327,7 @@ void floq_client_destroy(floq_client_t *client) {
         }
         floq_codec_destroy(client->enc);
         floq_codec_destroy(client->dec);
+        floq_keyring_destroy(client->keys);
         floq_pending_destroy(client->pend);
         free(client->brokers);
         free(client->topic_commands);
@@ -397,7 +403,7 @@ static floq_err_t add_at_end(floq_client_t *client, const char *topic,
                 int64_t lo = 0, hi = 0;
                 rd_kafka_resp_err_t kerr;
                 /* Leaders of topics just created take a moment. */
-                while ((kerr = rd_kafka_query_watermark_offsets(
+                while ((kerr = floq_kafka_watermarks(
                                 client->rk_cons, topic, p, &lo, &hi,
                                 remaining(deadline) ? remaining(deadline)
                                                     : 1)) &&
@@ -582,8 +588,14 @@ floq_err_t floq_client_send(floq_client_t *client, json_t *command,
                 memcpy(command_id, id, sizeof(id));
 
         pthread_mutex_lock(&client->enc_lock);
-        err = floq_codec_encode(client->enc, FLOQ_MSG_COMMAND, command, &buf,
-                                &len, errstr, errstr_size);
+        if (client->keys)
+                err = floq_command_encode_signed(client->enc, client->keys,
+                                                 NULL, command, &buf, &len,
+                                                 errstr, errstr_size);
+        else
+                err = floq_codec_encode(client->enc, FLOQ_MSG_COMMAND,
+                                        command, &buf, &len, errstr,
+                                        errstr_size);
         pthread_mutex_unlock(&client->enc_lock);
         if (err)
                 goto out;
@@ -1320,7 +1332,7 @@ floq_err_t floq_client_find_run(floq_client_t *client, const char *run_id,
         parts = rd_kafka_topic_partition_list_new(cnt);
         for (int p = 0; p < cnt; p++) {
                 int64_t lo = 0, hi = 0;
-                kerr = rd_kafka_query_watermark_offsets(
+                kerr = floq_kafka_watermarks(
                         rk, client->topic_runs, p, &lo, &hi,
                         remaining(deadline) ? remaining(deadline) : 1);
                 if (kerr) {

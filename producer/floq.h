@@ -54,7 +54,10 @@ typedef struct floq_client_s floq_client_t;
  * passthrough setting (-X, security.*, sasl.*), `topic.commands`,
  * `topic.replies`, `topic.lineage`, `topic.runs`, `client.timeout.ms`
  * (default reply wait and delivery timeout, 30 s when the table has no such
- * key), `client.connect.timeout.ms` (bound on reaching the brokers, 10 s).
+ * key), `client.connect.timeout.ms` (bound on reaching the brokers, 10 s),
+ * `security.hmac.keys.file` and `security.hmac.key.id` (when set, every
+ * command is signed, docs/producing.md "Signing commands"; a bad keys file
+ * fails here). `schema.registry.url` is not supported yet and fails here.
  * Does no network i/o: brokers are first contacted by floq_client_connect()
  * (or the first send).
  *

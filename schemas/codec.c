@@ -999,6 +999,38 @@ out:
         return err;
 }
 
+floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
+                                  const void *buf, size_t len,
+                                  const char *const *fields,
+                                  floq_avro_span_t *spans, size_t cnt,
+                                  char *errstr, size_t errstr_size) {
+        const unsigned char *body = NULL;
+        schema_ver_t *ver = NULL;
+        size_t body_len = 0, k;
+        floq_err_t err;
+
+        if (!codec || (unsigned)type >= FLOQ_MSG__CNT || (!buf && len))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "bad argument");
+        if (len > codec->max_message_size)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_TOO_LARGE,
+                                   "%s: message of %zu bytes exceeds max "
+                                   "message size %zu", msg_types[type].name,
+                                   len, codec->max_message_size);
+        err = read_framing(codec, type, buf, len, &ver, &body, &body_len,
+                           errstr, errstr_size);
+        if (err)
+                return err;
+        err = floq_avro_walk_spans(ver->sch->root, msg_types[type].name, body,
+                                   body_len, codec->max_message_size, fields,
+                                   spans, cnt, errstr, errstr_size);
+        if (err)
+                return err;
+        for (k = 0; k < cnt; k++)
+                spans[k].off += (size_t)(body - (const unsigned char *)buf);
+        return FLOQ_OK;
+}
+
 int floq_codec_peek_type(floq_codec_t *codec, const void *buf, size_t len) {
         const unsigned char *p = buf;
         schema_ver_t *ver;

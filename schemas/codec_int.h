@@ -148,6 +148,38 @@ floq_err_t floq_avro_walk(const floq_avro_node_t *root, const char *root_name,
                           const void *buf, size_t len, size_t max_items,
                           char *errstr, size_t errstr_size);
 
+/** Where one top-level field's value lies in a walked body. */
+typedef struct floq_avro_span_s {
+        int found;                    /**< the writer record has the field */
+        size_t off, len;              /**< bytes, from the walk's buffer */
+        const floq_avro_node_t *type; /**< the field's writer type */
+} floq_avro_span_t;
+
+/**
+ * floq_avro_walk() that also locates the values of the top-level record
+ * fields named @p fields[0..cnt-1]: spans[k] gets the offset (from @p buf)
+ * and length of field k's encoded value, found = 0 when the record has no
+ * such field. The spans are only meaningful when FLOQ_OK is returned.
+ */
+floq_err_t floq_avro_walk_spans(const floq_avro_node_t *root,
+                                const char *root_name, const void *buf,
+                                size_t len, size_t max_items,
+                                const char *const *fields,
+                                floq_avro_span_t *spans, size_t cnt,
+                                char *errstr, size_t errstr_size);
+
+/**
+ * Read the framing of @p len bytes at @p buf as @p type, walk the body with
+ * its writer schema and locate top-level fields as floq_avro_walk_spans()
+ * does; offsets in @p spans are from @p buf (framing included).
+ * Errors as floq_codec_decode()'s.
+ */
+floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
+                                  const void *buf, size_t len,
+                                  const char *const *fields,
+                                  floq_avro_span_t *spans, size_t cnt,
+                                  char *errstr, size_t errstr_size);
+
 /** 1 if @p len bytes at @p s are UTF-8 without NUL and overlong forms. */
 int floq_avro_utf8_ok(const char *s, size_t len);
 

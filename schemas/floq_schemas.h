@@ -138,4 +138,94 @@ char *floq_avro_canonical_form(const char *schema_json, char *errstr,
 /** CRC-64-AVRO (Rabin) fingerprint of @p len bytes. */
 uint64_t floq_avro_fingerprint64(const void *buf, size_t len);
 
+/* ---- command signatures (sign.c; G4, docs/producing.md) ---- */
+
+/** Longest key id; ids are 1.. of A-Z a-z 0-9 . _ - : */
+#define FLOQ_KEY_ID_MAX 64
+
+/** HMAC keys by id: what a signer signs with and a verifier accepts. */
+typedef struct floq_keyring_s floq_keyring_t;
+
+/** An empty keyring (NULL on ENOMEM); destroy wipes the secrets. */
+floq_keyring_t *floq_keyring_new(void);
+void floq_keyring_destroy(floq_keyring_t *keys);
+
+/** 1 when @p id is a valid key id. */
+int floq_key_id_ok(const char *id);
+
+/** Add a key (the secret, 16..1024 bytes, is copied). FLOQ_ERR_EXISTS for
+ *  an id already there. */
+floq_err_t floq_keyring_add(floq_keyring_t *keys, const char *key_id,
+                            const void *secret, size_t len, char *errstr,
+                            size_t errstr_size);
+
+/**
+ * Add the keys of a keys-file text: `key-id=hex-secret` lines, '#'
+ * comments and blank lines. Errors name @p name and the line, never the
+ * secret; a text without keys is an error (FLOQ_ERR_CONFIG).
+ */
+floq_err_t floq_keyring_parse(floq_keyring_t *keys, const char *text,
+                              const char *name, char *errstr,
+                              size_t errstr_size);
+
+/** floq_keyring_parse() of file @p path, which must be a regular file not
+ *  accessible by group or others. */
+floq_err_t floq_keyring_load(floq_keyring_t *keys, const char *path,
+                             char *errstr, size_t errstr_size);
+
+size_t floq_keyring_cnt(const floq_keyring_t *keys);
+int floq_keyring_has(const floq_keyring_t *keys, const char *key_id);
+
+/** The key signers use: @p key_id (which must be in the ring), or with
+ *  NULL/"" the first key. */
+floq_err_t floq_keyring_set_signer(floq_keyring_t *keys, const char *key_id,
+                                   char *errstr, size_t errstr_size);
+/** Id of the signing key; NULL for an empty ring. */
+const char *floq_keyring_signer(const floq_keyring_t *keys);
+
+/**
+ * The keyring a program configured: security.hmac.keys.file, signer
+ * security.hmac.key.id. *keysp is NULL (and FLOQ_OK returned) when no keys
+ * file is set, unless security.require.signature is true (FLOQ_ERR_CONFIG).
+ * The caller owns *keysp.
+ */
+floq_err_t floq_keyring_from_conf(const floq_conf_t *conf,
+                                  floq_keyring_t **keysp, char *errstr,
+                                  size_t errstr_size);
+
+/**
+ * Encode @p cmd (not modified) as a signed Command: key_id set to
+ * @p key_id (NULL: the ring's signer), signature = HMAC-SHA256(secret,
+ * M0), M0 being the encoding with signature null.
+ * @param bufp  receives a malloc()ed buffer the caller frees
+ */
+floq_err_t floq_command_encode_signed(floq_codec_t *codec,
+                                      const floq_keyring_t *keys,
+                                      const char *key_id, json_t *cmd,
+                                      void **bufp, size_t *lenp,
+                                      char *errstr, size_t errstr_size);
+
+typedef enum floq_sig_status_e {
+        FLOQ_SIG_VALID,       /**< signed with a known key, MAC matches */
+        FLOQ_SIG_UNSIGNED,    /**< no signature */
+        FLOQ_SIG_UNKNOWN_KEY, /**< signed with a key id not in the ring */
+        FLOQ_SIG_BAD,         /**< forged, malformed or wrong length */
+} floq_sig_status_t;
+
+/**
+ * Check the signature of the Command message @p buf, @p len bytes (any
+ * framing and writer schema the codec reads), without re-encoding.
+ * A signature under a known key must match, always; with @p required an
+ * unsigned command or an unknown key id is refused too, without it they
+ * pass (*statusp says which).
+ * @param keys  may be NULL (no key known)
+ * @return FLOQ_OK; FLOQ_ERR_UNAUTHORIZED with the reason; or the codec's
+ *         errors for bytes it cannot read.
+ */
+floq_err_t floq_command_verify(floq_codec_t *codec,
+                               const floq_keyring_t *keys, const void *buf,
+                               size_t len, int required,
+                               floq_sig_status_t *statusp, char *errstr,
+                               size_t errstr_size);
+
 #endif /* FLOQ_SCHEMAS_H */

@@ -7,7 +7,9 @@
  * Avro binary encoding defines it, allocating nothing, and rejects any body
  * avro-c could not read within the bytes given: so when it passes, avro-c
  * reads in-bounds values only and every allocation is bounded by the
- * message size (plus a bounded number of array and map items).
+ * message size (plus a bounded number of array and map items). The same
+ * walk can report where top-level fields lie in the bytes: command
+ * signatures (sign.c) splice the signature field without re-encoding.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -24,6 +26,10 @@ typedef struct walk_s {
         floq_avro_path_t path;
         char *errstr;
         size_t errstr_size;
+        const unsigned char *start;  /* spans are offsets from here */
+        const char *const *span_fields; /* top-level fields to locate */
+        floq_avro_span_t *spans;
+        size_t span_cnt;
 } walk_t;
 
 static floq_err_t fail(walk_t *w, floq_err_t err, const char *fmt, ...)
@@ -211,6 +217,20 @@ static floq_err_t walk_blocks(walk_t *w, const floq_avro_node_t *n,
         }
 }
 
+/* A top-level field just walked from @p at: its span, when asked for. */
+static void note_span(walk_t *w, const floq_avro_field_t *f,
+                      const unsigned char *at) {
+        size_t k;
+
+        for (k = 0; k < w->span_cnt; k++)
+                if (!strcmp(w->span_fields[k], f->name)) {
+                        w->spans[k].found = 1;
+                        w->spans[k].off = (size_t)(at - w->start);
+                        w->spans[k].len = (size_t)(w->p - at);
+                        w->spans[k].type = f->type;
+                }
+}
+
 static floq_err_t walk_value(walk_t *w, const floq_avro_node_t *n,
                              int depth) {
         floq_err_t err = FLOQ_OK;
@@ -275,12 +295,16 @@ static floq_err_t walk_value(walk_t *w, const floq_avro_node_t *n,
                 return walk_blocks(w, n, depth);
         case FLOQ_AVRO_RECORD:
                 for (i = 0; i < n->field_cnt; i++) {
+                        const unsigned char *at = w->p;
+
                         mark = floq_avro_path_push(&w->path, ".%s",
                                                    n->fields[i].name);
                         err = walk_value(w, n->fields[i].type, depth + 1);
                         if (err)
                                 return err;
                         floq_avro_path_pop(&w->path, mark);
+                        if (depth == 0)
+                                note_span(w, &n->fields[i], at);
                 }
                 return FLOQ_OK;
         }
@@ -290,9 +314,25 @@ static floq_err_t walk_value(walk_t *w, const floq_avro_node_t *n,
 floq_err_t floq_avro_walk(const floq_avro_node_t *root, const char *root_name,
                           const void *buf, size_t len, size_t max_items,
                           char *errstr, size_t errstr_size) {
+        return floq_avro_walk_spans(root, root_name, buf, len, max_items,
+                                    NULL, NULL, 0, errstr, errstr_size);
+}
+
+floq_err_t floq_avro_walk_spans(const floq_avro_node_t *root,
+                                const char *root_name, const void *buf,
+                                size_t len, size_t max_items,
+                                const char *const *fields,
+                                floq_avro_span_t *spans, size_t cnt,
+                                char *errstr, size_t errstr_size) {
         walk_t w = {.p = buf, .left = len, .max_items = max_items,
-                    .errstr = errstr, .errstr_size = errstr_size};
+                    .errstr = errstr, .errstr_size = errstr_size,
+                    .start = buf, .span_fields = fields, .spans = spans,
+                    .span_cnt = cnt};
         floq_err_t err;
+        size_t k;
+
+        for (k = 0; k < cnt; k++)
+                memset(&spans[k], 0, sizeof(spans[k]));
 
         floq_avro_path_init(&w.path, root_name);
         err = walk_value(&w, root, 0);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts.h"
 #include "worker_int.h"
 
 /* Largest spec text accepted in a deploy (the whole command is bounded by
@@ -91,6 +92,33 @@ static void reject(floq_worker_t *w, const rd_kafka_message_t *m,
         r = reply_for(w, cmd, "REJECTED", 1);
         json_object_set_new(r, "reason", json_string(reason));
         worker_reply(w, wjs(cmd, "reply_to"), r);
+}
+
+/* FLOQ_OK when @p m may execute as far as signatures go (G4): a signature
+ * under a known key must match; with security.require.signature an
+ * unsigned command or an unknown key id is refused too. */
+static floq_err_t check_signature(floq_worker_t *w,
+                                         const rd_kafka_message_t *m,
+                                         char *why, size_t why_size) {
+        floq_sig_status_t st;
+        char reason[400];
+        floq_err_t err;
+
+        if (!w->keys && !w->require_sig)
+                return FLOQ_OK; /* nothing to check against */
+        err = floq_command_verify(w->codec, w->keys, m->payload, m->len,
+                                  w->require_sig, &st, reason,
+                                  sizeof(reason));
+        if (err)
+                snprintf(why, why_size, "signature check failed: %s",
+                         reason);
+        else if (st == FLOQ_SIG_UNKNOWN_KEY)
+                floq_info("command", "%s [%d] offset %lld: signed with a "
+                          "key this worker does not know; accepted as "
+                          "unsigned (security.require.signature=false)",
+                          rd_kafka_topic_name(m->rkt), (int)m->partition,
+                          (long long)m->offset);
+        return err;
 }
 
 /* 1 when @p topic exists (cached); replies to a missing topic would fail
@@ -259,6 +287,80 @@ static int check_retry(const json_t *retry, char *why, size_t why_size) {
         return 0;
 }
 
+/*
+ * A deploy's artifact (docs/backends.md, "Artifacts"): artifact_url needs
+ * artifact_sha256, and the artifact is fetched and verified into this
+ * worker's cache before the deploy is answered, even when the cache has
+ * it: every other worker will fetch it from that URL, so a deploy proves
+ * the URL serves those bytes now. The fetch runs on the loop
+ * inside the open transaction, so it is bounded by
+ * artifact.deploy.timeout.ms, and never more than half the transaction
+ * timeout or a third of the heartbeat timeout (the watchdog self-fences
+ * after two thirds without a commit). URL and digest go into the spec as
+ * "artifact", which is how the backend learns of them at every start, on
+ * whichever worker. @p sha_out (65 bytes) gets the digest in lower case, or
+ * "" when the deploy has no artifact.
+ */
+static floq_err_t deploy_artifact(floq_worker_t *w, const json_t *body,
+                                  json_t *spec, char *sha_out, char *why,
+                                  size_t why_size) {
+        const char *url = wjs(body, "artifact_url");
+        const char *sha = wjs(body, "artifact_sha256");
+        json_t *given = json_object_get(spec, "artifact"), *art = NULL;
+        char path[PATH_MAX], norm[FLOQ_ARTIFACT_SHA256_LEN + 1];
+        floq_artifact_conf_t ac;
+        int64_t bound, t;
+        floq_err_t err;
+
+        sha_out[0] = '\0';
+        if (!url && sha)
+                return floq_seterr(why, why_size, FLOQ_ERR_INVALID_ARG,
+                                   "artifact_sha256 is set but "
+                                   "artifact_url is not");
+        if (!url && !given)
+                return FLOQ_OK;
+        if (!url)
+                goto reserved;
+        if ((err = floq_artifact_sha256_parse(sha, norm, why, why_size)) ||
+            (err = floq_artifact_conf_init(&ac, w->conf, why, why_size)) ||
+            (err = floq_artifact_url_check(&ac, url, why, why_size)))
+                return err;
+        art = json_pack("{s:s,s:s}", "url", url, "sha256", norm);
+        if (!art)
+                return floq_seterr(why, why_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        if (given && !json_equal(given, art))
+                goto reserved;
+        bound = ac.deploy_timeout_ms;
+        t = floq_conf_int(w->conf, "worker.transaction.timeout.ms") / 2;
+        if (t > 0 && t < bound)
+                bound = t;
+        t = w->hb_timeout_ms / 3;
+        if (t > 0 && t < bound)
+                bound = t;
+        if (bound < ac.deploy_timeout_ms)
+                floq_notice("command", "artifact download bounded to %lld ms "
+                                       "(artifact.deploy.timeout.ms is %lld)",
+                            (long long)bound,
+                            (long long)ac.deploy_timeout_ms);
+        ac.fetch_timeout_ms = bound;
+        if ((err = floq_artifact_ensure(&ac, url, norm,
+                                        FLOQ_ARTIFACT_F_REFRESH, path,
+                                        sizeof(path), NULL, NULL, why,
+                                        why_size))) {
+                json_decref(art);
+                return err;
+        }
+        json_object_set_new(spec, "artifact", art);
+        memcpy(sha_out, norm, sizeof(norm));
+        return FLOQ_OK;
+reserved:
+        json_decref(art);
+        return floq_seterr(why, why_size, FLOQ_ERR_INVALID_ARG,
+                           "'artifact' in a spec is reserved: the worker "
+                           "sets it from artifact_url and artifact_sha256");
+}
+
 static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
                        int32_t p, const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
@@ -269,6 +371,8 @@ static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
         floq_backend_t *be;
         json_error_t jerr;
         char why[512], *norm = NULL;
+        char sha[FLOQ_ARTIFACT_SHA256_LEN + 1];
+        floq_err_t err;
         static const char *const copied[] = { "artifact_url",
                                               "artifact_sha256", "namespace",
                                               "inputs", "outputs",
@@ -303,6 +407,10 @@ static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
                 reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, why, 0);
                 goto out;
         }
+        if ((err = deploy_artifact(w, body, spec, sha, why, sizeof(why)))) {
+                reject(w, m, cmd, err, why, 0);
+                goto out;
+        }
         why[0] = '\0';
         if (be->ops->deploy(be, name, spec, why, sizeof(why))) {
                 reject(w, m, cmd, FLOQ_ERR_REJECTED,
@@ -321,6 +429,8 @@ static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
                 if (v)
                         json_object_set(dep, copied[i], v);
         }
+        if (sha[0]) /* the digest as the cache names it */
+                json_object_set_new(dep, "artifact_sha256", json_string(sha));
         json_object_set_new(dep, "enabled", json_true());
         json_object_set_new(dep, "generation",
                             json_integer(wji(old, "generation", 0) + 1));
@@ -595,11 +705,31 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         id = wjs(cmd, "command_id");
         reply_to = wjs(cmd, "reply_to");
         reply_ok = !reply_to || topic_exists(w, reply_to);
+        /* G4: before anything else, forwarding included, so an unverified
+         * command never executes nor travels (sign.c). */
+        if ((err = check_signature(w, m, why, sizeof(why)))) {
+                int can_reply = reply_ok && id && *id && strlen(id) <= 128;
+
+                reject(w, m, can_reply ? cmd : NULL, err, why, 0);
+                goto done;
+        }
         if ((err = wcmd_check(cmd, floq_now_ms(), why, sizeof(why)))) {
                 /* Reply when there is an id to key it by and a topic. */
                 int can_reply = reply_ok && id && *id && strlen(id) <= 128;
 
                 reject(w, m, can_reply ? cmd : NULL, err, why, 0);
+                goto done;
+        }
+        if (w->run_retention_ms > 0 &&
+            wji(cmd, "issued_at", 0) < floq_now_ms() - w->run_retention_ms) {
+                /* Its run, if it had one, may have been removed by
+                 * retention: executing it again could break G3. */
+                snprintf(why, sizeof(why),
+                         "command issued more than worker.run.retention.ms "
+                         "(%lld ms) ago: its outcome may no longer be known",
+                         (long long)w->run_retention_ms);
+                reject(w, m, reply_ok ? cmd : NULL, FLOQ_ERR_EXPIRED, why,
+                       0);
                 goto done;
         }
         if (!reply_ok) {

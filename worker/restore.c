@@ -53,6 +53,21 @@ fail:
 
 enum { R_DEP, R_SCHED, R_RUNS, R_CNT };
 
+/* Ask the cluster where @p topic's partitions lead now: the restorer is
+ * idle between restores, so after a failover its metadata cache still
+ * names the old leader (dead, or back but a follower answering "not
+ * leader") and nothing refreshes it in time on its own. */
+static void refresh_leaders(floq_worker_t *w, const char *topic) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->restorer, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+
+        if (!rkt)
+                return;
+        if (!rd_kafka_metadata(w->restorer, 0, rkt, &md, 2000) && md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+}
+
 static void apply(floq_worker_t *w, int32_t p, int which,
                   const rd_kafka_message_t *m) {
         static const floq_msg_type_t types[R_CNT] = {
@@ -107,13 +122,15 @@ floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p) {
         l = rd_kafka_topic_partition_list_new(R_CNT);
         for (i = 0; i < R_CNT; i++) {
                 /* Right after topic creation or a leader change the
-                 * broker answers "not leader" for a while: retry. */
-                while ((err = rd_kafka_query_watermark_offsets(
-                                w->restorer, topics[i], p, &lo[i], &hi[i],
-                                5000)) &&
+                 * broker answers "not leader" for a while, and a dead
+                 * leader does not answer: retry with fresh metadata. */
+                while ((err = floq_kafka_watermarks(w->restorer, topics[i],
+                                                    p, &lo[i], &hi[i],
+                                                    5000)) &&
                        floq_mono_ms() + 200 < deadline) {
                         floq_debug("restore", "'%s' [%d]: %s, retrying",
                                    topics[i], (int)p, rd_kafka_err2str(err));
+                        refresh_leaders(w, topics[i]);
                         rd_kafka_poll(w->restorer, 200);
                 }
                 if (err) {

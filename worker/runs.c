@@ -384,25 +384,67 @@ static int run_is_ours(floq_worker_t *w, const char *run_id) {
                json_object_get(w->inflight, run_id) != NULL;
 }
 
+/* Which runs a pass over a partition acts on (see pick_runs). */
+typedef int (*run_pick_t)(floq_worker_t *w, const char *run_id,
+                          const json_t *rs, int64_t now);
+
+/* The ids of partition @p p's runs that @p want picks, at most @p max,
+ * copied into @p ids (cleared first): the passes below change the runs
+ * object while they walk the ids. */
+static void pick_runs(floq_worker_t *w, int32_t p, run_pick_t want,
+                      int64_t now, size_t max, json_t *ids) {
+        const char *k;
+        json_t *v;
+
+        json_array_clear(ids);
+        json_object_foreach(w->parts[p].runs, k, v) {
+                if (json_array_size(ids) >= max)
+                        break;
+                if (want(w, k, v, now))
+                        json_array_append_new(ids, json_string(k));
+        }
+}
+
+/* Live here: accepted or running on this worker's executor. */
+static int pick_live(floq_worker_t *w, const char *run_id, const json_t *rs,
+                     int64_t now) {
+        const char *s = wjs(rs, "status");
+
+        (void)now;
+        return s && (!strcmp(s, "RUNNING") || !strcmp(s, "ACCEPTED")) &&
+               run_is_ours(w, run_id);
+}
+
+/* Not finished and not ours: possibly orphaned, or a retry that is due. */
+static int pick_unowned(floq_worker_t *w, const char *run_id,
+                        const json_t *rs, int64_t now) {
+        (void)now;
+        return !wrun_status_terminal(wjs(rs, "status")) &&
+               !run_is_ours(w, run_id);
+}
+
+/* Finished longer than worker.run.retention.ms ago. */
+static int pick_expired(floq_worker_t *w, const char *run_id,
+                        const json_t *rs, int64_t now) {
+        int64_t ended = wji(rs, "finished_at", -1);
+
+        (void)run_id;
+        if (ended < 0)
+                ended = wji(rs, "heartbeat_at", wji(rs, "created_at", now));
+        return wrun_status_terminal(wjs(rs, "status")) &&
+               now - ended > w->run_retention_ms;
+}
+
 static void heartbeats(floq_worker_t *w) {
         int64_t now = floq_now_ms();
         json_t *ids = json_array(), *v;
-        const char *k;
         int32_t p;
         size_t i;
 
         for (p = 0; p < w->part_cnt; p++) {
                 if (!w->parts[p].owned)
                         continue;
-                json_array_clear(ids);
-                json_object_foreach(w->parts[p].runs, k, v) {
-                        const char *s = wjs(v, "status");
-
-                        if (s && (!strcmp(s, "RUNNING") ||
-                                  !strcmp(s, "ACCEPTED")) &&
-                            run_is_ours(w, k))
-                                json_array_append_new(ids, json_string(k));
-                }
+                pick_runs(w, p, pick_live, now, SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
                         json_t *rs = json_object_get(w->parts[p].runs,
                                                      json_string_value(v));
@@ -420,24 +462,49 @@ static void heartbeats(floq_worker_t *w) {
         json_decref(ids);
 }
 
+/* Retention: finished runs older than worker.run.retention.ms are
+ * tombstoned, at most WEXPIRE_BATCH a pass so one transaction stays small.
+ * Commands issued before the same window are rejected (commands.c), so a
+ * repeat never meets a forgotten run. */
+#define WEXPIRE_BATCH 512
+
+static void expire(floq_worker_t *w) {
+        int64_t now = floq_now_ms();
+        json_t *ids = json_array(), *v;
+        size_t i, n = 0;
+        int32_t p;
+
+        for (p = 0; p < w->part_cnt && w->run_retention_ms > 0; p++) {
+                if (!w->parts[p].owned)
+                        continue;
+                pick_runs(w, p, pick_expired, now, WEXPIRE_BATCH - n, ids);
+                json_array_foreach(ids, i, v) {
+                        if (wtxn_del_run(w, p, json_string_value(v)))
+                                break;
+                        n++;
+                }
+                if (n >= WEXPIRE_BATCH)
+                        break;
+        }
+        if (n)
+                floq_info("run", "retention: %zu finished run(s) older than "
+                                 "%lld ms removed", n,
+                          (long long)w->run_retention_ms);
+        json_decref(ids);
+}
+
 /* Runs nobody looks after: stale heartbeats (their worker died) and
  * RETRYING runs that are due. */
 static void scan(floq_worker_t *w) {
         int64_t now = floq_now_ms();
         json_t *ids = json_array(), *v;
-        const char *k;
         int32_t p;
         size_t i;
 
         for (p = 0; p < w->part_cnt; p++) {
                 if (!w->parts[p].owned)
                         continue;
-                json_array_clear(ids);
-                json_object_foreach(w->parts[p].runs, k, v) {
-                        if (!wrun_status_terminal(wjs(v, "status")) &&
-                            !run_is_ours(w, k))
-                                json_array_append_new(ids, json_string(k));
-                }
+                pick_runs(w, p, pick_unowned, now, SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
                         const char *id = json_string_value(v);
                         json_t *rs = json_object_get(w->parts[p].runs, id);
@@ -497,6 +564,7 @@ void worker_runs_tick(floq_worker_t *w, int force) {
         if (!w->draining && (force || now >= w->next_scan)) {
                 w->next_scan = now + WSCAN_INTERVAL_MS;
                 scan(w);
+                expire(w);
         }
 }
 

@@ -285,6 +285,15 @@ floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs) {
         return err;
 }
 
+floq_err_t wtxn_del_run(floq_worker_t *w, int32_t p, const char *run_id) {
+        floq_err_t err = wtxn_produce_raw(w, w->t_runs, p, run_id,
+                                          strlen(run_id), NULL, 0, NULL);
+
+        if (!err)
+                wpart_put_run(&w->parts[p], run_id, NULL);
+        return err;
+}
+
 /* The offsets to commit: the next offset of every owned partition that
  * consumed something. NULL when there is none. */
 static rd_kafka_topic_partition_list_t *txn_offsets(floq_worker_t *w) {
@@ -378,9 +387,14 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
 
                 if (!w->parts[p].owned)
                         continue;
-                if (worker_restore_partition(w, p))
+                if (worker_restore_partition(w, p)) {
+                        /* Its state is gone from memory: serving it from
+                         * nothing would lose its runs. Stop, as a failed
+                         * restore on assignment does. */
                         floq_err("txn", "cannot restore partition %d after "
                                         "an abort", (int)p);
+                        w->fatal = FLOQ_ERR_KAFKA;
+                }
                 w->parts[p].owned = 1;
                 w->parts[p].paused = paused;
                 w->parts[p].next_offset = -1;

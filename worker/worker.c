@@ -317,6 +317,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
         w->kill_grace_ms = floq_conf_int(conf, "process.kill.grace.ms");
         w->max_message = (size_t)floq_conf_int(conf, "message.max.bytes");
         w->command_history = (int)floq_conf_int(conf, "worker.command.history");
+        w->run_retention_ms = floq_conf_int(conf, "worker.run.retention.ms");
         w->url_template = floq_conf_str(conf, "worker.run.url.template");
         if (w->batch_size < 1)
                 w->batch_size = 1;
@@ -335,6 +336,11 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
 
         if (!(w->codec = floq_codec_new(w->max_message + 4096, errstr,
                                         errstr_size)))
+                goto fail;
+        /* G4: commands verified against these keys (sign.c). */
+        w->require_sig = floq_conf_bool(conf, "security.require.signature");
+        if (floq_conf_check_supported(conf, errstr, errstr_size) ||
+            floq_keyring_from_conf(conf, &w->keys, errstr, errstr_size))
                 goto fail;
 
         for (n = 0; floq_backends[n]; n++)
@@ -418,6 +424,7 @@ void floq_worker_destroy(floq_worker_t *w) {
         free(w->backends);
         if (w->codec)
                 floq_codec_destroy(w->codec);
+        floq_keyring_destroy(w->keys);
         worker_schedules_destroy(w);
         for (p = 0; p < w->part_cnt; p++)
                 wpart_release(&w->parts[p]);

@@ -172,6 +172,8 @@ struct floq_worker_s {
         rd_kafka_t *restorer;  /**< assign()-only read_committed reader */
 
         floq_codec_t *codec;
+        floq_keyring_t *keys;  /**< security.hmac.keys.file; NULL: none */
+        int require_sig;       /**< security.require.signature */
         floq_executor_t *ex;
         floq_backend_t **backends;
         size_t backend_cnt;
@@ -212,6 +214,7 @@ struct floq_worker_s {
                 drain_grace_ms, restore_timeout_ms, kill_grace_ms;
         size_t max_message;
         int command_history;
+        int64_t run_retention_ms; /**< 0: finished runs are kept */
         const char *url_template;
 
         /* counters for logs and tests */
@@ -263,6 +266,8 @@ floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
  *  apply it to the in-memory state. Takes a reference to @p msg. */
 floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep);
 floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs);
+/** Remove run @p run_id of partition @p p: a tombstone on topic.runs. */
+floq_err_t wtxn_del_run(floq_worker_t *w, int32_t p, const char *run_id);
 /** Queue an after-commit action. */
 void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
                 const char *run_id);

@@ -340,6 +340,15 @@ launch_node() {
         </dev/null >>"$dir/server.log" 2>&1 &
     pid=$!
     echo "$pid" >"$(pid_file "$i")"
+    # Until the background child has exec'd java its cmdline is still this
+    # script's, and node_pid (hence wait_ready) would take the node for
+    # dead; on a busy host that window is long enough for restart-node to
+    # give up on, and then kill, a healthy node.
+    local until=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && ! node_pid "$i" >/dev/null &&
+        ((SECONDS < until)); do
+        sleep 0.05
+    done
     log "node $i: pid $pid, 127.0.0.1:$(client_port "$i"), log $dir/server.log"
 }
 
@@ -451,7 +460,12 @@ cmd_start() {
     VERSION=$want_v NODES=$want_n PORT=$want_p
     fetch_jars "$VERSION"
     LIBS=$(libs_dir "$VERSION")
-    CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # A base64url id; one starting with '-' would be read as an option by
+    # kafka-storage's argument parser (1 start in 64 failed that way).
+    CLUSTER_ID=-
+    while [[ $CLUSTER_ID == -* ]]; do
+        CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     for ((i = 1; i <= NODES; i++)); do
         port_busy "$(client_port "$i")" && die "port $(client_port "$i") is already in use (another broker? try --port)"
     done

@@ -66,5 +66,5 @@ ok "expired named" grep -q "expired" "$T/dlq.json"
 ok "undecodable named" grep -q "undecodable" "$T/dlq.json"
 ok "reply_to named" grep -q "no.such.topic" "$T/dlq.json"
 ok "original key kept" test "$(jq -r 'select(.len == 100)|.key' "$T/dlq.json")" = good
-ok "worker still alive" kill -0 "${WPID[w1]}"
+ok "worker still alive" worker_alive w1
 finish

@@ -54,5 +54,5 @@ ok "second run ends" wait_for 120 has_final "$run2"
 replies_now "$R"
 ok "SUCCEEDED" test "$(statuses "$R" "$run2" | awk '{print $NF}')" = SUCCEEDED
 ok "one final reply" test "$(finals "$R" "$run2")" -eq 1
-ok "worker still serving" kill -0 "${WPID[w1]}"
+ok "worker still serving" worker_alive w1
 finish

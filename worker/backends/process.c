@@ -8,7 +8,13 @@
  * allowlist instead of inherited, rlimits, a process group of its own that
  * is terminated as a whole (TERM, grace, KILL) on stop, timeout or when the
  * main process exits, and PR_SET_PDEATHSIG so a worker that dies cannot
- * leave its job running.
+ * leave its job running. A deployment with an artifact (the worker puts
+ * "artifact": {url, sha256} into the spec) gets it from the worker's
+ * artifact cache at every start, fetched if this worker lacks it and
+ * re-hashed before it runs; its path replaces {artifact} in the executable,
+ * args and env, and is FLOQ_ARTIFACT. The artifact as the executable is
+ * held to process.allowed.dirs like any other, so the operator must list
+ * the cache directory to allow it.
  *
  * Threads: start() forks from the calling thread, and PR_SET_PDEATHSIG fires
  * when that *thread* exits, not the process. The executor calls start(),
@@ -39,6 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "backend.h"
 #include "backend_int.h"
 
@@ -71,6 +78,8 @@ typedef struct proc_backend_s {
         size_t output_max;
         int64_t grace_ms;
         int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
+        floq_artifact_conf_t art; /* artifact.* settings */
+        char art_err[256];        /* why art is unusable, "" when fine */
 } proc_backend_t;
 
 /* What the child reports through the exec-status pipe when it fails. */
@@ -313,20 +322,160 @@ static floq_err_t spec_int(const json_t *spec, const char *key,
         return FLOQ_OK;
 }
 
+/* ------------------------------------------------------------ artifact */
+
+/* The spec's "artifact" as the worker wrote it: {"url": .., "sha256": ..}. */
+static floq_err_t check_artifact(const proc_backend_t *pb, const json_t *art,
+                                 char *errstr, size_t errstr_size) {
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(art) ||
+            !json_is_string(json_object_get(art, "url")) ||
+            !json_is_string(json_object_get(art, "sha256")))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'artifact' must be an object with 'url' "
+                                   "and 'sha256' (set by the worker from "
+                                   "artifact_url and artifact_sha256)");
+        json_object_foreach((json_t *)art, key, v) {
+                if (strcmp(key, "url") && strcmp(key, "sha256"))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "unknown key '%s' in 'artifact'",
+                                           key);
+        }
+        if (pb->art_err[0])
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "artifacts are unusable on this worker: "
+                                   "%s",
+                                   pb->art_err);
+        return floq_artifact_sha256_parse(
+                json_string_value(json_object_get(art, "sha256")), NULL,
+                errstr, errstr_size);
+}
+
+/* The spec's artifact into the cache (floq_artifact_ensure() with @p flags;
+ * @p holdp may be NULL); its path into @p path (PATH_MAX bytes). */
+static floq_err_t artifact_ensure(const proc_backend_t *pb, const json_t *art,
+                                  unsigned flags, char *path, int *holdp,
+                                  char *errstr, size_t errstr_size) {
+        floq_err_t err;
+
+        if ((err = check_artifact(pb, art, errstr, errstr_size)))
+                return err;
+        return floq_artifact_ensure(
+                &pb->art, json_string_value(json_object_get(art, "url")),
+                json_string_value(json_object_get(art, "sha256")), flags,
+                path, PATH_MAX, holdp, NULL, errstr, errstr_size);
+}
+
+/*
+ * The executable to run, into @p exe (PATH_MAX bytes): the spec's own, or,
+ * for a deployment with an artifact, the spec's with {artifact} replaced by
+ * the artifact's path in the cache (nothing else is substituted: run
+ * parameters never choose the program). *is_artifact is set when that
+ * changed it. Checks the result like any executable, with a reason that
+ * says what to do when the cache directory is not allowlisted.
+ */
+static floq_err_t spec_executable(const proc_backend_t *pb, const json_t *spec,
+                                  char *exe, char *real, int *is_artifact,
+                                  char *errstr, size_t errstr_size) {
+        const char *given = json_string_value(json_object_get(spec,
+                                                              "executable"));
+        const json_t *art = json_object_get(spec, "artifact");
+        char apath[PATH_MAX], msg[512], *x = NULL;
+        json_t *only;
+        floq_err_t err;
+
+        *is_artifact = 0;
+        if (!given || !*given)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "'executable' (an absolute path) is "
+                                   "required");
+        if (!art) {
+                if (strstr(given, "{artifact}"))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "executable '%s' names the "
+                                           "artifact, but the deployment has "
+                                           "none (set artifact_url and "
+                                           "artifact_sha256)",
+                                           given);
+                if (strlen(given) >= PATH_MAX)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "executable path too long");
+                strcpy(exe, given);
+                return check_executable(pb, exe, real, errstr, errstr_size);
+        }
+        if ((err = check_artifact(pb, art, errstr, errstr_size)))
+                return err;
+        if (floq_artifact_path(&pb->art,
+                               json_string_value(json_object_get(art,
+                                                                 "sha256")),
+                               apath, sizeof(apath)))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "bad artifact digest");
+        if (!(only = json_pack("{s:s}", "artifact", apath)))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        err = floq_tpl_expand(given, only, &x, msg, sizeof(msg));
+        json_decref(only);
+        if (err)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable '%s': %s (only {artifact} "
+                                   "may be substituted in it)",
+                                   given, msg);
+        if (strlen(x) >= PATH_MAX) {
+                free(x);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "executable path too long");
+        }
+        strcpy(exe, x);
+        free(x);
+        if (!strstr(given, "{artifact}"))
+                return check_executable(pb, exe, real, errstr, errstr_size);
+        *is_artifact = 1;
+        if (pb->allowed_dirs && *pb->allowed_dirs && exe[0] == '/') {
+                if (!realpath(exe, real))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "executable '%s': the artifact is "
+                                           "not in this worker's cache "
+                                           "('%s'): %s",
+                                           given, exe, strerror(errno));
+                if (!path_in_allowed_dirs(pb->allowed_dirs, real))
+                        return floq_seterr(
+                                errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                "executable '%s' is the artifact, cached at "
+                                "'%s', which is outside the allowed "
+                                "directories (%s): the operator must add "
+                                "the artifact cache directory "
+                                "(artifact.cache.dir, '%s') to "
+                                "process.allowed.dirs to run artifacts",
+                                given, real, pb->allowed_dirs, pb->art.dir);
+        }
+        return check_executable(pb, exe, real, errstr, errstr_size);
+}
+
 /*
  * Every check of a spec; deploy() and start() both run it (the file system
- * may have changed in between). @p real receives the executable's realpath.
+ * may have changed in between). @p real receives the executable's realpath
+ * and @p exe (PATH_MAX bytes, may be NULL) the executable as argv[0]
+ * ({artifact} substituted).
  */
 static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
-                             char *real, char *errstr, size_t errstr_size) {
+                             char *real, char *exe, char *errstr,
+                             size_t errstr_size) {
         static const char *const keys[] = { "executable", "args", "cwd",
                                             "env", "env_allow", "timeout_ms",
-                                            "grace_ms", NULL };
-        const char *key, *exe;
+                                            "grace_ms", "artifact", NULL };
+        const char *key;
         const json_t *v, *args, *env, *allow;
-        char msg[512];
+        char msg[512], exe_buf[PATH_MAX];
         int64_t dummy;
         floq_err_t err;
+        int is_artifact;
         size_t i;
 
         if (!json_is_object(spec))
@@ -341,16 +490,12 @@ static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
                                 errstr, errstr_size, FLOQ_ERR_REJECTED,
                                 "unknown key '%s' in process spec (known: "
                                 "executable, args, cwd, env, env_allow, "
-                                "timeout_ms, grace_ms)",
+                                "timeout_ms, grace_ms, artifact)",
                                 key);
         }
 
-        exe = json_string_value(json_object_get(spec, "executable"));
-        if (!exe || !*exe)
-                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
-                                   "'executable' (an absolute path) is "
-                                   "required");
-        if ((err = check_executable(pb, exe, real, errstr, errstr_size)))
+        if ((err = spec_executable(pb, spec, exe ? exe : exe_buf, real,
+                                   &is_artifact, errstr, errstr_size)))
                 return err;
 
         args = json_object_get(spec, "args");
@@ -485,6 +630,10 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
         pb->rl_nproc = floq_conf_int(conf, "process.rlimit.nproc");
         if (pb->grace_ms < 0)
                 pb->grace_ms = 0;
+        /* A bad artifact setting only disables deployments with one. */
+        if (floq_artifact_conf_init(&pb->art, conf, pb->art_err,
+                                    sizeof(pb->art_err)) == FLOQ_OK)
+                pb->art_err[0] = '\0';
         return &pb->base;
 }
 
@@ -501,13 +650,24 @@ static void proc_destroy(floq_backend_t *be) {
 static floq_err_t proc_deploy(floq_backend_t *be, const char *deployment,
                               json_t *spec, char *errstr,
                               size_t errstr_size) {
-        char real[PATH_MAX];
+        proc_backend_t *pb = (proc_backend_t *)be;
+        const json_t *art = json_object_get(spec, "artifact");
+        const char *exe = json_string_value(json_object_get(spec,
+                                                            "executable"));
+        char real[PATH_MAX], apath[PATH_MAX];
         floq_err_t err;
         json_t *args;
 
         (void)deployment;
-        if ((err = check_spec((proc_backend_t *)be, spec, real, errstr,
-                              errstr_size)))
+        /* The worker fetched the artifact just before; one that is run
+         * itself must be executable. Never a download here (the loop). */
+        if (art && exe && strstr(exe, "{artifact}") &&
+            (err = artifact_ensure(pb, art,
+                                   FLOQ_ARTIFACT_F_EXEC |
+                                           FLOQ_ARTIFACT_F_CACHED_ONLY,
+                                   apath, NULL, errstr, errstr_size)))
+                return err == FLOQ_ERR_NOT_FOUND ? FLOQ_ERR_REJECTED : err;
+        if ((err = check_spec(pb, spec, real, NULL, errstr, errstr_size)))
                 return err;
         /* Normalised form: "args" is always there. */
         if (!json_object_get(spec, "args")) {
@@ -561,7 +721,7 @@ static floq_err_t proc_validate(floq_backend_t *be, const json_t *spec,
                         p++;
         }
         if (spec)
-                return check_spec(pb, spec, real, errstr, errstr_size);
+                return check_spec(pb, spec, real, NULL, errstr, errstr_size);
         return FLOQ_OK;
 }
 
@@ -610,12 +770,14 @@ static int env_add(char **envp, size_t *n, const char *name,
 
 /*
  * The job's environment, highest precedence first: floq's own FLOQ_*
- * variables, the spec's "env" (substituted), then the worker's variables
+ * variables (FLOQ_ARTIFACT when @p artifact is given), the spec's "env"
+ * (substituted with @p params), then the worker's variables
  * that process.env.allow lets through (all plain entries; "?NAME" entries
  * only when the spec lists NAME in env_allow).
  */
 static floq_err_t build_env(const proc_backend_t *pb,
-                            const floq_run_req_t *req, char ***envpp,
+                            const floq_run_req_t *req, const json_t *params,
+                            const char *artifact, char ***envpp,
                             char *errstr, size_t errstr_size) {
         const json_t *env = json_object_get(req->spec, "env");
         const json_t *allow = json_object_get(req->spec, "env_allow");
@@ -650,9 +812,11 @@ static floq_err_t build_env(const proc_backend_t *pb,
                 floq_ms_to_iso(req->scheduled_for, iso, sizeof(iso));
                 ADD("FLOQ_SCHEDULED_FOR", iso);
         }
+        if (artifact)
+                ADD("FLOQ_ARTIFACT", artifact);
 
         json_object_foreach((json_t *)env, key, v) {
-                if ((err = floq_tpl_expand(json_string_value(v), req->params,
+                if ((err = floq_tpl_expand(json_string_value(v), params,
                                            &val, errstr, errstr_size)))
                         goto out;
                 ADD(key, val);
@@ -696,11 +860,11 @@ out:
         return err;
 }
 
-static floq_err_t build_argv(const floq_run_req_t *req, char ***argvp,
+/* argv: @p exe, then the spec's args substituted with @p params. */
+static floq_err_t build_argv(const floq_run_req_t *req, const char *exe,
+                             const json_t *params, char ***argvp,
                              char *errstr, size_t errstr_size) {
         const json_t *args = json_object_get(req->spec, "args");
-        const char *exe = json_string_value(json_object_get(req->spec,
-                                                            "executable"));
         size_t n = json_array_size(args), i;
         char **argv = calloc(n + 2, sizeof(*argv));
         floq_err_t err = FLOQ_OK;
@@ -712,7 +876,7 @@ static floq_err_t build_argv(const floq_run_req_t *req, char ***argvp,
                                    "out of memory");
         }
         json_array_foreach(args, i, v) {
-                if ((err = floq_tpl_expand(json_string_value(v), req->params,
+                if ((err = floq_tpl_expand(json_string_value(v), params,
                                            &argv[i + 1], errstr,
                                            errstr_size))) {
                         free_strv(argv);
@@ -875,7 +1039,11 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                              size_t errstr_size) {
         proc_backend_t *pb = (proc_backend_t *)be;
         int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, devnull = -1;
-        char real[PATH_MAX], **argv = NULL, **envp = NULL;
+        char real[PATH_MAX], exe[PATH_MAX], **argv = NULL, **envp = NULL;
+        char apath[PATH_MAX];
+        const json_t *art = json_object_get(req->spec, "artifact");
+        json_t *params = NULL;
+        int hold = -1;
         floq_attempt_t *att = NULL;
         sigset_t all, old;
         struct rlimit nof;
@@ -887,12 +1055,45 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         pid_t pid;
 
         *attp = NULL;
-        if ((err = check_spec(pb, req->spec, real, errstr, errstr_size)))
+        apath[0] = '\0';
+        if (art) {
+                /* Here whatever worker deployed it: fetched when this one
+                 * lacks it (bounded by artifact.fetch.timeout.ms; a failure
+                 * fails the attempt, retried per the deployment's policy),
+                 * re-hashed before it runs, and held (flock) so that no
+                 * eviction removes it before the exec. */
+                const char *exe0 = json_string_value(
+                        json_object_get(req->spec, "executable"));
+                unsigned flags = FLOQ_ARTIFACT_F_VERIFY;
+
+                if (exe0 && strstr(exe0, "{artifact}"))
+                        flags |= FLOQ_ARTIFACT_F_EXEC;
+                if ((err = artifact_ensure(pb, art, flags, apath, &hold,
+                                           errstr, errstr_size)))
+                        goto out;
+                /* {artifact} is the path, whatever a run parameter of that
+                 * name says. */
+                if (json_is_object(req->params))
+                        params = json_copy((json_t *)req->params);
+                else
+                        params = json_object();
+                if (!params ||
+                    json_object_set_new(params, "artifact",
+                                        json_string(apath))) {
+                        err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                          "out of memory");
+                        goto out;
+                }
+        }
+        if ((err = check_spec(pb, req->spec, real, exe, errstr, errstr_size)))
                 goto out;
         spec_int(req->spec, "grace_ms", &grace, NULL, 0);
         spec_int(req->spec, "timeout_ms", &timeout, NULL, 0);
-        if ((err = build_argv(req, &argv, errstr, errstr_size)) ||
-            (err = build_env(pb, req, &envp, errstr, errstr_size)))
+        if ((err = build_argv(req, exe, params ? params : req->params, &argv,
+                              errstr, errstr_size)) ||
+            (err = build_env(pb, req, params ? params : req->params,
+                             apath[0] ? apath : NULL, &envp, errstr,
+                             errstr_size)))
                 goto out;
 
         if (!(att = calloc(1, sizeof(*att))) ||
@@ -1013,6 +1214,9 @@ out:
                 close(errp[1]);
         if (devnull >= 0)
                 close(devnull);
+        if (hold >= 0) /* the child has exec()ed it, or never will */
+                close(hold);
+        json_decref(params);
         attempt_free(att);
         free_strv(argv);
         free_strv(envp);

@@ -105,3 +105,33 @@ has_status() {
     replies_now "$f"
     [[ -n $(reply_field "$f" "$1" "$2" command_id) ]]
 }
+
+# worker_alive NAME: the worker process still runs (an exited child that
+# was not reaped yet still answers kill -0, so the state is read).
+worker_alive() {
+    local s
+    s=$(ps -o stat= -p "${WPID[$1]}" 2>/dev/null) && [[ -n $s && $s != Z* ]]
+}
+
+# assert_one_final IDS_FILE [REPLIES_FILE]: G1 accounting, as 0111/0112
+# check it: reads every committed reply into REPLIES_FILE (default
+# $FLOQ_TEST_TMP/replies.json), then asserts zero duplicate final replies
+# (over every command) and zero command of IDS_FILE without one.
+assert_one_final() {
+    local ids=$1 r=${2:-$FLOQ_TEST_TMP/replies.json} f dup missing
+    f=$FLOQ_TEST_TMP/finals.$$
+    replies_now "$r"
+    jq -r 'select(.final)|.command_id' "$r" | sort >"$f"
+    dup=$(uniq -d "$f" | wc -l)
+    missing=$(sort -u "$ids" | comm -23 - "$f" | wc -l)
+    ok "zero duplicate final replies ($dup)" test "$dup" -eq 0
+    ok "zero missing final replies ($missing of $(wc -l <"$ids"))" test "$missing" -eq 0
+}
+
+# final_count IDS_FILE REPLIES_FILE STATUS_RE: how many commands of
+# IDS_FILE have a final reply whose status matches STATUS_RE (jq regex,
+# anchored), e.g. final_count ids replies.json 'SUCCEEDED|LOST'.
+final_count() {
+    jq -r --arg re "^($3)\$" 'select(.final and (.status|test($re)))|.command_id' "$2" |
+        sort -u | comm -12 - <(sort -u "$1") | wc -l
+}
