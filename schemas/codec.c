@@ -925,6 +925,25 @@ static floq_err_t read_framing(floq_codec_t *codec, floq_msg_type_t type,
                            "framing: first byte %02x", tname, buf[0]);
 }
 
+/* The checks every reader of a message makes first: arguments, the size
+ * bound, then the framing, giving the writer's schema version and the Avro
+ * body. */
+static floq_err_t frame_in(floq_codec_t *codec, floq_msg_type_t type,
+                           const void *buf, size_t len, schema_ver_t **ver,
+                           const unsigned char **body, size_t *body_len,
+                           char *errstr, size_t errstr_size) {
+        if (!codec || (unsigned)type >= FLOQ_MSG__CNT || (!buf && len))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "bad argument");
+        if (len > codec->max_message_size)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_TOO_LARGE,
+                                   "%s: message of %zu bytes exceeds max "
+                                   "message size %zu", msg_types[type].name,
+                                   len, codec->max_message_size);
+        return read_framing(codec, type, buf, len, ver, body, body_len, errstr,
+                            errstr_size);
+}
+
 floq_err_t floq_codec_decode(floq_codec_t *codec, floq_msg_type_t type,
                              const void *buf, size_t len, json_t **msgp,
                              char *errstr, size_t errstr_size) {
@@ -940,17 +959,11 @@ floq_err_t floq_codec_decode(floq_codec_t *codec, floq_msg_type_t type,
 
         if (msgp)
                 *msgp = NULL;
-        if (!codec || (unsigned)type >= FLOQ_MSG__CNT || (!buf && len) ||
-            !msgp)
+        if (!msgp)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                    "bad argument");
-        if (len > codec->max_message_size)
-                return floq_seterr(errstr, errstr_size, FLOQ_ERR_TOO_LARGE,
-                                   "%s: message of %zu bytes exceeds max "
-                                   "message size %zu", msg_types[type].name,
-                                   len, codec->max_message_size);
-        err = read_framing(codec, type, buf, len, &ver, &body, &body_len,
-                           errstr, errstr_size);
+        err = frame_in(codec, type, buf, len, &ver, &body, &body_len, errstr,
+                       errstr_size);
         if (err)
                 return err;
 
@@ -1009,16 +1022,8 @@ floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
         size_t body_len = 0, k;
         floq_err_t err;
 
-        if (!codec || (unsigned)type >= FLOQ_MSG__CNT || (!buf && len))
-                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
-                                   "bad argument");
-        if (len > codec->max_message_size)
-                return floq_seterr(errstr, errstr_size, FLOQ_ERR_TOO_LARGE,
-                                   "%s: message of %zu bytes exceeds max "
-                                   "message size %zu", msg_types[type].name,
-                                   len, codec->max_message_size);
-        err = read_framing(codec, type, buf, len, &ver, &body, &body_len,
-                           errstr, errstr_size);
+        err = frame_in(codec, type, buf, len, &ver, &body, &body_len, errstr,
+                       errstr_size);
         if (err)
                 return err;
         err = floq_avro_walk_spans(ver->sch->root, msg_types[type].name, body,

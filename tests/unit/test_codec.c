@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "floq_schemas.h"
+#include "test_util.h"
 
 #define MAX_MSG (64 * 1024)
 
@@ -37,38 +38,6 @@ static json_t *parse(const char *text) {
 
         ck_assert_msg(j != NULL, "bad test JSON: %s", jerr.text);
         return j;
-}
-
-/**
- * 1 if every key of @p want (recursively) is in @p got with an equal value:
- * decoding adds the defaults of fields the input left out, including
- * fields added to the schemas after these tests were written.
- */
-static int json_subset(json_t *want, json_t *got) {
-        const char *key;
-        json_t *v;
-        size_t i;
-
-        if (json_is_object(want)) {
-                if (!json_is_object(got))
-                        return 0;
-                json_object_foreach(want, key, v) {
-                        if (!json_subset(v, json_object_get(got, key)))
-                                return 0;
-                }
-                return 1;
-        }
-        if (json_is_array(want)) {
-                if (!json_is_array(got) ||
-                    json_array_size(got) != json_array_size(want))
-                        return 0;
-                json_array_foreach(want, i, v) {
-                        if (!json_subset(v, json_array_get(got, i)))
-                                return 0;
-                }
-                return 1;
-        }
-        return got && json_equal(want, got);
 }
 
 /** Messages of each type with (nearly) every field given. */
@@ -170,7 +139,8 @@ START_TEST(test_roundtrip_all_types) {
                                           (unsigned)(fp >> (8 * i)) & 0xff);
                 ck_assert_int_eq(floq_codec_peek_type(codec, buf, len), t);
                 out = decode_ok((floq_msg_type_t)t, buf, len);
-                ck_assert_msg(json_subset(in, out), "%s changed in transit",
+                ck_assert_msg(test_json_subset(in, out),
+                              "%s changed in transit",
                               floq_msg_type_name((floq_msg_type_t)t));
                 json_decref(out);
                 json_decref(in);
@@ -195,7 +165,7 @@ START_TEST(test_defaults_filled) {
                      "\"attempt\":0,\"exit_code\":null,\"output_tail\":null,"
                      "\"cancelled_runs\":[],\"next_fire_times\":[],"
                      "\"detail\":null}");
-        ck_assert(json_subset(want, out));
+        ck_assert(test_json_subset(want, out));
         json_decref(want);
         json_decref(out);
         json_decref(in);
@@ -209,7 +179,7 @@ START_TEST(test_defaults_filled) {
         want = parse("{\"max_attempts\":1,\"backoff_ms\":1000,"
                      "\"backoff_multiplier\":2.0,\"max_backoff_ms\":60000,"
                      "\"jitter\":0.2}");
-        ck_assert(json_subset(want, json_object_get(out, "retry")));
+        ck_assert(test_json_subset(want, json_object_get(out, "retry")));
         ck_assert(json_is_true(json_object_get(out, "enabled")));
         ck_assert_int_eq(json_integer_value(json_object_get(out,
                                                             "generation")),
@@ -376,7 +346,7 @@ START_TEST(test_confluent) {
         ck_assert_int_eq(floq_codec_peek_type(codec, buf, len),
                          FLOQ_MSG_REPLY);
         out = decode_ok(FLOQ_MSG_REPLY, buf, len);
-        ck_assert(json_subset(in, out));
+        ck_assert(test_json_subset(in, out));
         json_decref(out);
         out = NULL;
 
@@ -393,7 +363,7 @@ START_TEST(test_confluent) {
         ck_assert_int_eq(floq_codec_decode(other, FLOQ_MSG_REPLY, buf, len,
                                            &out, errstr, sizeof(errstr)),
                          FLOQ_OK);
-        ck_assert(json_subset(in, out));
+        ck_assert(test_json_subset(in, out));
         json_decref(out);
         free(buf);
         ck_assert_int_eq(floq_codec_encode(other, FLOQ_MSG_REPLY, in,
@@ -488,11 +458,5 @@ static Suite *codec_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(codec_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(codec_suite());
 }

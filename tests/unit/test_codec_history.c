@@ -33,6 +33,7 @@
 
 #include "codec_int.h"
 #include "floq_schemas.h"
+#include "test_util.h"
 
 #define MAX_MSG (1024 * 1024)
 #define MAX_ENTRIES 256
@@ -161,35 +162,6 @@ static const entry_t *current_entry(int type) {
                 if (entries[i].msg_type == type && entries[i].current)
                         return &entries[i];
         return NULL;
-}
-
-/** want ⊆ got: objects by the keys of want, arrays element by element and
- *  of the same length, anything else equal. */
-static int json_subset(json_t *want, json_t *got) {
-        const char *key;
-        json_t *v;
-        size_t i;
-
-        if (json_is_object(want)) {
-                if (!json_is_object(got))
-                        return 0;
-                json_object_foreach(want, key, v) {
-                        if (!json_subset(v, json_object_get(got, key)))
-                                return 0;
-                }
-                return 1;
-        }
-        if (json_is_array(want)) {
-                if (!json_is_array(got) ||
-                    json_array_size(got) != json_array_size(want))
-                        return 0;
-                json_array_foreach(want, i, v) {
-                        if (!json_subset(v, json_array_get(got, i)))
-                                return 0;
-                }
-                return 1;
-        }
-        return got && json_equal(want, got);
 }
 
 static const floq_avro_field_t *writer_field(const floq_avro_node_t *w,
@@ -563,7 +535,7 @@ static void check_version(const entry_t *e) {
                               "%s: the current codec cannot read v%u: %s",
                               what, e->version, errstr);
                 g = json_dumps(out, JSON_SORT_KEYS);
-                ck_assert_msg(json_subset(expect, out),
+                ck_assert_msg(test_json_subset(expect, out),
                               "%s: decoded %s\nnot as expected", what, g);
                 free(g);
                 check_defaults(wsch->root, rsch->root, out, e->type, 0);
@@ -654,11 +626,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(suite());
 }

@@ -21,6 +21,7 @@
 
 #include "floq_common.h"
 #include "floq_schemas.h"
+#include "test_util.h"
 
 #define MAX_MSG (1024 * 1024)
 
@@ -30,19 +31,18 @@ static const unsigned char secret_c[16] = "cccccccccccccccc";
 
 static char errstr[512];
 static floq_codec_t *codec;
-
-static void setup(void) {
-        codec = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
-        ck_assert_msg(codec, "%s", errstr);
-}
-
-static void teardown(void) {
-        floq_codec_destroy(codec);
-}
+/* What the cases work on: setup makes the sample command, a case the
+ * verifiers' keyring and the message under test, and teardown releases
+ * whatever of the three there is. */
+static json_t *cmd;
+static floq_keyring_t *keys;
+static void *buf;
+static size_t len;
+static floq_sig_status_t st;
 
 static json_t *sample(void) {
         json_error_t jerr;
-        json_t *cmd = json_loads(
+        json_t *j = json_loads(
                 "{\"command_id\":\"0c5e1f1e-8d9a-4a55-9a51-1b2c3d4e5f60\","
                 "\"correlation_id\":\"corr\",\"issued_at\":1700000000000,"
                 "\"expires_at\":1700000060000,\"deployment\":\"etl\","
@@ -50,15 +50,31 @@ static json_t *sample(void) {
                 "\"params\":{\"a\":\"1\",\"who\":\"world\"},"
                 "\"timeout_ms\":5000}}}", 0, &jerr);
 
-        ck_assert_msg(cmd, "%s", jerr.text);
-        return cmd;
+        ck_assert_msg(j, "%s", jerr.text);
+        return j;
+}
+
+static void setup(void) {
+        codec = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
+        ck_assert_msg(codec, "%s", errstr);
+        cmd = sample();
+}
+
+static void teardown(void) {
+        json_decref(cmd);
+        cmd = NULL;
+        floq_keyring_destroy(keys);
+        keys = NULL;
+        free(buf);
+        buf = NULL;
+        floq_codec_destroy(codec);
 }
 
 /* A keyring of the keys named in @p ids ("AB": keys A and B). */
 static floq_keyring_t *ring(const char *ids) {
-        floq_keyring_t *keys = floq_keyring_new();
+        floq_keyring_t *kr = floq_keyring_new();
 
-        ck_assert_ptr_nonnull(keys);
+        ck_assert_ptr_nonnull(kr);
         for (; *ids; ids++) {
                 const unsigned char *s = *ids == 'A'   ? secret_a
                                          : *ids == 'B' ? secret_b
@@ -68,39 +84,37 @@ static floq_keyring_t *ring(const char *ids) {
                                          : sizeof(secret_c);
                 char id[2] = {*ids, 0};
 
-                ck_assert_int_eq(floq_keyring_add(keys, id, s, n, errstr,
+                ck_assert_int_eq(floq_keyring_add(kr, id, s, n, errstr,
                                                   sizeof(errstr)),
                                  FLOQ_OK);
         }
-        return keys;
+        return kr;
 }
 
-static void sign(floq_codec_t *c, const floq_keyring_t *keys,
-                 const char *key_id, json_t *cmd, void **bufp,
+static void sign(floq_codec_t *c, const floq_keyring_t *signers,
+                 const char *key_id, json_t *in, void **bufp,
                  size_t *lenp) {
-        floq_err_t err = floq_command_encode_signed(c, keys, key_id, cmd,
+        floq_err_t err = floq_command_encode_signed(c, signers, key_id, in,
                                                     bufp, lenp, errstr,
                                                     sizeof(errstr));
 
         ck_assert_msg(err == FLOQ_OK, "sign: %s", errstr);
 }
 
-static floq_err_t verify(const floq_keyring_t *keys, const void *buf,
-                         size_t len, int required, floq_sig_status_t *st) {
+static floq_err_t verify(const floq_keyring_t *verifiers, const void *msg,
+                         size_t msg_len, int required,
+                         floq_sig_status_t *stp) {
         errstr[0] = '\0';
-        return floq_command_verify(codec, keys, buf, len, required, st,
-                                   errstr, sizeof(errstr));
+        return floq_command_verify(codec, verifiers, msg, msg_len, required,
+                                   stp, errstr, sizeof(errstr));
 }
 
 /* ------------------------------------------------------------------ cases */
 
 START_TEST(round_trip) {
-        floq_keyring_t *keys = ring("A");
-        json_t *cmd = sample(), *dec = NULL;
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
+        json_t *dec = NULL;
 
+        keys = ring("A");
         sign(codec, keys, NULL, cmd, &buf, &len);
         ck_assert_int_eq(verify(keys, buf, len, 1, &st), FLOQ_OK);
         ck_assert_int_eq(st, FLOQ_SIG_VALID);
@@ -120,20 +134,12 @@ START_TEST(round_trip) {
         ck_assert_str_eq(json_string_value(json_object_get(dec, "deployment")),
                          "etl");
         json_decref(dec);
-        json_decref(cmd);
-        free(buf);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 /* Unsigned commands pass only when signatures are not required. */
 START_TEST(unsigned_command) {
-        floq_keyring_t *keys = ring("A");
-        json_t *cmd = sample();
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
-
+        keys = ring("A");
         ck_assert_int_eq(floq_codec_encode(codec, FLOQ_MSG_COMMAND, cmd, &buf,
                                            &len, errstr, sizeof(errstr)),
                          FLOQ_OK);
@@ -144,23 +150,17 @@ START_TEST(unsigned_command) {
         ck_assert_ptr_nonnull(strstr(errstr, "not signed"));
         ck_assert_int_eq(verify(NULL, buf, len, 1, &st),
                          FLOQ_ERR_UNAUTHORIZED);
-        json_decref(cmd);
-        free(buf);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 /* Any single changed bit anywhere (framing, fields, key id, signature)
  * fails verification. */
 START_TEST(every_tampered_byte_fails) {
-        floq_keyring_t *keys = ring("AB");
-        json_t *cmd = sample();
-        floq_sig_status_t st;
         unsigned char *b;
-        void *buf;
-        size_t len, i;
+        size_t i;
         int bit;
 
+        keys = ring("AB");
         sign(codec, keys, "A", cmd, &buf, &len);
         b = buf;
         for (i = 0; i < len; i++)
@@ -174,21 +174,15 @@ START_TEST(every_tampered_byte_fails) {
         /* dropping or adding a byte fails too */
         ck_assert_int_ne(verify(keys, b, len - 1, 1, &st), FLOQ_OK);
         ck_assert_int_eq(verify(keys, b, len, 1, &st), FLOQ_OK);
-        json_decref(cmd);
-        free(buf);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 /* Same key id, another secret: refused even when signatures are not
  * required (a forgery under a known key). */
 START_TEST(wrong_secret) {
-        floq_keyring_t *signer = floq_keyring_new(), *keys = ring("A");
-        json_t *cmd = sample();
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
+        floq_keyring_t *signer = floq_keyring_new();
 
+        keys = ring("A");
         ck_assert_int_eq(floq_keyring_add(signer, "A", secret_b,
                                           sizeof(secret_b), errstr,
                                           sizeof(errstr)),
@@ -200,20 +194,14 @@ START_TEST(wrong_secret) {
         ck_assert_ptr_nonnull(strstr(errstr, "'A'"));
         ck_assert_int_eq(verify(keys, buf, len, 0, &st),
                          FLOQ_ERR_UNAUTHORIZED);
-        json_decref(cmd);
-        free(buf);
         floq_keyring_destroy(signer);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 START_TEST(unknown_key_id) {
-        floq_keyring_t *signer = ring("C"), *keys = ring("AB");
-        json_t *cmd = sample();
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
+        floq_keyring_t *signer = ring("C");
 
+        keys = ring("AB");
         sign(codec, signer, NULL, cmd, &buf, &len);
         ck_assert_int_eq(verify(keys, buf, len, 1, &st),
                          FLOQ_ERR_UNAUTHORIZED);
@@ -228,22 +216,17 @@ START_TEST(unknown_key_id) {
                                                     &(void *){NULL}, &len,
                                                     errstr, sizeof(errstr)),
                          FLOQ_ERR_NOT_FOUND);
-        json_decref(cmd);
-        free(buf);
         floq_keyring_destroy(signer);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 /* Verifiers know A and B; a signer with B only, or choosing B, verifies;
  * the default signer is the first key. */
 START_TEST(rotation) {
-        floq_keyring_t *keys = ring("AB"), *new_only = ring("B");
-        json_t *cmd = sample(), *dec;
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
+        floq_keyring_t *new_only = ring("B");
+        json_t *dec;
 
+        keys = ring("AB");
         ck_assert_str_eq(floq_keyring_signer(keys), "A");
         ck_assert_int_eq(floq_keyring_set_signer(keys, "B", errstr,
                                                  sizeof(errstr)),
@@ -264,33 +247,30 @@ START_TEST(rotation) {
                          "B");
         json_decref(dec);
         free(buf);
+        buf = NULL;
         sign(codec, keys, "A", cmd, &buf, &len);
         ck_assert_int_eq(verify(keys, buf, len, 1, &st), FLOQ_OK);
         /* A retired: verifiers with B only refuse A's commands */
         ck_assert_int_eq(verify(new_only, buf, len, 1, &st),
                          FLOQ_ERR_UNAUTHORIZED);
-        free(buf);
-        json_decref(cmd);
-        floq_keyring_destroy(keys);
         floq_keyring_destroy(new_only);
 }
 END_TEST
 
 static floq_err_t parse(const char *text) {
-        floq_keyring_t *keys = floq_keyring_new();
+        floq_keyring_t *parsed = floq_keyring_new();
         floq_err_t err;
 
         errstr[0] = '\0';
-        err = floq_keyring_parse(keys, text, "keys.txt", errstr,
+        err = floq_keyring_parse(parsed, text, "keys.txt", errstr,
                                  sizeof(errstr));
-        floq_keyring_destroy(keys);
+        floq_keyring_destroy(parsed);
         return err;
 }
 
 #define HEX16 "00112233445566778899aabbccddeeff"
 
 START_TEST(keys_file_parser) {
-        floq_keyring_t *keys = floq_keyring_new();
         static const struct {
                 const char *text, *want;
         } bad[] = {
@@ -309,6 +289,7 @@ START_TEST(keys_file_parser) {
         };
         size_t i;
 
+        keys = floq_keyring_new();
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 ck_assert_int_eq(parse(bad[i].text), FLOQ_ERR_CONFIG);
                 ck_assert_msg(strstr(errstr, bad[i].want),
@@ -329,16 +310,15 @@ START_TEST(keys_file_parser) {
         ck_assert(floq_keyring_has(keys, "k-1.a:b"));
         ck_assert(floq_keyring_has(keys, "K2"));
         ck_assert_str_eq(floq_keyring_signer(keys), "k-1.a:b");
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 START_TEST(keys_file_mode_and_conf) {
         char dir[] = "/tmp/floq-sign-XXXXXX", path[128], missing[160];
-        floq_keyring_t *keys = floq_keyring_new();
         floq_conf_t *conf = floq_conf_new();
         FILE *f;
 
+        keys = floq_keyring_new();
         ck_assert_ptr_nonnull(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/keys", dir);
         snprintf(missing, sizeof(missing), "%s/none", dir);
@@ -394,7 +374,6 @@ START_TEST(keys_file_mode_and_conf) {
                                                 sizeof(errstr)),
                          FLOQ_OK);
         ck_assert_str_eq(floq_keyring_signer(keys), "new");
-        floq_keyring_destroy(keys);
 
         /* the registry is refused at start-up, not silently ignored */
         ck_assert_int_eq(floq_conf_check_supported(conf, errstr,
@@ -417,15 +396,13 @@ END_TEST
 /* A producer still on Command.v1 signs with its own encoding; the current
  * codec verifies it from the bytes, without re-encoding. */
 START_TEST(older_writer_schema) {
-        floq_keyring_t *keys = ring("A");
         const char *v1 = floq_schema_history_json(FLOQ_MSG_COMMAND, 0, NULL);
         floq_codec_t *old = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
-        json_t *cmd = sample();
-        floq_sig_status_t st;
         unsigned char *b;
-        void *buf, *cur;
-        size_t len, cur_len, i;
+        void *cur;
+        size_t cur_len, i;
 
+        keys = ring("A");
         ck_assert_ptr_nonnull(v1);
         ck_assert_int_eq(floq_codec_set_schema(old, FLOQ_MSG_COMMAND, v1,
                                                errstr, sizeof(errstr)),
@@ -442,23 +419,16 @@ START_TEST(older_writer_schema) {
                 ck_assert_int_ne(verify(keys, b, len, 1, &st), FLOQ_OK);
                 b[i] ^= 0x10;
         }
-        free(buf);
         free(cur);
-        json_decref(cmd);
         floq_codec_destroy(old);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
 /* Confluent framing (0, schema id) is signed over the same way. */
 START_TEST(confluent_framing) {
-        floq_keyring_t *keys = ring("A");
         floq_codec_t *cw = floq_codec_new(MAX_MSG, errstr, sizeof(errstr));
-        json_t *cmd = sample();
-        floq_sig_status_t st;
-        void *buf;
-        size_t len;
 
+        keys = ring("A");
         ck_assert_int_eq(floq_codec_set_registry_id(cw, FLOQ_MSG_COMMAND, 42,
                                                     1),
                          FLOQ_OK);
@@ -471,31 +441,24 @@ START_TEST(confluent_framing) {
         ck_assert_int_eq(st, FLOQ_SIG_VALID);
         ((unsigned char *)buf)[4] = 43; /* another schema id */
         ck_assert_int_ne(verify(keys, buf, len, 1, &st), FLOQ_OK);
-        free(buf);
-        json_decref(cmd);
         floq_codec_destroy(cw);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
-static void encode_with(json_t *cmd, const char *key_id, const char *sig,
+static void encode_with(json_t *in, const char *key_id, const char *sig,
                         void **bufp, size_t *lenp) {
-        json_object_set_new(cmd, "key_id",
+        json_object_set_new(in, "key_id",
                             key_id ? json_string(key_id) : json_null());
-        json_object_set_new(cmd, "signature", json_string(sig));
-        ck_assert_int_eq(floq_codec_encode(codec, FLOQ_MSG_COMMAND, cmd, bufp,
+        json_object_set_new(in, "signature", json_string(sig));
+        ck_assert_int_eq(floq_codec_encode(codec, FLOQ_MSG_COMMAND, in, bufp,
                                            lenp, errstr, sizeof(errstr)),
                          FLOQ_OK);
 }
 
 START_TEST(malformed_signatures) {
-        floq_keyring_t *keys = ring("A");
-        json_t *cmd = sample();
-        floq_sig_status_t st;
         char sig31[63];
-        void *buf;
-        size_t len;
 
+        keys = ring("A");
         memset(sig31, 'a', 62);
         sig31[62] = '\0';
         encode_with(cmd, NULL, sig31, &buf, &len);
@@ -503,16 +466,14 @@ START_TEST(malformed_signatures) {
                          FLOQ_ERR_UNAUTHORIZED);
         ck_assert_ptr_nonnull(strstr(errstr, "no key_id"));
         free(buf);
+        buf = NULL;
         encode_with(cmd, "A", sig31, &buf, &len);
         ck_assert_int_eq(verify(keys, buf, len, 0, &st),
                          FLOQ_ERR_UNAUTHORIZED);
         ck_assert_ptr_nonnull(strstr(errstr, "31 bytes"));
-        free(buf);
         /* undecodable bytes: the codec's error, not a verdict */
         ck_assert_int_eq(verify(keys, "\xc3\x01", 2, 1, &st),
                          FLOQ_ERR_TRUNCATED);
-        json_decref(cmd);
-        floq_keyring_destroy(keys);
 }
 END_TEST
 
@@ -537,11 +498,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(suite());
 }

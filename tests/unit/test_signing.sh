@@ -9,23 +9,16 @@
 #      byte, are refused by floq;
 #  (c) floq-signed commands verify in Python, a flipped signature does not;
 #  (d) both produce the same bytes for the same command and key.
-# Run by tests/unit/run.sh with B set to the build folder.
+# The Python shared with test_interop.sh and test_codec_history.sh is in
+# tests/unit/lib/floq_avro_oracle.py. Run by tests/unit/run.sh with B set
+# to the build folder.
 set -u
 B=${B:-build}
 SIGN=$B/tools/floq_sign_tool
 AVRO=$B/tools/floq_avro_tool
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib/floq_avro_oracle.sh"
+oracle_init test_signing "$SIGN" "$AVRO"
 
-for t in "$SIGN" "$AVRO"; do
-    if [ ! -x "$t" ]; then
-        echo "test_signing: $t not built"
-        exit 1
-    fi
-done
-if ! "$PY" -c 'import avro.schema, avro.io' 2>/dev/null; then
-    echo "test_signing: $PY has no avro module (apt-get install python3-avro)"
-    exit 1
-fi
 dir=$(mktemp -d /tmp/floq-test-signing.XXXXXX)
 trap 'rm -rf "$dir"' EXIT INT TERM
 umask 077
@@ -36,51 +29,26 @@ B=b0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 KEYS
 
 "$PY" - "$SIGN" "$AVRO" schemas/Command.avsc "$dir" <<'PYEOF'
-import hashlib, hmac, io, json, struct, subprocess, sys
+import hashlib, hmac, io, json, sys
 
 import avro.io
-import avro.schema
+
+from floq_avro_oracle import (HEADER_SIZE, check, finish, header_fingerprint,
+                              parse, run, write_single_object)
 
 sign_tool, avro_tool, avsc, tmp = sys.argv[1:5]
-failures = 0
 KEYS = {"A": bytes.fromhex("000102030405060708090a0b0c0d0e0f"
                            "101112131415161718191a1b1c1d1e1f"),
         "B": bytes.fromhex("b0b1b2b3b4b5b6b7b8b9babbbcbdbebf")}
-
-
-def check(ok, what):
-    global failures
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures += 1
-
-
-def run(*args, data=b""):
-    p = subprocess.run(list(args), input=data, capture_output=True)
-    return p.returncode, p.stdout, p.stderr.decode()
-
-
-def strip_logical(node):
-    if isinstance(node, dict):
-        return {k: strip_logical(v) for k, v in node.items()
-                if k != "logicalType"}
-    if isinstance(node, list):
-        return [strip_logical(v) for v in node]
-    return node
-
-
-schema = avro.schema.parse(json.dumps(strip_logical(json.load(open(avsc)))))
+schema = parse(open(avsc).read())
 # the fingerprint comes from floq (test_interop.sh checks it equals
 # Python's CRC-64-AVRO of the canonical form)
 fp = int(run(avro_tool, "fingerprint", avsc)[1].decode().split("\n")[1], 16)
-HEADER = b"\xc3\x01" + struct.pack("<Q", fp)
 
 
 # ---- the rule, as docs/producing.md gives it
 def encode(cmd):
-    out = io.BytesIO()
-    avro.io.DatumWriter(schema).write(cmd, avro.io.BinaryEncoder(out))
-    return HEADER + out.getvalue()
+    return write_single_object(avro.io.DatumWriter(schema), fp, cmd)
 
 
 def sign(cmd, key_id, secret):
@@ -92,15 +60,15 @@ def sign(cmd, key_id, secret):
 
 def verify(msg, keys):
     """key id if msg carries a valid signature, else None."""
-    if msg[:10] != HEADER:
+    if header_fingerprint(msg) != fp:
         return None
-    dec = avro.io.BinaryDecoder(io.BytesIO(msg[10:]))
+    dec = avro.io.BinaryDecoder(io.BytesIO(msg[HEADER_SIZE:]))
     reader = avro.io.DatumReader(schema)
     spans, values = {}, {}
     for f in schema.fields:                # top-level fields in order
-        start = 10 + dec.reader.tell()
+        start = HEADER_SIZE + dec.reader.tell()
         values[f.name] = reader.read_data(f.type, f.type, dec)
-        spans[f.name] = (start, 10 + dec.reader.tell())
+        spans[f.name] = (start, HEADER_SIZE + dec.reader.tell())
     key_id, sig = values["key_id"], values["signature"]
     if sig is None or key_id not in keys:
         return None
@@ -155,7 +123,5 @@ for kid in ("A", "B"):
     check(out == sign(cmd, kid, KEYS[kid]),
           "floq and python sign to the same bytes (key %s)" % kid)
 
-print("test_signing: %s" % ("ok" if not failures else
-                            "%d failed" % failures))
-sys.exit(1 if failures else 0)
+finish("test_signing")
 PYEOF

@@ -1,0 +1,66 @@
+/*
+ * test_util.h - helpers the Check unit tests in tests/unit share, so that
+ * each test_<module>.c holds only its cases. Everything here is static
+ * inline: the Makefile builds each test_<name>.c in tests/unit into its own
+ * test binary and links every other .c file there into all of them; a
+ * header needs neither rule.
+ */
+#ifndef FLOQ_TEST_UTIL_H
+#define FLOQ_TEST_UTIL_H
+
+#include <check.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+/**
+ * 1 if @p want is contained in @p got: objects by the keys of @p want
+ * (recursively; @p got may have more), arrays element by element and of
+ * the same length, anything else equal. Decoding adds the defaults of
+ * fields the input left out, including fields added to the schemas after
+ * a test was written, so tests compare what they gave by this.
+ * @p got may be NULL (a missing key): then 0. Borrows both.
+ */
+static inline int test_json_subset(json_t *want, json_t *got) {
+        const char *key;
+        json_t *v;
+        size_t i;
+
+        if (json_is_object(want)) {
+                if (!json_is_object(got))
+                        return 0;
+                json_object_foreach(want, key, v) {
+                        if (!test_json_subset(v, json_object_get(got, key)))
+                                return 0;
+                }
+                return 1;
+        }
+        if (json_is_array(want)) {
+                if (!json_is_array(got) ||
+                    json_array_size(got) != json_array_size(want))
+                        return 0;
+                json_array_foreach(want, i, v) {
+                        if (!test_json_subset(v, json_array_get(got, i)))
+                                return 0;
+                }
+                return 1;
+        }
+        return got && json_equal(want, got);
+}
+
+/**
+ * Runs every case of @p s (fork mode unless CK_FORK=no says otherwise) and
+ * returns main()'s exit status: EXIT_FAILURE if any case failed. Takes
+ * ownership of @p s.
+ */
+static inline int test_run_suite(Suite *s) {
+        SRunner *sr = srunner_create(s);
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif /* FLOQ_TEST_UTIL_H */
