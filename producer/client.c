@@ -62,6 +62,7 @@ struct floq_client_s {
         long inflight;              /* queued, no delivery report yet */
         rd_kafka_resp_err_t async_err; /* first failed async delivery */
         char async_errstr[256];
+        char broker_errstr[512];    /* last connection error (error_cb) */
 
         pthread_t thread;
         int thread_started;
@@ -96,6 +97,30 @@ static int clamp_ms(int64_t v) {
         if (v < 0)
                 return 0;
         return v > 24LL * 3600 * 1000 ? 24 * 3600 * 1000 : (int)v;
+}
+
+/* ------------------------------------------------------ producer errors */
+
+/* librdkafka's error callback of the producer (served by rd_kafka_poll).
+ * It keeps the last connection-level error, so that a connect that gives
+ * up can say why: "Broker transport failure" alone does not tell a wrong
+ * SASL password, an untrusted CA or a plaintext client on a TLS port from
+ * a broker that is down. "N/N brokers are down" says nothing new and is
+ * not kept. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        floq_client_t *client = opaque;
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+                floq_err("CLIENT", "producer: %s", reason);
+        else
+                floq_warn("CLIENT", "producer: %s", reason);
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                return;
+        pthread_mutex_lock(&client->lock);
+        snprintf(client->broker_errstr, sizeof(client->broker_errstr), "%s",
+                 reason ? reason : rd_kafka_err2str(err));
+        pthread_mutex_unlock(&client->lock);
 }
 
 /* ------------------------------------------------------ delivery reports */
@@ -250,6 +275,7 @@ floq_client_t *floq_client_new(floq_conf_t *conf, char *errstr,
                                   errstr, errstr_size)))
                 goto out;
         rd_kafka_conf_set_dr_msg_cb(pc, dr_msg_cb);
+        rd_kafka_conf_set_error_cb(pc, error_cb);
         rd_kafka_conf_set_opaque(pc, client);
         client->rk_prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, buf,
                                        sizeof(buf));
@@ -356,16 +382,26 @@ static int remaining(int64_t deadline) {
 static floq_err_t transport_err(floq_client_t *client, const char *what,
                                 rd_kafka_resp_err_t kerr, char *errstr,
                                 size_t errstr_size) {
+        char last[sizeof(client->broker_errstr)];
+
         if (kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ||
             kerr == RD_KAFKA_RESP_ERR__TRANSPORT ||
             kerr == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
-            kerr == RD_KAFKA_RESP_ERR__RESOLVE)
+            kerr == RD_KAFKA_RESP_ERR__RESOLVE) {
+                /* Serve the producer's queued errors (error_cb) to learn
+                 * the last one: authentication, TLS handshake, ... */
+                rd_kafka_poll(client->rk_prod, 0);
+                pthread_mutex_lock(&client->lock);
+                memcpy(last, client->broker_errstr, sizeof(last));
+                pthread_mutex_unlock(&client->lock);
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_TRANSPORT,
                                    "cannot reach Kafka at '%s' within %d ms "
-                                   "(%s: %s)",
+                                   "(%s: %s)%s%s",
                                    client->brokers,
                                    client->connect_timeout_ms, what,
-                                   rd_kafka_err2str(kerr));
+                                   rd_kafka_err2str(kerr),
+                                   *last ? ": last error: " : "", last);
+        }
         return floq_seterr(errstr, errstr_size, floq_kafka_err(kerr),
                            "%s: %s", what, rd_kafka_err2str(kerr));
 }

@@ -10,6 +10,9 @@
 # address as the last line of stdout, so a caller can write
 #     FLOQ_BROKERS=$(ops/kafka/kafka.sh start | tail -1)
 # Everything else goes to stderr. `kill`/`restart-node` exist for fault tests.
+# `start --security sasl_ssl` also opens a SASL_SSL listener per node (TLS
+# with a throw-away CA made by openssl, SASL/PLAIN and SCRAM-SHA-256) for
+# tests of floq's TLS and SASL settings.
 # Run `kafka.sh --help` for the full usage.
 set -euo pipefail
 
@@ -29,7 +32,9 @@ STOP_TIMEOUT=30
 CONTROLLER_OFFSET=100   # controller port of node i = PORT + 100 + i - 1
 HEAP_OPTS=${FLOQ_KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 JVM_OPTS=${FLOQ_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}
-VERSION_SET=0 PORT_SET=0 NODES_SET=0
+SECURITY=plaintext      # or sasl_ssl: an extra SASL_SSL listener per node
+SASL_USER=floq          # the client user of the SASL_SSL listener
+VERSION_SET=0 PORT_SET=0 NODES_SET=0 SECURITY_SET=0
 
 usage() {
     cat <<EOF
@@ -37,15 +42,18 @@ kafka.sh - run a real Apache Kafka (KRaft) on 127.0.0.1 for floq's tests.
 
 Usage:
   kafka.sh start [--nodes 1|3] [--version V] [--dir DIR] [--port P] [--timeout S]
+                 [--security plaintext|sasl_ssl]
       Fetch the jars if missing, format fresh storage (any previous data in
       DIR is wiped), start the node(s) in the background and wait until every
       broker answers (deadline --timeout, default 120 s; on timeout the log
       tail is printed, the started nodes are killed and the exit code is 1).
       Last stdout line: the bootstrap address, e.g. 127.0.0.1:39092 or
       127.0.0.1:39092,127.0.0.1:39093,127.0.0.1:39094. If a cluster already
-      runs in DIR and matches the flags given (--nodes/--version/--port; ones
-      not given match anything), it only waits for it and prints its address;
-      a different one is an error (stop it first).
+      runs in DIR and matches the flags given (--nodes/--version/--port/
+      --security; ones not given match anything), it only waits for it and
+      prints its address; a different one is an error (stop it first).
+      --security sasl_ssl: see "SASL_SSL listener" below; the last stdout
+      line stays the PLAINTEXT bootstrap.
   kafka.sh stop [--dir DIR]
       SIGTERM all nodes, wait up to ${STOP_TIMEOUT} s, then SIGKILL; removes the pid
       files. Exit 0 (with a message) if nothing runs.
@@ -64,8 +72,9 @@ Usage:
       the running cluster; --bootstrap-server is added unless given, e.g.
         kafka.sh topics --create --topic t --partitions 3
         kafka.sh topics --list
-  kafka.sh bootstrap [--dir DIR]
-      Print the bootstrap address of the running cluster.
+  kafka.sh bootstrap [--dir DIR] [--security sasl_ssl]
+      Print the bootstrap address of the running cluster (with --security
+      sasl_ssl: of its SASL_SSL listeners; an error if it has none).
   kafka.sh --help
 
 Cluster layout:
@@ -74,6 +83,28 @@ Cluster layout:
   127.0.0.1:PORT+i-1 for clients and 127.0.0.1:PORT+${CONTROLLER_OFFSET}+i-1 for the
   controller quorum. Run dir layout: DIR/cluster.env (what was started),
   DIR/nodeI/{server.properties,server.log,kafka.pid,data/}.
+
+SASL_SSL listener (start --security sasl_ssl):
+  Node i also listens on 127.0.0.1:PORT+NODES+i-1 (one node: PORT+1) with
+  security.protocol SASL_SSL: TLS with a broker certificate for IP
+  127.0.0.1 (and DNS localhost) signed by a CA made afresh by openssl at
+  each start, no client certificates; SASL mechanisms PLAIN and
+  SCRAM-SHA-256, one user '${SASL_USER}' with a random password (SCRAM with Kafka
+  4.x needs librdkafka >= 2.6.1; floq's and kcat's 2.0.2 use PLAIN there).
+  The PLAINTEXT and controller listeners are unchanged (inter-broker
+  traffic stays PLAINTEXT).
+  Files, in DIR/tls/ (printed on stderr at start):
+    ca.pem             the CA certificate clients trust (ssl.ca.location)
+    client.password    the password of '${SASL_USER}', one line (mode 600), for
+                       floq's sasl.password.file
+    client.properties  librdkafka settings with the password (mode 600):
+                       kcat -F DIR/tls/client.properties -b BOOTSTRAP -L
+    ca.key, broker.*   the CA's key and the broker's key and certificate
+  A floq program over it:
+    floq-worker -b \$(kafka.sh bootstrap --security sasl_ssl) \\
+        -X security.protocol=sasl_ssl -X ssl.ca.location=DIR/tls/ca.pem \\
+        -X sasl.mechanisms=PLAIN -X sasl.username=${SASL_USER} \\
+        -o sasl.password.file=DIR/tls/client.password
 
 Broker settings worth knowing:
   auto.create.topics.enable=false  floq creates its topics with the Admin API;
@@ -99,7 +130,8 @@ Environment:
   FLOQ_KAFKA_JVM_OPTS   other JVM flags (default -XX:+UseSerialGC
                         -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true)
 
-Needs: java (17+), mvn (only to fetch), kcat (readiness checks).
+Needs: java (17+), mvn (only to fetch), kcat (readiness checks), openssl
+(--security sasl_ssl only).
 EOF
 }
 
@@ -118,6 +150,7 @@ parse_opts() {
             --dir)     RUN_DIR=${2:?--dir needs a value}; shift 2 ;;
             --port)    PORT=${2:?--port needs a value}; PORT_SET=1; shift 2 ;;
             --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
+            --security) SECURITY=${2:?--security needs a value}; SECURITY_SET=1; shift 2 ;;
             -h|--help) usage; exit 0 ;;
             *)         REST+=("$1"); shift ;;
         esac
@@ -125,6 +158,9 @@ parse_opts() {
     [[ $NODES == 1 || $NODES == 3 ]] || die "--nodes must be 1 or 3 (got $NODES)"
     [[ $PORT =~ ^[0-9]+$ ]] || die "--port must be a number (got $PORT)"
     [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be seconds (got $TIMEOUT)"
+    SECURITY=${SECURITY,,}
+    [[ $SECURITY == plaintext || $SECURITY == sasl_ssl ]] ||
+        die "--security must be plaintext or sasl_ssl (got $SECURITY)"
     [[ $RUN_DIR == /* ]] || RUN_DIR="$PWD/$RUN_DIR"
     [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
         die "--version must be an exact version like 3.9.1 or 4.3.1 (got $VERSION)"
@@ -203,6 +239,8 @@ run_tool() {
 # ---------------------------------------------------------------- cluster state
 
 client_port()     { echo $((PORT + $1 - 1)); }
+secure_port()     { echo $((PORT + NODES + $1 - 1)); }
+tls_dir()         { echo "$RUN_DIR/tls"; }
 controller_port() { echo $((PORT + CONTROLLER_OFFSET + $1 - 1)); }
 node_dir()        { echo "$RUN_DIR/node$1"; }
 pid_file()        { echo "$RUN_DIR/node$1/kafka.pid"; }
@@ -210,6 +248,12 @@ pid_file()        { echo "$RUN_DIR/node$1/kafka.pid"; }
 bootstrap() {
     local i out=()
     for ((i = 1; i <= NODES; i++)); do out+=("127.0.0.1:$(client_port "$i")"); done
+    (IFS=,; echo "${out[*]}")
+}
+
+secure_bootstrap() {
+    local i out=()
+    for ((i = 1; i <= NODES; i++)); do out+=("127.0.0.1:$(secure_port "$i")"); done
     (IFS=,; echo "${out[*]}")
 }
 
@@ -221,6 +265,7 @@ NODES=$NODES
 PORT=$PORT
 CLUSTER_ID=$CLUSTER_ID
 LIBS=$LIBS
+SECURITY=$SECURITY
 EOF
 }
 
@@ -228,10 +273,12 @@ EOF
 load_state() {
     [[ -f $RUN_DIR/cluster.env ]] || return 1
     local k v
+    SECURITY=plaintext   # a cluster.env from before --security
     while IFS='=' read -r k v; do
         case $k in
             VERSION) VERSION=$v ;; NODES) NODES=$v ;; PORT) PORT=$v ;;
             CLUSTER_ID) CLUSTER_ID=$v ;; LIBS) LIBS=$v ;;
+            SECURITY) SECURITY=$v ;;
         esac
     done <"$RUN_DIR/cluster.env"
 }
@@ -259,8 +306,12 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # ---------------------------------------------------------------- config
 
 write_config() {
-    local i=$1 dir voters="" j rf isr
+    local i=$1 dir voters="" j rf isr sec_listener="" sec_map=""
     dir=$(node_dir "$i")
+    if [[ $SECURITY == sasl_ssl ]]; then
+        sec_listener=",SASL_SSL://127.0.0.1:$(secure_port "$i")"
+        sec_map=",SASL_SSL:SASL_SSL"
+    fi
     for ((j = 1; j <= NODES; j++)); do
         voters+="${voters:+,}$j@127.0.0.1:$(controller_port "$j")"
     done
@@ -271,11 +322,11 @@ write_config() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$(client_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$i")
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")$sec_listener
+advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$i")$sec_listener
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$sec_map
 log.dirs=$dir/data
 
 # floq creates its topics with the Admin API; a typo must not create a topic.
@@ -309,14 +360,79 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 EOF
     fi
+    [[ $SECURITY == sasl_ssl ]] || return 0
+    local tls password
+    tls=$(tls_dir)
+    password=$(<"$tls/client.password")
+    cat >>"$dir/server.properties" <<EOF
+
+# SASL_SSL listener for clients (kafka.sh --security sasl_ssl): TLS with
+# the throw-away CA in $tls, SASL/PLAIN (users in the JAAS line) and
+# SCRAM-SHA-256 (credentials stored by 'kafka-storage format --add-scram')
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$tls/broker.pem
+listener.name.sasl_ssl.ssl.client.auth=none
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${SASL_USER}="$password";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+}
+
+# make_tls: a fresh CA, a broker certificate for 127.0.0.1 signed by it, a
+# random password for SASL_USER and a librdkafka client config, in
+# DIR/tls. Keys and password files are readable by the owner only.
+make_tls() {
+    local tls password log
+    command -v openssl >/dev/null || die "openssl not found (needed for --security sasl_ssl)"
+    tls=$(tls_dir)
+    log=$tls/openssl.log
+    rm -rf "$tls"
+    mkdir -p "$tls"
+    chmod 700 "$tls"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 7 \
+            -subj "/CN=floq kafka.sh test CA $(date +%s)" \
+            -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign \
+            -keyout "$tls/ca.key" -out "$tls/ca.pem" &&
+        openssl req -new -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$tls/broker.key" -out "$tls/broker.csr" &&
+        printf '%s\n' 'basicConstraints=CA:FALSE' \
+            'keyUsage=critical,digitalSignature,keyEncipherment' \
+            'extendedKeyUsage=serverAuth' \
+            'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tls/broker.ext" &&
+        openssl x509 -req -days 7 -in "$tls/broker.csr" -CA "$tls/ca.pem" \
+            -CAkey "$tls/ca.key" -CAcreateserial -extfile "$tls/broker.ext" \
+            -out "$tls/broker.crt"
+    } >"$log" 2>&1 || { cat "$log" >&2; die "cannot make the TLS certificates"; }
+    # Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
+    cat "$tls/broker.key" "$tls/broker.crt" "$tls/ca.pem" >"$tls/broker.pem"
+    chmod 600 "$tls/ca.key" "$tls/broker.key" "$tls/broker.pem"
+    # letters and digits only: it goes into a JAAS line and SCRAM's format
+    password=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+    (umask 077
+     printf '%s\n' "$password" >"$tls/client.password"
+     cat >"$tls/client.properties" <<EOF
+# librdkafka settings for the SASL_SSL listener (kcat -F this-file)
+security.protocol=sasl_ssl
+ssl.ca.location=$tls/ca.pem
+sasl.mechanisms=PLAIN
+sasl.username=$SASL_USER
+sasl.password=$password
+EOF
+    )
 }
 
 format_storage() {
     local i=$1 dir cls
     dir=$(node_dir "$i")
     cls=$(storage_tool_class "$LIBS")
+    local scram=()
+    if [[ $SECURITY == sasl_ssl ]]; then
+        scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$(<"$(tls_dir)/client.password")]")
+    fi
     run_tool "$LIBS" "$cls" format -t "$CLUSTER_ID" -c "$dir/server.properties" \
-        >>"$dir/format.log" 2>&1 ||
+        "${scram[@]}" >>"$dir/format.log" 2>&1 ||
         { cat "$dir/format.log" >&2; die "formatting node $i failed"; }
 }
 
@@ -327,6 +443,9 @@ launch_node() {
     dir=$(node_dir "$i")
     port_busy "$(client_port "$i")" && die "port $(client_port "$i") is already in use"
     port_busy "$(controller_port "$i")" && die "port $(controller_port "$i") is already in use"
+    if [[ $SECURITY == sasl_ssl ]] && port_busy "$(secure_port "$i")"; then
+        die "port $(secure_port "$i") is already in use"
+    fi
     {
         echo "=== $(date '+%F %T') kafka.sh: starting node $i (Kafka $VERSION)"
     } >>"$dir/server.log"
@@ -375,10 +494,32 @@ wait_ready() {
             n=$(brokers_seen "$(client_port "$i")")
             [[ ${n:-0} -ge $NODES ]] || pending+=("$i")
         done
-        ((${#pending[@]} == 0)) && return 0
+        ((${#pending[@]} == 0)) && break
         ((SECONDS >= deadline)) &&
             fail_start "not ready after ${TIMEOUT}s (waiting for node ${pending[*]})" "$@"
         sleep 0.5
+    done
+    secure_ready "$@"
+}
+
+# secure_ready NODE...: each node's SASL_SSL listener completes a TLS
+# handshake (CA verified, hostname checked) and SASL logins with the client
+# credentials and answers a metadata request. SCRAM is only checked on 3.x:
+# kcat's (and floq's) librdkafka 2.0.2 cannot do SCRAM with Kafka 4.x, which
+# rejects its client-final nonce (fixed in librdkafka 2.6.1, #4895).
+secure_ready() {
+    local i mech mechs=(PLAIN SCRAM-SHA-256) deadline=$((SECONDS + 30))
+    [[ $SECURITY == sasl_ssl ]] || return 0
+    [[ ${VERSION%%.*} -ge 4 ]] && mechs=(PLAIN)
+    for i in "$@"; do
+        for mech in "${mechs[@]}"; do
+            until timeout 10 kcat -F "$(tls_dir)/client.properties" -X sasl.mechanisms="$mech" \
+                    -b "127.0.0.1:$(secure_port "$i")" -L -m 5 -t __floq_probe >/dev/null 2>&1; do
+                ((SECONDS < deadline)) ||
+                    fail_start "node $i: no SASL_SSL ($mech) metadata at 127.0.0.1:$(secure_port "$i")" "$@"
+                sleep 0.5
+            done
+        done
     done
 }
 
@@ -442,22 +583,27 @@ cmd_fetch() {
 }
 
 cmd_start() {
-    local i want_v=$VERSION want_n=$NODES want_p=$PORT t0=$SECONDS
+    local i want_v=$VERSION want_n=$NODES want_p=$PORT want_s=$SECURITY t0=$SECONDS
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
     if load_state && any_running; then
         if { ((!VERSION_SET)) || [[ $want_v == "$VERSION" ]]; } &&
            { ((!NODES_SET)) || [[ $want_n == "$NODES" ]]; } &&
-           { ((!PORT_SET)) || [[ $want_p == "$PORT" ]]; }; then
+           { ((!PORT_SET)) || [[ $want_p == "$PORT" ]]; } &&
+           { ((!SECURITY_SET)) || [[ $want_s == "$SECURITY" ]]; }; then
             local all=()
             for ((i = 1; i <= NODES; i++)); do all+=("$i"); done
-            log "already running in $RUN_DIR (Kafka $VERSION, $NODES node(s))"
+            log "already running in $RUN_DIR (Kafka $VERSION, $NODES node(s), $SECURITY)"
             wait_ready "${all[@]}"
+            log_security
             bootstrap
             return 0
         fi
-        die "a different cluster (Kafka $VERSION, $NODES node(s), port $PORT) runs in $RUN_DIR: run 'kafka.sh stop' first"
+        die "a different cluster (Kafka $VERSION, $NODES node(s), port $PORT, $SECURITY) runs in $RUN_DIR: run 'kafka.sh stop' first"
     fi
-    VERSION=$want_v NODES=$want_n PORT=$want_p
+    VERSION=$want_v NODES=$want_n PORT=$want_p SECURITY=$want_s
+    if [[ $SECURITY == sasl_ssl ]]; then
+        command -v openssl >/dev/null || die "openssl not found (needed for --security sasl_ssl)"
+    fi
     fetch_jars "$VERSION"
     LIBS=$(libs_dir "$VERSION")
     # A base64url id; one starting with '-' would be read as an option by
@@ -468,10 +614,14 @@ cmd_start() {
     done
     for ((i = 1; i <= NODES; i++)); do
         port_busy "$(client_port "$i")" && die "port $(client_port "$i") is already in use (another broker? try --port)"
+        if [[ $SECURITY == sasl_ssl ]] && port_busy "$(secure_port "$i")"; then
+            die "port $(secure_port "$i") is already in use (another broker? try --port)"
+        fi
     done
     # Fresh cluster: wipe the old node folders, keep nothing else of ours.
     mkdir -p "$RUN_DIR"
-    rm -rf "$RUN_DIR"/node[0-9]* "$RUN_DIR/cluster.env"
+    rm -rf "$RUN_DIR"/node[0-9]* "$RUN_DIR/cluster.env" "$(tls_dir)"
+    [[ $SECURITY == sasl_ssl ]] && make_tls
     save_state
     local all=()
     for ((i = 1; i <= NODES; i++)); do
@@ -482,7 +632,20 @@ cmd_start() {
     for i in "${all[@]}"; do launch_node "$i"; done
     wait_ready "${all[@]}"
     log "Kafka $VERSION ready with $NODES node(s) in $((SECONDS - t0))s"
+    log_security
     bootstrap
+}
+
+# log_security: where a SASL_SSL client finds its address and credentials.
+log_security() {
+    [[ $SECURITY == sasl_ssl ]] || return 0
+    local tls
+    tls=$(tls_dir)
+    log "SASL_SSL bootstrap $(secure_bootstrap) (SASL/PLAIN or SCRAM-SHA-256, user '$SASL_USER')"
+    log "  CA certificate (ssl.ca.location): $tls/ca.pem"
+    log "  password file (sasl.password.file): $tls/client.password"
+    log "  librdkafka client config: $tls/client.properties"
+    log "  'kafka.sh bootstrap --security sasl_ssl' prints the SASL_SSL bootstrap"
 }
 
 cmd_stop() {
@@ -496,7 +659,8 @@ cmd_stop() {
 cmd_status() {
     load_state || { log "no cluster in $RUN_DIR"; return 3; }
     local i pid down=0 n
-    echo "Kafka $VERSION, $NODES node(s), dir $RUN_DIR, bootstrap $(bootstrap)"
+    echo "Kafka $VERSION, $NODES node(s), dir $RUN_DIR, bootstrap $(bootstrap)$(
+        [[ $SECURITY == sasl_ssl ]] && echo ", sasl_ssl $(secure_bootstrap)")"
     for ((i = 1; i <= NODES; i++)); do
         if pid=$(node_pid "$i"); then
             n=$(brokers_seen "$(client_port "$i")")
@@ -554,6 +718,18 @@ cmd_topics() {
     fi
 }
 
+cmd_bootstrap() {
+    local want_s=$SECURITY
+    load_state || die "no cluster in $RUN_DIR"
+    if ((SECURITY_SET)) && [[ $want_s == sasl_ssl ]]; then
+        [[ $SECURITY == sasl_ssl ]] ||
+            die "the cluster in $RUN_DIR has no SASL_SSL listener (start --security sasl_ssl)"
+        secure_bootstrap
+    else
+        bootstrap
+    fi
+}
+
 main() {
     local cmd=${1:-}
     (($#)) && shift
@@ -578,7 +754,7 @@ main() {
                 restart-node) cmd_restart_node ;;
                 fetch) cmd_fetch ;;
                 topics) cmd_topics ;;
-                bootstrap) load_state || die "no cluster in $RUN_DIR"; bootstrap ;;
+                bootstrap) cmd_bootstrap ;;
             esac ;;
         *) log "unknown command '$cmd'"; usage >&2; exit 2 ;;
     esac

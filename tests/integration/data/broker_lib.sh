@@ -26,13 +26,17 @@ broker_kill_all() {
     return 0
 }
 
-# broker_start NODES: start this test's own cluster on free ports (client
-# ports P..P+NODES-1, controller ports P+100...), export FLOQ_BROKERS as its
-# bootstrap address. A guard outside the test's process group kills the
-# nodes when the test's shell is gone, however it ended (run.sh's timeout
-# kills the whole group; the broker runs in a session of its own).
+# broker_start NODES [START_ARGS...]: start this test's own cluster on free
+# ports (client ports P..P+NODES-1, the next NODES ports for a SASL_SSL
+# listener when START_ARGS has --security sasl_ssl, controller ports
+# P+100...), export FLOQ_BROKERS as its (PLAINTEXT) bootstrap address.
+# START_ARGS go to `kafka.sh start`. A guard outside the test's process
+# group kills the nodes when the test's shell is gone, however it ended
+# (run.sh's timeout kills the whole group; the broker runs in a session of
+# its own).
 broker_start() {
     local n=$1 try p i free out failed=0
+    shift
     KNODES=$n
     trap 'cleanup; broker_kill_all' EXIT
     trap 'exit 143' TERM INT
@@ -46,10 +50,11 @@ broker_start() {
         p=$((20000 + (RANDOM % 1000) * 10))
         free=1
         for ((i = 0; i < n; i++)); do
-            port_free $((p + i)) && port_free $((p + 100 + i)) || free=0
+            port_free $((p + i)) && port_free $((p + n + i)) &&
+                port_free $((p + 100 + i)) || free=0
         done
         ((free)) || continue
-        if out=$(kafka start --nodes "$n" --port "$p" 2>"$FLOQ_TEST_TMP/kafka-start.log" | tail -1) &&
+        if out=$(kafka start --nodes "$n" --port "$p" "$@" 2>"$FLOQ_TEST_TMP/kafka-start.log" | tail -1) &&
             [[ -n $out ]]; then
             export FLOQ_BROKERS=$out
             echo "  own Kafka ($n node(s)) at $FLOQ_BROKERS in $KDIR"
