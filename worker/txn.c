@@ -439,8 +439,20 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
 
         if ((offsets = txn_offsets(w))) {
                 cgmd = rd_kafka_consumer_group_metadata(w->consumer);
-                e = rd_kafka_send_offsets_to_transaction(
-                        w->producer, offsets, cgmd, txn_op_timeout(w));
+                /* A retriable error (coordinator loading or slower than
+                 * the call's timeout) leaves the transaction intact:
+                 * librdkafka asks for the same call again with the same
+                 * offsets, as the commit below does, not for an abort
+                 * and a rewind of every owned partition. */
+                for (tries = 0;; tries++) {
+                        e = rd_kafka_send_offsets_to_transaction(
+                                w->producer, offsets, cgmd,
+                                txn_op_timeout(w));
+                        if (!e || !rd_kafka_error_is_retriable(e) ||
+                            tries >= 10)
+                                break;
+                        txn_error(w, "cannot send offsets, retrying", e);
+                }
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
                 rd_kafka_topic_partition_list_destroy(offsets);
                 /* Abortable or not (a rebalance is under way), the

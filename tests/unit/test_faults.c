@@ -1,0 +1,1024 @@
+/*
+ * test_faults.c - the error paths of the worker and of libfloq's client,
+ * driven by librdkafka's mock cluster (2.0.2): request errors pushed onto
+ * a mock broker's error stack (rd_kafka_mock_broker_push_request_error_rtts)
+ * and brokers set down and up. The worker is the library floq-worker runs
+ * (floq_worker_new() + floq_worker_run() on a thread, stopped with
+ * floq_worker_stop(), the drain main.c's SIGTERM handler starts).
+ *
+ * The worker tests use two mock brokers: broker 1 leads the commands topic
+ * and coordinates the workers' group, broker 2 leads every topic the worker
+ * writes and coordinates its transactions. Errors injected on broker 2 (or
+ * on a transactional request, which only the worker sends) therefore hit
+ * the worker and never the client that publishes the commands. A fault
+ * counts as taken when the broker's error stack drained (the requests
+ * really failed) and, where the worker itself acts, when its log says so.
+ * A run's SUCCEEDED reply proves that the transaction holding its ACCEPTED
+ * record committed: the worker hands a run to the executor only after that
+ * commit.
+ *
+ * What the 2.0.2 mock cannot do, and these tests therefore never assert:
+ * it drops transactional offsets (a rewind goes back to the beginning and
+ * the re-read commands are answered as repeats), writes no abort markers
+ * (aborted records stay visible, so a command may show two final replies:
+ * the tests ask for at least one) and fences no zombie. Exactly once is
+ * proven on the real broker (tests/integration/01NN-*.sh). The mock's
+ * consumer group waits 3 s for the first members of a group, so each
+ * worker test runs several faults one after the other against one worker.
+ *
+ * Everything the clients log goes to a file; a failed assertion prints its
+ * end. FLOQ_FAULTS_LOG=1 prints all of it after each test,
+ * FLOQ_FAULTS_DEBUG=eos,protocol,... adds librdkafka's debug contexts.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "floq_common.h" /* rdkafka.h, which rdkafka_mock.h needs first */
+#include <librdkafka/rdkafka_mock.h>
+
+#include "floq.h"
+#include "floq_schemas.h"
+#include "worker_int.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#define PARTS 2
+#define WORKER_ID "w1"
+#define TXN_ID "floq-" WORKER_ID
+#define GROUP "floq-workers"
+#define OUTAGE_MS 1500 /* how long broker 2 stays down at least */
+#define TXN_CALL_MS 1500 /* the worker's transactional call timeout */
+
+/* Kafka protocol request types (ApiKey), for the mock's error stacks. */
+enum {
+        K_PRODUCE = 0,
+        K_FIND_COORDINATOR = 10,
+        K_ADD_PARTITIONS_TO_TXN = 24,
+        K_ADD_OFFSETS_TO_TXN = 25,
+        K_END_TXN = 26,
+        K_TXN_OFFSET_COMMIT = 28,
+};
+
+/* What the worker logs when it takes its error paths (worker/txn.c). */
+#define LOG_ABORT "aborting the transaction"
+#define LOG_COMMIT_RETRY "commit failed, retrying"
+#define LOG_SEND_OFFSETS "cannot send offsets"
+#define LOG_OFFSETS_RETRY "cannot send offsets, retrying"
+#define LOG_REPLACE "replacing the transactional producer"
+#define LOG_FENCED "another instance with the same worker id took over"
+
+static const char *topic_props[] = { "topic.commands",    "topic.replies",
+                                     "topic.lineage",     "topic.deployments",
+                                     "topic.schedules",   "topic.runs",
+                                     "topic.dlq" };
+
+/* One test's world: the mock cluster, the worker and its thread, a
+ * client, and the log they all write to. */
+static struct {
+        rd_kafka_t *owner; /* the handle the mock cluster lives in */
+        rd_kafka_mock_cluster_t *mc;
+        char brokers[256];
+        floq_conf_t *wconf;
+        floq_worker_t *w;
+        pthread_t thr;
+        int started;
+        _Atomic int done;  /* floq_worker_run() returned */
+        floq_err_t rc;     /* its result, read once done is set */
+        floq_client_t *client;
+        rd_kafka_t *probe; /* reads watermarks */
+        FILE *log;
+} fx;
+
+/* Deadlines and slack: valgrind runs everything many times slower. */
+static int64_t scaled(int64_t ms) {
+        return RUNNING_ON_VALGRIND ? ms * 10 : ms;
+}
+
+/* ------------------------------------------------------------ the log */
+
+/* Everything logged so far (malloc()ed, NUL-terminated). The logger
+ * flushes every line under its lock, so reading the file is safe. */
+static char *log_text(void) {
+        size_t size = 0, cap = 65536;
+        char *buf = malloc(cap + 1);
+        ssize_t n;
+
+        ck_assert_ptr_nonnull(buf);
+        while ((n = pread(fileno(fx.log), buf + size, cap - size,
+                          (off_t)size)) > 0) {
+                size += (size_t)n;
+                if (size == cap) {
+                        cap *= 2;
+                        buf = realloc(buf, cap + 1);
+                        ck_assert_ptr_nonnull(buf);
+                }
+        }
+        buf[size] = '\0';
+        return buf;
+}
+
+static int log_count(const char *needle) {
+        char *text = log_text(), *p = text;
+        int n = 0;
+
+        while ((p = strstr(p, needle))) {
+                n++;
+                p += strlen(needle);
+        }
+        free(text);
+        return n;
+}
+
+/* The worker's own error-path lines (not librdkafka's). */
+static int fault_path_count(void) {
+        return log_count(LOG_ABORT) + log_count(LOG_COMMIT_RETRY) +
+               log_count(LOG_SEND_OFFSETS);
+}
+
+/* The end of the log on stderr, to see why an assertion failed (all of
+ * it with FLOQ_FAULTS_LOG set). */
+static void dump_log(void) {
+        char *text = log_text();
+        size_t len = strlen(text);
+        const char *from = len > 32768 && !getenv("FLOQ_FAULTS_LOG")
+                                   ? text + len - 32768
+                                   : text;
+
+        fprintf(stderr, "---- log (last %zu bytes) ----\n%s---- end ----\n",
+                strlen(from), from);
+        free(text);
+}
+
+#define fx_assert(cond, ...)                                                   \
+        do {                                                                   \
+                if (!(cond)) {                                                 \
+                        dump_log();                                            \
+                        ck_abort_msg(__VA_ARGS__);                             \
+                }                                                              \
+        } while (0)
+
+/* A line in the log where a step of a test begins. */
+static void mark(const char *step) {
+        floq_log_write(FLOQ_LOG_NOTICE, "test", "---- %s", step);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+typedef int(cond_fn)(void *arg);
+
+/* Poll @p fn every 10 ms until it holds or @p ms (scaled) passed. */
+static int wait_for(cond_fn *fn, void *arg, int64_t ms) {
+        int64_t deadline = floq_mono_ms() + scaled(ms);
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+        for (;;) {
+                if (fn(arg))
+                        return 1;
+                if (floq_mono_ms() >= deadline)
+                        return 0;
+                nanosleep(&ts, NULL);
+        }
+}
+
+static size_t stack_cnt(int32_t broker, int key) {
+        size_t n = 0;
+
+        ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(
+                                 fx.mc, broker, (int16_t)key, &n),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        return n;
+}
+
+typedef struct errstack_s {
+        int32_t broker;
+        int key;
+} errstack_t;
+
+static int stack_empty(void *arg) {
+        const errstack_t *s = arg;
+
+        return stack_cnt(s->broker, s->key) == 0;
+}
+
+static void wait_stack_empty(int32_t broker, int key, const char *what) {
+        errstack_t s = { broker, key };
+
+        fx_assert(wait_for(stack_empty, &s, 15000),
+                  "%s: %zu injected error(s) never consumed on broker %d",
+                  what, stack_cnt(broker, key), (int)broker);
+}
+
+/* The outage of test_worker_survives_retriable_faults: over once it has
+ * lasted OUTAGE_MS and the worker logged one of its error paths since it
+ * began. */
+typedef struct outage_s {
+        int64_t since;
+        int faults_before;
+} outage_t;
+
+static int outage_over(void *arg) {
+        const outage_t *o = arg;
+
+        return floq_mono_ms() - o->since >= OUTAGE_MS &&
+               fault_path_count() > o->faults_before;
+}
+
+static int worker_done(void *arg) {
+        (void)arg;
+        return atomic_load(&fx.done);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+/* The probe: a consumer that fetches the end of the commands topic every
+ * 10 ms for the whole test, and reads watermarks. The 2.0.2 mock thread
+ * sometimes misses the wake-up of a control call (topic create, set
+ * leader, error stack count, ...) and serves it only at its next 1 s
+ * poll timeout, unless a request from a client wakes it first. */
+static void probe_start(void) {
+        char err[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *parts;
+        int32_t p;
+
+        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
+        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
+        rd_kafka_conf_set(kc, "group.id", "test-faults-probe", NULL, 0);
+        rd_kafka_conf_set(kc, "fetch.wait.max.ms", "10", NULL, 0);
+        rd_kafka_conf_set(kc, "reconnect.backoff.max.ms", "200", NULL, 0);
+        fx.probe = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        ck_assert_msg(fx.probe != NULL, "%s", err);
+        parts = rd_kafka_topic_partition_list_new(PARTS);
+        for (p = 0; p < PARTS; p++)
+                rd_kafka_topic_partition_list_add(parts, "floq.commands", p)
+                        ->offset = RD_KAFKA_OFFSET_END;
+        ck_assert_int_eq(rd_kafka_assign(fx.probe, parts),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void mock_start(int broker_cnt) {
+        char err[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        size_t i;
+
+        memset(&fx, 0, sizeof(fx));
+        fx.log = tmpfile();
+        ck_assert_ptr_nonnull(fx.log);
+        floq_log_setup("test_faults", FLOQ_LOG_INFO, 0, fx.log);
+
+        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
+        /* the mock's owner has no brokers of its own: skip that notice */
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+        ck_assert_msg(fx.owner != NULL, "%s", err);
+        fx.mc = rd_kafka_mock_cluster_new(fx.owner, broker_cnt);
+        ck_assert_ptr_nonnull(fx.mc);
+        snprintf(fx.brokers, sizeof(fx.brokers), "%s",
+                 rd_kafka_mock_cluster_bootstraps(fx.mc));
+
+        /* The worker's configuration: the mock has no CreateTopics, so
+         * the topics are made here; timings short enough for a test. */
+        fx.wconf = floq_conf_new();
+        ck_assert_ptr_nonnull(fx.wconf);
+        ck_assert_int_eq(floq_conf_set(fx.wconf, "brokers", fx.brokers, err,
+                                       sizeof(err)),
+                         FLOQ_OK);
+        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++) {
+                ck_assert_int_eq(rd_kafka_mock_topic_create(
+                                         fx.mc,
+                                         floq_conf_str(fx.wconf,
+                                                       topic_props[i]),
+                                         PARTS, 1),
+                                 RD_KAFKA_RESP_ERR_NO_ERROR);
+                if (i == 0)
+                        probe_start();
+        }
+        {
+                static const char *set[][2] = {
+                        { "topic.create", "false" },
+                        { "topic.partitions", "2" },
+                        { "worker.id", WORKER_ID },
+                        { "group.id", GROUP },
+                        { "worker.commit.interval.ms", "20" },
+                        { "worker.heartbeat.interval.ms", "300" },
+                        /* the transactional calls' timeout is a third of
+                         * this: 1.5 s */
+                        { "worker.heartbeat.timeout.ms", "4500" },
+                        { "worker.drain.grace.ms", "2000" },
+                        { "process.allowed.dirs", "/bin:/usr/bin" },
+                        { "process.kill.grace.ms", "500" },
+                };
+                static const char *kafka[][2] = {
+                        { "session.timeout.ms", "6000" },
+                        { "heartbeat.interval.ms", "300" },
+                        /* the mock answers an empty fetch after the full
+                         * wait: keep the worker's loop responsive */
+                        { "fetch.wait.max.ms", "10" },
+                        /* back within ms of a broker coming back up */
+                        { "reconnect.backoff.ms", "10" },
+                        { "reconnect.backoff.max.ms", "200" },
+                };
+
+                for (i = 0; i < sizeof(set) / sizeof(*set); i++)
+                        ck_assert_int_eq(floq_conf_set(fx.wconf, set[i][0],
+                                                       set[i][1], err,
+                                                       sizeof(err)),
+                                         FLOQ_OK);
+                for (i = 0; i < sizeof(kafka) / sizeof(*kafka); i++)
+                        ck_assert_int_eq(floq_conf_set_kafka(
+                                                 fx.wconf, kafka[i][0],
+                                                 kafka[i][1], err,
+                                                 sizeof(err)),
+                                         FLOQ_OK);
+        }
+        /* FLOQ_FAULTS_DEBUG=eos,... : librdkafka's debug contexts for the
+         * worker's clients, in the log */
+        if (getenv("FLOQ_FAULTS_DEBUG")) {
+                floq_log_setup("test_faults", FLOQ_LOG_DEBUG, 0, fx.log);
+                ck_assert_int_eq(floq_conf_set_kafka(
+                                         fx.wconf, "debug",
+                                         getenv("FLOQ_FAULTS_DEBUG"), err,
+                                         sizeof(err)),
+                                 FLOQ_OK);
+        }
+}
+
+/* Broker 1: the commands and the group; broker 2: everything the worker
+ * writes and its transactions. Before any client looks them up. */
+static void mock_split(void) {
+        size_t i;
+        int32_t p;
+
+        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++)
+                for (p = 0; p < PARTS; p++)
+                        ck_assert_int_eq(
+                                rd_kafka_mock_partition_set_leader(
+                                        fx.mc,
+                                        floq_conf_str(fx.wconf,
+                                                      topic_props[i]),
+                                        p, i == 0 ? 1 : 2),
+                                RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "transaction",
+                                                       TXN_ID, 2),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "group", GROUP,
+                                                       1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static void *worker_main(void *arg) {
+        (void)arg;
+        fx.rc = floq_worker_run(fx.w);
+        atomic_store(&fx.done, 1);
+        return NULL;
+}
+
+static void worker_start(void) {
+        char err[512];
+
+        fx.w = floq_worker_new(fx.wconf, err, sizeof(err));
+        ck_assert_msg(fx.w != NULL, "%s", err);
+        ck_assert_int_eq(pthread_create(&fx.thr, NULL, worker_main, NULL), 0);
+        fx.started = 1;
+}
+
+/* Join the worker's thread, asking it to drain first unless it ended on
+ * its own; returns what floq_worker_run() returned. The worker is freed
+ * in teardown(), so its counters can still be read. */
+static floq_err_t worker_join(void) {
+        if (!fx.started)
+                return FLOQ_OK;
+        if (!atomic_load(&fx.done))
+                floq_worker_stop(fx.w);
+        pthread_join(fx.thr, NULL);
+        fx.started = 0;
+        return fx.rc;
+}
+
+/* A client of the mock; @p timeout_ms is client.timeout.ms (the delivery
+ * and reply bound), @p connect_ms client.connect.timeout.ms. */
+static floq_client_t *client_new(int timeout_ms, int connect_ms) {
+        char err[512], num[32];
+        floq_conf_t *c = floq_conf_new();
+        floq_client_t *client;
+
+        ck_assert_ptr_nonnull(c);
+        floq_conf_set(c, "brokers", fx.brokers, NULL, 0);
+        floq_conf_set(c, "topic.create", "false", NULL, 0);
+        snprintf(num, sizeof(num), "%d", timeout_ms);
+        floq_conf_set(c, "client.timeout.ms", num, NULL, 0);
+        snprintf(num, sizeof(num), "%d", connect_ms);
+        floq_conf_set(c, "client.connect.timeout.ms", num, NULL, 0);
+        floq_conf_set_kafka(c, "reconnect.backoff.ms", "10", NULL, 0);
+        floq_conf_set_kafka(c, "reconnect.backoff.max.ms", "200", NULL, 0);
+        client = floq_client_new(c, err, sizeof(err));
+        ck_assert_msg(client != NULL, "%s", err);
+        return client;
+}
+
+static void setup(void) {
+        memset(&fx, 0, sizeof(fx));
+}
+
+static void teardown(void) {
+        if (fx.client)
+                floq_client_destroy(fx.client);
+        worker_join();
+        if (fx.w)
+                floq_worker_destroy(fx.w);
+        floq_conf_destroy(fx.wconf);
+        if (fx.mc)
+                rd_kafka_mock_cluster_destroy(fx.mc);
+        if (fx.owner)
+                rd_kafka_destroy(fx.owner);
+        /* after the cluster: it woke the mock thread to the end */
+        if (fx.probe)
+                rd_kafka_destroy(fx.probe);
+        /* back to defaults so CK_FORK=no runs do not leak state */
+        floq_log_setup("floq", FLOQ_LOG_INFO, 0, NULL);
+        if (fx.log) {
+                if (getenv("FLOQ_FAULTS_LOG"))
+                        dump_log();
+                fclose(fx.log);
+        }
+        memset(&fx, 0, sizeof(fx));
+}
+
+/* ------------------------------------------------------------ commands */
+
+static void send_deploy(const char *name, char id[37]) {
+        char err[512];
+
+        fx_assert(floq_deploy(fx.client, name, "process",
+                              "{\"executable\":\"/bin/true\"}", NULL, NULL,
+                              id, err, sizeof(err)) == FLOQ_OK,
+                  "deploy '%s': %s", name, err);
+        floq_log_write(FLOQ_LOG_NOTICE, "test", "sent deploy %s: %s", name,
+                       id);
+}
+
+static void send_run(const char *name, char id[37]) {
+        char err[512];
+
+        fx_assert(floq_run(fx.client, name, NULL, NULL, 0, NULL, id, err,
+                           sizeof(err)) == FLOQ_OK,
+                  "run '%s': %s", name, err);
+        floq_log_write(FLOQ_LOG_NOTICE, "test", "sent run %s: %s", name, id);
+}
+
+/* The first final reply to @p id must come within @p ms (scaled) and be
+ * @p status. (The mock shows aborted replies too: later ones may follow.) */
+static void expect_final(const char *id, const char *status, int64_t ms,
+                         const char *what) {
+        json_t *r = NULL;
+        floq_err_t err = floq_client_wait_reply(fx.client, id, 1,
+                                                (int)scaled(ms), &r);
+
+        fx_assert(err == FLOQ_OK, "%s: no final reply to %s: %s", what, id,
+                  floq_err2str(err));
+        floq_log_write(FLOQ_LOG_NOTICE, "test", "final %s to %s",
+                       floq_reply_status(r), id);
+        fx_assert(!strcmp(floq_reply_status(r), status),
+                  "%s: final reply %s, expected %s", what,
+                  floq_reply_status(r), status);
+        json_decref(r);
+}
+
+/* Records on @p topic (high minus low watermarks of every partition). */
+static int64_t topic_records(const char *topic) {
+        int64_t total = 0, lo, hi;
+        int32_t p;
+
+        for (p = 0; p < PARTS; p++) {
+                ck_assert_int_eq(rd_kafka_query_watermark_offsets(
+                                         fx.probe, topic, p, &lo, &hi,
+                                         (int)scaled(5000)),
+                                 RD_KAFKA_RESP_ERR_NO_ERROR);
+                total += hi - lo;
+        }
+        return total;
+}
+
+static int lineage_written(void *arg) {
+        return topic_records("floq.lineage") >= *(const int64_t *)arg;
+}
+
+/* Warm the worker up: a deployment "d" of /bin/true, one run of it and a
+ * deployment @p extra (NULL: none), all published while the group forms,
+ * so one batch writes to every topic but the lineage, and the run's
+ * lineage follows. librdkafka learns a topic's leaders on a 1 s timer the
+ * first time it produces to it; the faults must meet a worker past that,
+ * and one with no transaction of its own still writing. */
+static void worker_warm(const char *extra) {
+        char dep[37], run[37], dep2[37];
+        int64_t two = 2;
+
+        mark("warm-up");
+        fx.client = client_new(10000, 5000);
+        send_deploy("d", dep);
+        send_run("d", run);
+        if (extra)
+                send_deploy(extra, dep2);
+        expect_final(dep, "DEPLOYED", 15000, "warm-up deploy");
+        expect_final(run, "SUCCEEDED", 15000, "warm-up run");
+        if (extra)
+                expect_final(dep2, "DEPLOYED", 15000, "warm-up deploy");
+        fx_assert(wait_for(lineage_written, &two, 15000),
+                  "warm-up: the run's START and COMPLETE not written");
+}
+
+/* Push one error per entry of @p errs (each answered after @p rtt_ms) onto
+ * @p broker's stack for request type @p key. */
+static void inject(int32_t broker, int key, const rd_kafka_resp_err_t *errs,
+                   size_t cnt, int rtt_ms) {
+        size_t i;
+
+        for (i = 0; i < cnt; i++)
+                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
+                                         fx.mc, broker, (int16_t)key, 1,
+                                         errs[i], rtt_ms),
+                                 RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+#define INJECT(broker, key, rtt, ...)                                          \
+        do {                                                                   \
+                static const rd_kafka_resp_err_t errs_[] = { __VA_ARGS__ };    \
+                inject((broker), (key), errs_,                                 \
+                       sizeof(errs_) / sizeof(errs_[0]), (rtt));               \
+        } while (0)
+
+/* A run of "d" after the injection: it must succeed, which needs the
+ * transaction that accepted it to have committed, and the injected
+ * errors must all have been returned to someone. */
+static void run_through(int32_t broker, int key, const char *what) {
+        char id[37];
+
+        mark(what);
+        send_run("d", id);
+        expect_final(id, "SUCCEEDED", 15000, what);
+        wait_stack_empty(broker, key, what);
+}
+
+/* ------------------------------------------------------------ worker */
+
+/* Retriable errors on every request of a transaction, and the broker
+ * holding the worker's output and transaction coordinator set down and
+ * up: the worker keeps serving, and a fault is absorbed where it should
+ * be (librdkafka's retries, the worker's commit retry, an abort and
+ * rewind when the broker is gone). */
+START_TEST(test_worker_survives_retriable_faults) {
+        char before[37], during[37], after[37], id[37];
+        int aborts0, retries0;
+        outage_t outage;
+        size_t fc;
+
+        mock_start(2);
+        mock_split();
+        worker_start();
+        worker_warm("d2");
+        aborts0 = log_count(LOG_ABORT);
+
+        /* librdkafka retries these itself: the worker sees nothing. (One
+         * or two of each: its retry timers are 0.5-1 s for some.) */
+        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+               RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+               RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+        run_through(2, K_PRODUCE, "Produce");
+
+        INJECT(2, K_ADD_PARTITIONS_TO_TXN, 0,
+               RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS);
+        run_through(2, K_ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn");
+
+
+        INJECT(1, K_TXN_OFFSET_COMMIT, 0,
+               RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+        run_through(1, K_TXN_OFFSET_COMMIT, "TxnOffsetCommit");
+
+        INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+               RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS);
+        run_through(2, K_END_TXN, "EndTxn");
+
+        /* A coordinator that answers EndTxn late (and with a retriable
+         * error): commit_transaction() returns at its timeout, and the
+         * worker calls it again rather than abort. */
+        retries0 = log_count(LOG_COMMIT_RETRY);
+        INJECT(2, K_END_TXN, TXN_CALL_MS + 200,
+               RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+        run_through(2, K_END_TXN, "slow EndTxn");
+        fx_assert(log_count(LOG_COMMIT_RETRY) > retries0,
+                  "slow EndTxn: the worker did not retry its commit");
+
+        /* The same for the offsets: an AddOffsetsToTxn answered late
+         * (retriable) makes send_offsets_to_transaction() return a
+         * retriable error, and the worker calls it again. (It used to
+         * abort and rewind: this phase failed before the fix in txn.c.) */
+        retries0 = log_count(LOG_OFFSETS_RETRY);
+        INJECT(2, K_ADD_OFFSETS_TO_TXN, TXN_CALL_MS + 200,
+               RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+        run_through(2, K_ADD_OFFSETS_TO_TXN, "slow AddOffsetsToTxn");
+        fx_assert(log_count(LOG_OFFSETS_RETRY) > retries0,
+                  "slow AddOffsetsToTxn: the worker did not retry sending "
+                  "its offsets");
+
+        /* NOT_COORDINATOR on EndTxn makes the producer look its
+         * coordinator up again, and lookups fail too. The producer asks
+         * any broker, so each has one error; at least one must have been
+         * returned (to whom, the mock cannot tell: every group member
+         * looks its coordinator up now and then). Last before the outage:
+         * the other error waits for anyone's next lookup, and a lookup
+         * that fails cuts an outstanding slow request short. */
+        INJECT(1, K_FIND_COORDINATOR, 0,
+               RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+        INJECT(2, K_FIND_COORDINATOR, 0,
+               RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+        INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+        run_through(2, K_END_TXN, "FindCoordinator");
+        fc = stack_cnt(1, K_FIND_COORDINATOR) +
+             stack_cnt(2, K_FIND_COORDINATOR);
+        fx_assert(fc < 2, "FindCoordinator: no lookup failed");
+
+        /* None of that needed an abort. (Under valgrind a slow call can
+         * pass the transactional call timeout, and a TxnOffsetCommit error
+         * that comes after it is abortable to librdkafka: the point is
+         * then not made.) */
+        if (!RUNNING_ON_VALGRIND)
+                fx_assert(log_count(LOG_ABORT) == aborts0,
+                          "retriable errors aborted a transaction");
+
+        /* Broker 2 down: a run sent just before may be in the middle of
+         * its transaction, one sent meanwhile (to broker 1) is consumed
+         * and cannot be answered. Up again once the worker has met the
+         * failure and OUTAGE_MS passed; one more after that. */
+        mark("broker 2 down");
+        send_run("d", before);
+        outage.faults_before = fault_path_count();
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 2),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        outage.since = floq_mono_ms();
+        send_run("d", during);
+        fx_assert(wait_for(outage_over, &outage, 15000),
+                  "broker down: the worker never met the failure");
+        ck_assert_int_eq(rd_kafka_mock_broker_set_up(fx.mc, 2),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        mark("broker 2 up");
+        send_run("d", after);
+        expect_final(before, "SUCCEEDED", 20000, "run sent before the outage");
+        expect_final(during, "SUCCEEDED", 20000, "run sent during the outage");
+        expect_final(after, "SUCCEEDED", 20000, "run sent after the outage");
+        send_deploy("d3", id);
+        expect_final(id, "DEPLOYED", 15000, "deploy after the outage");
+
+        /* And it still drains cleanly. */
+        ck_assert_int_eq(worker_join(), FLOQ_OK);
+}
+END_TEST
+
+/* The transaction errors that are not retriable, each followed by the
+ * path docs/worker.md documents: abortable -> abort, rewind, process
+ * again (and the aborted transaction's run never starts); fatal ->
+ * replace the producer and rewind; fenced -> replace once, and fenced
+ * again within a minute -> floq_worker_run() returns FLOQ_ERR_FENCED
+ * (floq-worker exits 1). */
+START_TEST(test_worker_txn_errors) {
+        char id[37];
+        int aborts0, replaced0;
+
+        mock_start(2);
+        mock_split();
+        worker_start();
+        worker_warm("ab");
+
+        /* Abortable: a produce the broker refuses for good. */
+        mark("INVALID_RECORD on Produce");
+        aborts0 = log_count(LOG_ABORT);
+        /* Two: librdkafka sends one request per partition, and both the
+         * RunState and the reply must fail, or the mock would keep the
+         * ACCEPTED record of the aborted transaction visible and the run
+         * would only start once its heartbeat is stale (takeover). */
+        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD);
+        send_run("ab", id);
+        expect_final(id, "SUCCEEDED", 15000, "abortable Produce error");
+        wait_stack_empty(2, K_PRODUCE, "abortable Produce error");
+        fx_assert(log_count(LOG_ABORT) > aborts0,
+                  "abortable Produce error: no abort");
+        /* The command was accepted more than once (each abort rewinds to
+         * it), but a run starts only after the transaction that accepted
+         * it committed: one start. */
+        fx_assert(log_count("of 'ab' started") == 1,
+                  "abortable Produce error: 'ab' started %d times",
+                  log_count("of 'ab' started"));
+        fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                  floq_err2str(fx.rc));
+
+        /* Fatal, not fenced: a new producer, same transactional.id.
+         * (EndTxn fails after the records were written, and the mock
+         * keeps them visible: a deploy, answered again from the state
+         * the rewind restores, shows the way through quicker than a run
+         * would, whose visible ACCEPTED waits for the takeover.) */
+        replaced0 = log_count(LOG_REPLACE);
+        mark("INVALID_TXN_STATE on EndTxn");
+        INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
+        send_deploy("f1", id);
+        expect_final(id, "DEPLOYED", 15000, "INVALID_TXN_STATE on EndTxn");
+        wait_stack_empty(2, K_END_TXN, "INVALID_TXN_STATE on EndTxn");
+        fx_assert(log_count(LOG_REPLACE) == replaced0 + 1,
+                  "INVALID_TXN_STATE: the producer was not replaced");
+        fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                  floq_err2str(fx.rc));
+
+        /* Fenced once: librdkafka cannot tell a newer instance from a
+         * coordinator that timed us out, so the producer is replaced.
+         * (The new producer of the step before meets this error in its
+         * EndTxn, so it got that far; this one must commit a run.) */
+        mark("PRODUCER_FENCED on EndTxn");
+        INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+        send_deploy("f2", id);
+        expect_final(id, "DEPLOYED", 15000, "PRODUCER_FENCED on EndTxn");
+        wait_stack_empty(2, K_END_TXN, "PRODUCER_FENCED on EndTxn");
+        fx_assert(log_count(LOG_REPLACE) == replaced0 + 2,
+                  "PRODUCER_FENCED: the producer was not replaced");
+        run_through(2, K_END_TXN, "a run with the new producer");
+        fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                  floq_err2str(fx.rc));
+
+        /* Fenced again within a minute: the id is taken; the worker ends. */
+        mark("INVALID_PRODUCER_EPOCH on Produce");
+        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH);
+        send_run("d", id);
+        fx_assert(wait_for(worker_done, NULL, 15000),
+                  "fenced twice: the worker is still running");
+        ck_assert_int_eq(worker_join(), FLOQ_ERR_FENCED);
+        fx_assert(log_count(LOG_FENCED) == 1, "fenced: the reason not logged");
+        fx_assert(log_count(LOG_REPLACE) == replaced0 + 2,
+                  "fenced twice: the producer was replaced again");
+        ck_assert_uint_ge(fx.w->n_aborts, 3);
+}
+END_TEST
+
+/* ------------------------------------------------------------ client */
+
+/* Publishing while the only broker is down fails within client.timeout.ms
+ * with FLOQ_ERR_TRANSPORT; connecting fails within
+ * client.connect.timeout.ms; once the broker is back, the same client
+ * publishes again. */
+START_TEST(test_client_broker_down) {
+        char err[512], id[37];
+        floq_client_t *fresh;
+        int64_t t0, took;
+        floq_err_t e;
+
+        mock_start(1);
+        fx.client = client_new(1000, 1000);
+        ck_assert_int_eq(floq_client_connect(fx.client, err, sizeof(err)),
+                         FLOQ_OK);
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+
+        t0 = floq_mono_ms();
+        e = floq_run(fx.client, "d", NULL, NULL, 0, NULL, id, err,
+                     sizeof(err));
+        took = floq_mono_ms() - t0;
+        ck_assert_msg(e == FLOQ_ERR_TRANSPORT, "publish while down: %s (%s)",
+                      floq_err2str(e), err);
+        ck_assert_msg(strstr(err, "not delivered") && strstr(err, id),
+                      "unclear error: %s", err);
+        ck_assert_msg(took >= 900 && took < 1000 + scaled(2000),
+                      "publish while down took %lld ms (bound 1000 ms)",
+                      (long long)took);
+        ck_assert_int_eq(floq_client_pending_cnt(fx.client), 0);
+
+        /* A client that never reached the brokers. */
+        fresh = client_new(1000, 500);
+        t0 = floq_mono_ms();
+        e = floq_client_connect(fresh, err, sizeof(err));
+        took = floq_mono_ms() - t0;
+        ck_assert_msg(e == FLOQ_ERR_TRANSPORT, "connect while down: %s (%s)",
+                      floq_err2str(e), err);
+        ck_assert_msg(strstr(err, "cannot reach Kafka"), "unclear error: %s",
+                      err);
+        ck_assert_msg(took < 500 + scaled(1500),
+                      "connect while down took %lld ms (bound 500 ms)",
+                      (long long)took);
+        t0 = floq_mono_ms();
+        floq_client_destroy(fresh);
+        ck_assert_int_lt(floq_mono_ms() - t0, scaled(3000));
+
+        /* Back up: the same client publishes again. */
+        ck_assert_int_eq(rd_kafka_mock_broker_set_up(fx.mc, 1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        e = floq_run(fx.client, "d", NULL, NULL, 0, NULL, id, err,
+                     sizeof(err));
+        ck_assert_msg(e == FLOQ_OK, "publish after the broker came back: %s",
+                      err);
+}
+END_TEST
+
+/* Records on the commands topic, and how many carry @p command_id. */
+static int64_t commands_count(const char *command_id, int *matching) {
+        char err[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        floq_codec_t *codec = floq_codec_new(1 << 20, err, sizeof(err));
+        int64_t total = 0, lo, hi, left = 0;
+        int32_t p;
+        int64_t deadline = floq_mono_ms() + scaled(10000);
+
+        ck_assert_ptr_nonnull(codec);
+        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
+        rd_kafka_conf_set(kc, "group.id", "test-faults-reader", NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        parts = rd_kafka_topic_partition_list_new(PARTS);
+        for (p = 0; p < PARTS; p++) {
+                ck_assert_int_eq(rd_kafka_query_watermark_offsets(
+                                         rk, "floq.commands", p, &lo, &hi,
+                                         (int)scaled(5000)),
+                                 RD_KAFKA_RESP_ERR_NO_ERROR);
+                total += hi - lo;
+                rd_kafka_topic_partition_list_add(parts, "floq.commands", p)
+                        ->offset = lo;
+        }
+        left = total;
+        ck_assert_int_eq(rd_kafka_assign(rk, parts), 0);
+        rd_kafka_topic_partition_list_destroy(parts);
+        *matching = 0;
+        while (left > 0 && floq_mono_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                json_t *cmd = NULL;
+
+                if (!m)
+                        continue;
+                if (!m->err) {
+                        left--;
+                        if (!floq_codec_decode(codec, FLOQ_MSG_COMMAND,
+                                               m->payload, m->len, &cmd, err,
+                                               sizeof(err)) &&
+                            !strcmp(json_string_value(json_object_get(
+                                            cmd, "command_id")),
+                                    command_id))
+                                (*matching)++;
+                        json_decref(cmd);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        ck_assert_int_eq(left, 0);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        floq_codec_destroy(codec);
+        return total;
+}
+
+/* Retriable Produce errors: the idempotent producer retries them, the
+ * publish succeeds, and the command is on the topic once. */
+START_TEST(test_client_produce_retried) {
+        char err[512], id[37];
+        int matching = 0;
+
+        mock_start(1);
+        fx.client = client_new(10000, 5000);
+        ck_assert_int_eq(floq_client_connect(fx.client, err, sizeof(err)),
+                         FLOQ_OK);
+        INJECT(1, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+               RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+               RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+               RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+        ck_assert_msg(floq_run(fx.client, "d", NULL, NULL, 0, NULL, id, err,
+                               sizeof(err)) == FLOQ_OK,
+                      "publish with retriable errors: %s", err);
+        /* the client is the only producer: it met every error */
+        ck_assert_uint_eq(stack_cnt(1, K_PRODUCE), 0);
+        ck_assert_int_eq(commands_count(id, &matching), 1);
+        ck_assert_int_eq(matching, 1);
+}
+END_TEST
+
+/* No worker: the reply wait ends with FLOQ_ERR_TIMED_OUT after the given
+ * time (client.timeout.ms for -1), also while the broker is down, and the
+ * command stays tracked, so a reply that comes later is still its. */
+START_TEST(test_client_reply_timeout) {
+        char err[512], id[37];
+        json_t *r = NULL, *reply;
+        int64_t t0, took;
+        floq_codec_t *codec;
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *prod;
+        void *buf;
+        size_t len;
+
+        mock_start(1);
+        fx.client = client_new(700, 5000);
+        ck_assert_int_eq(floq_status(fx.client, "d", NULL, NULL, id, err,
+                                     sizeof(err)),
+                         FLOQ_OK);
+
+        t0 = floq_mono_ms();
+        ck_assert_int_eq(floq_client_wait_reply(fx.client, id, 1, 300, &r),
+                         FLOQ_ERR_TIMED_OUT);
+        took = floq_mono_ms() - t0;
+        ck_assert_ptr_null(r);
+        ck_assert_msg(took >= 290 && took < 300 + scaled(1000),
+                      "300 ms wait took %lld ms", (long long)took);
+
+        t0 = floq_mono_ms();
+        ck_assert_int_eq(floq_client_wait_reply(fx.client, id, 1, -1, &r),
+                         FLOQ_ERR_TIMED_OUT);
+        took = floq_mono_ms() - t0;
+        ck_assert_msg(took >= 690 && took < 700 + scaled(1000),
+                      "client.timeout.ms (700) wait took %lld ms",
+                      (long long)took);
+        ck_assert_int_eq(floq_client_pending_cnt(fx.client), 1);
+
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        t0 = floq_mono_ms();
+        ck_assert_int_eq(floq_client_wait_reply(fx.client, id, 1, 300, &r),
+                         FLOQ_ERR_TIMED_OUT);
+        took = floq_mono_ms() - t0;
+        ck_assert_msg(took < 300 + scaled(1000),
+                      "300 ms wait while down took %lld ms", (long long)took);
+        ck_assert_int_eq(rd_kafka_mock_broker_set_up(fx.mc, 1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+
+        /* The answer comes late: still delivered to the waiter. */
+        codec = floq_codec_new(1 << 20, err, sizeof(err));
+        ck_assert_ptr_nonnull(codec);
+        reply = json_pack("{s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "command_id",
+                          id, "correlation_id", id, "deployment", "d",
+                          "produced_at", (json_int_t)floq_now_ms(), "status",
+                          "STATUS", "final", 1, "worker", "test");
+        ck_assert_int_eq(floq_codec_encode(codec, FLOQ_MSG_REPLY, reply, &buf,
+                                           &len, err, sizeof(err)),
+                         FLOQ_OK);
+        kc = rd_kafka_conf_new();
+        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        prod = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+        ck_assert_msg(prod != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_producev(
+                                 prod, RD_KAFKA_V_TOPIC("floq.replies"),
+                                 RD_KAFKA_V_KEY(id, strlen(id)),
+                                 RD_KAFKA_V_VALUE(buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_flush(prod, (int)scaled(5000)),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(floq_client_wait_reply(fx.client, id, 1,
+                                                (int)scaled(10000), &r),
+                         FLOQ_OK);
+        ck_assert_str_eq(floq_reply_status(r), "STATUS");
+        json_decref(r);
+        ck_assert_int_eq(floq_client_wait_reply(fx.client, id, 1, 0, &r),
+                         FLOQ_ERR_NOT_FOUND);
+        rd_kafka_destroy(prod);
+        floq_codec_destroy(codec);
+        json_decref(reply);
+}
+END_TEST
+
+static Suite *faults_suite(void) {
+        Suite *s = suite_create("faults");
+        TCase *tw = tcase_create("worker");
+        TCase *tc = tcase_create("client");
+
+        tcase_set_timeout(tw, 120);
+        tcase_add_checked_fixture(tw, setup, teardown);
+        tcase_add_test(tw, test_worker_survives_retriable_faults);
+        tcase_add_test(tw, test_worker_txn_errors);
+        suite_add_tcase(s, tw);
+
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_client_broker_down);
+        tcase_add_test(tc, test_client_produce_retried);
+        tcase_add_test(tc, test_client_reply_timeout);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(faults_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
