@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "worker_int.h"
 
@@ -371,6 +372,31 @@ void wtxn_abort(floq_worker_t *w) {
         wevlist_clear(&w->txn.events);
 }
 
+/* Aborts in a row wait before the rewind: 50 ms after the second,
+ * doubling up to 2 s. An error that lasts (a topic the worker may not
+ * write, a broker refusing records) then costs a restore every 2 s instead
+ * of ten a second; the first abort, usually a one-off, waits nothing. */
+#define WTXN_BACKOFF_MIN_MS 50
+#define WTXN_BACKOFF_MAX_MS 2000
+
+static void abort_backoff(floq_worker_t *w) {
+        int64_t ms = WTXN_BACKOFF_MIN_MS;
+        int i;
+
+        if (++w->abort_streak < 2)
+                return;
+        for (i = 2; i < w->abort_streak && ms < WTXN_BACKOFF_MAX_MS; i++)
+                ms *= 2;
+        if (ms > WTXN_BACKOFF_MAX_MS)
+                ms = WTXN_BACKOFF_MAX_MS;
+        floq_warn("txn", "%d aborts in a row: backing off %lld ms before "
+                         "the next transaction", w->abort_streak,
+                  (long long)ms);
+        nanosleep(&(struct timespec){ .tv_sec = ms / 1000,
+                                      .tv_nsec = (ms % 1000) * 1000000L },
+                  NULL);
+}
+
 /* After an abort: state back to what Kafka holds, consumer back to the
  * committed offsets, then the executor events of the aborted transaction
  * applied again in a new one. */
@@ -487,6 +513,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
         }
         w->txn.open = 0;
         w->n_commits++;
+        w->abort_streak = 0;
         atomic_store(&w->last_commit_mono, floq_mono_ms());
         atomic_store(&w->self_fenced, 0);
         wevlist_clear(&w->txn.events);
@@ -501,8 +528,10 @@ abort:
         replay = w->txn.events;
         memset(&w->txn.events, 0, sizeof(w->txn.events));
         wtxn_abort(w);
-        if (!w->fatal)
+        if (!w->fatal) {
+                abort_backoff(w);
                 txn_rewind(w, &replay);
+        }
         wevlist_clear(&replay);
         free(replay.evs);
         return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;

@@ -219,6 +219,7 @@ struct floq_worker_s {
 
         /* counters for logs and tests */
         uint64_t n_commands, n_commits, n_aborts;
+        int abort_streak; /**< aborts since the last commit (backoff) */
 };
 
 /* worker.c */

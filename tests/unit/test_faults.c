@@ -725,6 +725,29 @@ START_TEST(test_worker_txn_errors) {
         fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
                   floq_err2str(fx.rc));
 
+        /* An error that lasts: aborts in a row back off, doubling from
+         * 50 ms, instead of restoring every partition ten times a second;
+         * the run still gets through once the broker takes records. */
+        mark("INVALID_RECORD on Produce, 12 times");
+        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD,
+               RD_KAFKA_RESP_ERR_INVALID_RECORD);
+        send_run("ab", id);
+        expect_final(id, "SUCCEEDED", 30000, "lasting Produce error");
+        wait_stack_empty(2, K_PRODUCE, "lasting Produce error");
+        fx_assert(log_count("2 aborts in a row: backing off 50 ms") >= 1 &&
+                          log_count("3 aborts in a row: backing off 100 ms") >= 1,
+                  "lasting Produce error: no doubling back-off in the log");
+
         /* Fatal, not fenced: a new producer, same transactional.id.
          * (EndTxn fails after the records were written, and the mock
          * keeps them visible: a deploy, answered again from the state
