@@ -237,25 +237,45 @@ static int64_t rule_local(const tz_rule_t *r, int64_t y) {
 }
 
 /*
- * The DST start and end instants of years y-1..y+1 in chronological rule
- * order: ev[i] with is_dst[i]. Ties resolve to the later entry, which makes
- * an all-year rule ("EST5EDT,0/0,J365/25") permanent DST.
+ * Which years' events can matter at an instant of (standard local) year y.
+ * Rule times reach +-167 h and the DST offset may differ from the standard
+ * one by up to 52 h, so an event of year k lies within about 9 days of
+ * year k's bounds, and each rule's events grow with k: the latest event
+ * at or before an instant of year y is one of years y-2..y+1 (an end of
+ * year y-2 can fall after the start of year y-1 when DST periods
+ * overlap), and the next ones after it are of years y-2..y+3.
  */
-static void posix_events(const tz_posix_t *p, int64_t y, int64_t ev[6],
-                         int dst[6]) {
-        int i;
+#define POSIX_BEFORE 2
+#define POSIX_AFTER 3
 
-        for (i = 0; i < 3; i++) {
-                int64_t st = rule_local(&p->start, y - 1 + i) - p->std_off;
-                int64_t en = rule_local(&p->end, y - 1 + i) - p->dst_off;
+/*
+ * Footer rules are evaluated within +-2^60 s (36 billion years): there
+ * the year arithmetic cannot overflow. A TZif transition may be any 64-bit
+ * instant, and the rule applies from the last one on, so beyond the bound
+ * the offset stays the one at the bound and never changes.
+ */
+#define POSIX_T_MAX ((int64_t)1 << 60)
 
-                if (st <= en) {
-                        ev[2 * i] = st, dst[2 * i] = 1;
-                        ev[2 * i + 1] = en, dst[2 * i + 1] = 0;
-                } else {
-                        ev[2 * i] = en, dst[2 * i] = 0;
-                        ev[2 * i + 1] = st, dst[2 * i + 1] = 1;
-                }
+static int64_t posix_clamp(int64_t t) {
+        return t > POSIX_T_MAX ? POSIX_T_MAX : t < -POSIX_T_MAX ? -POSIX_T_MAX
+                                                               : t;
+}
+
+/*
+ * The DST start and end instants of year y in chronological order:
+ * ev[i] with is_dst[i].
+ */
+static void posix_events(const tz_posix_t *p, int64_t y, int64_t ev[2],
+                         int dst[2]) {
+        int64_t st = rule_local(&p->start, y) - p->std_off;
+        int64_t en = rule_local(&p->end, y) - p->dst_off;
+
+        if (st <= en) {
+                ev[0] = st, dst[0] = 1;
+                ev[1] = en, dst[1] = 0;
+        } else {
+                ev[0] = en, dst[0] = 0;
+                ev[1] = st, dst[1] = 1;
         }
 }
 
@@ -268,42 +288,56 @@ static int64_t posix_year(const tz_posix_t *p, int64_t t) {
         return y;
 }
 
+/*
+ * The latest event at or before t decides. Ties resolve to the later
+ * year's event (then to the later one of a year), which makes an
+ * all-year rule ("EST5EDT,0/0,J365/25") permanent DST.
+ */
 static int32_t posix_offset(const tz_posix_t *p, int64_t t, int *is_dst) {
-        int64_t ev[6], best = INT64_MIN;
-        int dst[6], i, cur = 0;
+        int64_t ev[2], best = INT64_MIN, y, k;
+        int dst[2], i, cur = 0;
 
         if (!p->has_dst) {
                 *is_dst = 0;
                 return p->std_off;
         }
-        posix_events(p, posix_year(p, t), ev, dst);
-        for (i = 0; i < 6; i++) {
-                if (ev[i] <= t && ev[i] >= best) {
-                        best = ev[i];
-                        cur = dst[i];
+        t = posix_clamp(t);
+        y = posix_year(p, t);
+        for (k = y - POSIX_BEFORE; k <= y + 1; k++) {
+                posix_events(p, k, ev, dst);
+                for (i = 0; i < 2; i++) {
+                        if (ev[i] <= t && ev[i] >= best) {
+                                best = ev[i];
+                                cur = dst[i];
+                        }
                 }
         }
         *is_dst = cur;
         return cur ? p->dst_off : p->std_off;
 }
 
-/* First event after t where the footer's offset differs from @p off. */
+/* The earliest event after t where the footer's offset differs from
+ * @p off (events of overlapping years are not in order: take the least),
+ * up to POSIX_T_MAX. */
 static int64_t posix_next_change(const tz_posix_t *p, int64_t t,
                                  int32_t off) {
-        int64_t y, ev[6];
-        int dst[6], i, k, isd;
+        int64_t y, k, ev[2], best = FLOQ_TZ_NEVER;
+        int dst[2], i, isd;
 
-        if (!p->has_dst || p->std_off == p->dst_off)
+        if (!p->has_dst || p->std_off == p->dst_off || t >= POSIX_T_MAX)
                 return FLOQ_TZ_NEVER;
+        t = posix_clamp(t);
         y = posix_year(p, t);
-        for (k = 0; k < 3; k++) {
-                posix_events(p, y + k, ev, dst);
-                for (i = 0; i < 6; i++) {
-                        if (ev[i] > t && posix_offset(p, ev[i], &isd) != off)
-                                return ev[i];
+        for (k = y - POSIX_BEFORE; k <= y + POSIX_AFTER; k++) {
+                posix_events(p, k, ev, dst);
+                for (i = 0; i < 2; i++) {
+                        if (ev[i] > t && ev[i] < best &&
+                            ev[i] <= POSIX_T_MAX &&
+                            posix_offset(p, ev[i], &isd) != off)
+                                best = ev[i];
                 }
         }
-        return FLOQ_TZ_NEVER;
+        return best;
 }
 
 /* --------------------------------------------------------- zone queries */
@@ -387,8 +421,9 @@ int floq_tz_local_to_utc(const floq_tz_t *tz, int64_t local_sec,
          * constant-offset segments of that window. */
         int64_t s = local_sec - FLOQ_TZ_OFF_MAX - 1;
         int64_t end = local_sec + FLOQ_TZ_OFF_MAX + 1;
+        int64_t gap_end = 0;
         int32_t o = floq_tz_offset_at(tz, s, NULL);
-        int n = 0;
+        int n = 0, in_gap = 0;
 
         utc[0] = utc[1] = local_sec - o;
         while (s <= end) {
@@ -404,14 +439,18 @@ int floq_tz_local_to_utc(const floq_tz_t *tz, int64_t local_sec,
                 if (e == FLOQ_TZ_NEVER || e > end)
                         break;
                 o2 = floq_tz_offset_at(tz, e, NULL);
-                /* The wall clock jumps over [e + o, e + o2): a gap. */
-                if (n == 0 && local_sec >= e + o && local_sec < e + o2) {
-                        utc[0] = utc[1] = e;
-                        return 0;
+                /* The wall clock jumps over [e + o, e + o2): a gap. It is
+                 * the answer only if no later segment has the wall time:
+                 * a zone may jump back over it soon after. */
+                if (!in_gap && local_sec >= e + o && local_sec < e + o2) {
+                        in_gap = 1;
+                        gap_end = e;
                 }
                 s = e;
                 o = o2;
         }
+        if (n == 0 && in_gap)
+                utc[0] = utc[1] = gap_end;
         if (n == 1)
                 utc[1] = utc[0];
         return n > 2 ? 2 : n;

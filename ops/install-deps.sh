@@ -11,9 +11,10 @@ if [[ "${1:-}" != "--build-only" ]]; then
     # test tools: python3-avro is the interop oracle, jsonschema the
     # OpenLineage validator, kcat the "any language can produce" client,
     # valgrind the leak check, maven + a JDK run the real Kafka broker,
-    # graphviz's dot renders `floq-lineage graph --format svg`
+    # graphviz's dot renders `floq-lineage graph --format svg`; openssl
+    # makes the throw-away CA of `kafka.sh --security sasl_ssl` (0213)
     pkgs+=(python3 python3-avro python3-jsonschema kcat jq valgrind maven
-           default-jdk-headless procps graphviz)
+           default-jdk-headless procps graphviz openssl)
 fi
 
 missing=()

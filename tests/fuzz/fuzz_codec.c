@@ -4,10 +4,11 @@
  * resolution to the reader's schema, and the schema parser with the
  * canonical form. The first input byte picks what to feed: its low bits a
  * message type, its top bit the schema parser instead. A message that
- * decodes must encode again and decode to the same value. Not built by
- * `make`; see docs/codec.md for the clang command line. Built with
- * -DFLOQ_FUZZ_STANDALONE it gets a main() that replays the files given as
- * arguments, for reproducing a crash without libFuzzer.
+ * decodes must encode again and decode to the same value. Every type
+ * has a Confluent schema id (100 + type; the old Command writer has 1), so
+ * both framings reach every record type. `make fuzz` builds and runs it
+ * (tests/fuzz/fuzz.mk, docs/fuzzing.md); `make fuzz-replay` links it with
+ * tests/fuzz/replay.c under gcc to replay tests/fuzz/corpus/codec/.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,17 +33,26 @@ static const char old_command[] =
 
 static floq_codec_t *fuzz_codec(void) {
         static floq_codec_t *codec;
-        char errstr[256];
+        char errstr[256] = "";
+        int t;
 
         if (!codec) {
                 codec = floq_codec_new(FUZZ_MAX_MSG, errstr, sizeof(errstr));
                 if (!codec ||
                     floq_codec_add_writer_schema(codec, FLOQ_MSG_COMMAND,
                                                  old_command, 1, errstr,
-                                                 sizeof(errstr)) ||
-                    floq_codec_set_registry_id(codec, FLOQ_MSG_REPLY, 2, 0)) {
+                                                 sizeof(errstr))) {
                         fprintf(stderr, "fuzz_codec: %s\n", errstr);
                         abort();
+                }
+                for (t = 0; t < FLOQ_MSG__CNT; t++) {
+                        if (floq_codec_set_registry_id(
+                                    codec, (floq_msg_type_t)t, 100 + t, 0)) {
+                                fprintf(stderr, "fuzz_codec: cannot set "
+                                                "registry id %d\n",
+                                        100 + t);
+                                abort();
+                        }
                 }
         }
         return codec;
@@ -105,31 +115,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(buf);
         return 0;
 }
-
-#ifdef FLOQ_FUZZ_STANDALONE
-int main(int argc, char **argv) {
-        int i;
-
-        for (i = 1; i < argc; i++) {
-                FILE *fp = fopen(argv[i], "rb");
-                uint8_t *data;
-                long size;
-
-                if (!fp) {
-                        fprintf(stderr, "fuzz_codec: cannot open '%s'\n",
-                                argv[i]);
-                        return 1;
-                }
-                fseek(fp, 0, SEEK_END);
-                size = ftell(fp);
-                rewind(fp);
-                data = malloc(size > 0 ? (size_t)size : 1);
-                if (!data || fread(data, 1, (size_t)size, fp) != (size_t)size)
-                        return 1;
-                fclose(fp);
-                LLVMFuzzerTestOneInput(data, (size_t)size);
-                free(data);
-        }
-        return 0;
-}
-#endif

@@ -280,6 +280,159 @@ START_TEST(test_posix_rules) {
 }
 END_TEST
 
+/*
+ * Rule times of +-167 h can make one year's DST end after the next year's
+ * start. The latest event decides, so with "J8/-167" (Jan 1 01:00) and
+ * "J365/167" (Jan 6 23:00 of the next year) 2040 is DST from Jan 1 04:00Z
+ * only until the end of 2039's DST on Jan 7 01:00Z; the end of 2038's DST
+ * (Jan 7 2039) must not be forgotten at the start of 2040. Found by
+ * fuzz_tz (tests/fuzz/corpus/tz/bug-overlapping-dst-years).
+ */
+START_TEST(test_posix_overlapping_years) {
+        static const struct {
+                const char *when;
+                int off;
+        } want[] = {
+                {"2039-12-31T12:00:00Z", -10800},
+                {"2040-01-01T03:59:59Z", -10800},
+                {"2040-01-01T04:00:00Z", -7200},
+                {"2040-01-07T00:59:59Z", -7200},
+                {"2040-01-07T01:00:00Z", -10800},
+        };
+        char err[256];
+        floq_tz_t *tz = floq_tz_from_posix(NULL, "AAA3BBB,J8/-167,J365/167",
+                                           err, sizeof(err));
+        int64_t ms, t, e, lo, hi;
+        size_t i;
+
+        ck_assert_msg(tz != NULL, "%s", err);
+        for (i = 0; i < sizeof(want) / sizeof(*want); i++) {
+                ck_assert_int_eq(floq_iso_parse(want[i].when, &ms), FLOQ_OK);
+                ck_assert_msg(floq_tz_offset_at(tz, ms / 1000, NULL) ==
+                                      want[i].off,
+                              "at %s: %d, want %d", want[i].when,
+                              floq_tz_offset_at(tz, ms / 1000, NULL),
+                              want[i].off);
+        }
+        /* next_change agrees with offset_at, hour by hour */
+        ck_assert_int_eq(floq_iso_parse("2039-12-20T00:00:00Z", &lo), FLOQ_OK);
+        ck_assert_int_eq(floq_iso_parse("2040-01-20T00:00:00Z", &hi), FLOQ_OK);
+        for (t = lo / 1000; t < hi / 1000; t += 3600) {
+                int o = floq_tz_offset_at(tz, t, NULL);
+
+                e = floq_tz_next_change(tz, t);
+                ck_assert_msg(e > t && floq_tz_offset_at(tz, e, NULL) != o &&
+                                      floq_tz_offset_at(tz, e - 1, NULL) == o,
+                              "next change after %lld: %lld", (long long)t,
+                              (long long)e);
+        }
+        floq_tz_destroy(tz);
+}
+END_TEST
+
+/*
+ * A TZif transition may be any 64-bit instant, and the footer rule applies
+ * after the last one: the rule's year arithmetic must not overflow at
+ * INT64_MAX (UBSan: signed overflow in rule_local()). Found by fuzz_tz
+ * (tests/fuzz/corpus/tz/bug-transition-at-int64-max); this test fails
+ * under `make asan` without the fix.
+ */
+START_TEST(test_transition_at_int64_max) {
+        /* v2: an empty 32-bit block, then one transition at INT64_MAX to
+         * EST, then the US rule */
+        static const char footer[] = "\nEST5EDT,M3.2.0,M11.1.0\n";
+        unsigned char buf[256], *p = buf;
+        static const int64_t at[] = {
+                INT64_MIN, -((int64_t)1 << 61), 0, (int64_t)1 << 61,
+                INT64_MAX - 1, INT64_MAX,
+        };
+        char err[256];
+        floq_tz_t *tz;
+        size_t i;
+        int blk;
+
+        for (blk = 0; blk < 2; blk++) {
+                memset(p, 0, 44);
+                memcpy(p, "TZif2", 5);
+                p[35] = (unsigned char)blk; /* timecnt */
+                p[39] = 1;                  /* typecnt */
+                p[43] = 4;                  /* charcnt */
+                p += 44;
+                if (blk) {
+                        memcpy(p, "\x7f\xff\xff\xff\xff\xff\xff\xff\x00", 9);
+                        p += 9;
+                }
+                memcpy(p, "\xff\xff\xb9\xb0\x00\x00" "EST", 10); /* -18000 */
+                p += 10;
+        }
+        memcpy(p, footer, sizeof(footer) - 1);
+        p += sizeof(footer) - 1;
+        tz = floq_tz_from_tzif("max", buf, (size_t)(p - buf), err,
+                               sizeof(err));
+        ck_assert_msg(tz != NULL, "%s", err);
+        for (i = 0; i < sizeof(at) / sizeof(*at); i++) {
+                int o = floq_tz_offset_at(tz, at[i], NULL);
+                int64_t e = floq_tz_next_change(tz, at[i]);
+
+                ck_assert(o == -18000 || o == -14400);
+                if (e == FLOQ_TZ_NEVER)
+                        continue;
+                ck_assert_msg(e > at[i] && floq_tz_offset_at(tz, e, NULL) != o &&
+                                      floq_tz_offset_at(tz, e - 1, NULL) == o,
+                              "next change after %lld: %lld",
+                              (long long)at[i], (long long)e);
+        }
+        floq_tz_destroy(tz);
+}
+END_TEST
+
+/*
+ * A jump forward soon followed by a jump back: a wall time inside the
+ * first gap can still happen after the second change, so it is not a gap.
+ * Offset 0, +2 h from t = 1000, 0 again from t = 1600: wall time 1200 never
+ * happens (gap, ends at 1000), 5000 happens once (at 5000, though it lies
+ * in the first gap), 8500 twice (1300 and 8500). Found by fuzz_tz
+ * (tests/fuzz/corpus/tz/bug-gap-then-back).
+ */
+START_TEST(test_gap_then_back) {
+        static const unsigned char file[] =
+                "TZif\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" /* isut, isstd, leap */
+                "\0\0\0\2" "\0\0\0\2" "\0\0\0\10" /* time, type, char */
+                "\0\0\3\350" "\0\0\6\100"        /* 1000, 1600 */
+                "\1\0"                           /* to +2h, back to 0 */
+                "\0\0\0\0\0\0" "\0\0\34\40\1\4"  /* 0; 7200 DST */
+                "AAA\0BBB";                      /* last NUL: the literal's */
+        static const struct {
+                int64_t local;
+                int n;
+                int64_t u0, u1;
+        } want[] = {
+                {500, 1, 500, 500},    {1200, 0, 1000, 1000},
+                {5000, 1, 5000, 5000}, {8500, 2, 1300, 8500},
+        };
+        char err[256];
+        floq_tz_t *tz = floq_tz_from_tzif("back", file, sizeof(file), err,
+                                          sizeof(err));
+        size_t i;
+
+        ck_assert_msg(tz != NULL, "%s", err);
+        for (i = 0; i < sizeof(want) / sizeof(*want); i++) {
+                int64_t u[2];
+                int n = floq_tz_local_to_utc(tz, want[i].local, u);
+
+                ck_assert_msg(n == want[i].n && u[0] == want[i].u0 &&
+                                      u[1] == want[i].u1,
+                              "wall %lld: %d (%lld, %lld), want %d (%lld, "
+                              "%lld)",
+                              (long long)want[i].local, n, (long long)u[0],
+                              (long long)u[1], want[i].n,
+                              (long long)want[i].u0, (long long)want[i].u1);
+        }
+        floq_tz_destroy(tz);
+}
+END_TEST
+
 /* ------------------------------------------------------------- names */
 
 START_TEST(test_names) {
@@ -474,6 +627,9 @@ Suite *tz_suite(void) {
         tcase_add_test(tc, test_local_to_utc);
         tcase_add_loop_test(tc, test_local_roundtrip, 0, NZONES);
         tcase_add_test(tc, test_posix_rules);
+        tcase_add_test(tc, test_posix_overlapping_years);
+        tcase_add_test(tc, test_transition_at_int64_max);
+        tcase_add_test(tc, test_gap_then_back);
         tcase_add_test(tc, test_names);
         tcase_add_test(tc, test_v1_file);
         tcase_set_timeout(tc, 30);
