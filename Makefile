@@ -12,6 +12,9 @@
 #   make demo       a demo fleet on the embedded (mock) broker
 #   make install    PREFIX=/usr/local DESTDIR= : programs, headers, libfloq,
 #                   floq.pc, man pages
+#   make fuzz       the libFuzzer targets of tests/fuzz/ (needs clang), each
+#                   for FUZZ_SECONDS; make fuzz-replay replays their corpus
+#                   with $(CC) under ASan+UBSan (see docs/fuzzing.md)
 #
 # Objects and binaries go under $(B) (build/ by default); CI=true adds
 # -Werror.
@@ -209,5 +212,7 @@ uninstall:
 
 clean:
 	rm -rf build build-asan
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

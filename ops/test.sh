@@ -35,6 +35,7 @@ run "unit tests" make test
 if (( ! quick )); then
     run "unit tests under ASan+UBSan" make -j"$(nproc)" asan
     run "unit tests under valgrind" make valgrind
+    run "fuzz corpus replayed under ASan+UBSan" make -j"$(nproc)" fuzz-replay
 fi
 run "integration tests (real Kafka)" make itest
 
