@@ -42,31 +42,7 @@ durable() {
 }
 ok "all 8 with min.insync.replicas 2" test "$(durable)" -eq 8
 
-retry='{"max_attempts":3,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.1}'
-{
-    for i in 0 1 2 3 4 5; do
-        deploy_cmd "slow$i" sleep.sh "{secs}" | jq -c --argjson r "$retry" '.body.DeployBody.retry = $r'
-        deploy_cmd "short$i" ok.sh "{n}"
-    done
-} | produce >/dev/null
-short_runs() {
-    local i
-    for i in $(seq "$1" "$2"); do
-        printf '{"deployment":"short%d","body":{"RunBody":{"params":{"n":"%d"}}}}\n' $((i % 6)) "$i"
-    done
-}
-# as in 0117: some runs end before the fault, the long ones hold the
-# executor slots through it, short ones queue behind them
-short_runs 1 $((N / 3)) | produce >"$T/short"
-for i in $(seq 1 $SLOW); do run_cmd "slow$((i % 6))" '{"secs":"4"}'; done | produce >"$T/slow"
-short_runs $((N / 3 + 1)) "$N" | produce >>"$T/short"
-cat "$T/slow" "$T/short" >"$T/ids"
-ok "$((N + SLOW)) commands produced" test "$(wc -l <"$T/ids")" -eq $((N + SLOW))
-slow_running() {
-    "$TOOL" runs --latest >"$T/runs.json"
-    [[ $(jq -r 'select(.status=="RUNNING" and (.deployment|startswith("slow")))|.run_id' "$T/runs.json" | wc -l) -ge 4 ]]
-}
-ok "long runs are running" wait_for 60 slow_running
+fault_load
 
 # The victim: the node with the highest score, 10 for each coordinator
 # role (transactions of w1, of w2, the group), 1 per command partition led.
@@ -104,13 +80,5 @@ t0=$(date +%s)
 ok "node $victim restarted on its data" kafka restart-node "$victim" 2>"$T/restart.log"
 echo "  node $victim back after $(( $(date +%s) - t0 )) s"
 ok "all $((N + SLOW)) answered" wait_for 120 all_final "$T/ids" 2>>"$T/tool.log"
-R=$T/replies.json
-assert_one_final "$T/ids" "$R"
-ok "short runs all SUCCEEDED" test "$(final_count "$T/short" "$R" SUCCEEDED)" -eq "$N"
-ok "long runs end SUCCEEDED or LOST" test "$(final_count "$T/slow" "$R" 'SUCCEEDED|LOST')" -eq $SLOW
-"$TOOL" runs --latest >"$T/runs.json"
-ok "no run left unfinished" test "$(jq -r 'select(.status|IN("SUCCEEDED","FAILED","CANCELLED","TIMED_OUT","LOST")|not)|.run_id' "$T/runs.json" | wc -l)" -eq 0
-echo "  retried runs: $(jq -r 'select(.attempt > 1)|.run_id' "$T/runs.json" | wc -l), LOST: $(jq -r 'select(.status=="LOST")|.run_id' "$T/runs.json" | wc -l)"
-ok "w1 still serving (never restarted)" worker_alive w1
-ok "w2 still serving (never restarted)" worker_alive w2
+fault_accounting
 finish

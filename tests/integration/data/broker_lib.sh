@@ -101,3 +101,53 @@ leader_of() {
     jq -r --arg t "$2" --argjson p "$3" \
         '.topics[] | select(.topic == $t) | .partitions[] | select(.partition == $p) | .leader' "$1"
 }
+
+# ------------------------------------------------ load for broker faults
+# fault_load: the load 0117 and 0118 put on two workers before a broker
+# fault (N short runs, SLOW runs of 4 s with a retry policy, six
+# deployments of each). A third of the short runs go first, then the long
+# ones, then the rest: when the fault hits, some runs have ended, the long
+# ones hold the executor slots through it, short ones queue behind them and
+# more commands are still unread. Writes the command ids to $T/short,
+# $T/slow and $T/ids, and returns once at least 4 long runs are RUNNING.
+fault_load() {
+    local retry='{"max_attempts":3,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.1}' i
+    {
+        for i in 0 1 2 3 4 5; do
+            deploy_cmd "slow$i" sleep.sh "{secs}" | jq -c --argjson r "$retry" '.body.DeployBody.retry = $r'
+            deploy_cmd "short$i" ok.sh "{n}"
+        done
+    } | produce >/dev/null
+    fault_short_runs 1 $((N / 3)) | produce >"$T/short"
+    for i in $(seq 1 "$SLOW"); do run_cmd "slow$((i % 6))" '{"secs":"4"}'; done | produce >"$T/slow"
+    fault_short_runs $((N / 3 + 1)) "$N" | produce >>"$T/short"
+    cat "$T/slow" "$T/short" >"$T/ids"
+    ok "$((N + SLOW)) commands produced" test "$(wc -l <"$T/ids")" -eq $((N + SLOW))
+    ok "long runs are running" wait_for 60 fault_slow_running
+}
+fault_short_runs() {
+    local i
+    for i in $(seq "$1" "$2"); do
+        printf '{"deployment":"short%d","body":{"RunBody":{"params":{"n":"%d"}}}}\n' $((i % 6)) "$i"
+    done
+}
+fault_slow_running() {
+    "$TOOL" runs --latest >"$T/runs.json"
+    [[ $(jq -r 'select(.status=="RUNNING" and (.deployment|startswith("slow")))|.run_id' "$T/runs.json" | wc -l) -ge 4 ]]
+}
+
+# fault_accounting: G1 after the fault, once every command of $T/ids has
+# its final reply: exactly one final each, the short runs SUCCEEDED, the
+# long ones SUCCEEDED (after a retry) or LOST, nothing left unfinished,
+# and the workers w1 and w2 are the processes started before the fault.
+fault_accounting() {
+    local R=$T/replies.json
+    assert_one_final "$T/ids" "$R"
+    ok "short runs all SUCCEEDED" test "$(final_count "$T/short" "$R" SUCCEEDED)" -eq "$N"
+    ok "long runs end SUCCEEDED or LOST" test "$(final_count "$T/slow" "$R" 'SUCCEEDED|LOST')" -eq "$SLOW"
+    "$TOOL" runs --latest >"$T/runs.json"
+    ok "no run left unfinished" test "$(jq -r 'select(.status|IN("SUCCEEDED","FAILED","CANCELLED","TIMED_OUT","LOST")|not)|.run_id' "$T/runs.json" | wc -l)" -eq 0
+    echo "  retried runs: $(jq -r 'select(.attempt > 1)|.run_id' "$T/runs.json" | wc -l), LOST: $(jq -r 'select(.status=="LOST")|.run_id' "$T/runs.json" | wc -l)"
+    ok "w1 still serving (never restarted)" worker_alive w1
+    ok "w2 still serving (never restarted)" worker_alive w2
+}
