@@ -209,6 +209,10 @@ int floq_avro_names_match(const floq_avro_node_t *w,
 
 /** Lower-case hex of @p len bytes. @return new JSON string or NULL. */
 json_t *floq_avro_hex_json(const void *buf, size_t len);
+/** Decode the 2 * @p n hex digits (either case) at @p s into @p out
+ *  (@p n bytes). @return 0, or -1 on a non-hex digit (out then partly
+ *  written). */
+int floq_avro_hex_decode_into(const char *s, size_t n, unsigned char *out);
 /** Decode hex text @p s (either case) into a malloc()ed buffer.
  *  @return 0 on success, -1 on odd length or a non-hex digit. */
 int floq_avro_hex_decode(const char *s, size_t slen, unsigned char **bufp,

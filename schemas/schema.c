@@ -117,10 +117,23 @@ static int hexval(int c) {
         return -1;
 }
 
+int floq_avro_hex_decode_into(const char *s, size_t n, unsigned char *out) {
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                int hi = hexval((unsigned char)s[2 * i]);
+                int lo = hexval((unsigned char)s[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return -1;
+                out[i] = (unsigned char)(hi << 4 | lo);
+        }
+        return 0;
+}
+
 int floq_avro_hex_decode(const char *s, size_t slen, unsigned char **bufp,
                          size_t *lenp) {
         unsigned char *buf;
-        size_t i;
 
         *bufp = NULL;
         *lenp = 0;
@@ -129,14 +142,9 @@ int floq_avro_hex_decode(const char *s, size_t slen, unsigned char **bufp,
         buf = malloc(slen / 2 + 1); /* +1: never malloc(0) */
         if (!buf)
                 return -1;
-        for (i = 0; i < slen / 2; i++) {
-                int hi = hexval((unsigned char)s[2 * i]);
-                int lo = hexval((unsigned char)s[2 * i + 1]);
-                if (hi < 0 || lo < 0) {
-                        free(buf);
-                        return -1;
-                }
-                buf[i] = (unsigned char)(hi << 4 | lo);
+        if (floq_avro_hex_decode_into(s, slen / 2, buf)) {
+                free(buf);
+                return -1;
         }
         *bufp = buf;
         *lenp = slen / 2;

@@ -148,16 +148,6 @@ const char *floq_keyring_signer(const floq_keyring_t *keys) {
         return keys->signer[0] ? keys->signer : keys->keys[0].id;
 }
 
-static int hexval(int c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static char *trim(char *s) {
         char *e;
 
@@ -177,7 +167,7 @@ static floq_err_t parse_line(floq_keyring_t *keys, char *line,
                              size_t errstr_size) {
         unsigned char secret[SECRET_MAX];
         char why[200], *eq, *id, *hex;
-        size_t n, i;
+        size_t n;
         floq_err_t err;
 
         if (!(eq = strchr(line, '=')))
@@ -198,18 +188,11 @@ static floq_err_t parse_line(floq_keyring_t *keys, char *line,
                                    "%s:%d: key '%s': secret is not an even "
                                    "number of hex digits (at most %d bytes)",
                                    name, lineno, id, SECRET_MAX);
-        for (i = 0; i < n / 2; i++) {
-                int hi = hexval((unsigned char)hex[2 * i]);
-                int lo = hexval((unsigned char)hex[2 * i + 1]);
-
-                if (hi < 0 || lo < 0) {
-                        OPENSSL_cleanse(secret, sizeof(secret));
-                        return floq_seterr(errstr, errstr_size,
-                                           FLOQ_ERR_CONFIG,
-                                           "%s:%d: key '%s': secret is not "
-                                           "hex", name, lineno, id);
-                }
-                secret[i] = (unsigned char)(hi << 4 | lo);
+        if (floq_avro_hex_decode_into(hex, n / 2, secret)) {
+                OPENSSL_cleanse(secret, sizeof(secret));
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "%s:%d: key '%s': secret is not hex",
+                                   name, lineno, id);
         }
         err = floq_keyring_add(keys, id, secret, n / 2, why, sizeof(why));
         OPENSSL_cleanse(secret, sizeof(secret));

@@ -393,10 +393,22 @@ out:
         closedir(d);
 }
 
-/* Hex SHA-256 of what @p fd holds, from its start. */
-static floq_err_t sha256_fd(int fd, char hex[FLOQ_ARTIFACT_SHA256_LEN + 1]) {
+/* Finish the SHA-256 of @p ctx into lower-case @p hex. 0 when libcrypto
+ * fails. */
+static int digest_hex(EVP_MD_CTX *ctx, char hex[FLOQ_ARTIFACT_SHA256_LEN + 1]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0, i;
+
+        if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+                return 0;
+        for (i = 0; i < mdlen && i * 2 < FLOQ_ARTIFACT_SHA256_LEN; i++)
+                snprintf(hex + i * 2, 3, "%02x", md[i]);
+        hex[FLOQ_ARTIFACT_SHA256_LEN] = '\0';
+        return 1;
+}
+
+/* Hex SHA-256 of what @p fd holds, from its start. */
+static floq_err_t sha256_fd(int fd, char hex[FLOQ_ARTIFACT_SHA256_LEN + 1]) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         floq_err_t err = FLOQ_ERR_IO;
         char *buf = malloc(ART_READ_CHUNK);
@@ -419,11 +431,8 @@ static floq_err_t sha256_fd(int fd, char hex[FLOQ_ARTIFACT_SHA256_LEN + 1]) {
                         goto out;
                 off += r;
         }
-        if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+        if (!digest_hex(ctx, hex))
                 goto out;
-        for (i = 0; i < mdlen && i * 2 < FLOQ_ARTIFACT_SHA256_LEN; i++)
-                snprintf(hex + i * 2, 3, "%02x", md[i]);
-        hex[FLOQ_ARTIFACT_SHA256_LEN] = '\0';
         err = FLOQ_OK;
 out:
         free(buf);
@@ -499,8 +508,8 @@ static floq_err_t fetch_into_cache(const floq_artifact_conf_t *ac, int dfd,
                                    size_t errstr_size) {
         char tmp[128], cerr[CURL_ERROR_SIZE] = "", redir[32];
         char got_hex[FLOQ_ARTIFACT_SHA256_LEN + 1];
-        unsigned char md[EVP_MAX_MD_SIZE], rnd[8];
-        unsigned int mdlen = 0, i;
+        unsigned char rnd[8];
+        unsigned int i;
         fetch_t f = { .fd = -1 };
         floq_err_t err = FLOQ_OK;
         CURL *curl = NULL;
@@ -611,14 +620,11 @@ static floq_err_t fetch_into_cache(const floq_artifact_conf_t *ac, int dfd,
                                   cerr[0] ? cerr : curl_easy_strerror(rc));
                 goto out;
         }
-        if (!EVP_DigestFinal_ex(f.md, md, &mdlen)) {
+        if (!digest_hex(f.md, got_hex)) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                                   "cannot compute a SHA-256 digest");
                 goto out;
         }
-        for (i = 0; i < mdlen && i * 2 < FLOQ_ARTIFACT_SHA256_LEN; i++)
-                snprintf(got_hex + i * 2, 3, "%02x", md[i]);
-        got_hex[FLOQ_ARTIFACT_SHA256_LEN] = '\0';
         if (strcmp(got_hex, sha)) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
                                   "artifact '%s' does not match its sha256: "

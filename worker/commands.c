@@ -705,31 +705,16 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         id = wjs(cmd, "command_id");
         reply_to = wjs(cmd, "reply_to");
         reply_ok = !reply_to || topic_exists(w, reply_to);
-        /* G4: before anything else, forwarding included, so an unverified
-         * command never executes nor travels (sign.c). */
-        if ((err = check_signature(w, m, why, sizeof(why)))) {
-                int can_reply = reply_ok && id && *id && strlen(id) <= 128;
-
-                reject(w, m, can_reply ? cmd : NULL, err, why, 0);
-                goto done;
-        }
-        if ((err = wcmd_check(cmd, floq_now_ms(), why, sizeof(why)))) {
+        /* G4: the signature before anything else, forwarding included,
+         * so an unverified command never executes nor travels (sign.c);
+         * then the envelope (names, expiry, the retention window). */
+        if ((err = check_signature(w, m, why, sizeof(why))) ||
+            (err = wcmd_check(cmd, floq_now_ms(), w->run_retention_ms, why,
+                              sizeof(why)))) {
                 /* Reply when there is an id to key it by and a topic. */
                 int can_reply = reply_ok && id && *id && strlen(id) <= 128;
 
                 reject(w, m, can_reply ? cmd : NULL, err, why, 0);
-                goto done;
-        }
-        if (w->run_retention_ms > 0 &&
-            wji(cmd, "issued_at", 0) < floq_now_ms() - w->run_retention_ms) {
-                /* Its run, if it had one, may have been removed by
-                 * retention: executing it again could break G3. */
-                snprintf(why, sizeof(why),
-                         "command issued more than worker.run.retention.ms "
-                         "(%lld ms) ago: its outcome may no longer be known",
-                         (long long)w->run_retention_ms);
-                reject(w, m, reply_ok ? cmd : NULL, FLOQ_ERR_EXPIRED, why,
-                       0);
                 goto done;
         }
         if (!reply_ok) {

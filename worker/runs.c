@@ -464,7 +464,7 @@ static void heartbeats(floq_worker_t *w) {
 
 /* Retention: finished runs older than worker.run.retention.ms are
  * tombstoned, at most WEXPIRE_BATCH a pass so one transaction stays small.
- * Commands issued before the same window are rejected (commands.c), so a
+ * Commands issued before the same window are rejected (wcmd_check), so a
  * repeat never meets a forgotten run. */
 #define WEXPIRE_BATCH 512
 

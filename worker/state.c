@@ -332,8 +332,8 @@ wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp) {
         return WCMD_UNKNOWN;
 }
 
-floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, char *reason,
-                      size_t reason_size) {
+floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
+                      char *reason, size_t reason_size) {
         const char *id = wjs(cmd, "command_id");
         const char *dep = wjs(cmd, "deployment");
         const char *reply_to = wjs(cmd, "reply_to");
@@ -369,5 +369,12 @@ floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, char *reason,
                                    " (now %lld)",
                                    json_integer_value(exp),
                                    (long long)now_ms);
+        if (retention_ms > 0 &&
+            wji(cmd, "issued_at", 0) < now_ms - retention_ms)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_EXPIRED,
+                                   "command issued more than "
+                                   "worker.run.retention.ms (%lld ms) ago: "
+                                   "its outcome may no longer be known",
+                                   (long long)retention_ms);
         return FLOQ_OK;
 }

@@ -372,6 +372,10 @@ void wtxn_abort(floq_worker_t *w) {
         wevlist_clear(&w->txn.events);
 }
 
+/* How often a retriable error of sending the offsets or of the commit is
+ * answered by the same call again, as librdkafka asks, before it aborts. */
+#define WTXN_RETRIES 10
+
 /* Aborts in a row wait before the rewind: 50 ms after the second,
  * doubling up to 2 s. An error that lasts (a topic the worker may not
  * write, a broker refusing records) then costs a restore every 2 s instead
@@ -475,7 +479,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                                 w->producer, offsets, cgmd,
                                 txn_op_timeout(w));
                         if (!e || !rd_kafka_error_is_retriable(e) ||
-                            tries >= 10)
+                            tries >= WTXN_RETRIES)
                                 break;
                         txn_error(w, "cannot send offsets, retrying", e);
                 }
@@ -494,7 +498,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                 if (!(e = rd_kafka_commit_transaction(
                               w->producer, txn_op_timeout(w))))
                         break;
-                if (rd_kafka_error_is_retriable(e) && tries < 10) {
+                if (rd_kafka_error_is_retriable(e) && tries < WTXN_RETRIES) {
                         txn_error(w, "commit failed, retrying", e);
                         continue;
                 }

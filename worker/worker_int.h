@@ -110,11 +110,14 @@ wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp);
 
 /**
  * Envelope checks every command passes before it is executed: command_id
- * and deployment present and bounded, not expired at @p now_ms.
+ * and deployment present and bounded, not expired at @p now_ms, and, with
+ * @p retention_ms > 0 (worker.run.retention.ms), not issued longer ago
+ * than that: its run may have been removed, and running it again could
+ * break G3.
  * @return FLOQ_OK, FLOQ_ERR_EXPIRED or FLOQ_ERR_INVALID_ARG with the reason.
  */
-floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, char *reason,
-                      size_t reason_size);
+floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
+                      char *reason, size_t reason_size);
 
 /** String member @p key of @p obj, NULL when missing or not a string. */
 const char *wjs(const json_t *obj, const char *key);

@@ -37,6 +37,7 @@
 
 #include "artifacts.h"
 #include "backends/backend.h"
+#include "test_util.h"
 
 /* The artifact the tests run: prints its first argument and where it is. */
 static const char GOOD[] = "#!/bin/sh\necho \"artifact $1 $FLOQ_ARTIFACT\"\n";
@@ -1081,11 +1082,5 @@ static Suite *artifacts_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(artifacts_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(artifacts_suite());
 }

@@ -44,6 +44,7 @@
 
 #include "floq.h"
 #include "floq_schemas.h"
+#include "test_util.h"
 #include "worker_int.h"
 
 #if defined(__has_include)
@@ -1037,11 +1038,5 @@ static Suite *faults_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(faults_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(faults_suite());
 }

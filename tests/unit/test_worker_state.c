@@ -237,7 +237,7 @@ START_TEST(test_command_check) {
                 floq_err_t err;
 
                 reason[0] = '\0';
-                err = wcmd_check(cmd, 1000, reason, sizeof(reason));
+                err = wcmd_check(cmd, 1000, 0, reason, sizeof(reason));
                 ck_assert_msg(err == cases[i].want, "case %zu: %s (%s)", i,
                               floq_err_name(err), reason);
                 if (err)
@@ -253,13 +253,32 @@ START_TEST(test_command_check) {
                 big[sizeof(big) - 1] = '\0';
                 cmd = json_pack("{s:s,s:s}", "command_id", "c", "deployment",
                                 big);
-                ck_assert_int_eq(wcmd_check(cmd, 0, reason, sizeof(reason)),
+                ck_assert_int_eq(wcmd_check(cmd, 0, 0, reason, sizeof(reason)),
                                  FLOQ_ERR_INVALID_ARG);
                 json_decref(cmd);
                 cmd = json_pack("{s:s,s:s}", "command_id", big, "deployment",
                                 "d");
-                ck_assert_int_eq(wcmd_check(cmd, 0, reason, sizeof(reason)),
+                ck_assert_int_eq(wcmd_check(cmd, 0, 0, reason, sizeof(reason)),
                                  FLOQ_ERR_INVALID_ARG);
+                json_decref(cmd);
+        }
+        {
+                /* the retention window: issued before it is refused */
+                json_t *cmd = json_pack("{s:s,s:s,s:I}", "command_id", "c",
+                                        "deployment", "d", "issued_at",
+                                        (json_int_t)1000);
+
+                ck_assert_int_eq(wcmd_check(cmd, 5000, 4000, reason,
+                                            sizeof(reason)),
+                                 FLOQ_OK);
+                ck_assert_int_eq(wcmd_check(cmd, 5001, 4000, reason,
+                                            sizeof(reason)),
+                                 FLOQ_ERR_EXPIRED);
+                ck_assert_ptr_nonnull(
+                        strstr(reason, "worker.run.retention.ms"));
+                ck_assert_int_eq(wcmd_check(cmd, 999999, 0, reason,
+                                            sizeof(reason)),
+                                 FLOQ_OK);
                 json_decref(cmd);
         }
 }
