@@ -791,23 +791,15 @@ typedef struct sruns_s {
 
 static void schedule_runs(floq_worker_t *w, int32_t p, const char *name,
                           const char *sid, sruns_t *sr) {
+        const json_t *active;
         const char *k;
-        json_t *rs;
+        json_t *v, *rs;
 
         sr->active = json_array();
-        sr->prev = NULL;
-        json_object_foreach(w->parts[p].runs, k, rs) {
-                const char *d = wjs(rs, "deployment");
-                const char *s = wjs(rs, "schedule_id");
-
-                if (!d || !s || strcmp(d, name) || strcmp(s, sid))
-                        continue;
-                if (!wrun_status_terminal(wjs(rs, "status")))
+        sr->prev = wpart_schedule_runs(&w->parts[p], name, sid, &active);
+        json_object_foreach((json_t *)active, k, v)
+                if ((rs = json_object_get(w->parts[p].runs, k)))
                         json_array_append(sr->active, rs);
-                if (!sr->prev || wji(rs, "scheduled_for", 0) >
-                                         wji(sr->prev, "scheduled_for", 0))
-                        sr->prev = rs;
-        }
 }
 
 /* Create the run of due time @p due (unless it exists): RunState ACCEPTED
@@ -994,10 +986,18 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
                 new_last = rd.below;
                 again = now;
         } else {
-                first = wsched_catchup_select(
-                        cu, catchup_max, kept,
-                        rd.last + wsched_jitter_ms(name, sid, rd.last, jit),
-                        now, s->misfire_ms);
+                int64_t fire_at =
+                        rd.last + wsched_jitter_ms(name, sid, rd.last, jit);
+
+                /* CANCEL_PREVIOUS held this due time until the previous
+                 * run had ended (below): it could fire from then on, so a
+                 * long kill grace is no misfire. */
+                if (ov == WOVERLAP_CANCEL_PREVIOUS && sr.prev &&
+                    wrun_status_terminal(wjs(sr.prev, "status")) &&
+                    wji(sr.prev, "finished_at", -1) > fire_at)
+                        fire_at = wji(sr.prev, "finished_at", -1);
+                first = wsched_catchup_select(cu, catchup_max, kept, fire_at,
+                                              now, s->misfire_ms);
                 if (first < kept && ov != WOVERLAP_ALLOW)
                         first = kept - 1; /* one run at a time */
                 if (ov == WOVERLAP_SKIP && json_array_size(sr.active)) {
@@ -1006,17 +1006,33 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
                                   name, sid, (long long)rd.last);
                         first = kept;
                 }
-                if (first < kept && ov == WOVERLAP_CANCEL_PREVIOUS) {
+                if (first < kept && ov == WOVERLAP_CANCEL_PREVIOUS &&
+                    json_array_size(sr.active)) {
                         char why[300];
+                        int live = 0;
 
                         snprintf(why, sizeof(why),
                                  "cancelled by schedule '%s': due time %lld "
                                  "started a new run",
                                  sid, (long long)ready_at(&rd, kept - 1));
-                        for (i = 0; i < json_array_size(sr.active); i++)
-                                worker_run_cancel(
-                                        w, p,
-                                        json_array_get(sr.active, i), why);
+                        /* As Temporal's CANCEL_OTHER: the new run starts
+                         * once the previous one has really stopped. A live
+                         * attempt is stopped after this transaction
+                         * commits (asking again is a no-op); the due time
+                         * waits, unrecorded, until it has ended. */
+                        for (i = 0; i < json_array_size(sr.active); i++) {
+                                json_t *rs = json_array_get(sr.active, i);
+
+                                if (floq_executor_has(w->ex, wjs(rs, "run_id")))
+                                        live = 1;
+                                worker_run_cancel(w, p, rs, why);
+                        }
+                        if (live) {
+                                free(fires);
+                                fires = NULL;
+                                again = now + WSCHED_RECHECK_MS;
+                                goto out;
+                        }
                 }
                 for (i = first; i < kept; i++)
                         fires[nfires++] = ready_at(&rd, i);

@@ -41,6 +41,8 @@ void wpart_init(wpart_t *part) {
         part->runs = json_object();
         part->idem = json_object();
         part->cmds = json_object();
+        part->sched_active = json_object();
+        part->sched_last = json_object();
         part->next_offset = -1;
         part->skip_from = -1;
 }
@@ -51,6 +53,8 @@ void wpart_clear(wpart_t *part) {
         json_object_clear(part->runs);
         json_object_clear(part->idem);
         json_object_clear(part->cmds);
+        json_object_clear(part->sched_active);
+        json_object_clear(part->sched_last);
         part->owned = 0;
         part->next_offset = -1;
         part->skip_from = -1;
@@ -64,6 +68,8 @@ void wpart_release(wpart_t *part) {
         json_decref(part->runs);
         json_decref(part->idem);
         json_decref(part->cmds);
+        json_decref(part->sched_active);
+        json_decref(part->sched_last);
         memset(part, 0, sizeof(*part));
 }
 
@@ -96,10 +102,50 @@ static char *idem_key(const char *deployment, const char *key) {
         return k;
 }
 
+/* Keep the schedule index in step with RunState @p rs of @p run_id (NULL:
+ * the run goes away; @p old: the version it replaces, or NULL). */
+static void sched_index(wpart_t *part, const char *run_id, const json_t *old,
+                        const json_t *rs) {
+        const json_t *cur = rs ? rs : old;
+        const char *dep = wjs(cur, "deployment"), *sid = wjs(cur, "schedule_id");
+        json_t *active, *last;
+        const char *last_id;
+        char *k;
+
+        if (!dep || !sid || !(k = idem_key(dep, sid)))
+                return;
+        active = json_object_get(part->sched_active, k);
+        if (rs && !wrun_status_terminal(wjs(rs, "status"))) {
+                if (!active) {
+                        active = json_object();
+                        json_object_set_new(part->sched_active, k, active);
+                }
+                json_object_set_new(active, run_id, json_true());
+        } else if (active) {
+                json_object_del(active, run_id);
+                if (!json_object_size(active))
+                        json_object_del(part->sched_active, k);
+        }
+        last_id = json_string_value(json_object_get(part->sched_last, k));
+        last = last_id ? json_object_get(part->runs, last_id) : NULL;
+        if (!rs) {
+                /* Past retention: the latest one goes without a successor
+                 * (only BUFFER_ONE looks at it, for a finished time). */
+                if (last == old)
+                        json_object_del(part->sched_last, k);
+        } else if (!last || last == old ||
+                   wji(rs, "scheduled_for", 0) >= wji(last, "scheduled_for", 0)) {
+                json_object_set_new(part->sched_last, k, json_string(run_id));
+        }
+        free(k);
+}
+
 void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs) {
         json_t *old = json_object_get(part->runs, run_id);
         const char *dep, *key, *cmd;
         char *k;
+
+        sched_index(part, run_id, old, rs);
 
         if (old) {
                 /* An older version's index entries point at the same run;
@@ -145,6 +191,21 @@ const char *wpart_find_idem(const wpart_t *part, const char *deployment,
 
 const char *wpart_find_cmd(const wpart_t *part, const char *command_id) {
         return json_string_value(json_object_get(part->cmds, command_id));
+}
+
+const json_t *wpart_schedule_runs(const wpart_t *part, const char *deployment,
+                                  const char *schedule_id,
+                                  const json_t **activep) {
+        char *k = idem_key(deployment, schedule_id);
+        const char *last;
+
+        *activep = NULL;
+        if (!k)
+                return NULL;
+        *activep = json_object_get(part->sched_active, k);
+        last = json_string_value(json_object_get(part->sched_last, k));
+        free(k);
+        return last ? json_object_get(part->runs, last) : NULL;
 }
 
 int wrun_status_terminal(const char *status) {

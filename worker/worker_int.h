@@ -40,6 +40,10 @@ typedef struct wpart_s {
         json_t *runs;         /**< run_id -> RunState */
         json_t *idem;         /**< "deployment\n key" -> run_id */
         json_t *cmds;         /**< run command_id -> run_id */
+        json_t *sched_active; /**< "deployment\n schedule_id" -> object of
+                               *   the run ids of its non-terminal runs */
+        json_t *sched_last;   /**< "deployment\n schedule_id" -> run id of
+                               *   its latest run (by scheduled_for) */
         int64_t next_offset;  /**< next commands offset to commit, -1 none */
         int64_t skip_from;    /**< first offset left unprocessed while
                                *   intake was stopped, -1 none */
@@ -69,6 +73,16 @@ const char *wpart_find_idem(const wpart_t *part, const char *deployment,
                             const char *idempotency_key);
 /** Run id created by run command @p command_id, or NULL. Borrowed. */
 const char *wpart_find_cmd(const wpart_t *part, const char *command_id);
+/**
+ * The runs of schedule @p schedule_id of @p deployment, from the index
+ * wpart_put_run() keeps (no scan of the partition's runs): *activep gets
+ * the object of the run ids of its non-terminal runs (borrowed, NULL when
+ * none), and the return value is its latest RunState by scheduled_for
+ * (borrowed, NULL when none is kept).
+ */
+const json_t *wpart_schedule_runs(const wpart_t *part, const char *deployment,
+                                  const char *schedule_id,
+                                  const json_t **activep);
 
 /** 1 when @p status is one of SUCCEEDED/FAILED/CANCELLED/TIMED_OUT/LOST. */
 int wrun_status_terminal(const char *status);

@@ -163,6 +163,70 @@ START_TEST(test_state_index) {
 }
 END_TEST
 
+START_TEST(test_schedule_index) {
+        /* The runs of one schedule come from an index, not a scan: its
+         * non-terminal runs and its latest one by scheduled_for, kept in
+         * step through updates, other schedules' runs and tombstones. */
+        wpart_t part;
+        const json_t *active, *last;
+        char id[37], text[300];
+        int i;
+
+        wpart_init(&part);
+        for (i = 0; i < 1000; i++) {
+                snprintf(id, sizeof(id), "r%d", i);
+                snprintf(text, sizeof(text),
+                         "{\"run_id\":\"%s\",\"deployment\":\"%s\","
+                         "\"schedule_id\":\"s\",\"status\":\"%s\","
+                         "\"scheduled_for\":%d}",
+                         id, i % 2 ? "odd" : "even",
+                         i < 997 ? "SUCCEEDED" : "RUNNING", i);
+                wpart_put_run(&part, id, js(text));
+        }
+        /* unscheduled runs are not in it */
+        wpart_put_run(&part, "x", js("{\"run_id\":\"x\",\"deployment\":"
+                                     "\"odd\",\"status\":\"RUNNING\"}"));
+        last = wpart_schedule_runs(&part, "odd", "s", &active);
+        ck_assert_ptr_nonnull(last);
+        ck_assert_str_eq(wjs(last, "run_id"), "r999");
+        ck_assert_int_eq(json_object_size(active), 2); /* r997, r999 */
+        last = wpart_schedule_runs(&part, "even", "s", &active);
+        ck_assert_str_eq(wjs(last, "run_id"), "r998");
+        ck_assert_int_eq(json_object_size(active), 1);
+        ck_assert_ptr_nonnull(json_object_get(active, "r998"));
+        ck_assert_ptr_null(wpart_schedule_runs(&part, "even", "other",
+                                               &active));
+        ck_assert_ptr_null(active);
+
+        /* r998 ends: no longer active, still the latest */
+        wpart_put_run(&part, "r998",
+                      js("{\"run_id\":\"r998\",\"deployment\":\"even\","
+                         "\"schedule_id\":\"s\",\"status\":\"CANCELLED\","
+                         "\"scheduled_for\":998}"));
+        last = wpart_schedule_runs(&part, "even", "s", &active);
+        ck_assert_str_eq(wjs(last, "status"), "CANCELLED");
+        ck_assert_ptr_null(active);
+        /* an older run updated later does not become the latest */
+        wpart_put_run(&part, "r10",
+                      js("{\"run_id\":\"r10\",\"deployment\":\"even\","
+                         "\"schedule_id\":\"s\",\"status\":\"LOST\","
+                         "\"scheduled_for\":10}"));
+        ck_assert_str_eq(wjs(wpart_schedule_runs(&part, "even", "s", &active),
+                             "run_id"),
+                         "r998");
+        /* tombstones: the latest goes away, active entries too */
+        wpart_put_run(&part, "r998", NULL);
+        ck_assert_ptr_null(wpart_schedule_runs(&part, "even", "s", &active));
+        wpart_put_run(&part, "r999", NULL);
+        wpart_schedule_runs(&part, "odd", "s", &active);
+        ck_assert_int_eq(json_object_size(active), 1); /* r997 */
+        ck_assert_ptr_null(json_object_get(active, "r999"));
+        wpart_clear(&part);
+        ck_assert_ptr_null(wpart_schedule_runs(&part, "odd", "s", &active));
+        wpart_release(&part);
+}
+END_TEST
+
 START_TEST(test_command_kind) {
         static const struct {
                 const char *branch;
@@ -310,6 +374,7 @@ static Suite *worker_state_suite(void) {
         tcase_add_test(tc, test_home_partition);
         tcase_add_test(tc, test_terminal);
         tcase_add_test(tc, test_state_index);
+        tcase_add_test(tc, test_schedule_index);
         tcase_add_test(tc, test_command_kind);
         tcase_add_test(tc, test_command_check);
         tcase_add_test(tc, test_json_getters);
