@@ -657,6 +657,66 @@ static void cmd_validate(floq_worker_t *w, const json_t *cmd,
 
 /* ------------------------------------------------------------ the gate */
 
+/* The header a forwarded command carries: "<from partition>/<partition
+ * count>" as the forwarding worker saw them. */
+#define WFWD_HEADER "floq.forwarded"
+
+/* 1 when @p m was forwarded by a worker; *countp gets the partition count
+ * that worker saw (0 when unreadable). */
+static int forwarded_mark(const rd_kafka_message_t *m, int *countp) {
+        rd_kafka_headers_t *src = NULL;
+        const void *val = NULL;
+        size_t len = 0;
+        char text[32];
+        const char *slash;
+
+        *countp = 0;
+        if (rd_kafka_message_headers(m, &src) || !src ||
+            rd_kafka_header_get_last(src, WFWD_HEADER, &val, &len))
+                return 0;
+        snprintf(text, sizeof(text), "%.*s", (int)(len < 31 ? len : 31),
+                 val ? (const char *)val : "");
+        if ((slash = strchr(text, '/')))
+                *countp = atoi(slash + 1);
+        return 1;
+}
+
+/* Send @p cmd (message @p m, off its home partition) to partition @p home
+ * in the open transaction, once: a command that was forwarded already and
+ * is still off its home partition means two workers disagree on the
+ * partition count of the commands topic (it changed under a running
+ * fleet), and forwarding it again could go on forever. */
+static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
+                         const json_t *cmd, int32_t home) {
+        rd_kafka_headers_t *h = NULL, *src = NULL;
+        char mark[32], why[300];
+        int count;
+
+        if (forwarded_mark(m, &count)) {
+                snprintf(why, sizeof(why),
+                         "forwarded already (by a worker that saw %d "
+                         "partitions) and still off its home partition %d "
+                         "of %d: workers disagree on the partition count "
+                         "of '%s'",
+                         count, (int)home, (int)w->part_cnt, w->t_commands);
+                floq_err("command", "%s: %s", wjs(cmd, "command_id"), why);
+                reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, why, 0);
+                return;
+        }
+        if (!rd_kafka_message_headers(m, &src) && src)
+                h = rd_kafka_headers_copy(src);
+        else
+                h = rd_kafka_headers_new(1);
+        snprintf(mark, sizeof(mark), "%d/%d", (int)m->partition,
+                 (int)w->part_cnt);
+        rd_kafka_header_add(h, WFWD_HEADER, -1, mark, -1);
+        floq_info("command", "%s: forwarded from partition %d to its home "
+                             "partition %d",
+                  wjs(cmd, "command_id"), (int)m->partition, (int)home);
+        wtxn_produce_raw(w, w->t_commands, home, m->key, m->key_len,
+                         m->payload, m->len, h);
+}
+
 void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         int32_t p = m->partition, home;
         json_t *cmd = NULL, *body = NULL, *dep, *sset, *o;
@@ -665,6 +725,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         wcmd_kind_t kind;
         char why[600];
         floq_err_t err;
+        int fwd_count;
 
         w->n_commands++;
         if (wtxn_begin(w)) {
@@ -723,17 +784,24 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 dlq(w, m, FLOQ_ERR_INVALID_ARG, why);
                 goto done;
         }
+        if (forwarded_mark(m, &fwd_count) && fwd_count > w->part_cnt) {
+                /* The commands topic grew under this worker: every home
+                 * partition it computes is stale. Leave the message
+                 * unprocessed and stop; a restart reads the new count
+                 * (and checks the state topics still match it). */
+                floq_err("worker", "the partition count of '%s' changed: "
+                                   "a worker forwarded a command seeing %d "
+                                   "partitions, this one started with %d; "
+                                   "stopping (restart it to use the new "
+                                   "count)",
+                         w->t_commands, fwd_count, (int)w->part_cnt);
+                w->fatal = FLOQ_ERR_CONFIG;
+                json_decref(cmd);
+                return;
+        }
         home = whome_partition(wjs(cmd, "deployment"), w->part_cnt);
         if (home != p) {
-                rd_kafka_headers_t *h = NULL, *src = NULL;
-
-                if (!rd_kafka_message_headers(m, &src) && src)
-                        h = rd_kafka_headers_copy(src);
-                floq_info("command", "%s: forwarded from partition %d to "
-                                      "its home partition %d",
-                           wjs(cmd, "command_id"), (int)p, (int)home);
-                wtxn_produce_raw(w, w->t_commands, home, m->key, m->key_len,
-                                 m->payload, m->len, h);
+                forward_home(w, m, cmd, home);
                 goto done;
         }
         kind = wcmd_kind(cmd, &body);

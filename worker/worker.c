@@ -127,9 +127,21 @@ static void on_assign(floq_worker_t *w,
         for (i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
 
-                if (strcmp(parts->elems[i].topic, w->t_commands) || p < 0 ||
-                    p >= w->part_cnt)
+                if (strcmp(parts->elems[i].topic, w->t_commands) || p < 0)
                         continue;
+                if (p >= w->part_cnt) {
+                        /* The topic grew: this worker's home partitions
+                         * are stale (commands.c checks forwarded ones
+                         * too). */
+                        floq_err("rebalance", "partition %d of '%s' "
+                                              "assigned, but it had %d at "
+                                              "start: its partition count "
+                                              "changed; stopping (restart "
+                                              "to use the new count)",
+                                 (int)p, w->t_commands, (int)w->part_cnt);
+                        w->fatal = FLOQ_ERR_CONFIG;
+                        continue;
+                }
                 if (worker_restore_partition(w, p)) {
                         /* Serving it from half a state could run commands
                          * twice: stop, and let the supervisor restart us. */

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# 0122 (G1, G4): the partition count of the commands topic changing under a
+# running fleet. A command forwarded by a worker that saw another count and
+# still off its home partition is rejected, not forwarded again (two
+# workers disagreeing would pass it back and forth forever); a worker that
+# learns the topic grew (a forwarded command counted more partitions, or a
+# partition it never knew is assigned) stops with exit 2 instead of
+# computing stale home partitions.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/data/worker_lib.sh"
+command -v kcat >/dev/null || { echo "  kcat is required"; exit 77; }
+worker_env
+T=$FLOQ_TEST_TMP
+P=$FLOQ_TOPIC_PARTITIONS
+meta=(-X topic.metadata.refresh.interval.ms=1000)
+start_worker w1 "${meta[@]}"
+ok "w1 joins" wait_for 60 worker_assigned w1
+
+# raw NAME PARTITION HEADER: a deploy of NAME, its id on stdout, produced to
+# PARTITION with the forwarding header HEADER.
+raw() {
+    local id
+    id=$(cat /proc/sys/kernel/random/uuid)
+    deploy_cmd "$1" ok.sh | jq -c --arg id "$id" '. + {command_id: $id}' |
+        "$TOOL" encode >"$T/$id.bin"
+    kcat -P -b "$FLOQ_BROKERS" -t "$FLOQ_TOPIC_COMMANDS" -p "$2" \
+        -H "floq.forwarded=$3" -k "$1" "$T/$id.bin" || return 1
+    echo "$id"
+}
+reply_of() { replies_now "$T/r.json"; jq -r --arg id "$1" 'select(.command_id == $id) | .status + " " + (.reason // "")' "$T/r.json"; }
+has_reply() { [[ -n $(reply_of "$1") ]]; }
+off_home() { echo $(( ($("$TOOL" partition --key "$1") + 1) % P )); }
+
+# a stale forwarder (it saw 2 partitions) put it off home: rejected
+id=$(raw pc-stale "$(off_home pc-stale)" "1/2")
+ok "stale forward answered" wait_for 30 has_reply "$id"
+r=$(reply_of "$id")
+ok "stale forward REJECTED, not forwarded again ($r)" \
+    bash -c '[[ $1 == REJECTED*disagree* ]]' _ "$r"
+ok "stale forward in the DLQ" bash -c '"$1" dlq | grep -q "disagree on the partition count"' _ "$TOOL"
+ok "w1 still running" kill -0 "${WPID[w1]}"
+
+# a forwarder that saw more partitions than w1: w1's count is stale
+id=$(raw pc-grown "$(off_home pc-grown)" "0/$((P * 2))")
+ok "w1 stops" wait_for 30 bash -c '! kill -0 $1 2>/dev/null' _ "${WPID[w1]}"
+ok "with exit 2 (config)" worker_log_has w1 "\[worker\] exit 2"
+ok "saying the partition count changed" worker_log_has w1 "partition count of '$FLOQ_TOPIC_COMMANDS' changed"
+ok "the command was left unanswered for the next owner" test -z "$(reply_of "$id")"
+
+# the topic really grows: a worker assigned a partition it never knew stops
+# (on topics of its own: the command above waits for a next owner)
+if ops/kafka/kafka.sh status >/dev/null 2>&1; then
+    worker_env
+    start_worker w2 "${meta[@]}"
+    ok "w2 joins" wait_for 60 worker_assigned w2
+    ops/kafka/kafka.sh topics --alter --topic "$FLOQ_TOPIC_COMMANDS" \
+        --partitions $((P + 2)) >"$T/alter.log" 2>&1
+    ok "w2 stops when the topic grows" wait_for 60 bash -c '! kill -0 $1 2>/dev/null' _ "${WPID[w2]}"
+    ok "naming the new partition" worker_log_has w2 "its partition count changed"
+else
+    echo "  (no kafka.sh cluster to alter topics in: growth step skipped)"
+fi
+finish
