@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #define FLOQ_VERSION_STR "0.1.0"
@@ -361,5 +362,66 @@ int64_t floq_tz_utc_to_local(const floq_tz_t *tz, int64_t utc_sec);
 int floq_tz_local_to_utc(const floq_tz_t *tz, int64_t local_sec,
                          int64_t utc[2]);
 /* ---- end of cron and time zones ---- */
+
+/* ---- the HTTP adapter (http.c) ---- */
+
+/*
+ * One HTTP call as every HTTP backend makes it, over libcurl: connect and
+ * total timeouts, TLS verified unless turned off, retries with exponential
+ * backoff and jitter on connection errors, 429 and 5xx (a Retry-After
+ * header is honoured), none on any other status, a bounded response body,
+ * JSON in and out through jansson, and every failure said as
+ * "<what>: <METHOD> <path>: <status> <reason>: <detail>".
+ */
+
+/** Options of a call; zero values take the defaults named. Borrowed. */
+typedef struct floq_http_opts_s {
+        const char *what;        /**< prefix of messages ("airflow") */
+        long connect_timeout_ms; /**< one connect; default 5000 */
+        long timeout_ms;         /**< the whole call, retries and waits
+                                  *   included; default 30000 */
+        int max_retries;         /**< tries after the first; default 4,
+                                  *   -1 for none */
+        long backoff_ms;         /**< first retry delay; default 200 */
+        long max_backoff_ms;     /**< delay cap; default 5000 */
+        size_t max_body;         /**< response bound; default 1 MiB */
+        const char *ca_file;     /**< CA bundle; NULL: the system's */
+        int insecure;            /**< 1: no TLS verification */
+        const char *bearer;      /**< "Authorization: Bearer" (secret) */
+        const char *basic;       /**< "user:password" (secret) */
+        const char *const *headers; /**< extra "Name: value", NULL-ended */
+} floq_http_opts_t;
+
+/** The answer of a call (floq_http_resp_release() frees it). */
+typedef struct floq_http_resp_s {
+        long status;   /**< HTTP status of the last try; 0: none */
+        char *body;    /**< NUL-terminated, malloc()ed; NULL when empty */
+        size_t len;
+        json_t *json;  /**< body parsed as JSON, NULL when it is not */
+        int attempts;  /**< tries made */
+} floq_http_resp_t;
+
+/**
+ * @p method @p url with @p body (JSON, sent as application/json; NULL: no
+ * body). A 2xx answer: FLOQ_OK. Otherwise the last answer is still in
+ * @p resp and errstr says why: FLOQ_ERR_UNAUTHORIZED (401, 403),
+ * FLOQ_ERR_NOT_FOUND (404), FLOQ_ERR_EXISTS (409), FLOQ_ERR_REJECTED (any
+ * other 4xx, 3xx), FLOQ_ERR_BACKEND (5xx after the retries),
+ * FLOQ_ERR_TRANSPORT (no connection, TLS failure), FLOQ_ERR_TIMED_OUT (the
+ * total timeout), FLOQ_ERR_TOO_LARGE (a body over max_body).
+ * Thread-safe; secrets never reach errstr.
+ */
+floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
+                             const char *url, const json_t *body,
+                             floq_http_resp_t *resp, char *errstr,
+                             size_t errstr_size);
+
+/** Free what @p resp holds; it can be reused. */
+void floq_http_resp_release(floq_http_resp_t *resp);
+
+/** libcurl's global initialisation, once per process (thread-safe).
+ *  @return 0 on success. */
+int floq_http_global_init(void);
+/* ---- end of the HTTP adapter ---- */
 
 #endif /* FLOQ_COMMON_H */
