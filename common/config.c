@@ -152,6 +152,22 @@ static const floq_conf_prop_t conf_props[] = {
           "timeout of one HTTP request to a backend", 0 },
         { "http.retries", FLOQ_CONF_INT, "3",
           "retries of an HTTP request on 5xx or connection errors", 0 },
+        { "http.backend.allowed.urls", FLOQ_CONF_STR, "",
+          "comma-separated URL prefixes http-backend deployments may call; "
+          "empty: any http(s) URL, and no token may be set",
+          0 },
+        { "http.backend.token.file", FLOQ_CONF_STR, NULL,
+          "file whose content is the bearer token of the http backend, "
+          "read at each call; sent only under http.backend.allowed.urls",
+          0 },
+        { "http.backend.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the http backend's servers; unset: the "
+          "system's",
+          0 },
+        { "http.backend.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long an http-backend run's status URL may stay unreachable "
+          "before the run ends LOST",
+          0 },
         { "metrics.listen", FLOQ_CONF_STR, NULL,
           "host:port for /metrics and /healthz; unset disables", 0 },
         { "config", FLOQ_CONF_STR, NULL,

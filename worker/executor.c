@@ -85,6 +85,8 @@ const char *floq_outcome_name(floq_outcome_t o) {
                 return "TIMED_OUT";
         case FLOQ_OUTCOME_ABANDONED:
                 return "ABANDONED";
+        case FLOQ_OUTCOME_LOST:
+                return "LOST";
         }
         return "UNKNOWN";
 }

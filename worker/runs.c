@@ -266,6 +266,15 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                                                         : "cancelled",
                                             res);
                         break;
+                case FLOQ_OUTCOME_LOST:
+                        /* The backend cannot tell what became of the
+                         * remote run: running it again could run it
+                         * twice, so no retry. */
+                        worker_run_terminal(w, p, rs, "LOST",
+                                            res->reason ? res->reason
+                                                        : "lost",
+                                            res);
+                        break;
                 case FLOQ_OUTCOME_ABANDONED:
                 default: {
                         char why[300];

@@ -23,6 +23,8 @@ typedef enum floq_outcome_e {
         FLOQ_OUTCOME_TIMED_OUT, /**< stop() with FLOQ_STOP_TIMEOUT */
         FLOQ_OUTCOME_ABANDONED, /**< stop() with FLOQ_STOP_DRAIN: the worker
                                  *   is leaving, the next owner retries */
+        FLOQ_OUTCOME_LOST,      /**< the backend lost track of the remote
+                                 *   run (unreachable past its bound) */
 } floq_outcome_t;
 
 const char *floq_outcome_name(floq_outcome_t o);
@@ -126,5 +128,6 @@ struct floq_backend_s {
 };
 
 extern const floq_backend_ops_t floq_backend_process;
+extern const floq_backend_ops_t floq_backend_http;
 
 #endif /* FLOQ_BACKEND_H */

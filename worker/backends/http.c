@@ -1,0 +1,845 @@
+/*
+ * http.c - the generic webhook backend: an attempt is one HTTP call that
+ * starts the work somewhere else (POST of a JSON body templated from the
+ * run's parameters, with an Idempotency-Key derived from the run id and
+ * attempt, so a retried call or a restarted attempt names the same remote
+ * run), optionally followed by polling a status URL whose answer is mapped
+ * to floq's run states through the deployment's own table, and a cancel
+ * URL called on stop. Every call goes through the HTTP adapter
+ * (common/http.c: timeouts, retries, bounded bodies, messages).
+ *
+ * The worker's bearer token (http.backend.token.file, read at each call so
+ * it can rotate) is sent only to URLs under http.backend.allowed.urls: a
+ * deployer chooses the URL, and must not be able to send the worker's
+ * credential to a server of their own. A status URL that stays unreachable
+ * for http.backend.unreachable.ms ends the run LOST with the last error,
+ * never RUNNING forever; a status URL answering 404 (the remote run was
+ * removed) ends it FAILED.
+ *
+ * Threads: start(), wait() and attempt_destroy() of an attempt run on its
+ * executor thread; stop() may come from any thread and only sets a flag
+ * that wait() acts on (the cancel call is made by the attempt's thread).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "backend.h"
+#include "backend_int.h"
+
+#define HB_POLL_MS_DEFAULT 2000
+#define HB_POLL_MS_MIN     100
+#define HB_VALIDATE_MS     10000
+#define HB_TOKEN_MAX       8192
+#define HB_HEADERS_MAX     32
+
+typedef struct http_backend_s {
+        floq_backend_t base;
+        char *token_file;    /**< NULL: no token */
+        char *allowed;       /**< comma-separated URL prefixes, "" any */
+        char *ca_file;
+        long timeout_ms;
+        int retries;
+        int64_t unreachable_ms;
+} http_backend_t;
+
+typedef struct floq_attempt_s {
+        char key[64];          /**< Idempotency-Key: run id + attempt */
+        char *ref;             /**< remote id (id_path) or the key */
+        char *status_url;      /**< expanded; NULL: done at start */
+        char *cancel_url;      /**< expanded; NULL: none */
+        char *cancel_method;
+        json_t *spec;          /**< for state_path, states, headers */
+        int64_t poll_ms;
+        int64_t next_poll;     /**< mono ms */
+        int64_t unreachable_since; /**< mono ms, 0 when reachable */
+        char last_error[512];
+        _Atomic int stop_why;  /**< -1 none, else floq_stop_why_t */
+        int cancelled;         /**< cancel URL called */
+} hb_attempt_t;
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms) {
+        struct timespec ts = { .tv_sec = ms / 1000,
+                               .tv_nsec = (ms % 1000) * 1000000L };
+
+        if (ms > 0)
+                nanosleep(&ts, NULL);
+}
+
+static char *conf_dup(const floq_conf_t *conf, const char *name) {
+        const char *v = floq_conf_str(conf, name);
+
+        return v && *v ? strdup(v) : NULL;
+}
+
+/* 1 when @p url starts with one of the comma-separated @p prefixes, on a
+ * boundary: "https://api.example.com" allows ".../x" and "...:8443/x",
+ * never "https://api.example.com.evil.org/". */
+static int url_allowed(const char *prefixes, const char *url) {
+        const char *p = prefixes;
+
+        while (p && *p) {
+                size_t n = strcspn(p, ",");
+                const char *q = p;
+
+                while (n && *q == ' ') {
+                        q++;
+                        n--;
+                }
+                while (n && q[n - 1] == ' ')
+                        n--;
+                if (n && !strncmp(url, q, n) &&
+                    (q[n - 1] == '/' || strchr("/?#:", url[n]) ||
+                     url[n] == '\0'))
+                        return 1;
+                p += strcspn(p, ",");
+                if (*p == ',')
+                        p++;
+        }
+        return 0;
+}
+
+static floq_backend_t *hb_new(const floq_conf_t *conf, char *errstr,
+                              size_t errstr_size) {
+        http_backend_t *hb = calloc(1, sizeof(*hb));
+        const char *allowed = floq_conf_str(conf, "http.backend.allowed.urls");
+
+        if (!hb) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                            "out of memory");
+                return NULL;
+        }
+        hb->base.ops = &floq_backend_http;
+        hb->token_file = conf_dup(conf, "http.backend.token.file");
+        hb->ca_file = conf_dup(conf, "http.backend.ca.file");
+        hb->allowed = strdup(allowed ? allowed : "");
+        hb->timeout_ms = (long)floq_conf_int(conf, "http.timeout.ms");
+        hb->retries = (int)floq_conf_int(conf, "http.retries");
+        hb->unreachable_ms = floq_conf_int(conf, "http.backend.unreachable.ms");
+        if (!hb->allowed) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                            "out of memory");
+                goto fail;
+        }
+        if (hb->token_file && !*hb->allowed) {
+                /* Any URL plus a token: a deployer could send the worker's
+                 * credential to a server of their own. */
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                            "http.backend.token.file is set but "
+                            "http.backend.allowed.urls is empty: list the "
+                            "URL prefixes the token may be sent to");
+                goto fail;
+        }
+        return &hb->base;
+fail:
+        free(hb->token_file);
+        free(hb->ca_file);
+        free(hb->allowed);
+        free(hb);
+        return NULL;
+}
+
+static void hb_destroy(floq_backend_t *be) {
+        http_backend_t *hb = (http_backend_t *)be;
+
+        if (!hb)
+                return;
+        free(hb->token_file);
+        free(hb->ca_file);
+        free(hb->allowed);
+        free(hb);
+}
+
+/* The token, read afresh (rotation); NULL when none. The caller wipes and
+ * frees it. */
+static char *read_token(const http_backend_t *hb, char *errstr,
+                        size_t errstr_size, floq_err_t *errp) {
+        FILE *f;
+        char *buf;
+        size_t n;
+
+        *errp = FLOQ_OK;
+        if (!hb->token_file)
+                return NULL;
+        if (!(f = fopen(hb->token_file, "re"))) {
+                *errp = floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                    "cannot read http.backend.token.file "
+                                    "'%s'",
+                                    hb->token_file);
+                return NULL;
+        }
+        if (!(buf = calloc(1, HB_TOKEN_MAX + 1))) {
+                fclose(f);
+                *errp = FLOQ_ERR_NOMEM;
+                return NULL;
+        }
+        n = fread(buf, 1, HB_TOKEN_MAX, f);
+        fclose(f);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+                     buf[n - 1] == ' '))
+                buf[--n] = '\0';
+        return buf;
+}
+
+static void wipe(char *s) {
+        if (s) {
+                memset(s, 0, strlen(s));
+                free(s);
+        }
+}
+
+/* Options of one call to @p url: the token only where it may go; extra
+ * header lines from the spec's "headers". @p lines has room for
+ * HB_HEADERS_MAX + 2 entries; each line is malloc()ed (hb_lines_free). */
+static void call_opts(const http_backend_t *hb, const json_t *spec,
+                      const char *url, const char *token, const char *key,
+                      long timeout_ms, floq_http_opts_t *o, char **lines) {
+        const char *name;
+        json_t *v;
+        size_t n = 0;
+
+        memset(o, 0, sizeof(*o));
+        o->what = "http";
+        o->timeout_ms = timeout_ms > 0 ? timeout_ms : hb->timeout_ms;
+        o->max_retries = hb->retries > 0 ? hb->retries : -1;
+        o->ca_file = hb->ca_file;
+        if (token && *hb->allowed && url_allowed(hb->allowed, url))
+                o->bearer = token;
+        if (key && asprintf(&lines[n], "Idempotency-Key: %s", key) >= 0)
+                n++;
+        json_object_foreach((json_t *)json_object_get(spec, "headers"), name,
+                            v) {
+                if (n >= HB_HEADERS_MAX)
+                        break;
+                if (asprintf(&lines[n], "%s: %s", name,
+                             json_string_value(v)) >= 0)
+                        n++;
+        }
+        lines[n] = NULL;
+        o->headers = (const char *const *)lines;
+}
+
+static void lines_free(char **lines) {
+        size_t i;
+
+        for (i = 0; lines[i]; i++)
+                free(lines[i]);
+        lines[0] = NULL;
+}
+
+/* The value at dotted @p path of @p v ("data.state"), or NULL. */
+static const json_t *json_path(const json_t *v, const char *path) {
+        char part[128];
+
+        while (v && path && *path) {
+                size_t n = strcspn(path, ".");
+
+                if (n >= sizeof(part))
+                        return NULL;
+                memcpy(part, path, n);
+                part[n] = '\0';
+                v = json_object_get(v, part);
+                path += n + (path[n] == '.');
+        }
+        return v;
+}
+
+/* Expand every string of @p tpl (a JSON value) with @p params; objects and
+ * arrays recursively. NULL with errstr on a template error. */
+static json_t *expand_json(const json_t *tpl, const json_t *params,
+                           char *errstr, size_t errstr_size) {
+        json_t *out, *v, *e;
+        const char *k;
+        size_t i;
+        char *s;
+
+        if (json_is_string(tpl)) {
+                if (floq_tpl_expand(json_string_value(tpl), params, &s, errstr,
+                                    errstr_size))
+                        return NULL;
+                out = json_string(s);
+                free(s);
+                return out;
+        }
+        if (json_is_object(tpl)) {
+                out = json_object();
+                json_object_foreach((json_t *)tpl, k, v) {
+                        if (!(e = expand_json(v, params, errstr,
+                                              errstr_size))) {
+                                json_decref(out);
+                                return NULL;
+                        }
+                        json_object_set_new(out, k, e);
+                }
+                return out;
+        }
+        if (json_is_array(tpl)) {
+                out = json_array();
+                json_array_foreach(tpl, i, v) {
+                        if (!(e = expand_json(v, params, errstr,
+                                              errstr_size))) {
+                                json_decref(out);
+                                return NULL;
+                        }
+                        json_array_append_new(out, e);
+                }
+                return out;
+        }
+        return json_deep_copy(tpl);
+}
+
+/* Checks the templates inside @p tpl (a JSON value). */
+static floq_err_t check_json_tpl(const json_t *tpl, char *errstr,
+                                 size_t errstr_size) {
+        const char *k;
+        json_t *v;
+        size_t i;
+        floq_err_t err;
+
+        if (json_is_string(tpl))
+                return floq_tpl_check(json_string_value(tpl), errstr,
+                                      errstr_size);
+        json_object_foreach((json_t *)tpl, k, v)
+                if ((err = check_json_tpl(v, errstr, errstr_size)))
+                        return err;
+        if (json_is_array(tpl))
+                json_array_foreach(tpl, i, v)
+                        if ((err = check_json_tpl(v, errstr, errstr_size)))
+                                return err;
+        return FLOQ_OK;
+}
+
+/* The run statuses a status table may map to. */
+static int state_known(const char *s) {
+        static const char *const ok[] = { "SUCCEEDED", "FAILED", "CANCELLED",
+                                          "RUNNING", "PENDING" };
+        size_t i;
+
+        for (i = 0; s && i < sizeof(ok) / sizeof(ok[0]); i++)
+                if (!strcmp(s, ok[i]))
+                        return 1;
+        return 0;
+}
+
+static floq_err_t check_url(const http_backend_t *hb, const char *field,
+                            const char *url, char *errstr,
+                            size_t errstr_size) {
+        const char *host;
+        floq_err_t err;
+
+        if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.%s must be an http:// or https:// "
+                                   "URL",
+                                   field);
+        if ((err = floq_tpl_check(url, errstr, errstr_size)))
+                return err;
+        /* No parameter in the host part (a deployer's run parameters
+         * must not choose the server), and the prefix check is on the
+         * template, so a parameter only fills in what comes after it. */
+        host = strstr(url, "://") + 3;
+        if (memchr(host, '{', strcspn(host, "/?#")))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "spec.%s: no parameter may stand in the "
+                                   "host part",
+                                   field);
+        if (*hb->allowed && !url_allowed(hb->allowed, url))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
+                                   "spec.%s '%s' is not under "
+                                   "http.backend.allowed.urls",
+                                   field, url);
+        return FLOQ_OK;
+}
+
+static floq_err_t hb_deploy(floq_backend_t *be, const char *deployment,
+                            json_t *spec, char *errstr, size_t errstr_size) {
+        http_backend_t *hb = (http_backend_t *)be;
+        static const char *const urls[] = { "url", "status_url",
+                                            "cancel_url" };
+        const char *k, *m;
+        json_t *v;
+        size_t i;
+        floq_err_t err;
+
+        (void)deployment;
+        if (!json_is_string(json_object_get(spec, "url")))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.url is required");
+        for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+                v = json_object_get(spec, urls[i]);
+                if (!v || json_is_null(v))
+                        continue;
+                if (!json_is_string(v))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "spec.%s must be a string",
+                                           urls[i]);
+                if ((err = check_url(hb, urls[i], json_string_value(v), errstr,
+                                     errstr_size)))
+                        return err;
+        }
+        m = json_string_value(json_object_get(spec, "method"));
+        if (m && strcmp(m, "POST") && strcmp(m, "PUT") && strcmp(m, "PATCH"))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.method must be POST, PUT or PATCH");
+        v = json_object_get(spec, "headers");
+        if (v && !json_is_object(v))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.headers must be an object");
+        if (json_object_size(v) > HB_HEADERS_MAX)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.headers has more than %d entries",
+                                   HB_HEADERS_MAX);
+        json_object_foreach(v, k, v) {
+                const char *val = json_string_value(v);
+
+                if (!val || !*k || k[strcspn(k, ":\r\n \t")] ||
+                    strpbrk(val, "\r\n"))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "spec.headers: '%s' is not a "
+                                           "header name with a one-line "
+                                           "string value",
+                                           k);
+                /* Credentials are the worker's, from its config. */
+                if (!strcasecmp(k, "Authorization") ||
+                    !strcasecmp(k, "Idempotency-Key") ||
+                    !strcasecmp(k, "Cookie") ||
+                    !strcasecmp(k, "Proxy-Authorization"))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "spec.headers may not set '%s'",
+                                           k);
+        }
+        if ((err = check_json_tpl(json_object_get(spec, "body"), errstr,
+                                  errstr_size)))
+                return err;
+        v = json_object_get(spec, "status_url");
+        if (json_is_string(v)) {
+                json_t *states = json_object_get(spec, "states");
+
+                if (!json_is_object(states) || !json_object_size(states))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "spec.states (remote state -> "
+                                           "SUCCEEDED|FAILED|CANCELLED|"
+                                           "RUNNING|PENDING) is required "
+                                           "with spec.status_url");
+                json_object_foreach(states, k, v)
+                        if (!state_known(json_string_value(v)))
+                                return floq_seterr(
+                                        errstr, errstr_size,
+                                        FLOQ_ERR_INVALID_ARG,
+                                        "spec.states['%s'] must be one of "
+                                        "SUCCEEDED, FAILED, CANCELLED, "
+                                        "RUNNING, PENDING",
+                                        k);
+        }
+        v = json_object_get(spec, "poll_interval_ms");
+        if (v && (!json_is_integer(v) ||
+                  json_integer_value(v) < HB_POLL_MS_MIN))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.poll_interval_ms must be an integer "
+                                   ">= %d",
+                                   HB_POLL_MS_MIN);
+        return FLOQ_OK;
+}
+
+/* The parameters templates see: the run's, plus run_id, attempt,
+ * attempt_id, deployment and (after the trigger) id. */
+static json_t *tpl_params(const floq_run_req_t *req, const char *key,
+                          const char *id) {
+        json_t *p = json_is_object(req->params) ? json_deep_copy(req->params)
+                                                : json_object();
+        char num[16];
+
+        snprintf(num, sizeof(num), "%d", req->attempt);
+        json_object_set_new(p, "run_id", json_string(req->run_id));
+        json_object_set_new(p, "deployment", json_string(req->deployment));
+        json_object_set_new(p, "attempt", json_string(num));
+        json_object_set_new(p, "attempt_id", json_string(key));
+        if (id)
+                json_object_set_new(p, "id", json_string(id));
+        return p;
+}
+
+static char *expand_url(const json_t *spec, const char *field,
+                        const json_t *params, char *errstr,
+                        size_t errstr_size) {
+        const char *tpl = json_string_value(json_object_get(spec, field));
+        char *out = NULL;
+
+        if (!tpl || floq_tpl_expand(tpl, params, &out, errstr, errstr_size))
+                return NULL;
+        return out;
+}
+
+static void attempt_free(hb_attempt_t *a) {
+        if (!a)
+                return;
+        free(a->ref);
+        free(a->status_url);
+        free(a->cancel_url);
+        free(a->cancel_method);
+        json_decref(a->spec);
+        free(a);
+}
+
+static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
+                           floq_attempt_t **attp, char *errstr,
+                           size_t errstr_size) {
+        http_backend_t *hb = (http_backend_t *)be;
+        const json_t *spec = req->spec;
+        const char *method = json_string_value(json_object_get(spec, "method"));
+        const char *url_tpl = json_string_value(json_object_get(spec, "url"));
+        const char *id_path = json_string_value(json_object_get(spec,
+                                                                "id_path"));
+        hb_attempt_t *a = calloc(1, sizeof(*a));
+        json_t *params = NULL, *body = NULL;
+        const json_t *idv;
+        char *url = NULL, *token = NULL, *lines[HB_HEADERS_MAX + 2];
+        floq_http_opts_t o;
+        floq_http_resp_t resp = { 0 };
+        floq_err_t err = FLOQ_OK;
+
+        *attp = NULL;
+        lines[0] = NULL;
+        if (!a)
+                return FLOQ_ERR_NOMEM;
+        atomic_store(&a->stop_why, -1);
+        snprintf(a->key, sizeof(a->key), "%s-%d", req->run_id, req->attempt);
+        a->spec = json_deep_copy(spec);
+        params = tpl_params(req, a->key, NULL);
+        if (!url_tpl ||
+            floq_tpl_expand(url_tpl, params, &url, errstr, errstr_size)) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        if (json_object_get(spec, "body"))
+                body = expand_json(json_object_get(spec, "body"), params,
+                                   errstr, errstr_size);
+        else
+                body = json_pack("{s:s,s:s,s:i,s:s,s:O}", "run_id",
+                                 req->run_id, "deployment", req->deployment,
+                                 "attempt", req->attempt, "attempt_id", a->key,
+                                 "params", req->params ? req->params
+                                                       : json_object());
+        if (!body) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        if (!(token = read_token(hb, errstr, errstr_size, &err)) && err)
+                goto out;
+        call_opts(hb, spec, url, token, a->key, 0, &o, lines);
+        if ((err = floq_http_request(&o, method ? method : "POST", url, body,
+                                     &resp, errstr, errstr_size)))
+                goto out;
+        idv = json_path(resp.json, id_path ? id_path : "id");
+        a->ref = strdup(json_is_string(idv) ? json_string_value(idv) : a->key);
+        json_decref(params);
+        params = tpl_params(req, a->key, a->ref);
+        if (json_is_string(json_object_get(spec, "status_url")) &&
+            !(a->status_url = expand_url(spec, "status_url", params, errstr,
+                                         errstr_size))) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        if (json_is_string(json_object_get(spec, "cancel_url")) &&
+            !(a->cancel_url = expand_url(spec, "cancel_url", params, errstr,
+                                         errstr_size))) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        a->cancel_method = strdup(
+                json_string_value(json_object_get(spec, "cancel_method"))
+                        ? json_string_value(json_object_get(spec,
+                                                            "cancel_method"))
+                        : "POST");
+        a->poll_ms = json_integer_value(json_object_get(spec,
+                                                        "poll_interval_ms"));
+        if (a->poll_ms < HB_POLL_MS_MIN)
+                a->poll_ms = HB_POLL_MS_DEFAULT;
+        a->next_poll = mono_ms();
+out:
+        lines_free(lines);
+        wipe(token);
+        floq_http_resp_release(&resp);
+        json_decref(body);
+        json_decref(params);
+        free(url);
+        if (err) {
+                attempt_free(a);
+                return err;
+        }
+        *attp = a;
+        return FLOQ_OK;
+}
+
+static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
+                       const char *ref, const char *reason) {
+        memset(res, 0, sizeof(*res));
+        res->outcome = outcome;
+        res->exit_code = -1;
+        res->reason = reason ? strdup(reason) : NULL;
+        res->backend_ref = ref ? strdup(ref) : NULL;
+}
+
+/* Call the cancel URL once (best effort: the outcome is CANCELLED or
+ * TIMED_OUT whatever it answers; a failure is in the reason). */
+static void cancel_remote(http_backend_t *hb, hb_attempt_t *a, char *note,
+                          size_t note_size) {
+        floq_http_opts_t o;
+        floq_http_resp_t resp = { 0 };
+        char *token, *lines[HB_HEADERS_MAX + 2];
+        floq_err_t err;
+
+        note[0] = '\0';
+        a->cancelled = 1;
+        if (!a->cancel_url)
+                return;
+        token = read_token(hb, note, note_size, &err);
+        if (err)
+                return;
+        call_opts(hb, a->spec, a->cancel_url, token, a->key, 0, &o, lines);
+        if (floq_http_request(&o, a->cancel_method, a->cancel_url, NULL,
+                              &resp, note, note_size) == FLOQ_OK)
+                note[0] = '\0';
+        lines_free(lines);
+        wipe(token);
+        floq_http_resp_release(&resp);
+}
+
+/* One poll of the status URL. FLOQ_OK with *donep set and @p res filled
+ * when the remote run ended (or is gone, or unreachable for too long). */
+static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
+                      floq_run_result_t *res) {
+        const char *state_path =
+                json_string_value(json_object_get(a->spec, "state_path"));
+        floq_http_opts_t o;
+        floq_http_resp_t resp = { 0 };
+        char *token, *lines[HB_HEADERS_MAX + 2], err[512], why[700];
+        const json_t *sv;
+        const char *state, *mapped;
+        floq_err_t e;
+
+        *donep = 0;
+        token = read_token(hb, err, sizeof(err), &e);
+        if (e) {
+                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, err);
+                *donep = 1;
+                return;
+        }
+        call_opts(hb, a->spec, a->status_url, token, NULL,
+                  a->poll_ms * 4 < hb->timeout_ms ? (long)a->poll_ms * 4 : 0,
+                  &o, lines);
+        e = floq_http_request(&o, "GET", a->status_url, NULL, &resp, err,
+                              sizeof(err));
+        lines_free(lines);
+        wipe(token);
+        if (e == FLOQ_ERR_NOT_FOUND) {
+                snprintf(why, sizeof(why), "the remote run is gone: %s", err);
+                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, why);
+                *donep = 1;
+                goto out;
+        }
+        if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
+            e == FLOQ_ERR_BACKEND) {
+                int64_t now = mono_ms();
+
+                if (!a->unreachable_since)
+                        a->unreachable_since = now;
+                snprintf(a->last_error, sizeof(a->last_error), "%s", err);
+                if (now - a->unreachable_since >= hb->unreachable_ms) {
+                        snprintf(why, sizeof(why),
+                                 "status unknown for %lld ms "
+                                 "(http.backend.unreachable.ms): %s",
+                                 (long long)(now - a->unreachable_since),
+                                 a->last_error);
+                        result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
+                        *donep = 1;
+                }
+                goto out;
+        }
+        if (e) {
+                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, err);
+                *donep = 1;
+                goto out;
+        }
+        a->unreachable_since = 0;
+        sv = json_path(resp.json, state_path ? state_path : "state");
+        state = json_string_value(sv);
+        mapped = state ? json_string_value(json_object_get(
+                                 json_object_get(a->spec, "states"), state))
+                       : NULL;
+        if (!mapped) {
+                snprintf(why, sizeof(why),
+                         "the status answer has %s '%s' not in spec.states",
+                         state ? "state" : "no string at",
+                         state ? state : (state_path ? state_path : "state"));
+                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, why);
+                *donep = 1;
+                goto out;
+        }
+        if (!strcmp(mapped, "SUCCEEDED") || !strcmp(mapped, "FAILED") ||
+            !strcmp(mapped, "CANCELLED")) {
+                snprintf(why, sizeof(why), "remote state '%s'", state);
+                result_set(res,
+                           !strcmp(mapped, "SUCCEEDED") ? FLOQ_OUTCOME_SUCCEEDED
+                           : !strcmp(mapped, "FAILED")  ? FLOQ_OUTCOME_FAILED
+                                                        : FLOQ_OUTCOME_CANCELLED,
+                           a->ref, strcmp(mapped, "SUCCEEDED") ? why : NULL);
+                *donep = 1;
+        }
+out:
+        floq_http_resp_release(&resp);
+}
+
+static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
+                          int wait_ms, floq_run_result_t *res) {
+        http_backend_t *hb = (http_backend_t *)be;
+        hb_attempt_t *a = att;
+        int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+
+        for (;;) {
+                int why = atomic_load(&a->stop_why), done = 0;
+                int64_t now = mono_ms();
+
+                if (why >= 0) {
+                        char note[512];
+
+                        if (why == FLOQ_STOP_DRAIN) {
+                                /* The remote run goes on; the next owner
+                                 * starts this attempt again, and the same
+                                 * Idempotency-Key names the same run. */
+                                result_set(res, FLOQ_OUTCOME_ABANDONED, a->ref,
+                                           "handed over");
+                                return FLOQ_OK;
+                        }
+                        if (!a->cancelled)
+                                cancel_remote(hb, a, note, sizeof(note));
+                        result_set(res,
+                                   why == FLOQ_STOP_TIMEOUT
+                                           ? FLOQ_OUTCOME_TIMED_OUT
+                                           : FLOQ_OUTCOME_CANCELLED,
+                                   a->ref,
+                                   note[0] ? note
+                                   : a->cancel_url
+                                           ? "cancelled remotely"
+                                           : "stopped (no cancel_url: the "
+                                             "remote run was not told)");
+                        return FLOQ_OK;
+                }
+                if (!a->status_url) {
+                        result_set(res, FLOQ_OUTCOME_SUCCEEDED, a->ref, NULL);
+                        return FLOQ_OK;
+                }
+                if (now >= a->next_poll) {
+                        poll_once(hb, a, &done, res);
+                        if (done)
+                                return FLOQ_OK;
+                        /* unreachable: back off up to 8 intervals */
+                        a->next_poll =
+                                mono_ms() +
+                                (a->unreachable_since
+                                         ? (mono_ms() - a->unreachable_since <
+                                                            a->poll_ms * 8
+                                                    ? a->poll_ms
+                                                    : a->poll_ms * 8)
+                                         : a->poll_ms);
+                        continue;
+                }
+                if (now >= deadline)
+                        return FLOQ_ERR_TIMED_OUT;
+                /* short slices, so a stop is acted on promptly */
+                sleep_ms(a->next_poll < deadline
+                                 ? (a->next_poll - now < 50 ? a->next_poll - now
+                                                            : 50)
+                                 : (deadline - now < 50 ? deadline - now : 50));
+        }
+}
+
+static floq_err_t hb_stop(floq_backend_t *be, floq_attempt_t *att,
+                          floq_stop_why_t why) {
+        hb_attempt_t *a = att;
+        int none = -1;
+
+        (void)be;
+        atomic_compare_exchange_strong(&a->stop_why, &none, (int)why);
+        return FLOQ_OK;
+}
+
+static const char *hb_ref(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        return ((hb_attempt_t *)att)->ref;
+}
+
+static void hb_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        attempt_free(att);
+}
+
+/* Reachable within 10 s: any HTTP answer but 401/403 (the credentials
+ * are refused) means the URL's server is there; a TLS failure or a
+ * closed port says so. */
+static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
+                              char *errstr, size_t errstr_size) {
+        http_backend_t *hb = (http_backend_t *)be;
+        const char *url = json_string_value(
+                json_object_get(spec, "validate_url"));
+        floq_http_opts_t o;
+        floq_http_resp_t resp = { 0 };
+        char *token, *lines[HB_HEADERS_MAX + 2], err[512];
+        floq_err_t e;
+
+        if (!url)
+                url = json_string_value(json_object_get(spec, "url"));
+        if (!url)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.url is required");
+        if (strchr(url, '{'))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.url has parameters: give a "
+                                   "spec.validate_url to check");
+        if ((e = check_url(hb, "url", url, errstr, errstr_size)))
+                return e;
+        token = read_token(hb, errstr, errstr_size, &e);
+        if (e)
+                return e;
+        call_opts(hb, spec, url, token, NULL, HB_VALIDATE_MS, &o, lines);
+        o.max_retries = -1;
+        e = floq_http_request(&o, "GET", url, NULL, &resp, err, sizeof(err));
+        lines_free(lines);
+        wipe(token);
+        floq_http_resp_release(&resp);
+        if (e == FLOQ_OK || e == FLOQ_ERR_NOT_FOUND || e == FLOQ_ERR_REJECTED ||
+            e == FLOQ_ERR_EXISTS)
+                return FLOQ_OK; /* the server answered */
+        if (e == FLOQ_ERR_UNAUTHORIZED)
+                return floq_seterr(errstr, errstr_size, e,
+                                   "%s (check http.backend.token.file)", err);
+        return floq_seterr(errstr, errstr_size, e, "%s", err);
+}
+
+const floq_backend_ops_t floq_backend_http = {
+        .name = "http",
+        .new_ = hb_new,
+        .destroy = hb_destroy,
+        .deploy = hb_deploy,
+        .start = hb_start,
+        .wait = hb_wait,
+        .stop = hb_stop,
+        .ref = hb_ref,
+        .attempt_destroy = hb_attempt_destroy,
+        .validate = hb_validate,
+};
