@@ -175,6 +175,10 @@ static const floq_conf_prop_t conf_props[] = {
         { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",
           "transaction.timeout.ms of the worker's producer: how long a dead "
           "worker's open transaction holds back readers", 0 },
+        { "worker.progress.timeout.ms", FLOQ_CONF_MS, "60000",
+          "a worker whose transactions keep failing for this long (no "
+          "commit) stops its attempts, leaves the group and exits 1 so "
+          "that another worker takes its partitions; 0 never", 0 },
         { "worker.schedule.misfire.ms", FLOQ_CONF_MS, "5000",
           "a schedule's due time found later than this is missed: the "
           "schedule's catch-up policy decides whether it runs", 0 },

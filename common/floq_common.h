@@ -201,7 +201,9 @@ floq_err_t floq_conf_check_supported(const floq_conf_t *conf, char *errstr,
  * producers partitioner=murmur2_random (Java's default partitioner) so keys
  * land where Java clients put them. The caller owns the result (hand it to
  * rd_kafka_new(), which takes ownership on success).
- * @param role  "producer", "consumer" or "admin": picks role defaults
+ * @param role  "producer", "consumer", "member" (the worker's group
+ *              member: as "consumer" but auto.offset.reset=error) or
+ *              "admin": picks role defaults
  */
 rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                                      const char *role, char *errstr,

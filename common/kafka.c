@@ -78,6 +78,18 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                 { "isolation.level", "read_committed" },
                 { "enable.partition.eof", "false" },
         };
+        /* The worker's group member: never a reset to the beginning of a
+         * commands partition that has committed offsets (librdkafka 2.0.2
+         * turns an UNSTABLE_OFFSET_COMMIT answer into INVALID, which
+         * "earliest" reads as "from offset 0"). The worker handles the
+         * __AUTO_OFFSET_RESET error by fetching the committed offset
+         * again (worker/txn.c, wtxn_position). */
+        static const char *member_defaults[][2] = {
+                { "enable.auto.commit", "false" },
+                { "auto.offset.reset", "error" },
+                { "isolation.level", "read_committed" },
+                { "enable.partition.eof", "false" },
+        };
         const char *(*defaults)[2] = NULL;
         size_t ndefaults = 0, i;
         rd_kafka_conf_t *kc = NULL;
@@ -94,6 +106,10 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                 defaults = consumer_defaults;
                 ndefaults = sizeof(consumer_defaults) /
                             sizeof(consumer_defaults[0]);
+        } else if (!strcmp(role, "member")) {
+                defaults = member_defaults;
+                ndefaults = sizeof(member_defaults) /
+                            sizeof(member_defaults[0]);
         } else if (strcmp(role, "admin")) {
                 goto bad_role;
         }
@@ -110,7 +126,7 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
         if ((v = floq_conf_str(conf, "client.id")) && *v &&
             kc_set(kc, "client.id", v, errstr, errstr_size))
                 goto fail;
-        if (!strcmp(role, "consumer")) {
+        if (!strcmp(role, "consumer") || !strcmp(role, "member")) {
                 if ((v = floq_conf_str(conf, "group.id")) && *v &&
                     kc_set(kc, "group.id", v, errstr, errstr_size))
                         goto fail;
@@ -148,8 +164,8 @@ fail:
         return NULL;
 bad_role:
         floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
-                    "unknown client role '%s': expected producer, consumer "
-                    "or admin",
+                    "unknown client role '%s': expected producer, consumer, "
+                    "member or admin",
                     role ? role : "(null)");
         return NULL;
 }

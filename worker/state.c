@@ -45,6 +45,7 @@ void wpart_init(wpart_t *part) {
         part->sched_last = json_object();
         part->next_offset = -1;
         part->skip_from = -1;
+        part->committed = -1;
 }
 
 void wpart_clear(wpart_t *part) {
@@ -58,6 +59,8 @@ void wpart_clear(wpart_t *part) {
         part->owned = 0;
         part->next_offset = -1;
         part->skip_from = -1;
+        part->committed = -1;
+        part->pos_retry_mono = 0;
         part->paused = 0;
         part->sched_gen++;
 }

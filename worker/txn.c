@@ -10,7 +10,14 @@
  * transaction aborts, the owned partitions are restored from Kafka, the
  * consumer is rewound to the committed offsets and the executor events the
  * transaction had applied are applied again: nothing outside Kafka ever got
- * ahead of it.
+ * ahead of it. librdkafka's rules for the blocking calls are followed as
+ * documented: a retriable error (a timeout) is answered by the same call
+ * again, abortable by an abort, fatal by a new producer; a worker whose
+ * transactions have not committed for worker.progress.timeout.ms gives up
+ * (FLOQ_ERR_TIMED_OUT) so that another takes its partitions. A commands
+ * partition is only ever positioned at its committed offset, fetched
+ * again until Kafka gives a stable one; only a partition that has none
+ * starts at the beginning.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +36,55 @@ static int txn_op_timeout(floq_worker_t *w) {
         if (t < 1000)
                 t = 1000;
         return t > WTXN_TIMEOUT_MS ? WTXN_TIMEOUT_MS : (int)t;
+}
+
+/* A blocking call that keeps failing retriably is logged at its 1st, 2nd,
+ * 4th, 8th... attempt: a lasting outage costs a few lines, not thousands. */
+static int retry_log_due(int attempt) {
+        return attempt > 0 && (attempt & (attempt - 1)) == 0;
+}
+
+/* Between calls that failed retriably at once: nothing after the first,
+ * then 50 ms doubling to 1 s (a call that timed out waited already). */
+static void retry_pause(int attempt, int64_t call_ms) {
+        int64_t ms = 50;
+        int i;
+
+        if (attempt < 2 || call_ms >= 1000)
+                return;
+        for (i = 2; i < attempt && ms < 1000; i++)
+                ms *= 2;
+        if (ms > 1000)
+                ms = 1000;
+        nanosleep(&(struct timespec){ .tv_sec = ms / 1000,
+                                      .tv_nsec = (ms % 1000) * 1000000L },
+                  NULL);
+}
+
+/* A failure on the transactional path. Progress stopped at the first one
+ * since the last commit; once nothing has committed for
+ * worker.progress.timeout.ms the worker gives up: w->fatal =
+ * FLOQ_ERR_TIMED_OUT, the loop ends, the live attempts are stopped and the
+ * group is left, so another worker takes the partitions over. Only failure
+ * points call this, so an idle worker never times out. Returns 1 when the
+ * worker must stop. */
+static int txn_stalled(floq_worker_t *w) {
+        int64_t now = floq_mono_ms();
+
+        if (w->fatal)
+                return 1;
+        if (!w->stuck_since)
+                w->stuck_since = now;
+        if (w->progress_timeout_ms <= 0 ||
+            now - w->stuck_since < w->progress_timeout_ms)
+                return 0;
+        floq_err("txn", "no transaction committed for %lld ms "
+                        "(worker.progress.timeout.ms %lld): giving up the "
+                        "partitions to another worker",
+                 (long long)(now - w->stuck_since),
+                 (long long)w->progress_timeout_ms);
+        w->fatal = FLOQ_ERR_TIMED_OUT;
+        return 1;
 }
 
 void wevlist_clear(wevlist_t *l) {
@@ -173,10 +229,14 @@ floq_err_t wtxn_begin(floq_worker_t *w) {
                 txn_error(w, "cannot begin transaction", e);
                 /* No transaction was open, so nothing is lost by replacing
                  * a broken producer right here and trying once more. */
-                if (w->fatal || !w->producer_broken || txn_reset_producer(w))
-                        return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
-                if ((e = rd_kafka_begin_transaction(w->producer))) {
-                        txn_error(w, "cannot begin transaction", e);
+                if (w->fatal || !w->producer_broken || txn_reset_producer(w) ||
+                    (e = rd_kafka_begin_transaction(w->producer))) {
+                        if (e)
+                                txn_error(w, "cannot begin transaction", e);
+                        /* What the step consumed got no records: it must
+                         * be read again (wtxn_commit rewinds). */
+                        w->txn.begin_failed = 1;
+                        txn_stalled(w);
                         return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;
                 }
         }
@@ -295,21 +355,92 @@ floq_err_t wtxn_del_run(floq_worker_t *w, int32_t p, const char *run_id) {
         return err;
 }
 
-/* The offsets to commit: the next offset of every owned partition that
- * consumed something. NULL when there is none. */
-static rd_kafka_topic_partition_list_t *txn_offsets(floq_worker_t *w) {
-        rd_kafka_topic_partition_list_t *l = NULL;
-        int32_t p;
+/* Fill in the committed offset of every partition of @p l (commands
+ * topic) from the group coordinator (require_stable: librdkafka asks with
+ * the read_committed isolation level, so an open transaction over the
+ * group's offsets answers UNSTABLE_OFFSET_COMMIT, never an old offset).
+ * A partition without a committed offset gets RD_KAFKA_OFFSET_INVALID.
+ * Returns the request's error, or the first partition's. */
+static rd_kafka_resp_err_t txn_fetch_committed(
+        floq_worker_t *w, rd_kafka_topic_partition_list_t *l) {
+        rd_kafka_resp_err_t err;
+        int i;
 
-        for (p = 0; p < w->part_cnt; p++) {
-                if (!w->parts[p].owned || w->parts[p].next_offset < 0)
-                        continue;
-                if (!l)
-                        l = rd_kafka_topic_partition_list_new(8);
-                rd_kafka_topic_partition_list_add(l, w->t_commands, p)
-                        ->offset = w->parts[p].next_offset;
+        for (i = 0; i < l->cnt; i++)
+                l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        if ((err = rd_kafka_committed(w->consumer, l, txn_op_timeout(w))))
+                return err;
+        for (i = 0; i < l->cnt; i++) {
+                if (l->elems[i].err)
+                        return l->elems[i].err;
+                if (l->elems[i].offset >= 0)
+                        w->parts[l->elems[i].partition].committed =
+                                l->elems[i].offset;
         }
-        return l;
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* The offsets to commit, for every owned partition (KIP-447: each one's
+ * group-metadata check fences this transaction if another worker owns it
+ * by now): the next offset of a partition that consumed something, else
+ * its committed offset (fetched when not known; the log start when it has
+ * none). Never an invalid offset: when one cannot be had, nothing may be
+ * written (FLOQ_ERR_KAFKA: the caller aborts). *out NULL: nothing owned. */
+static floq_err_t txn_offsets(floq_worker_t *w,
+                              rd_kafka_topic_partition_list_t **out) {
+        rd_kafka_topic_partition_list_t *l, *need;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int64_t lo, hi;
+        int32_t p;
+        int i;
+
+        *out = NULL;
+        l = rd_kafka_topic_partition_list_new(8);
+        need = rd_kafka_topic_partition_list_new(8);
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!w->parts[p].owned)
+                        continue;
+                if (w->parts[p].next_offset >= 0)
+                        rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                                ->offset = w->parts[p].next_offset;
+                else if (w->parts[p].committed >= 0)
+                        rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                                ->offset = w->parts[p].committed;
+                else
+                        rd_kafka_topic_partition_list_add(need, w->t_commands,
+                                                          p);
+        }
+        if (need->cnt > 0)
+                err = txn_fetch_committed(w, need);
+        for (i = 0; !err && i < need->cnt; i++) {
+                p = need->elems[i].partition;
+                if (w->parts[p].committed < 0) {
+                        /* No committed offset: the consumer starts at the
+                         * log start, so that is where we stand. */
+                        err = floq_kafka_watermarks(w->consumer, w->t_commands,
+                                                    p, &lo, &hi,
+                                                    txn_op_timeout(w));
+                        if (err)
+                                break;
+                        w->parts[p].committed = lo;
+                }
+                rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                        ->offset = w->parts[p].committed;
+        }
+        rd_kafka_topic_partition_list_destroy(need);
+        if (err) {
+                floq_warn("txn", "cannot read the committed offsets the "
+                                 "transaction must carry: %s",
+                          rd_kafka_err2str(err));
+                rd_kafka_topic_partition_list_destroy(l);
+                return FLOQ_ERR_KAFKA;
+        }
+        if (l->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return FLOQ_OK;
+        }
+        *out = l;
+        return FLOQ_OK;
 }
 
 static void run_after_actions(floq_worker_t *w) {
@@ -355,12 +486,38 @@ static void discard_after_actions(floq_worker_t *w) {
 
 void wtxn_abort(floq_worker_t *w) {
         rd_kafka_error_t *e;
+        int attempt = 0;
 
         if (!w->txn.open)
                 return;
-        if (!w->producer_broken &&
-            (e = rd_kafka_abort_transaction(w->producer, WTXN_TIMEOUT_MS)))
-                txn_error(w, "cannot abort transaction", e);
+        /* A timed-out abort goes on in the background and must be called
+         * again until it succeeds (librdkafka 2.0.2): treating it as done
+         * left every later begin_transaction() failing, for good. */
+        while (!w->producer_broken &&
+               (e = rd_kafka_abort_transaction(w->producer,
+                                               txn_op_timeout(w)))) {
+                if (rd_kafka_error_is_fatal(e) ||
+                    !rd_kafka_error_is_retriable(e)) {
+                        int state = rd_kafka_error_code(e) ==
+                                    RD_KAFKA_RESP_ERR__STATE;
+
+                        txn_error(w, "cannot abort transaction", e);
+                        /* Not in a transaction any more (__STATE) is what
+                         * we wanted; anything else: start clean with a new
+                         * producer, whose init_transactions() aborts. */
+                        if (!w->fatal && !state)
+                                w->producer_broken = 1;
+                        break;
+                }
+                if (retry_log_due(++attempt))
+                        floq_warn("txn", "abort not finished (attempt %d), "
+                                         "calling it again: %s",
+                                  attempt, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                if (txn_stalled(w))
+                        break;
+                retry_pause(attempt, txn_op_timeout(w));
+        }
         if (w->producer_broken && !w->fatal)
                 txn_reset_producer(w);
         w->txn.open = 0;
@@ -401,19 +558,178 @@ static void abort_backoff(floq_worker_t *w) {
                   NULL);
 }
 
+/* Partitions of @p redo whose fetcher stopped (auto.offset.reset=error
+ * leaves it so, and a seek then answers __STATE): assigned again at the
+ * given offsets. Outside a rebalance that takes the incremental calls
+ * with the cooperative protocol, a whole assign() with the eager one
+ * (every other partition kept at its position). */
+static void txn_reassign(floq_worker_t *w,
+                         rd_kafka_topic_partition_list_t *redo) {
+        const char *proto = rd_kafka_rebalance_protocol(w->consumer);
+        rd_kafka_topic_partition_list_t *cur = NULL, *pause;
+        rd_kafka_error_t *e = NULL;
+        rd_kafka_resp_err_t err;
+        int i;
+
+        if (proto && !strcmp(proto, "COOPERATIVE")) {
+                if (!(e = rd_kafka_incremental_unassign(w->consumer, redo)))
+                        e = rd_kafka_incremental_assign(w->consumer, redo);
+        } else if (!(err = rd_kafka_assignment(w->consumer, &cur))) {
+                rd_kafka_position(w->consumer, cur);
+                for (i = 0; i < cur->cnt; i++) {
+                        rd_kafka_topic_partition_t *r =
+                                rd_kafka_topic_partition_list_find(
+                                        redo, cur->elems[i].topic,
+                                        cur->elems[i].partition);
+                        int32_t p = cur->elems[i].partition;
+
+                        if (r)
+                                cur->elems[i].offset = r->offset;
+                        else if (cur->elems[i].offset < 0 &&
+                                 !strcmp(cur->elems[i].topic,
+                                         w->t_commands) &&
+                                 p < w->part_cnt &&
+                                 w->parts[p].committed >= 0)
+                                cur->elems[i].offset = w->parts[p].committed;
+                }
+                if ((err = rd_kafka_assign(w->consumer, cur)))
+                        e = rd_kafka_error_new(err, "%s",
+                                               rd_kafka_err2str(err));
+        } else {
+                e = rd_kafka_error_new(err, "%s", rd_kafka_err2str(err));
+        }
+        if (cur)
+                rd_kafka_topic_partition_list_destroy(cur);
+        if (e) {
+                floq_warn("txn", "cannot assign %d partition(s) again at "
+                                 "their committed offsets: %s",
+                          redo->cnt, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                for (i = 0; i < redo->cnt; i++)
+                        w->parts[redo->elems[i].partition].pos_retry_mono =
+                                floq_mono_ms() + 1000;
+                return;
+        }
+        /* A new assignment arrives unpaused. */
+        pause = rd_kafka_topic_partition_list_new(redo->cnt);
+        for (i = 0; i < redo->cnt; i++)
+                if (w->parts[redo->elems[i].partition].paused)
+                        rd_kafka_topic_partition_list_add(
+                                pause, w->t_commands, redo->elems[i].partition);
+        if (pause->cnt)
+                rd_kafka_pause_partitions(w->consumer, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+}
+
+#define WPOS_BACKOFF_MIN_MS 100
+#define WPOS_BACKOFF_MAX_MS 5000
+
+void wtxn_position(floq_worker_t *w) {
+        rd_kafka_topic_partition_list_t *l, *seek, *redo;
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *e;
+        int64_t now = floq_mono_ms();
+        int32_t p;
+        int i, waiting = 0;
+
+        l = rd_kafka_topic_partition_list_new(8);
+        for (p = 0; p < w->part_cnt; p++)
+                if (w->parts[p].owned && w->parts[p].pos_retry_mono &&
+                    w->parts[p].pos_retry_mono <= now)
+                        rd_kafka_topic_partition_list_add(l, w->t_commands, p)
+                                ->offset = RD_KAFKA_OFFSET_INVALID;
+        if (l->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return;
+        }
+        seek = rd_kafka_topic_partition_list_new(l->cnt);
+        redo = rd_kafka_topic_partition_list_new(l->cnt);
+        err = rd_kafka_committed(w->consumer, l, txn_op_timeout(w));
+        for (i = 0; i < l->cnt; i++) {
+                rd_kafka_resp_err_t perr = err ? err : l->elems[i].err;
+
+                p = l->elems[i].partition;
+                if (perr) {
+                        /* Unstable (a transaction is open over the group's
+                         * offsets: a dead worker's, until its timeout) or
+                         * unreachable: ask again, never guess. */
+                        if (!waiting++) {
+                                int64_t b = w->pos_backoff_ms * 2;
+
+                                if (b < WPOS_BACKOFF_MIN_MS)
+                                        b = WPOS_BACKOFF_MIN_MS;
+                                if (b > WPOS_BACKOFF_MAX_MS)
+                                        b = WPOS_BACKOFF_MAX_MS;
+                                if (b != w->pos_backoff_ms ||
+                                    b == WPOS_BACKOFF_MAX_MS)
+                                        floq_warn("txn",
+                                                  "committed offset of "
+                                                  "partition %d not known "
+                                                  "yet (%s): asking again in "
+                                                  "%lld ms",
+                                                  (int)p,
+                                                  rd_kafka_err2str(perr),
+                                                  (long long)b);
+                                w->pos_backoff_ms = b;
+                        }
+                        w->parts[p].pos_retry_mono = now + w->pos_backoff_ms;
+                        continue;
+                }
+                w->parts[p].pos_retry_mono = 0;
+                if (l->elems[i].offset >= 0) {
+                        w->parts[p].committed = l->elems[i].offset;
+                        rd_kafka_topic_partition_list_add(seek, w->t_commands,
+                                                          p)
+                                ->offset = l->elems[i].offset;
+                } else {
+                        /* Kafka says: no committed offset at all. */
+                        floq_info("txn", "partition %d has no committed "
+                                         "offset: from the beginning",
+                                  (int)p);
+                        rd_kafka_topic_partition_list_add(seek, w->t_commands,
+                                                          p)
+                                ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                }
+        }
+        if (!waiting)
+                w->pos_backoff_ms = 0;
+        if (seek->cnt > 0) {
+                if ((e = rd_kafka_seek_partitions(w->consumer, seek,
+                                                  txn_op_timeout(w)))) {
+                        floq_warn("txn", "cannot rewind the consumer: %s",
+                                  rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        for (i = 0; i < seek->cnt; i++)
+                                w->parts[seek->elems[i].partition]
+                                        .pos_retry_mono = now + 1000;
+                } else {
+                        for (i = 0; i < seek->cnt; i++)
+                                if (seek->elems[i].err)
+                                        rd_kafka_topic_partition_list_add(
+                                                redo, w->t_commands,
+                                                seek->elems[i].partition)
+                                                ->offset =
+                                                seek->elems[i].offset;
+                }
+        }
+        if (redo->cnt > 0)
+                txn_reassign(w, redo);
+        rd_kafka_topic_partition_list_destroy(redo);
+        rd_kafka_topic_partition_list_destroy(seek);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* After an abort: state back to what Kafka holds, consumer back to the
  * committed offsets, then the executor events of the aborted transaction
  * applied again in a new one. */
 static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
-        rd_kafka_topic_partition_list_t *l;
-        rd_kafka_resp_err_t err;
-        rd_kafka_error_t *e;
+        int64_t now = floq_mono_ms();
         int32_t p;
         size_t i;
 
-        l = rd_kafka_topic_partition_list_new(8);
         for (p = 0; p < w->part_cnt; p++) {
                 int paused = w->parts[p].paused;
+                int64_t committed = w->parts[p].committed;
 
                 if (!w->parts[p].owned)
                         continue;
@@ -427,26 +743,15 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
                 }
                 w->parts[p].owned = 1;
                 w->parts[p].paused = paused;
+                w->parts[p].committed = committed;
                 w->parts[p].next_offset = -1;
                 w->parts[p].skip_from = -1;
-                rd_kafka_topic_partition_list_add(l, w->t_commands, p);
+                w->parts[p].pos_retry_mono = now;
         }
-        if (l->cnt > 0) {
-                err = rd_kafka_committed(w->consumer, l, WTXN_TIMEOUT_MS);
-                if (err)
-                        floq_warn("txn", "cannot read committed offsets: %s",
-                                  rd_kafka_err2str(err));
-                for (i = 0; i < (size_t)l->cnt; i++)
-                        if (err || l->elems[i].offset < 0)
-                                l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-                if ((e = rd_kafka_seek_partitions(w->consumer, l,
-                                                  WTXN_TIMEOUT_MS))) {
-                        floq_warn("txn", "cannot rewind the consumer: %s",
-                                  rd_kafka_error_string(e));
-                        rd_kafka_error_destroy(e);
-                }
-        }
-        rd_kafka_topic_partition_list_destroy(l);
+        /* Never to the beginning of a partition that has committed
+         * offsets: a fetch that fails is asked again from the loop. */
+        w->pos_backoff_ms = 0;
+        wtxn_position(w);
 
         for (i = 0; i < replay->cnt; i++)
                 worker_run_event(w, &replay->evs[i]);
@@ -459,7 +764,10 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
         rd_kafka_error_t *e = NULL;
         wevlist_t replay;
         int tries;
+        int32_t p;
 
+        if (w->txn.begin_failed)
+                goto abort;
         if (!w->txn.open) {
                 run_after_actions(w);
                 return FLOQ_OK;
@@ -467,7 +775,18 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
         if (w->txn.failed)
                 goto abort;
 
-        if ((offsets = txn_offsets(w))) {
+        if (txn_offsets(w, &offsets)) {
+                txn_stalled(w);
+                goto abort;
+        }
+        if (!offsets && w->txn.records > 0) {
+                /* Nothing would fence it (KIP-447): not written. */
+                floq_warn("txn", "%d record(s) of no owned partition: not "
+                                 "written",
+                          w->txn.records);
+                goto abort;
+        }
+        if (offsets) {
                 cgmd = rd_kafka_consumer_group_metadata(w->consumer);
                 /* A retriable error (coordinator loading or slower than
                  * the call's timeout) leaves the transaction intact:
@@ -482,26 +801,48 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                             tries >= WTXN_RETRIES)
                                 break;
                         txn_error(w, "cannot send offsets, retrying", e);
+                        e = NULL; /* destroyed by txn_error() */
+                        if (txn_stalled(w))
+                                break;
+                        retry_pause(tries + 1, txn_op_timeout(w));
                 }
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
                 rd_kafka_topic_partition_list_destroy(offsets);
-                /* Abortable or not (a rebalance is under way), the
+                if (w->fatal) {
+                        if (e)
+                                rd_kafka_error_destroy(e);
+                        return w->fatal;
+                }
+                /* Abortable or not (a rebalance is under way, or this
+                 * worker is no longer the partitions' owner), the
                  * transaction cannot commit without its offsets. */
                 if (e) {
                         txn_error(w, "cannot send offsets", e);
                         if (w->fatal)
                                 return w->fatal;
+                        txn_stalled(w);
                         goto abort;
                 }
         }
+        /* A retriable error (the coordinator gone for longer than the
+         * call's timeout) is answered by the same call again until it
+         * succeeds, as librdkafka asks: the commit goes on in the
+         * background. Bounded by worker.progress.timeout.ms. */
         for (tries = 0;; tries++) {
                 if (!(e = rd_kafka_commit_transaction(
                               w->producer, txn_op_timeout(w))))
                         break;
-                if (rd_kafka_error_is_retriable(e) && tries < WTXN_RETRIES) {
-                        txn_error(w, "commit failed, retrying", e);
+                if (rd_kafka_error_is_retriable(e)) {
+                        if (retry_log_due(tries + 1))
+                                txn_error(w, "commit failed, retrying", e);
+                        else
+                                rd_kafka_error_destroy(e);
+                        if (txn_stalled(w))
+                                return w->fatal;
+                        retry_pause(tries + 1, txn_op_timeout(w));
                         continue;
                 }
+                txn_stalled(w);
                 if (rd_kafka_error_txn_requires_abort(e)) {
                         txn_error(w, "commit failed", e);
                         goto abort;
@@ -515,9 +856,13 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                         w->producer_broken = 1;
                 goto abort;
         }
+        for (p = 0; p < w->part_cnt; p++)
+                if (w->parts[p].owned && w->parts[p].next_offset >= 0)
+                        w->parts[p].committed = w->parts[p].next_offset;
         w->txn.open = 0;
         w->n_commits++;
         w->abort_streak = 0;
+        w->stuck_since = 0;
         atomic_store(&w->last_commit_mono, floq_mono_ms());
         atomic_store(&w->self_fenced, 0);
         wevlist_clear(&w->txn.events);
@@ -531,7 +876,11 @@ abort:
         /* Keep the applied events: the executor will not send them again. */
         replay = w->txn.events;
         memset(&w->txn.events, 0, sizeof(w->txn.events));
-        wtxn_abort(w);
+        w->txn.begin_failed = 0;
+        if (w->txn.open)
+                wtxn_abort(w);
+        else
+                discard_after_actions(w);
         if (!w->fatal) {
                 abort_backoff(w);
                 txn_rewind(w, &replay);

@@ -378,7 +378,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 goto fail;
 
         /* The group member. */
-        if (!(kc = floq_kafka_conf_new(conf, "consumer", errstr, errstr_size)))
+        if (!(kc = floq_kafka_conf_new(conf, "member", errstr, errstr_size)))
                 goto fail;
         n = sizeof(buf);
         if (rd_kafka_conf_get(kc, "partition.assignment.strategy", buf, &n) !=
@@ -517,6 +517,23 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
         if (m->err) {
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         return;
+                if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET &&
+                    m->rkt && !strcmp(rd_kafka_topic_name(m->rkt),
+                                      w->t_commands) &&
+                    p >= 0 && p < w->part_cnt && w->parts[p].owned) {
+                        /* auto.offset.reset=error: librdkafka had no
+                         * usable committed offset (none, or the fetch
+                         * answered UNSTABLE_OFFSET_COMMIT and 2.0.2 went on
+                         * with INVALID, or out of range). The fetcher is
+                         * stopped; the loop asks for the committed offset
+                         * again (wtxn_position), never the beginning of a
+                         * partition that has one. */
+                        floq_warn("worker", "partition %d: %s: fetching its "
+                                            "committed offset again",
+                                  (int)p, rd_kafka_message_errstr(m));
+                        w->parts[p].pos_retry_mono = floq_mono_ms();
+                        return;
+                }
                 if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                         char why[512];
 
@@ -532,6 +549,17 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
         if (p < 0 || p >= w->part_cnt || !w->parts[p].owned)
                 return;
         part = &w->parts[p];
+        /* G1/G3: a command below the partition's committed offset was
+         * answered in a committed transaction already; its re-delivery
+         * (a consumer put back behind the committed offset) gets no second
+         * reply. Only a new publish of the same command id is a repeat. */
+        if (part->committed >= 0 && m->offset < part->committed) {
+                floq_debug("worker", "partition %d offset %lld: below the "
+                                     "committed offset %lld, skipped",
+                           (int)p, (long long)m->offset,
+                           (long long)part->committed);
+                return;
+        }
         /* Intake stopped: leave it for later (or the next owner), and
          * everything after it on this partition too. */
         if (part->paused || part->skip_from >= 0) {
@@ -558,6 +586,33 @@ static int commit_due(floq_worker_t *w) {
         return w->txn.commands >= w->batch_size ||
                floq_mono_ms() - w->txn.opened_mono >= w->commit_interval_ms ||
                w->draining;
+}
+
+/* On a fatal error: the live attempts end before the worker's partitions
+ * can go to another worker (never two live attempts of one run), bounded
+ * as a handover is. Nothing is written for them: the next owner takes them
+ * over after the heartbeat timeout. */
+static void fatal_stop_attempts(floq_worker_t *w) {
+        int64_t deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        int active = floq_executor_active(w->ex);
+        floq_exec_event_t ev;
+
+        if (active == 0)
+                return;
+        floq_warn("worker", "stopping %d live attempt(s)", active);
+        floq_executor_stop_all(w->ex, FLOQ_STOP_DRAIN);
+        /* An attempt counts until its last event is taken; the events are
+         * dropped (nothing can be written any more). */
+        while (floq_executor_active(w->ex) > 0 &&
+               floq_mono_ms() < deadline) {
+                memset(&ev, 0, sizeof(ev));
+                if (floq_executor_next_event(w->ex, &ev, 100))
+                        floq_exec_event_release(&ev);
+        }
+        if (floq_executor_active(w->ex) > 0)
+                floq_err("worker", "%d attempt(s) still live after %lld ms",
+                         floq_executor_active(w->ex),
+                         (long long)(w->kill_grace_ms + 5000));
 }
 
 /* The last step of a drain: hand over what is left and commit. */
@@ -593,6 +648,8 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                 return err2 == FLOQ_ERR_CONFIG ? FLOQ_ERR_CONFIG
                                                : FLOQ_ERR_TRANSPORT;
         }
+        w->progress_timeout_ms =
+                floq_conf_int(w->conf, "worker.progress.timeout.ms");
         if (commands_partitions(w))
                 return FLOQ_ERR_TRANSPORT;
         if (!(w->parts = calloc((size_t)w->part_cnt, sizeof(*w->parts))))
@@ -663,6 +720,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                             w->concurrency + w->queue_max)
                                 break;
                 }
+                wtxn_position(w);
                 drain_events(w);
                 if (floq_executor_active(w->ex) == 0 && !w->txn.open)
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
@@ -682,7 +740,14 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                          w->fatal == FLOQ_ERR_FENCED
                                  ? " (another instance with the same "
                                    "worker id took over)"
+                         : w->fatal == FLOQ_ERR_TIMED_OUT
+                                 ? " (no progress: leaving the group so "
+                                   "that another worker takes the "
+                                   "partitions)"
                                  : "");
+                fatal_stop_attempts(w);
+                if (w->fatal == FLOQ_ERR_TIMED_OUT)
+                        rd_kafka_consumer_close(w->consumer);
                 return w->fatal;
         }
         drain_finish(w);

@@ -48,6 +48,12 @@ typedef struct wpart_s {
         int64_t skip_from;    /**< first offset left unprocessed while
                                *   intake was stopped, -1 none */
         int paused;           /**< rd_kafka_pause_partitions() in force */
+        int64_t committed;    /**< the group's committed offset as last
+                               *   fetched or committed by us, -1 unknown
+                               *   (G1: every transaction carries an offset
+                               *   for every owned partition) */
+        int64_t pos_retry_mono; /**< mono ms: fetch the committed offset
+                                 *   again and re-position, 0 none */
         unsigned sched_gen;   /**< bumped when schedules change (the
                                *   schedule timers rebuild) */
 } wpart_t;
@@ -165,6 +171,8 @@ typedef struct wtxn_s {
         int records;          /**< records produced in it */
         int commands;         /**< commands consumed in it */
         int failed;           /**< a produce failed: it must abort */
+        int begin_failed;     /**< begin_transaction() failed: what was
+                               *   consumed meanwhile must be read again */
         wafter_t *after;      /**< after-commit actions */
         size_t after_cnt, after_size;
         wevlist_t events;     /**< executor events applied in it */
@@ -237,6 +245,10 @@ struct floq_worker_s {
         /* counters for logs and tests */
         uint64_t n_commands, n_commits, n_aborts;
         int abort_streak; /**< aborts since the last commit (backoff) */
+        int64_t progress_timeout_ms; /**< worker.progress.timeout.ms */
+        int64_t stuck_since;  /**< mono ms of the first transactional
+                               *   failure since the last commit, 0 none */
+        int64_t pos_backoff_ms; /**< committed-offset fetch retry delay */
 };
 
 /* worker.c */
@@ -268,8 +280,19 @@ floq_err_t wtxn_begin(floq_worker_t *w);
  * FLOQ_ERR_KAFKA). Fatal errors set w->fatal.
  */
 floq_err_t wtxn_commit(floq_worker_t *w);
-/** Abort the open transaction without rewinding (assignment lost). */
+/** Abort the open transaction without rewinding (assignment lost). A
+ *  timed-out abort is called again until it succeeds, or until
+ *  worker.progress.timeout.ms without a commit sets w->fatal. */
 void wtxn_abort(floq_worker_t *w);
+/**
+ * Position the consumer of the owned commands partitions marked
+ * (pos_retry_mono set and due) at their committed offsets: fetched from
+ * the group coordinator, and fetched again later (backed off) while Kafka
+ * cannot say (unstable, timed out); only a partition with no committed
+ * offset starts at the beginning. Used after an abort and for
+ * RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET (auto.offset.reset=error).
+ */
+void wtxn_position(floq_worker_t *w);
 /** Produce @p msg of @p type to (@p topic, @p partition or UA) keyed @p key
  *  in the open transaction. */
 floq_err_t wtxn_produce_msg(floq_worker_t *w, const char *topic,

@@ -20,6 +20,13 @@
  *   create-topic --key NAME / delete-topic --key NAME   (1 partition)
  *   partition --key NAME         home partition of a deployment (murmur2
  *                                over topic.partitions)
+ *   hold-offsets --timeout-ms T  a transaction over the group's offsets
+ *                                (group.id), held open: sends the committed
+ *                                offsets of every commands partition, prints
+ *                                "held", then waits to be killed; the
+ *                                coordinator aborts it after T ms
+ *                                (transaction.timeout.ms), until then the
+ *                                group's offsets are UNSTABLE (KIP-447)
  *
  * Readers are read_committed, start at the beginning and stop at the end
  * of every partition (or after --count records / --timeout-ms).
@@ -411,6 +418,58 @@ static void usage(void) {
         exit(2);
 }
 
+/* hold-offsets: what a worker killed in the middle of its transaction
+ * leaves behind, on demand: pending transactional offsets of the group. */
+static int cmd_hold_offsets(int timeout_ms) {
+        char errstr[512], buf[32], txn_id[64];
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *prod, *cons;
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *e;
+        const char *group = floq_conf_str(conf, "group.id");
+        int32_t p, n = (int32_t)floq_conf_int(conf, "topic.partitions");
+
+        if (!(kc = floq_kafka_conf_new(conf, "consumer", errstr,
+                                       sizeof(errstr))) ||
+            !(cons = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
+                                  sizeof(errstr))))
+                die("%s", errstr);
+        l = rd_kafka_topic_partition_list_new(n);
+        for (p = 0; p < n; p++)
+                rd_kafka_topic_partition_list_add(
+                        l, floq_conf_str(conf, "topic.commands"), p);
+        if (rd_kafka_committed(cons, l, 30000))
+                die("cannot read the committed offsets");
+        for (p = 0; p < n; p++)
+                if (l->elems[p].offset < 0)
+                        l->elems[p].offset = 0;
+        if (!(kc = floq_kafka_conf_new(conf, "producer", errstr,
+                                       sizeof(errstr))))
+                die("%s", errstr);
+        snprintf(txn_id, sizeof(txn_id), "floq-itest-hold-%d", (int)getpid());
+        snprintf(buf, sizeof(buf), "%d", timeout_ms > 0 ? timeout_ms : 60000);
+        if (rd_kafka_conf_set(kc, "transactional.id", txn_id, errstr,
+                              sizeof(errstr)) ||
+            rd_kafka_conf_set(kc, "transaction.timeout.ms", buf, errstr,
+                              sizeof(errstr)) ||
+            !(prod = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
+                                  sizeof(errstr))))
+                die("%s", errstr);
+        if ((e = rd_kafka_init_transactions(prod, 30000)) ||
+            (e = rd_kafka_begin_transaction(prod)))
+                die("%s", rd_kafka_error_string(e));
+        cgmd = rd_kafka_consumer_group_metadata_new(group);
+        if ((e = rd_kafka_send_offsets_to_transaction(prod, l, cgmd, 30000)))
+                die("%s", rd_kafka_error_string(e));
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        printf("held\n");
+        fflush(stdout);
+        for (;;)
+                pause();
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *cmd, *key = NULL, *file = NULL;
         int32_t partition = RD_KAFKA_PARTITION_UA;
@@ -509,6 +568,8 @@ int main(int argc, char **argv) {
                                         key, strlen(key),
                                         (int32_t)floq_conf_int(
                                                 conf, "topic.partitions")));
+        } else if (!strcmp(cmd, "hold-offsets")) {
+                rc = cmd_hold_offsets(timeout_ms);
         } else if (!strcmp(cmd, "dlq")) {
                 got = read_topic(floq_conf_str(conf, "topic.dlq"), count,
                                  timeout_ms, dlq_cb);

@@ -794,6 +794,168 @@ START_TEST(test_worker_txn_errors) {
 }
 END_TEST
 
+/* ------------------------------------------------------------ G1/G2:
+ * the transaction coordinator alone on broker 3 */
+
+/* Broker 1: the commands and the group; broker 2: what the worker writes;
+ * broker 3: nothing but the worker's transaction coordinator, so taking it
+ * down fails only the transactional calls (EndTxn, AddPartitionsToTxn,
+ * AddOffsetsToTxn). */
+static void mock_split_coordinator(void) {
+        mock_split();
+        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "transaction",
+                                                       TXN_ID, 3),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static int64_t env_ms(const char *name, int64_t def) {
+        const char *v = getenv(name);
+
+        return v && *v ? strtoll(v, NULL, 10) : def;
+}
+
+typedef struct logwait_s {
+        const char *needle;
+        int more_than;
+} logwait_t;
+
+static int log_grew(void *arg) {
+        const logwait_t *l = arg;
+
+        return log_count(l->needle) > l->more_than;
+}
+
+/* G1 coordinator outage: a transaction that must abort while its
+ * coordinator is unreachable for longer than the transactional call
+ * timeout. The timed-out abort is called again until it succeeds (before
+ * the fix it was taken as done, and every later begin_transaction()
+ * failed: the worker was wedged for good, its runs without final reply).
+ * The abortable error is an INVALID_RECORD answer to the run's Produce,
+ * held back 1 s by the mock, and broker 3 goes down in that second, so the
+ * abort's EndTxn finds it gone. FLOQ_FAULTS_COORD_OUTAGE_MS (default 5000)
+ * sets the outage; 65000 is the issue's reproduction at full scale, past
+ * the 60 s abort timeout of the unfixed code. */
+/* The outage has lasted faults_before (its length in ms) since since, or
+ * the worker ended. */
+static int outage_long_enough(void *arg) {
+        const outage_t *o = arg;
+
+        return floq_mono_ms() - o->since >= o->faults_before ||
+               atomic_load(&fx.done);
+}
+
+START_TEST(test_g1_coordinator_outage_abort_retried) {
+        outage_t outage_lasted;
+        int64_t outage_ms = env_ms("FLOQ_FAULTS_COORD_OUTAGE_MS", 5000);
+        char before[37], during[37], after[37];
+        char err[512], num[32];
+        int64_t t0;
+        int aborts0;
+
+        mock_start(3);
+        mock_split_coordinator();
+        /* Not the point here: the worker must wait the outage out. */
+        snprintf(num, sizeof(num), "%lld", (long long)(outage_ms + 60000));
+        ck_assert_int_eq(floq_conf_set(fx.wconf, "worker.progress.timeout.ms",
+                                       num, err, sizeof(err)),
+                         FLOQ_OK);
+        worker_start();
+        worker_warm(NULL);
+
+        mark("Produce held 1 s then refused, coordinator down meanwhile");
+        aborts0 = log_count(LOG_ABORT);
+        INJECT(2, K_PRODUCE, 1000, RD_KAFKA_RESP_ERR_INVALID_RECORD);
+        send_run("d", before);
+        wait_stack_empty(2, K_PRODUCE, "held Produce");
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 3),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        t0 = floq_mono_ms();
+        {
+                logwait_t lw = { LOG_ABORT, aborts0 };
+
+                fx_assert(wait_for(log_grew, &lw, 15000),
+                          "the refused Produce did not abort");
+        }
+        send_run("d", during);
+        outage_lasted.since = t0;
+        outage_lasted.faults_before = (int)outage_ms;
+        wait_for(outage_long_enough, &outage_lasted, outage_ms + 1000);
+        mark("coordinator up");
+        ck_assert_int_eq(rd_kafka_mock_broker_set_up(fx.mc, 3),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        expect_final(before, "SUCCEEDED", 30000, "run sent before the outage");
+        expect_final(during, "SUCCEEDED", 30000, "run sent during the outage");
+        send_run("d", after);
+        expect_final(after, "SUCCEEDED", 15000, "run sent after the outage");
+        fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                  floq_err2str(fx.rc));
+        /* The abort's EndTxn timed out at least once: the point of the
+         * test. */
+        fx_assert(log_count("abort not finished") >= 1,
+                  "the abort never timed out: no outage seen");
+        /* Bounded logging: the retries of one outage are logged at the
+         * 1st, 2nd, 4th... attempt, not once per call. */
+        fx_assert(log_count("abort not finished") <= 8,
+                  "%d 'abort not finished' lines for one outage",
+                  log_count("abort not finished"));
+        fx_assert(log_count("cannot begin transaction") == 0,
+                  "begin_transaction failed after the outage (wedged)");
+}
+END_TEST
+
+/* G2 no progress: with its transaction coordinator gone for good, a worker
+ * whose transactions cannot commit for worker.progress.timeout.ms stops
+ * its live attempts, leaves the group and returns FLOQ_ERR_TIMED_OUT, so
+ * that another worker takes its partitions over (before the fix it kept
+ * them, retrying, with a live attempt whose heartbeats never landed). */
+START_TEST(test_g2_no_progress_leaves_group) {
+        char dep[37], run[37], err[512];
+        int64_t t0, took;
+
+        mock_start(3);
+        mock_split_coordinator();
+        ck_assert_int_eq(floq_conf_set(fx.wconf, "worker.progress.timeout.ms",
+                                       "4000", err, sizeof(err)),
+                         FLOQ_OK);
+        worker_start();
+        worker_warm(NULL);
+
+        mark("a long run");
+        fx_assert(floq_deploy(fx.client, "long", "process",
+                              "{\"executable\":\"/bin/sleep\","
+                              "\"args\":[\"60\"]}",
+                              NULL, NULL, dep, err, sizeof(err)) == FLOQ_OK,
+                  "deploy: %s", err);
+        expect_final(dep, "DEPLOYED", 15000, "deploy long");
+        send_run("long", run);
+        {
+                logwait_t lw = { "of 'long' started", 0 };
+
+                fx_assert(wait_for(log_grew, &lw, 15000),
+                          "the long run did not start");
+        }
+        ck_assert_int_eq(floq_executor_active(fx.w->ex), 1);
+
+        mark("coordinator down for good");
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 3),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        t0 = floq_mono_ms();
+        fx_assert(wait_for(worker_done, NULL, 4000 + 15000),
+                  "no progress for worker.progress.timeout.ms: the worker "
+                  "still runs");
+        took = floq_mono_ms() - t0;
+        ck_assert_int_eq(worker_join(), FLOQ_ERR_TIMED_OUT);
+        fx_assert(took >= 3900, "gave up after %lld ms, before the bound",
+                  (long long)took);
+        fx_assert(log_count("giving up the partitions") == 1,
+                  "the reason was not logged");
+        /* Its attempt ended before the worker let its partitions go. */
+        fx_assert(floq_executor_active(fx.w->ex) == 0,
+                  "%d attempt(s) live after the worker gave up",
+                  floq_executor_active(fx.w->ex));
+}
+END_TEST
+
 /* ------------------------------------------------------------ client */
 
 /* Publishing while the only broker is down fails within client.timeout.ms
@@ -1021,12 +1183,21 @@ static Suite *faults_suite(void) {
         Suite *s = suite_create("faults");
         TCase *tw = tcase_create("worker");
         TCase *tc = tcase_create("client");
+        TCase *tk = tcase_create("coordinator");
 
         tcase_set_timeout(tw, 120);
         tcase_add_checked_fixture(tw, setup, teardown);
         tcase_add_test(tw, test_worker_survives_retriable_faults);
         tcase_add_test(tw, test_worker_txn_errors);
+
         suite_add_tcase(s, tw);
+
+        /* CK_RUN_CASE=coordinator runs these alone */
+        tcase_set_timeout(tk, 150);
+        tcase_add_checked_fixture(tk, setup, teardown);
+        tcase_add_test(tk, test_g1_coordinator_outage_abort_retried);
+        tcase_add_test(tk, test_g2_no_progress_leaves_group);
+        suite_add_tcase(s, tk);
 
         tcase_set_timeout(tc, 60);
         tcase_add_checked_fixture(tc, setup, teardown);
