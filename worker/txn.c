@@ -352,7 +352,8 @@ void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                  size, rd_kafka_topic_name(rkm->rkt),
                  rd_kafka_err2str(rkm->err));
         if (rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE &&
-            size <= wtxn_budget(w) && size > WTXN_BUDGET_MIN) {
+            size <= wtxn_budget(w) && size > wtxn_budget(w) / 2 &&
+            size > WTXN_BUDGET_MIN) {
                 /* The broker's limit (or the topic's max.message.bytes)
                  * is below the producer's: records are built smaller
                  * from now on. */
@@ -362,7 +363,11 @@ void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                 floq_warn("txn", "%s: size budget lowered to %zu bytes", why,
                           w->budget);
         }
-        if (src)
+        /* A batch refused as too large fails its small records too:
+         * only a record that can be the cause counts against its
+         * command (the lowered budget settles the rest). */
+        if (src && (rkm->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+                    size > wtxn_budget(w) / 2))
                 poison_mark(w, (int32_t)(src >> 44) - 1,
                             (int64_t)(src & (((uintptr_t)1 << 44) - 1)) - 1, 1,
                             why);

@@ -150,7 +150,7 @@ static void setup(void) {
         rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
         fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
         ck_assert_msg(fx.owner != NULL, "%s", err);
-        fx.mc = rd_kafka_mock_cluster_new(fx.owner, 1);
+        fx.mc = rd_kafka_mock_cluster_new(fx.owner, 2);
         ck_assert_ptr_nonnull(fx.mc);
         snprintf(fx.brokers, sizeof(fx.brokers), "%s",
                  rd_kafka_mock_cluster_bootstraps(fx.mc));
@@ -164,6 +164,21 @@ static void setup(void) {
                                                        topic_props[i]),
                                          1, 1),
                                  RD_KAFKA_RESP_ERR_NO_ERROR);
+        /* Broker 1: the commands and the group; broker 2: everything the
+         * worker writes, so errors injected there reach the worker only. */
+        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++)
+                ck_assert_int_eq(rd_kafka_mock_partition_set_leader(
+                                         fx.mc,
+                                         floq_conf_str(fx.wconf,
+                                                       topic_props[i]),
+                                         0, i == 0 ? 1 : 2),
+                                 RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "transaction",
+                                                       "floq-w1", 2),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "group", GROUP,
+                                                       1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
         set(fx.wconf, "topic.create", "false");
         set(fx.wconf, "topic.partitions", "1");
         set(fx.wconf, "worker.id", "w1");
@@ -395,6 +410,24 @@ static size_t dlq_read(int64_t *from, dlq_rec_t *out, size_t max) {
         return n;
 }
 
+/* High watermark of partition 0 of @p topic. */
+static int64_t topic_end(const char *topic) {
+        char err[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        int64_t lo = 0, hi = 0;
+        rd_kafka_t *rk;
+
+        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
+        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, topic, 0, &lo,
+                                                          &hi, 5000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_destroy(rk);
+        return hi;
+}
+
 /* ------------------------------------------------------------ cases */
 
 /* Each oversized command: a DLQ record within the budget that points to
@@ -566,6 +599,66 @@ START_TEST(test_run_params_bound) {
 }
 END_TEST
 
+/* A broker that refuses a record as too large (MSG_SIZE_TOO_LARGE on the
+ * Produce request that carries it): the budget is lowered under that
+ * record, the command whose record it was is REJECTED (its run's state no
+ * longer fits, or it is dead-lettered by reference), and the command
+ * behind it is answered. The mock fails a whole request: when the error
+ * met a request without the large record (the worker's lineage or a
+ * reply sent first), the try is repeated with a new command. */
+START_TEST(test_refused_record_dead_lettered) {
+        char dep[37], run[37], big[37], after[37];
+        size_t budget0;
+        json_t *params, *r;
+        const char *reason;
+        int tries, rejected = 0;
+        char *pad;
+
+        send_deploy("d", "{\"executable\":\"/bin/true\"}", dep);
+        send_run("d", NULL, run);
+        expect_final(dep, "DEPLOYED", 20000, "deploy");
+        expect_final(run, "SUCCEEDED", 20000, "run");
+        budget0 = fx.w->budget;
+        pad = malloc(600 * 1024 + 1);
+        ck_assert_ptr_nonnull(pad);
+        memset(pad, 'r', 600 * 1024);
+        pad[600 * 1024] = '\0';
+        params = json_pack("{s:s}", "pad", pad);
+        free(pad);
+        for (tries = 0; tries < 3 && !rejected; tries++) {
+                /* the previous run's lineage written: the worker is idle */
+                int64_t want = 2 * (tries + 1);
+                int i;
+
+                for (i = 0; i < 500 && topic_end("floq.lineage") < want; i++)
+                        usleep(10 * 1000);
+                ck_assert_int_eq(
+                        rd_kafka_mock_broker_push_request_error_rtts(
+                                fx.mc, 2, 0 /* Produce */, 1,
+                                RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0),
+                        RD_KAFKA_RESP_ERR_NO_ERROR);
+                send_run("d", params, big);
+                send_run("d", NULL, after);
+                r = final_reply(big, 30000, "run whose record was refused");
+                rejected = !strcmp(floq_reply_status(r), "REJECTED");
+                reason = json_string_value(json_object_get(r, "reason"));
+                fx_assert(!rejected ||
+                                  strstr(reason, "dead-lettered by reference") ||
+                                  strstr(reason, "run params too large"),
+                          "reason: %s", reason);
+                json_decref(r);
+                expect_final(after, "SUCCEEDED", 20000, "run after it");
+        }
+        json_decref(params);
+        fx_assert(rejected, "the refused record's command never REJECTED");
+        fx_assert(log_count("size budget lowered") >= 1,
+                  "budget not lowered");
+        fx_assert(fx.w->budget < 600 * 1024 && fx.w->budget < budget0,
+                  "budget %zu not lowered under the refused record",
+                  fx.w->budget);
+}
+END_TEST
+
 static Suite *budget_suite(void) {
         Suite *s = suite_create("budget");
         TCase *tc = tcase_create("worker");
@@ -575,6 +668,7 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_oversized_commands_dead_lettered);
         tcase_add_test(tc, test_status_reply_fits);
         tcase_add_test(tc, test_run_params_bound);
+        tcase_add_test(tc, test_refused_record_dead_lettered);
         suite_add_tcase(s, tc);
         return s;
 }
