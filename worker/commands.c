@@ -56,10 +56,16 @@ static json_t *reply_for(floq_worker_t *w, const json_t *cmd,
                                 wjs(cmd, "deployment"), status, final);
 }
 
-/* The DLQ record: original key and bytes, the reason in headers. */
-static void dlq(floq_worker_t *w, const rd_kafka_message_t *m,
-                floq_err_t code, const char *reason) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+/* A DLQ record's key is cut to this when the record would not fit the
+ * size budget (a commands key is a deployment name, at most 249 bytes
+ * when valid). */
+#define WDLQ_KEY_MAX 1024
+
+/* The headers of every DLQ record: the reason and the source coordinates. */
+static rd_kafka_headers_t *dlq_headers(floq_worker_t *w,
+                                       const rd_kafka_message_t *m,
+                                       floq_err_t code, const char *reason) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(10);
         char num[32];
 
         rd_kafka_header_add(h, "floq.reason", -1, reason, -1);
@@ -74,8 +80,61 @@ static void dlq(floq_worker_t *w, const rd_kafka_message_t *m,
         floq_notice("command", "%s [%d] offset %lld to the DLQ: %s",
                     rd_kafka_topic_name(m->rkt), (int)m->partition,
                     (long long)m->offset, reason);
-        wtxn_produce_raw(w, w->t_dlq, RD_KAFKA_PARTITION_UA, m->key,
-                         m->key_len, m->payload, m->len, h);
+        return h;
+}
+
+/* Mark @p h as a DLQ record that does not hold all of the original. */
+static void dlq_mark_cut(rd_kafka_headers_t *h, const rd_kafka_message_t *m,
+                         const char *how) {
+        char num[32];
+
+        rd_kafka_header_add(h, "floq.truncated", -1, how, -1);
+        snprintf(num, sizeof(num), "%zu", m->len);
+        rd_kafka_header_add(h, "floq.original.size", -1, num, -1);
+        snprintf(num, sizeof(num), "%zu", m->key_len);
+        rd_kafka_header_add(h, "floq.original.key.size", -1, num, -1);
+}
+
+/* The DLQ record: original key and bytes, the reason in headers; the
+ * bytes cut to the size budget (the headers say so and where the whole
+ * command is). */
+static void dlq(floq_worker_t *w, const rd_kafka_message_t *m,
+                floq_err_t code, const char *reason) {
+        rd_kafka_headers_t *h = dlq_headers(w, m, code, reason);
+        size_t budget = wtxn_budget(w), keylen = m->key_len, vallen = m->len;
+        /* what the headers dlq_mark_cut() adds take, with margin */
+        size_t hsize = wtxn_headers_size(h) + 128;
+        size_t room = budget > hsize ? budget - hsize : 0;
+
+        if (keylen + vallen > room) {
+                if (keylen > WDLQ_KEY_MAX)
+                        keylen = WDLQ_KEY_MAX;
+                if (keylen > room)
+                        keylen = room;
+                if (keylen + vallen > room)
+                        vallen = room - keylen;
+                dlq_mark_cut(h, m, "true");
+                floq_notice("command", "%s [%d] offset %lld: DLQ copy cut "
+                            "from %zu to %zu bytes (size budget %zu)",
+                            rd_kafka_topic_name(m->rkt), (int)m->partition,
+                            (long long)m->offset, m->len, vallen, budget);
+        }
+        wtxn_produce_raw(w, w->t_dlq, RD_KAFKA_PARTITION_UA, m->key, keylen,
+                         m->payload, vallen, h);
+}
+
+/* A DLQ record by reference: no value, the key cut, the reason and where
+ * the command is in headers. For a command whose records could not be
+ * written after bounded retries; small enough to always fit. */
+static void dlq_ref(floq_worker_t *w, const rd_kafka_message_t *m,
+                    const char *reason) {
+        rd_kafka_headers_t *h =
+                dlq_headers(w, m, FLOQ_ERR_TOO_LARGE, reason);
+        size_t keylen = m->key_len > 256 ? 256 : m->key_len;
+
+        dlq_mark_cut(h, m, "reference");
+        wtxn_produce_raw(w, w->t_dlq, RD_KAFKA_PARTITION_UA, m->key, keylen,
+                         NULL, 0, h);
 }
 
 /* REJECTED reply (when the command was read) and, unless @p no_dlq, the
@@ -153,6 +212,49 @@ static int topic_exists(floq_worker_t *w, const char *topic) {
         if (ok && json_object_size(w->topics_ok) < 10000)
                 json_object_set_new(w->topics_ok, topic, json_true());
         return ok;
+}
+
+/* The command in @p m decoded, when it can be answered: it decodes (within
+ * the codec's bound), has an id to key a reply by and names no missing
+ * reply topic. NULL otherwise. For a command refused before its normal
+ * decode (too large, dead-lettered), so that it still gets its REJECTED. */
+static json_t *command_for_reply(floq_worker_t *w,
+                                 const rd_kafka_message_t *m) {
+        json_t *cmd = NULL;
+        const char *id, *reply_to;
+
+        if (!m->payload || floq_codec_decode(w->codec, FLOQ_MSG_COMMAND,
+                                             m->payload, m->len, &cmd, NULL,
+                                             0))
+                return NULL;
+        id = wjs(cmd, "command_id");
+        reply_to = wjs(cmd, "reply_to");
+        if (!id || !*id || strlen(id) > 128 ||
+            (reply_to && !topic_exists(w, reply_to))) {
+                json_decref(cmd);
+                return NULL;
+        }
+        return cmd;
+}
+
+/* A command whose records made WTXN_POISON_TRIES transactions fail
+ * (@p stage from wtxn_poisoned()): dead-lettered by reference and, at the
+ * first stage, answered REJECTED when it can be read; later stages (the
+ * reply itself failed) write the DLQ record alone. */
+static void dead_letter(floq_worker_t *w, const rd_kafka_message_t *m,
+                        int stage, const char *cause) {
+        char reason[400];
+        json_t *cmd;
+
+        snprintf(reason, sizeof(reason),
+                 "its records could not be written (%.300s); dead-lettered by "
+                 "reference",
+                 cause);
+        dlq_ref(w, m, reason);
+        if (stage == 1 && (cmd = command_for_reply(w, m))) {
+                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, reason, 1);
+                json_decref(cmd);
+        }
 }
 
 /* Fields of a run's reply taken from its RunState. */
@@ -491,6 +593,12 @@ static void cmd_run(floq_worker_t *w, const rd_kafka_message_t *m, int32_t p,
                        "timeout_ms must not be negative", 0);
                 return;
         }
+        /* A run that could never be written (its RunState over the size
+         * budget) is refused here rather than failing every transaction. */
+        if (worker_run_check_size(w, cmd, body, why, sizeof(why))) {
+                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
+                return;
+        }
         if (!(rs = worker_run_accept(w, p, cmd, body)))
                 return;
         r = reply_for(w, cmd, "ACCEPTED", 0);
@@ -575,14 +683,61 @@ out:
         json_decref(cancelled);
 }
 
+/* Bytes a STATUS reply @p r leaves for its detail text within the size
+ * budget (the reply encoded with an empty detail, its key and margin). */
+static size_t status_room(floq_worker_t *w, json_t *r) {
+        size_t base;
+
+        json_object_set_new(r, "detail", json_string(""));
+        base = wtxn_msg_size(w, FLOQ_MSG_REPLY, r) +
+               strlen(wjs(r, "command_id")) + 64;
+        return base < wtxn_budget(w) ? wtxn_budget(w) - base : 0;
+}
+
+/* JSON text of @p o, its length in *lenp; malloc()ed, NULL on ENOMEM. */
+static char *status_text(const json_t *o, size_t *lenp) {
+        char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+        *lenp = text ? strlen(text) : 0;
+        return text;
+}
+
+/* detail {"run": RunState} that fits @p room: the output tail (the reply
+ * has it in output_tail) and then the params left out when it would not,
+ * with what was left out said. */
+static char *status_run_detail(const json_t *rs, size_t room) {
+        json_t *copy = json_deep_copy(rs), *detail;
+        size_t len;
+        char *text;
+
+        detail = json_pack("{s:o}", "run", copy);
+        text = status_text(detail, &len);
+        if (text && len > room && json_object_get(copy, "output_tail")) {
+                free(text);
+                json_object_set_new(copy, "output_tail", json_null());
+                json_object_set_new(detail, "output_tail_omitted",
+                                    json_true());
+                text = status_text(detail, &len);
+        }
+        if (text && len > room) {
+                free(text);
+                json_object_set_new(copy, "params", json_object());
+                json_object_set_new(detail, "params_omitted", json_true());
+                text = status_text(detail, &len);
+        }
+        json_decref(detail);
+        return text;
+}
+
 static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
                        int32_t p, const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
         const char *run_id = wjs(body, "run_id");
         json_t *dep = json_object_get(w->parts[p].deployments, name);
         json_t *detail, *r, *rs = NULL, *active;
+        size_t room, used, len, total = 0, listed = 0;
         const char *k;
-        char why[512], *text;
+        char why[512], *text, *one;
 
         if (run_id) {
                 rs = json_object_get(w->parts[p].runs, run_id);
@@ -594,34 +749,72 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
                         reject(w, m, cmd, FLOQ_ERR_NOT_FOUND, why, 0);
                         return;
                 }
-                detail = json_pack("{s:O}", "run", rs);
-        } else {
-                if (!dep) {
-                        snprintf(why, sizeof(why), "unknown deployment '%s'",
-                                 name);
-                        reject(w, m, cmd, FLOQ_ERR_NOT_FOUND, why, 0);
-                        return;
-                }
-                active = json_array();
-                json_object_foreach(w->parts[p].runs, k, rs) {
-                        const char *d = wjs(rs, "deployment");
-
-                        if (d && !strcmp(d, name) &&
-                            !wrun_status_terminal(wjs(rs, "status")))
-                                json_array_append(active, rs);
-                }
-                detail = json_pack("{s:O,s:o,s:O?}", "deployment", dep,
-                                   "active_runs", active, "schedules",
-                                   json_object_get(w->parts[p].schedules,
-                                                   name));
+                r = reply_for(w, cmd, "STATUS", 1);
+                reply_add_run(w, r, rs);
+                text = status_run_detail(rs, status_room(w, r));
+                json_object_set_new(r, "detail",
+                                    json_string(text ? text : "{}"));
+                free(text);
+                worker_reply(w, wjs(cmd, "reply_to"), r);
+                return;
         }
-        text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(detail);
+        if (!dep) {
+                snprintf(why, sizeof(why), "unknown deployment '%s'", name);
+                reject(w, m, cmd, FLOQ_ERR_NOT_FOUND, why, 0);
+                return;
+        }
         r = reply_for(w, cmd, "STATUS", 1);
+        /* room for the reason below */
+        json_object_set_new(r, "reason", json_string(
+                "listing 1000000 of 1000000 active runs: the reply would "
+                "be larger than the size budget (1000000000 bytes)"));
+        room = status_room(w, r);
+        json_object_del(r, "reason");
+        /* The fixed part first, then as many active runs as fit; the rest
+         * are counted and the reply says so. */
+        active = json_array();
+        detail = json_pack("{s:O,s:o,s:O?,s:I,s:b}", "deployment", dep,
+                           "active_runs", active, "schedules",
+                           json_object_get(w->parts[p].schedules, name),
+                           "active_runs_total", (json_int_t)0,
+                           "active_runs_truncated", 0);
+        text = status_text(detail, &used);
+        free(text);
+        json_object_foreach(w->parts[p].runs, k, rs) {
+                const char *d = wjs(rs, "deployment");
+
+                if (!d || strcmp(d, name) ||
+                    wrun_status_terminal(wjs(rs, "status")))
+                        continue;
+                total++;
+                if (listed < total - 1)
+                        continue; /* one did not fit: the rest are counted */
+                one = status_text(rs, &len);
+                free(one);
+                /* + a comma, and the counts' digits */
+                if (used + len + 1 + 20 > room)
+                        continue;
+                used += len + 1;
+                json_array_append(active, rs);
+                listed++;
+        }
+        json_object_set_new(detail, "active_runs_total",
+                            json_integer((json_int_t)total));
+        json_object_set_new(detail, "active_runs_truncated",
+                            json_boolean(listed < total));
+        if (listed < total) {
+                snprintf(why, sizeof(why),
+                         "listing %zu of %zu active runs: the reply would be "
+                         "larger than the size budget (%zu bytes)",
+                         listed, total, wtxn_budget(w));
+                json_object_set_new(r, "reason", json_string(why));
+                floq_notice("command", "%s: status of '%s' %s",
+                            wjs(cmd, "command_id"), name, why);
+        }
+        text = status_text(detail, &len);
+        json_decref(detail);
         json_object_set_new(r, "detail", json_string(text ? text : "{}"));
         free(text);
-        if (run_id)
-                reply_add_run(w, r, rs);
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
@@ -710,6 +903,16 @@ static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
         snprintf(mark, sizeof(mark), "%d/%d", (int)m->partition,
                  (int)w->part_cnt);
         rd_kafka_header_add(h, WFWD_HEADER, -1, mark, -1);
+        if (m->key_len + m->len + wtxn_headers_size(h) > wtxn_budget(w)) {
+                rd_kafka_headers_destroy(h);
+                snprintf(why, sizeof(why),
+                         "command of %zu bytes cannot be forwarded to its "
+                         "home partition %d: larger than the size budget "
+                         "(%zu bytes)",
+                         m->len, (int)home, wtxn_budget(w));
+                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
+                return;
+        }
         floq_info("command", "%s: forwarded from partition %d to its home "
                              "partition %d",
                   wjs(cmd, "command_id"), (int)m->partition, (int)home);
@@ -721,7 +924,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         int32_t p = m->partition, home;
         json_t *cmd = NULL, *body = NULL, *dep, *sset, *o;
         const char *rid, *reply_to, *id;
-        int reply_ok;
+        int reply_ok, stage;
         wcmd_kind_t kind;
         char why[600];
         floq_err_t err;
@@ -742,6 +945,11 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 rd_kafka_topic_partition_list_destroy(l);
                 return;
         }
+        wtxn_source(w, p, m->offset);
+        if ((stage = wtxn_poisoned(w, p, m->offset, why, sizeof(why)))) {
+                dead_letter(w, m, stage, why);
+                goto done;
+        }
         if (!m->payload || m->len == 0) {
                 dlq(w, m, FLOQ_ERR_DECODE, "empty command");
                 goto done;
@@ -751,7 +959,9 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                          "command of %zu bytes is larger than "
                          "message.max.bytes (%zu)",
                          m->len, w->max_message);
-                dlq(w, m, FLOQ_ERR_TOO_LARGE, why);
+                /* Answered when it can be read all the same (G4). */
+                cmd = command_for_reply(w, m);
+                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
                 goto done;
         }
         err = floq_codec_decode(w->codec, FLOQ_MSG_COMMAND, m->payload, m->len,
@@ -857,6 +1067,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 break;
         }
 done:
+        wtxn_source(w, -1, -1);
         json_decref(cmd);
         w->parts[p].next_offset = m->offset + 1;
         w->txn.commands++;

@@ -35,21 +35,22 @@ static void set_str(json_t *o, const char *key, const char *v) {
         json_object_set_new(o, key, v ? json_string(v) : json_null());
 }
 
-json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
-                          const json_t *body) {
+/* The ACCEPTED RunState of a new run of @p cmd (@p body its run body).
+ * New reference. */
+static json_t *run_state_new(floq_worker_t *w, const json_t *cmd,
+                             const json_t *body, char run_id[37]) {
         static const char *const from_body[] = { "timeout_ms",
                                                  "scheduled_for",
                                                  "schedule_id",
                                                  "parent_run_id" };
         int64_t now = floq_now_ms();
         json_t *rs = json_object(), *params;
-        char run_id[37];
         size_t i;
 
         /* A schedule names its run (derived from the due time); a run
          * command's decoded body never has run_id. */
         if (wjs(body, "run_id") && strlen(wjs(body, "run_id")) == 36)
-                memcpy(run_id, wjs(body, "run_id"), sizeof(run_id));
+                memcpy(run_id, wjs(body, "run_id"), 37);
         else
                 floq_uuid_new(run_id);
         json_object_set_new(rs, "run_id", json_string(run_id));
@@ -73,6 +74,43 @@ json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
                 if (v && !json_is_null(v))
                         json_object_set(rs, from_body[i], v);
         }
+        return rs;
+}
+
+/* Room a RunState keeps for what its run adds later, beyond the output
+ * tail (which is cut to fit): started/finished times, exit code, a reason
+ * (cut to 1000 bytes when too large), a backend reference, the worker. */
+#define WRUN_STATE_SLACK (8 * 1024)
+
+floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
+                                 const json_t *body, char *why,
+                                 size_t why_size) {
+        char run_id[37];
+        json_t *rs = run_state_new(w, cmd, body, run_id);
+        size_t size = wtxn_msg_size(w, FLOQ_MSG_RUN_STATE, rs);
+        size_t budget = wtxn_budget(w);
+        floq_err_t err = FLOQ_OK;
+
+        if (!size || size + sizeof(run_id) + WRUN_STATE_SLACK > budget)
+                err = floq_seterr(
+                        why, why_size, FLOQ_ERR_TOO_LARGE,
+                        "run params too large: its state record would be "
+                        "%s%zu bytes, over the %zu bytes a run may use (size "
+                        "budget %zu bytes minus %d for the run's progress)",
+                        size ? "" : "more than ",
+                        size ? size : w->max_message + 4096,
+                        budget > WRUN_STATE_SLACK ? budget - WRUN_STATE_SLACK
+                                                  : 0,
+                        budget, WRUN_STATE_SLACK);
+        json_decref(rs);
+        return err;
+}
+
+json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
+                          const json_t *body) {
+        char run_id[37];
+        json_t *rs = run_state_new(w, cmd, body, run_id);
+
         if (wtxn_put_run(w, p, json_incref(rs))) {
                 json_decref(rs);
                 return NULL;

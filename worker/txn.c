@@ -248,17 +248,226 @@ floq_err_t wtxn_begin(floq_worker_t *w) {
         return FLOQ_OK;
 }
 
+/* ------------------------------------------------------------ size budget */
+
+/* Room a record needs beyond its key, value and headers: librdkafka's
+ * worst-case framing of a v2 record (RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD is
+ * well below this) with margin. The batch header (61 bytes) is the
+ * broker's concern: librdkafka never builds a batch over message.max.bytes
+ * plus that, and Kafka's default limit (1048588) leaves room for it. */
+#define WTXN_RECORD_OVERHEAD 512
+
+/* The budget never drops below this when a broker refuses records: a
+ * record this small is refused for another reason. */
+#define WTXN_BUDGET_MIN (64 * 1024)
+
+/* Transactions a command may make fail before it is dead-lettered by
+ * reference: enough for a failure that was not its own (a broker refusing
+ * a batch it shared) to pass. */
+#define WTXN_POISON_TRIES 3
+
+size_t wtxn_budget(floq_worker_t *w) {
+        char buf[32];
+        size_t n = sizeof(buf), codec_max;
+
+        if (w->budget)
+                return w->budget;
+        w->record_max = 1000000;
+        if (w->producer &&
+            rd_kafka_conf_get(rd_kafka_conf(w->producer), "message.max.bytes",
+                              buf, &n) == RD_KAFKA_CONF_OK &&
+            strtoul(buf, NULL, 10) > 0)
+                w->record_max = (size_t)strtoul(buf, NULL, 10);
+        w->budget = w->record_max > 2 * WTXN_RECORD_OVERHEAD
+                            ? w->record_max - WTXN_RECORD_OVERHEAD
+                            : w->record_max / 2;
+        /* The codec encodes nothing larger than this (worker.c). */
+        codec_max = w->max_message + 4096;
+        if (w->max_message && w->budget > codec_max)
+                w->budget = codec_max;
+        return w->budget;
+}
+
+size_t wtxn_headers_size(const rd_kafka_headers_t *hdrs) {
+        const char *name;
+        const void *val;
+        size_t i, size, total = 0;
+
+        if (!hdrs)
+                return 0;
+        /* Name and value with their varint lengths (5 bytes at most). */
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+             i++)
+                total += strlen(name) + size + 10;
+        return total + 5;
+}
+
+size_t wtxn_msg_size(floq_worker_t *w, floq_msg_type_t type,
+                     json_t *msg) {
+        void *buf = NULL;
+        size_t len = 0;
+
+        if (floq_codec_encode(w->codec, type, msg, &buf, &len, NULL, 0))
+                return 0;
+        free(buf);
+        return len;
+}
+
+void wtxn_source(floq_worker_t *w, int32_t p, int64_t offset) {
+        w->src_active = p >= 0;
+        w->src_partition = p;
+        w->src_offset = offset;
+}
+
+static wpoison_t *poison_find(floq_worker_t *w, int32_t p, int64_t offset) {
+        size_t i;
+
+        for (i = 0; i < WPOISON_SLOTS; i++)
+                if (w->poison[i].failures > 0 &&
+                    w->poison[i].partition == p &&
+                    w->poison[i].offset == offset)
+                        return &w->poison[i];
+        return NULL;
+}
+
+/* Count a failure of the command at (p, offset) in the open transaction
+ * (once per transaction), or @p failures at once for one that can never
+ * succeed. */
+static void poison_mark(floq_worker_t *w, int32_t p, int64_t offset,
+                        int failures, const char *why) {
+        uint64_t seq = w->n_commits + w->n_aborts + 1;
+        wpoison_t *e = poison_find(w, p, offset);
+
+        if (!e) {
+                e = &w->poison[w->poison_next++ % WPOISON_SLOTS];
+                memset(e, 0, sizeof(*e));
+                e->partition = p;
+                e->offset = offset;
+        }
+        if (failures >= WTXN_POISON_TRIES && e->failures < failures)
+                e->failures = failures;
+        else if (e->txn_seq != seq || !e->failures)
+                e->failures++;
+        e->txn_seq = seq;
+        snprintf(e->why, sizeof(e->why), "%s", why);
+        floq_warn("txn", "%s [%d] offset %lld: %s (failure %d of %d before "
+                         "it is dead-lettered by reference)",
+                  w->t_commands, (int)p, (long long)offset, why, e->failures,
+                  WTXN_POISON_TRIES);
+}
+
+int wtxn_poisoned(floq_worker_t *w, int32_t p, int64_t offset, char *why,
+                  size_t why_size) {
+        wpoison_t *e = poison_find(w, p, offset);
+
+        if (!e || e->failures < WTXN_POISON_TRIES)
+                return 0;
+        snprintf(why, why_size, "%s", e->why);
+        return e->failures - WTXN_POISON_TRIES + 1;
+}
+
+/* The message opaque carries the command a record was produced for:
+ * (partition + 1) << 44 | (offset + 1), 0 for none. */
+static void *src_opaque(const floq_worker_t *w) {
+        if (sizeof(uintptr_t) < 8 || !w->src_active || w->src_offset < 0 ||
+            w->src_offset >= ((int64_t)1 << 44) - 1)
+                return NULL;
+        return (void *)(((uintptr_t)(w->src_partition + 1) << 44) |
+                        (uintptr_t)(w->src_offset + 1));
+}
+
+/* Errors that refuse a record for what it is, so that producing it again
+ * fails again. */
+static int record_refused(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+        case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                void *opaque) {
+        floq_worker_t *w = opaque;
+        rd_kafka_headers_t *h = NULL;
+        uintptr_t src = (uintptr_t)rkm->_private;
+        size_t size;
+        char why[256];
+
+        (void)rk;
+        if (!w || !rkm->err || !record_refused(rkm->err))
+                return;
+        rd_kafka_message_headers(rkm, &h);
+        size = rkm->len + rkm->key_len + wtxn_headers_size(h);
+        snprintf(why, sizeof(why), "a record of %zu bytes for '%s' was "
+                                   "refused: %s",
+                 size, rd_kafka_topic_name(rkm->rkt),
+                 rd_kafka_err2str(rkm->err));
+        if (rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE &&
+            size <= wtxn_budget(w) && size > wtxn_budget(w) / 2 &&
+            size > WTXN_BUDGET_MIN) {
+                /* The broker's limit (or the topic's max.message.bytes)
+                 * is below the producer's: records are built smaller
+                 * from now on. */
+                w->budget = size - size / 16;
+                if (w->budget < WTXN_BUDGET_MIN)
+                        w->budget = WTXN_BUDGET_MIN;
+                floq_warn("txn", "%s: size budget lowered to %zu bytes", why,
+                          w->budget);
+        }
+        /* A batch refused as too large fails its small records too:
+         * only a record that can be the cause counts against its
+         * command (the lowered budget settles the rest). */
+        if (src && (rkm->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+                    size > wtxn_budget(w) / 2))
+                poison_mark(w, (int32_t)(src >> 44) - 1,
+                            (int64_t)(src & (((uintptr_t)1 << 44) - 1)) - 1, 1,
+                            why);
+        else
+                floq_err("txn", "%s", why);
+}
+
 floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
                             int32_t partition, const void *key,
                             size_t keylen, const void *val, size_t vallen,
                             rd_kafka_headers_t *hdrs) {
         rd_kafka_resp_err_t err;
+        size_t size;
         int tries = 0;
 
         if (wtxn_begin(w)) {
                 if (hdrs)
                         rd_kafka_headers_destroy(hdrs);
                 return FLOQ_ERR_KAFKA;
+        }
+        size = keylen + vallen + wtxn_headers_size(hdrs);
+        if (size > wtxn_budget(w)) {
+                char why[256];
+
+                snprintf(why, sizeof(why),
+                         "a record of %zu bytes for '%s' is larger than the "
+                         "size budget (%zu bytes)",
+                         size, topic, wtxn_budget(w));
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                if (!w->src_active) {
+                        /* Nothing to dead-letter it with; failing the
+                         * transaction would fail it again, forever. */
+                        floq_err("txn", "%s: not written", why);
+                        return FLOQ_ERR_TOO_LARGE;
+                }
+                poison_mark(w, w->src_partition, w->src_offset,
+                            WTXN_POISON_TRIES, why);
+                w->txn.failed = 1;
+                return FLOQ_ERR_TOO_LARGE;
         }
         for (;;) {
                 err = rd_kafka_producev(
@@ -267,6 +476,7 @@ floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
                         RD_KAFKA_V_KEY(key, keylen),
                         RD_KAFKA_V_VALUE((void *)val, vallen),
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_OPAQUE(src_opaque(w)),
                         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600)
                         break;
@@ -277,6 +487,9 @@ floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
                           rd_kafka_err2str(err));
                 if (hdrs)
                         rd_kafka_headers_destroy(hdrs);
+                if (w->src_active && record_refused(err))
+                        poison_mark(w, w->src_partition, w->src_offset, 1,
+                                    rd_kafka_err2str(err));
                 w->txn.failed = 1;
                 return FLOQ_ERR_KAFKA;
         }
@@ -284,29 +497,136 @@ floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
         return FLOQ_OK;
 }
 
+/* Keep the last @p keep bytes of string member @p field of @p msg (whole
+ * UTF-8 characters), marked as cut. 0 when there was nothing to cut. */
+static int cut_tail(json_t *msg, const char *field, size_t keep) {
+        static const char mark[] = "[truncated] ";
+        json_t *v = json_object_get(msg, field);
+        const char *s;
+        size_t len, from;
+        char *n;
+
+        if (!json_is_string(v) || !(len = json_string_length(v)))
+                return 0;
+        s = json_string_value(v);
+        if (keep <= sizeof(mark) - 1) {
+                json_object_set_new(msg, field, json_string(""));
+                return 1;
+        }
+        keep -= sizeof(mark) - 1;
+        if (keep >= len)
+                return 0;
+        from = len - keep;
+        while (from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
+                from++;
+        if (!(n = malloc(sizeof(mark) + len - from)))
+                return 0;
+        memcpy(n, mark, sizeof(mark) - 1);
+        memcpy(n + sizeof(mark) - 1, s + from, len - from);
+        n[sizeof(mark) - 1 + len - from] = '\0';
+        json_object_set_new(msg, field, json_stringn_nocheck(
+                                                n, sizeof(mark) - 1 + len - from));
+        free(n);
+        return 1;
+}
+
+/* One step that makes a too large RunState or Reply smaller by about
+ * @p excess bytes, in the order docs/worker.md gives; 0 when nothing is
+ * left to cut. */
+static int shrink_step(floq_msg_type_t type, json_t *msg, size_t excess) {
+        json_t *v;
+        size_t len;
+        char note[160];
+
+        v = json_object_get(msg, "output_tail");
+        len = json_is_string(v) ? json_string_length(v) : 0;
+        if (len > 0 && (type == FLOQ_MSG_RUN_STATE || type == FLOQ_MSG_REPLY))
+                return cut_tail(msg, "output_tail",
+                                len > excess + 64 ? len - excess - 64 : 0);
+        if (type != FLOQ_MSG_REPLY)
+                goto reason;
+        v = json_object_get(msg, "detail");
+        if (json_is_string(v) && json_string_length(v) > 200) {
+                snprintf(note, sizeof(note),
+                         "{\"truncated\":true,\"detail_bytes\":%zu,"
+                         "\"why\":\"larger than the size budget\"}",
+                         json_string_length(v));
+                json_object_set_new(msg, "detail", json_string(note));
+                return 1;
+        }
+        v = json_object_get(msg, "cancelled_runs");
+        if (json_is_array(v) && json_array_size(v) > 0) {
+                snprintf(note, sizeof(note),
+                         "%zu runs cancelled; their list is larger than the "
+                         "size budget",
+                         json_array_size(v));
+                json_object_set_new(msg, "cancelled_runs", json_array());
+                json_object_set_new(msg, "reason", json_string(note));
+                return 1;
+        }
+reason:
+        v = json_object_get(msg, "reason");
+        if (json_is_string(v) && json_string_length(v) > 1024) {
+                const char *s = json_string_value(v);
+
+                for (len = 1000; len > 0 &&
+                                 ((unsigned char)s[len] & 0xC0) == 0x80;
+                     len--)
+                        ;
+                json_object_set_new(msg, "reason", json_stringn_nocheck(s, len));
+                return 1;
+        }
+        return 0;
+}
+
 floq_err_t wtxn_produce_msg(floq_worker_t *w, const char *topic,
                             int32_t partition, const char *key,
                             floq_msg_type_t type, json_t *msg) {
+        size_t keylen = key ? strlen(key) : 0, len = 0;
         void *buf = NULL;
-        size_t len = 0;
         char errstr[512];
         floq_err_t err;
+        int cuts = 0;
 
-        err = floq_codec_encode(w->codec, type, msg, &buf, &len, errstr,
-                                sizeof(errstr));
-        if (err) {
-                /* Our own record does not fit the schema: a bug, never a
-                 * reason to loop. Log it with the record and go on. */
-                char *text = json_dumps(msg, JSON_COMPACT);
+        for (;;) {
+                err = floq_codec_encode(w->codec, type, msg, &buf, &len,
+                                        errstr, sizeof(errstr));
+                if (err == FLOQ_ERR_TOO_LARGE) {
+                        /* Over the codec's own bound: shrink as for the
+                         * budget, from a length that is at least that. */
+                        len = w->max_message + 4096 + 1;
+                } else if (err) {
+                        /* Our own record does not fit the schema: a bug,
+                         * never a reason to loop. Log it with the record
+                         * and go on. */
+                        char *text = json_dumps(msg, JSON_COMPACT);
 
-                floq_err("txn", "cannot encode %s for '%s': %s: %s",
-                         floq_msg_type_name(type), topic, errstr,
-                         text ? text : "?");
-                free(text);
-                return err;
+                        floq_err("txn", "cannot encode %s for '%s': %s: %.2000s",
+                                 floq_msg_type_name(type), topic, errstr,
+                                 text ? text : "?");
+                        free(text);
+                        return err;
+                }
+                if (!err && len + keylen <= wtxn_budget(w))
+                        break;
+                free(buf);
+                buf = NULL;
+                if (cuts++ >= 8 ||
+                    !shrink_step(type, msg, len + keylen - wtxn_budget(w))) {
+                        if (!err)
+                                break; /* wtxn_produce_raw refuses it */
+                        floq_err("txn", "cannot encode %s for '%s': %s",
+                                 floq_msg_type_name(type), topic, errstr);
+                        return err;
+                }
         }
-        err = wtxn_produce_raw(w, topic, partition, key, key ? strlen(key) : 0,
-                               buf, len, NULL);
+        if (cuts)
+                floq_notice("txn", "%s for '%s' cut to %zu bytes to fit the "
+                                   "size budget (%zu bytes)",
+                            floq_msg_type_name(type), topic, len,
+                            wtxn_budget(w));
+        err = wtxn_produce_raw(w, topic, partition, key, keylen, buf, len,
+                               NULL);
         free(buf);
         return err;
 }

@@ -262,6 +262,33 @@ static int conf_ms(const floq_conf_t *c, const char *name) {
         return v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
+/* The producer's largest record, which the size budget derives from
+ * (txn.c): set here rather than left to librdkafka's default, unless the
+ * operator set it (-X message.max.bytes). Kafka's default broker and topic
+ * limit (1048588 bytes for a batch) holds a record of this size. */
+#define WORKER_PRODUCER_MAX_BYTES "1000000"
+
+static int producer_max_bytes(rd_kafka_conf_t *kc, char *errstr,
+                              size_t errstr_size) {
+        rd_kafka_conf_t *dflt = rd_kafka_conf_new();
+        char ours[32] = "", theirs[32] = "";
+        size_t n1 = sizeof(ours), n2 = sizeof(theirs);
+        int set;
+
+        /* Left at librdkafka's default: not set by the operator. */
+        set = !dflt ||
+              rd_kafka_conf_get(kc, "message.max.bytes", ours, &n1) ||
+              rd_kafka_conf_get(dflt, "message.max.bytes", theirs, &n2) ||
+              strcmp(ours, theirs);
+        if (dflt)
+                rd_kafka_conf_destroy(dflt);
+        if (set)
+                return 0;
+        return rd_kafka_conf_set(kc, "message.max.bytes",
+                                 WORKER_PRODUCER_MAX_BYTES, errstr,
+                                 errstr_size) != RD_KAFKA_CONF_OK;
+}
+
 rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
                                 size_t errstr_size) {
         rd_kafka_conf_t *kc;
@@ -276,10 +303,14 @@ rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
         if (rd_kafka_conf_set(kc, "transactional.id", w->txn_id, errstr,
                               errstr_size) ||
             rd_kafka_conf_set(kc, "transaction.timeout.ms", buf, errstr,
-                              errstr_size)) {
+                              errstr_size) ||
+            producer_max_bytes(kc, errstr, errstr_size)) {
                 rd_kafka_conf_destroy(kc);
                 return NULL;
         }
+        /* Refused records count against their command (txn.c). */
+        rd_kafka_conf_set_dr_msg_cb(kc, wtxn_dr_cb);
+        rd_kafka_conf_set_opaque(kc, w);
         if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size)))
                 rd_kafka_conf_destroy(kc);
         return rk;

@@ -178,6 +178,19 @@ typedef struct wtxn_s {
         wevlist_t events;     /**< executor events applied in it */
 } wtxn_t;
 
+/** A command whose records could not be written: counted per aborted
+ *  transaction; past WTXN_POISON_TRIES it is dead-lettered by reference
+ *  (txn.c, "Size budget" in docs/worker.md). */
+typedef struct wpoison_s {
+        int32_t partition;   /**< commands partition, -1: free slot */
+        int64_t offset;      /**< the command's offset */
+        int failures;        /**< transactions it made fail */
+        uint64_t txn_seq;    /**< the last one counted */
+        char why[256];       /**< the last reason */
+} wpoison_t;
+
+#define WPOISON_SLOTS 16
+
 /** Pending submissions: committed runs waiting for an executor slot. */
 typedef struct wqueue_s {
         wafter_t *items;
@@ -242,6 +255,16 @@ struct floq_worker_s {
         int64_t run_retention_ms; /**< 0: finished runs are kept */
         const char *url_template;
 
+        /* the size budget (txn.c): records are built to fit it */
+        size_t record_max;     /**< the producer's message.max.bytes */
+        size_t budget;         /**< largest key + value + headers of one
+                                *   record; 0: not read yet */
+        int src_active;        /**< a command is being handled: */
+        int32_t src_partition; /**< its partition */
+        int64_t src_offset;    /**< and offset */
+        wpoison_t poison[WPOISON_SLOTS];
+        unsigned poison_next;  /**< next slot to reuse */
+
         /* counters for logs and tests */
         uint64_t n_commands, n_commits, n_aborts;
         int abort_streak; /**< aborts since the last commit (backoff) */
@@ -293,16 +316,60 @@ void wtxn_abort(floq_worker_t *w);
  * RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET (auto.offset.reset=error).
  */
 void wtxn_position(floq_worker_t *w);
-/** Produce @p msg of @p type to (@p topic, @p partition or UA) keyed @p key
- *  in the open transaction. */
+/**
+ * Produce @p msg of @p type to (@p topic, @p partition or UA) keyed @p key
+ * in the open transaction, fitted to the size budget first: a RunState or
+ * Reply that would be too large loses the start of its output_tail, then
+ * (a Reply) its detail and cancelled_runs list, changed in @p msg itself
+ * so that what is kept in memory is what was written. Borrows @p msg.
+ * FLOQ_ERR_TOO_LARGE when it still does not fit (see wtxn_produce_raw).
+ */
 floq_err_t wtxn_produce_msg(floq_worker_t *w, const char *topic,
                             int32_t partition, const char *key,
                             floq_msg_type_t type, json_t *msg);
-/** Produce raw bytes (forward, DLQ) with optional headers (taken). */
+/**
+ * Produce raw bytes (forward, DLQ) with optional headers (taken). A record
+ * over the size budget is not produced (FLOQ_ERR_TOO_LARGE): while a
+ * command is handled (wtxn_source) the transaction fails and the command
+ * is dead-lettered by reference when it is read again; otherwise the
+ * record is dropped with an error in the log.
+ */
 floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
                             int32_t partition, const void *key,
                             size_t keylen, const void *val, size_t vallen,
                             rd_kafka_headers_t *hdrs);
+/**
+ * The size budget: the largest key + value + headers a record may have,
+ * the producer's message.max.bytes (read back from its configuration)
+ * minus the record framing, bounded by the codec's limit, and lowered
+ * when a broker refuses a record as too large. Every record is built to
+ * fit it (docs/worker.md, "Size budget").
+ */
+size_t wtxn_budget(floq_worker_t *w);
+/** Serialized size of @p hdrs (NULL: 0), as the budget counts it. */
+size_t wtxn_headers_size(const rd_kafka_headers_t *hdrs);
+/** Encoded size of @p msg as @p type (before any fitting), 0 when it does
+ *  not encode. Borrows @p msg (not changed). */
+size_t wtxn_msg_size(floq_worker_t *w, floq_msg_type_t type,
+                     json_t *msg);
+/**
+ * The command at (@p p, @p offset) is handled now (@p p < 0: none): the
+ * records produced until the next call are its, and a failure to write
+ * them counts against it.
+ */
+void wtxn_source(floq_worker_t *w, int32_t p, int64_t offset);
+/**
+ * How far the command at (@p p, @p offset) is past its bounded retries:
+ * 0 handle it as usual; 1 dead-letter it by reference with a REJECTED
+ * reply; 2 or more dead-letter it by reference alone. @p why gets the
+ * last reason its records failed.
+ */
+int wtxn_poisoned(floq_worker_t *w, int32_t p, int64_t offset, char *why,
+                  size_t why_size);
+/** The producer's delivery report callback (opaque: the worker): counts
+ *  refused records against their command, lowers the budget when a
+ *  broker refused a record as too large. */
+void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
 /** Write Deployment / RunState @p msg to its state topic (partition p) and
  *  apply it to the in-memory state. Takes a reference to @p msg. */
 floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep);
@@ -344,6 +411,14 @@ json_t *worker_reply_new(floq_worker_t *w, const char *command_id,
                          const char *status, int final);
 
 /* runs.c */
+/**
+ * FLOQ_ERR_TOO_LARGE with the reason when a run of @p cmd (@p body its run
+ * body) could never be written: its RunState, params included, leaves too
+ * little of the size budget for what the run adds later.
+ */
+floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
+                                 const json_t *body, char *why,
+                                 size_t why_size);
 /** Create and accept a run (RunState ACCEPTED), submitted after commit. */
 json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
                           const json_t *body);
