@@ -3,7 +3,8 @@
  * style: partition p of the deployments, schedules and runs topics is read
  * from the beginning to its end with a read_committed consumer of its own
  * (assign() only, never a group member), each record applied in offset
- * order, tombstones removing keys. Called on assignment, after the
+ * order, tombstones removing keys, heartbeat records ("<run_id>:hb")
+ * refreshing their run's heartbeat_at. Called on assignment, after the
  * committed offsets of the commands partition were fetched stable
  * (worker.c), before any command of p is processed, and after an aborted
  * transaction. A read_committed reader stops at the last stable offset, so
@@ -154,6 +155,26 @@ static floq_err_t wait_stable(floq_worker_t *w, const char *topic,
         return FLOQ_OK;
 }
 
+/* A heartbeat record ("<run_id>:hb", heartbeat_only): attempt `attempt`
+ * of the run was alive on `worker` at `heartbeat_at`. Only that is taken
+ * from it, and only into a run that is still at that attempt and not
+ * finished; a record of the run's state written later carries its own
+ * heartbeat_at and replaces all of it. */
+static void apply_heartbeat(wpart_t *part, const char *run_id,
+                            const json_t *hb) {
+        json_t *rs = json_object_get(part->runs, run_id);
+        int64_t at = wji(hb, "heartbeat_at", 0);
+
+        if (!rs || wrun_status_terminal(wjs(rs, "status")) ||
+            wji(rs, "attempt", 1) != wji(hb, "attempt", 1) ||
+            at <= wji(rs, "heartbeat_at", 0))
+                return;
+        json_object_set_new(rs, "heartbeat_at", json_integer(at));
+        if (wjs(hb, "worker"))
+                json_object_set_new(rs, "worker",
+                                    json_string(wjs(hb, "worker")));
+}
+
 static void apply(floq_worker_t *w, int32_t p, int which,
                   const rd_kafka_message_t *m) {
         static const floq_msg_type_t types[R_CNT] = {
@@ -179,6 +200,15 @@ static void apply(floq_worker_t *w, int32_t p, int which,
                           (long long)m->offset, errstr);
                 return;
         }
+        if (which == R_RUNS && m->key_len > strlen(WRUN_HB_SUFFIX) &&
+            !strcmp(key + m->key_len - strlen(WRUN_HB_SUFFIX),
+                    WRUN_HB_SUFFIX)) {
+                key[m->key_len - strlen(WRUN_HB_SUFFIX)] = '\0';
+                if (msg)
+                        apply_heartbeat(&w->parts[p], key, msg);
+                json_decref(msg);
+                return;
+        }
         switch (which) {
         case R_DEP:
                 wpart_put_deployment(&w->parts[p], key, msg);
@@ -187,6 +217,10 @@ static void apply(floq_worker_t *w, int32_t p, int which,
                 wpart_put_schedules(&w->parts[p], key, msg);
                 break;
         default:
+                /* A finished run is kept for repeats and status: its
+                 * outcome, not its params (see runs.c). */
+                if (msg && wrun_status_terminal(wjs(msg, "status")))
+                        json_object_del(msg, "params");
                 wpart_put_run(&w->parts[p], key, msg);
                 break;
         }

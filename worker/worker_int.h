@@ -244,6 +244,10 @@ floq_err_t worker_restorer_new(floq_worker_t *w, char *errstr,
  *  committed, beginning to end, once no transaction of a previous owner
  *  is open on them: see docs/worker.md, "Restore"). */
 floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p);
+/** The suffix of a heartbeat record's key on topic.runs: "<run_id>:hb"
+ *  holds a small RunState with heartbeat_only=true (runs.c writes it,
+ *  restore.c applies it to the run's state). */
+#define WRUN_HB_SUFFIX ":hb"
 
 /* txn.c */
 /** Open a transaction unless one is open. FLOQ_ERR_FENCED when fatal. */

@@ -20,7 +20,11 @@
  *       "partition"); N heartbeat records ("<run_id>:hb", heartbeat_only)
  *       written round-robin over them as fast as the broker takes them,
  *       heartbeat_at advancing 2 s per round as a worker's would (days of
- *       heartbeats in seconds); prints how many were written.
+ *       heartbeats in seconds, the last round now); prints how many
+ *       were written and the last heartbeat_at.
+ *   create-topics
+ *       floq's topics, created as a worker creates them
+ *       (floq_kafka_ensure_topics, topic.* settings).
  *
  * Exit: 0 ok, 1 error, 2 usage.
  */
@@ -205,6 +209,8 @@ static int cmd_heartbeats(FILE *in, long count, const char *worker) {
         }
         if (!json_array_size(runs))
                 die("%s", "no runs on stdin");
+        /* The last round is now: the history lies behind it. */
+        at -= (int64_t)((count - 1) / (long)json_array_size(runs)) * 2000;
         while (n < count) {
                 json_array_foreach(runs, i, rs) {
                         json_t *hb = json_object();
@@ -251,7 +257,17 @@ static int cmd_heartbeats(FILE *in, long count, const char *worker) {
                 die("%s", "records not delivered");
         rd_kafka_destroy(rk);
         json_decref(runs);
-        printf("%ld\n", n);
+        printf("%ld %lld\n", n, (long long)(at - 2000));
+        return 0;
+}
+
+static int cmd_create_topics(void) {
+        rd_kafka_t *rk = new_producer(NULL);
+        char errstr[512];
+
+        if (floq_kafka_ensure_topics(rk, conf, 60000, errstr, sizeof(errstr)))
+                die("%s", errstr);
+        rd_kafka_destroy(rk);
         return 0;
 }
 
@@ -260,7 +276,8 @@ static void usage(void) {
                 "usage: floq_state_tool COMMAND [options]\n"
                 "  hold-txn --txn-id ID --hold-ms H [--group G --partition P "
                 "--offset O] [--input FILE]\n"
-                "  heartbeats --count N [--worker W] [--input FILE]\n");
+                "  heartbeats --count N [--worker W] [--input FILE]\n"
+                "  create-topics\n");
         exit(2);
 }
 
@@ -311,6 +328,8 @@ int main(int argc, char **argv) {
                 die("%s", errstr);
         if (!strcmp(cmd, "hold-txn") && txn_id)
                 return cmd_hold_txn(in, txn_id, hold_ms, group, partition, offset);
+        if (!strcmp(cmd, "create-topics"))
+                return cmd_create_topics();
         if (!strcmp(cmd, "heartbeats") && count > 0)
                 return cmd_heartbeats(in, count, worker);
         usage();
