@@ -51,6 +51,24 @@ static const floq_conf_prop_t conf_props[] = {
           "replication factor of topics floq creates", 0 },
         { "topic.create", FLOQ_CONF_BOOL, "true",
           "create missing topics at start-up", 0 },
+        { "topic.state.segment.ms", FLOQ_CONF_MS, "3600000",
+          "segment.ms of the compacted state topics floq creates: the "
+          "active segment, which compaction never touches, rolls at least "
+          "this often",
+          0 },
+        { "topic.state.max.compaction.lag.ms", FLOQ_CONF_MS, "3600000",
+          "max.compaction.lag.ms of the state topics floq creates: a "
+          "replaced record is compacted away within about this long",
+          0 },
+        { "topic.state.min.cleanable.dirty.ratio", FLOQ_CONF_STR, "0.1",
+          "min.cleanable.dirty.ratio of the state topics floq creates "
+          "(0..1): compact once this share of the log is replaced records",
+          0 },
+        { "topic.state.delete.retention.ms", FLOQ_CONF_MS, "86400000",
+          "delete.retention.ms of the state topics floq creates: how long "
+          "a tombstone stays readable after compaction (a restore slower "
+          "than this could miss a delete)",
+          0 },
         { "group.id", FLOQ_CONF_STR, "floq-workers",
           "consumer group of the worker fleet", 0 },
         { "group.instance.id", FLOQ_CONF_STR, NULL,

@@ -206,6 +206,38 @@ static void sleep_ms(int ms) {
                 ;
 }
 
+/* The configs of a compacted state topic. Compaction alone would leave
+ * the active segment (default segment.ms 7 days) uncompacted, so a restore
+ * would read every heartbeat of a week: roll segments and compact within
+ * topic.state.segment.ms / max.compaction.lag.ms, at a low dirty ratio,
+ * so what a restore reads stays about one segment beyond the live keys. */
+static rd_kafka_resp_err_t set_state_configs(rd_kafka_NewTopic_t *nt,
+                                             const floq_conf_t *conf) {
+        static const char *const ms[][2] = {
+                { "segment.ms", "topic.state.segment.ms" },
+                { "max.compaction.lag.ms", "topic.state.max.compaction.lag.ms" },
+                { "delete.retention.ms", "topic.state.delete.retention.ms" },
+        };
+        rd_kafka_resp_err_t err;
+        char buf[32];
+        size_t i;
+
+        if ((err = rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
+                                                "compact")) ||
+            (err = rd_kafka_NewTopic_set_config(
+                     nt, "min.cleanable.dirty.ratio",
+                     floq_conf_str(conf,
+                                   "topic.state.min.cleanable.dirty.ratio"))))
+                return err;
+        for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+                snprintf(buf, sizeof(buf), "%lld",
+                         (long long)floq_conf_int(conf, ms[i][1]));
+                if ((err = rd_kafka_NewTopic_set_config(nt, ms[i][0], buf)))
+                        return err;
+        }
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* Create the topics named in @p create[0..cnt). */
 static floq_err_t create_topics(rd_kafka_t *rk, const floq_conf_t *conf,
                                 const char **names, const int *compact,
@@ -233,9 +265,7 @@ static floq_err_t create_topics(rd_kafka_t *rk, const floq_conf_t *conf,
                                           names[i], why);
                         goto out;
                 }
-                if (compact[i] &&
-                    rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy",
-                                                 "compact")) {
+                if (compact[i] && set_state_configs(nt[i], conf)) {
                         err = floq_seterr(errstr, errstr_size,
                                           FLOQ_ERR_NOMEM, "out of memory");
                         goto out;

@@ -19,6 +19,8 @@
 /* How often stale runs and due retries are looked for. */
 #define WSCAN_INTERVAL_MS 500
 
+static void heartbeat_forget(floq_worker_t *w, int32_t p, const char *id);
+
 static const char *lineage_event_of(const char *status) {
         if (!strcmp(status, "SUCCEEDED"))
                 return "COMPLETE";
@@ -179,8 +181,12 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                   reason ? reason : "");
         json_incref(n);
         if (!wtxn_put_run(w, p, n)) {
+                heartbeat_forget(w, p, wjs(n, "run_id"));
                 run_reply(w, n, status, 1);
                 worker_lineage_emit(w, p, n, lineage_event_of(status));
+                /* Kept for repeats and status until retention: the
+                 * outcome, not the (possibly large) params. */
+                json_object_del(n, "params");
         }
         json_decref(n);
 }
@@ -482,9 +488,40 @@ static int pick_expired(floq_worker_t *w, const char *run_id,
                now - ended > w->run_retention_ms;
 }
 
+/* The heartbeat record of @p rs at @p now: a RunState with only the run's
+ * identity, status, attempt, worker and heartbeat_at (params, output and
+ * the rest left at their defaults), heartbeat_only=true, keyed
+ * "<run_id>:hb" so compaction keeps one per live run apart from the run's
+ * full state. A restore (restore.c) takes heartbeat_at and worker from it
+ * into the run when the attempt matches. NULL when out of memory. */
+static json_t *heartbeat_record(const json_t *rs, const char *worker,
+                                int64_t now) {
+        json_t *hb = json_object();
+
+        if (!hb)
+                return NULL;
+        set_str(hb, "run_id", wjs(rs, "run_id"));
+        set_str(hb, "deployment", wjs(rs, "deployment") ? wjs(rs, "deployment")
+                                                         : "");
+        set_str(hb, "command_id", wjs(rs, "command_id") ? wjs(rs, "command_id")
+                                                         : "");
+        set_str(hb, "status", wjs(rs, "status"));
+        json_object_set_new(hb, "attempt",
+                            json_integer(wji(rs, "attempt", 1)));
+        set_str(hb, "worker", worker);
+        json_object_set_new(hb, "heartbeat_at", json_integer(now));
+        json_object_set_new(hb, "created_at",
+                            json_integer(wji(rs, "created_at", now)));
+        json_object_set_new(hb, "heartbeat_only", json_true());
+        return hb;
+}
+
+/* Heartbeats do not rewrite the run's state (its params may be large):
+ * one small record per live run, and the run in memory updated. */
 static void heartbeats(floq_worker_t *w) {
         int64_t now = floq_now_ms();
         json_t *ids = json_array(), *v;
+        char key[64];
         int32_t p;
         size_t i;
 
@@ -493,20 +530,38 @@ static void heartbeats(floq_worker_t *w) {
                         continue;
                 pick_runs(w, p, pick_live, now, SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
-                        json_t *rs = json_object_get(w->parts[p].runs,
-                                                     json_string_value(v));
-                        json_t *n;
+                        const char *id = json_string_value(v);
+                        json_t *rs = json_object_get(w->parts[p].runs, id);
+                        json_t *hb, *n;
+                        floq_err_t err;
 
-                        if (!rs || wtxn_begin(w))
+                        if (!rs || wtxn_begin(w) ||
+                            !(hb = heartbeat_record(rs, w->id, now)))
+                                continue;
+                        snprintf(key, sizeof(key), "%s%s", id,
+                                 WRUN_HB_SUFFIX);
+                        err = wtxn_produce_msg(w, w->t_runs, p, key,
+                                               FLOQ_MSG_RUN_STATE, hb);
+                        json_decref(hb);
+                        if (err)
                                 continue;
                         n = json_deep_copy(rs);
                         json_object_set_new(n, "heartbeat_at",
                                             json_integer(now));
                         set_str(n, "worker", w->id);
-                        wtxn_put_run(w, p, n);
+                        wpart_put_run(&w->parts[p], id, n);
                 }
         }
         json_decref(ids);
+}
+
+/* A run that ended or left: its heartbeat key goes too (a tombstone in
+ * the open transaction), so compaction removes it. */
+static void heartbeat_forget(floq_worker_t *w, int32_t p, const char *id) {
+        char key[64];
+
+        snprintf(key, sizeof(key), "%s%s", id, WRUN_HB_SUFFIX);
+        wtxn_produce_raw(w, w->t_runs, p, key, strlen(key), NULL, 0, NULL);
 }
 
 /* Retention: finished runs older than worker.run.retention.ms are
@@ -528,6 +583,7 @@ static void expire(floq_worker_t *w) {
                 json_array_foreach(ids, i, v) {
                         if (wtxn_del_run(w, p, json_string_value(v)))
                                 break;
+                        heartbeat_forget(w, p, json_string_value(v));
                         n++;
                 }
                 if (n >= WEXPIRE_BATCH)

@@ -120,10 +120,84 @@ void worker_update_intake(floq_worker_t *w) {
 
 /* ------------------------------------------------------------ rebalance */
 
+/* The committed offsets of the commands partitions in @p parts, into
+ * their offset fields. The consumer is read_committed, so librdkafka asks
+ * with require_stable (KIP-447): while a previous owner's transaction over
+ * these offsets is open the broker answers UNSTABLE_OFFSET_COMMIT, and the
+ * fetch is asked again until it is stable (the coordinator aborts an
+ * abandoned transaction after its transaction.timeout.ms), bounded by
+ * worker.restore.timeout.ms. Only then does the restore read the state
+ * that transaction may have written. A partition without a committed
+ * offset keeps RD_KAFKA_OFFSET_INVALID (auto.offset.reset applies). */
+static floq_err_t fetch_stable_offsets(floq_worker_t *w,
+                                       rd_kafka_topic_partition_list_t *parts) {
+        int64_t t0 = floq_mono_ms(), deadline = t0 + w->restore_timeout_ms;
+        rd_kafka_topic_partition_list_t *l =
+                rd_kafka_topic_partition_list_new(parts->cnt);
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        floq_err_t ret = FLOQ_OK;
+        int i, tries = 0;
+
+        for (i = 0; i < parts->cnt; i++)
+                if (!strcmp(parts->elems[i].topic, w->t_commands))
+                        rd_kafka_topic_partition_list_add(
+                                l, parts->elems[i].topic,
+                                parts->elems[i].partition);
+        while (l->cnt > 0) {
+                int64_t left = deadline - floq_mono_ms();
+
+                err = rd_kafka_committed(w->consumer, l,
+                                         left < 100 ? 100
+                                         : left > 5000 ? 5000 : (int)left);
+                for (i = 0; !err && i < l->cnt; i++)
+                        if (l->elems[i].err)
+                                err = l->elems[i].err;
+                tries++;
+                if (!err)
+                        break;
+                if (floq_mono_ms() >= deadline) {
+                        floq_err("rebalance", "committed offsets of '%s' "
+                                              "not stable within %lld ms: "
+                                              "%s",
+                                 w->t_commands,
+                                 (long long)w->restore_timeout_ms,
+                                 rd_kafka_err2str(err));
+                        ret = FLOQ_ERR_TIMED_OUT;
+                        goto out;
+                }
+                if (tries == 1 || err != RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT)
+                        floq_notice("rebalance", "committed offsets of '%s': "
+                                                 "%s, asking again",
+                                    w->t_commands, rd_kafka_err2str(err));
+                /* Unstable: a previous owner's transaction is still open;
+                 * ask again shortly (a condition on the broker). */
+                rd_kafka_poll(w->restorer, 200);
+        }
+        for (i = 0; i < l->cnt; i++) {
+                rd_kafka_topic_partition_t *rp = rd_kafka_topic_partition_list_find(
+                        parts, l->elems[i].topic, l->elems[i].partition);
+
+                if (rp && l->elems[i].offset >= 0)
+                        rp->offset = l->elems[i].offset;
+        }
+        if (tries > 1)
+                floq_notice("rebalance", "committed offsets stable after "
+                                         "%lld ms",
+                            (long long)(floq_mono_ms() - t0));
+out:
+        rd_kafka_topic_partition_list_destroy(l);
+        return ret;
+}
+
 static void on_assign(floq_worker_t *w,
                       rd_kafka_topic_partition_list_t *parts) {
         int i;
 
+        if (fetch_stable_offsets(w, parts)) {
+                /* Restoring now could miss what the previous owner
+                 * committed: stop, and let the supervisor restart us. */
+                w->fatal = FLOQ_ERR_KAFKA;
+        }
         for (i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
 
@@ -142,7 +216,7 @@ static void on_assign(floq_worker_t *w,
                         w->fatal = FLOQ_ERR_CONFIG;
                         continue;
                 }
-                if (worker_restore_partition(w, p)) {
+                if (!w->fatal && worker_restore_partition(w, p)) {
                         /* Serving it from half a state could run commands
                          * twice: stop, and let the supervisor restart us. */
                         floq_err("rebalance", "partition %d: restore failed",
@@ -458,6 +532,8 @@ void floq_worker_destroy(floq_worker_t *w) {
                 rd_kafka_consumer_close(w->restorer);
                 rd_kafka_destroy(w->restorer);
         }
+        if (w->restorer_hw)
+                rd_kafka_destroy(w->restorer_hw);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);
                 rd_kafka_destroy(w->producer);

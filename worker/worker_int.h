@@ -208,6 +208,7 @@ struct floq_worker_s {
         rd_kafka_t *consumer;  /**< group member on topic.commands */
         rd_kafka_t *producer;  /**< transactional */
         rd_kafka_t *restorer;  /**< assign()-only read_committed reader */
+        rd_kafka_t *restorer_hw; /**< read_uncommitted: high watermarks */
 
         floq_codec_t *codec;
         floq_keyring_t *keys;  /**< security.hmac.keys.file; NULL: none */
@@ -289,8 +290,13 @@ floq_backend_t *worker_backend(floq_worker_t *w, const char *name);
 floq_err_t worker_restorer_new(floq_worker_t *w, char *errstr,
                                size_t errstr_size);
 /** Rebuild the state of partition @p p from the state topics (read
- *  committed, beginning to end). */
+ *  committed, beginning to end, once no transaction of a previous owner
+ *  is open on them: see docs/worker.md, "Restore"). */
 floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p);
+/** The suffix of a heartbeat record's key on topic.runs: "<run_id>:hb"
+ *  holds a small RunState with heartbeat_only=true (runs.c writes it,
+ *  restore.c applies it to the run's state). */
+#define WRUN_HB_SUFFIX ":hb"
 
 /* txn.c */
 /** Open a transaction unless one is open. FLOQ_ERR_FENCED when fatal. */

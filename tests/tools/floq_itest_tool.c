@@ -13,7 +13,8 @@
  *                                to stdout (for truncation tests)
  *   produce-raw FILE [--key K] [--partition N]   raw bytes as one record
  *   replies [--count N] [--timeout-ms T]   decoded replies as JSON lines
- *   runs [--latest]              RunState records (latest per run id)
+ *   runs [--latest]              RunState records (latest per run id,
+ *                                heartbeat records folded into their run)
  *   deployments                  Deployment records
  *   schedules [--latest]         ScheduleSet records (latest per deployment)
  *   dlq                          DLQ records with headers, as JSON lines
@@ -368,6 +369,26 @@ static void decoded_cb(const rd_kafka_message_t *m) {
                               errstr, sizeof(errstr))) {
                 fprintf(stderr, "floq_itest_tool: offset %lld: %s\n",
                         (long long)m->offset, errstr);
+                return;
+        }
+        if (latest && m->key &&
+            json_is_true(json_object_get(msg, "heartbeat_only"))) {
+                /* "<run_id>:hb": only heartbeat_at and worker, folded into
+                 * the run's latest state as the worker's restore does. */
+                json_t *rs = json_object_get(
+                        latest, json_string_value(json_object_get(msg,
+                                                                  "run_id")));
+
+                if (rs && json_integer_value(json_object_get(
+                                  rs, "attempt")) ==
+                                  json_integer_value(
+                                          json_object_get(msg, "attempt"))) {
+                        json_object_set(rs, "heartbeat_at",
+                                        json_object_get(msg, "heartbeat_at"));
+                        json_object_set(rs, "worker",
+                                        json_object_get(msg, "worker"));
+                }
+                json_decref(msg);
                 return;
         }
         if (latest && m->key) {
