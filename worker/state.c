@@ -41,6 +41,7 @@ void wpart_init(wpart_t *part) {
         part->runs = json_object();
         part->idem = json_object();
         part->cmds = json_object();
+        part->seen = json_object();
         part->next_offset = -1;
         part->skip_from = -1;
 }
@@ -51,6 +52,7 @@ void wpart_clear(wpart_t *part) {
         json_object_clear(part->runs);
         json_object_clear(part->idem);
         json_object_clear(part->cmds);
+        json_object_clear(part->seen);
         part->owned = 0;
         part->next_offset = -1;
         part->skip_from = -1;
@@ -64,6 +66,7 @@ void wpart_release(wpart_t *part) {
         json_decref(part->runs);
         json_decref(part->idem);
         json_decref(part->cmds);
+        json_decref(part->seen);
         memset(part, 0, sizeof(*part));
 }
 
