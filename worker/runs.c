@@ -643,6 +643,7 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
         /* The process backend needs its kill grace at most; the margin
          * covers the executor's own polling. */
         deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        worker_busy_begin(w, "handover wait");
         for (;;) {
                 floq_exec_event_t ev;
                 int any = 0;
@@ -656,6 +657,7 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
                 if (floq_executor_next_event(w->ex, &ev, 100))
                         worker_run_event(w, &ev);
         }
+        worker_busy_end(w);
         {
                 floq_exec_event_t ev;
 

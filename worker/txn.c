@@ -412,6 +412,7 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
         size_t i;
 
         l = rd_kafka_topic_partition_list_new(8);
+        worker_busy_begin(w, "restore after an abort");
         for (p = 0; p < w->part_cnt; p++) {
                 int paused = w->parts[p].paused;
 
@@ -431,6 +432,7 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
                 w->parts[p].skip_from = -1;
                 rd_kafka_topic_partition_list_add(l, w->t_commands, p);
         }
+        worker_busy_end(w);
         if (l->cnt > 0) {
                 err = rd_kafka_committed(w->consumer, l, WTXN_TIMEOUT_MS);
                 if (err)

@@ -213,6 +213,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   "COOPERATIVE");
         rd_kafka_error_t *e = NULL;
 
+        /* Restores and handover waits: the loop's own work (timing.c). */
+        worker_busy_begin(w, "rebalance");
+
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 if (!w->fatal)
                         on_assign(w, parts);
@@ -243,6 +246,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
         }
+        worker_busy_end(w);
 }
 
 /* ------------------------------------------------------------ set-up */
