@@ -75,7 +75,16 @@ static const floq_conf_prop_t conf_props[] = {
           "static membership id (KIP-345)", 0 },
         /* Worker */
         { "worker.id", FLOQ_CONF_STR, NULL,
-          "worker identity; defaults to hostname-pid", 0 },
+          "worker identity, stable across restarts (transactional.id is "
+          "floq-<id>); unset: group.instance.id, else "
+          "<hostname>-<worker.slot>", 0 },
+        { "worker.slot", FLOQ_CONF_INT, "0",
+          "this worker's slot on its host (floq-worker --slot N): the "
+          "default worker.id is <hostname>-<slot>; each worker on a host "
+          "needs its own", 0 },
+        { "worker.lock.dir", FLOQ_CONF_STR, "/tmp",
+          "directory of the per-host lock files that refuse a second "
+          "worker with the same worker.id on one host", 0 },
         { "worker.concurrency", FLOQ_CONF_INT, "8",
           "runs executed at the same time per worker", 0 },
         { "worker.commit.interval.ms", FLOQ_CONF_MS, "100",
@@ -84,8 +93,14 @@ static const floq_conf_prop_t conf_props[] = {
           "most commands handled in one transaction", 0 },
         { "worker.heartbeat.interval.ms", FLOQ_CONF_MS, "2000",
           "how often running runs write a heartbeat RunState", 0 },
-        { "worker.heartbeat.timeout.ms", FLOQ_CONF_MS, "15000",
-          "a run without heartbeat for this long is lost", 0 },
+        { "worker.heartbeat.timeout.ms", FLOQ_CONF_MS, "30000",
+          "a run not live here whose RunState did not change for this long "
+          "on this worker's own clock is taken over; process.kill.grace.ms "
+          "+ worker.heartbeat.interval.ms + worker.clock.skew.ms must be "
+          "below a third of it (checked at start)", 0 },
+        { "worker.clock.skew.ms", FLOQ_CONF_MS, "500",
+          "allowance in the timing rule for timers of different hosts "
+          "running apart (rate, scheduling, delivery delays)", 0 },
         { "worker.drain.grace.ms", FLOQ_CONF_MS, "30000",
           "on SIGTERM, how long runs may finish before hand-over", 0 },
         { "worker.restore.timeout.ms", FLOQ_CONF_MS, "60000",
@@ -229,6 +244,8 @@ static const struct conf_check {
         { "worker.commit.interval.ms", 1, INT32_MAX, NULL },
         { "worker.heartbeat.interval.ms", 1, INT32_MAX, NULL },
         { "worker.heartbeat.timeout.ms", 1, INT32_MAX, NULL },
+        { "worker.clock.skew.ms", 0, INT32_MAX, NULL },
+        { "worker.slot", 0, 1000000, NULL },
         { "worker.run.retention.ms", 0, INT32_MAX, NULL },
         { "message.max.bytes", 1, INT32_MAX, NULL },
         { "http.retries", 0, 100, NULL },

@@ -8,6 +8,7 @@
  * worker/); everything that decides how a client is configured lives here.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,48 @@ static int kc_set(rd_kafka_conf_t *kc, const char *key, const char *value,
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
                             "librdkafka property '%s': %s", key, why);
         return -1;
+}
+
+/* librdkafka's own table of properties (rd_kafka_conf_properties_show():
+ * "name | C/P | ..."), read once, so that an -X setting goes only to the
+ * clients it is for: a consumer-only key set on a producer (or the other
+ * way round) makes librdkafka warn at every start. */
+static char *prop_table;
+static pthread_once_t prop_table_once = PTHREAD_ONCE_INIT;
+
+static void prop_table_load(void) {
+        size_t size = 0;
+        FILE *fp = open_memstream(&prop_table, &size);
+
+        if (!fp)
+                return;
+        rd_kafka_conf_properties_show(fp);
+        fclose(fp);
+}
+
+/* 'C' (consumer only), 'P' (producer only), '*' or 0 (not known). */
+static char prop_scope(const char *key) {
+        size_t len = strlen(key);
+        const char *line;
+
+        pthread_once(&prop_table_once, prop_table_load);
+        for (line = prop_table; line && *line;) {
+                const char *end = strchr(line, '\n');
+
+                if (!strncmp(line, key, len) && line[len] == ' ') {
+                        const char *bar = strchr(line, '|');
+
+                        if (bar && (!end || bar < end))
+                                for (bar++; *bar == ' '; bar++)
+                                        ;
+                        if (bar && (*bar == 'C' || *bar == 'P') &&
+                            bar[1] == ' ')
+                                return *bar;
+                        return '*';
+                }
+                line = end ? end + 1 : NULL;
+        }
+        return 0;
 }
 
 /* First line of @p path, without the newline, into buf. */
@@ -139,11 +182,17 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                            errstr_size))
                         goto fail;
 
-        /* The operator's settings come last so they override ours. */
+        /* The operator's settings come last so they override ours; each
+         * only to the kind of client it is for. */
         for (i = 0; i < floq_conf_kafka_cnt(conf); i++) {
                 const char *key, *value;
+                char scope;
 
                 floq_conf_kafka_get(conf, i, &key, &value);
+                scope = prop_scope(key);
+                if ((scope == 'C' && strcmp(role, "consumer")) ||
+                    (scope == 'P' && !strcmp(role, "consumer")))
+                        continue;
                 if (kc_set(kc, key, value, errstr, errstr_size))
                         goto fail;
         }

@@ -52,6 +52,7 @@ say "starting $workers workers"
 export FLOQ_PROCESS_ALLOWED_DIRS="$root/ops/demo/jobs"
 export FLOQ_TOPIC_CREATE=false          # the mock broker made the topics
 export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=10000
+export FLOQ_WORKER_HEARTBEAT_INTERVAL_MS=1000 FLOQ_PROCESS_KILL_GRACE_MS=1000  # the timing rule: 3 * 2500 < 10000
 for i in $(seq "$workers"); do
     FLOQ_WORKER_ID="demo-$i" "$B/bin/floq-worker" >"$tmp/worker-$i.log" 2>&1 &
     pids+=($!)

@@ -446,10 +446,13 @@ static floq_err_t deploy_artifact(floq_worker_t *w, const json_t *body,
                             (long long)bound,
                             (long long)ac.deploy_timeout_ms);
         ac.fetch_timeout_ms = bound;
-        if ((err = floq_artifact_ensure(&ac, url, norm,
-                                        FLOQ_ARTIFACT_F_REFRESH, path,
-                                        sizeof(path), NULL, NULL, why,
-                                        why_size))) {
+        /* On the loop, but the watchdog knows (timing.c). */
+        worker_busy_begin(w, "artifact download");
+        err = floq_artifact_ensure(&ac, url, norm, FLOQ_ARTIFACT_F_REFRESH,
+                                   path, sizeof(path), NULL, NULL, why,
+                                   why_size);
+        worker_busy_end(w);
+        if (err) {
                 json_decref(art);
                 return err;
         }
@@ -837,7 +840,9 @@ static void cmd_validate(floq_worker_t *w, const json_t *cmd,
                 snprintf(why, sizeof(why), "spec is not a JSON object");
                 err = FLOQ_ERR_INVALID_ARG;
         } else if (be->ops->validate) {
+                worker_busy_begin(w, "validate");
                 err = be->ops->validate(be, spec, why, sizeof(why));
+                worker_busy_end(w);
         }
         r = reply_for(w, cmd, err ? "INVALID" : "VALID", 1);
         if (err)

@@ -29,7 +29,7 @@ static void on_signal(int sig) {
 static void usage(FILE *out) {
         fprintf(out,
                 "Usage: floq-worker [-b BROKERS] [-F FILE] [-X KEY=VALUE]... "
-                "[-o NAME=VALUE]... [-v|-q] [--log-json]\n"
+                "[-o NAME=VALUE]... [--slot N] [-v|-q] [--log-json]\n"
                 "\n"
                 "Joins the floq worker fleet (a Kafka consumer group on the "
                 "commands topic),\n"
@@ -46,6 +46,11 @@ static void usage(FILE *out) {
                 "(repeatable)\n"
                 "  -o NAME=VALUE    floq property from the table below "
                 "(repeatable)\n"
+                "      --slot N     this worker's slot on its host "
+                "(worker.slot): the default\n"
+                "                   worker id is <hostname>-<slot>, stable "
+                "across restarts; each\n"
+                "                   worker on a host needs its own\n"
                 "  -v, -q           more / less logging (repeatable)\n"
                 "      --log-json   log JSON lines\n"
                 "      --dump-config  print the effective configuration "
@@ -75,7 +80,7 @@ static void usage(FILE *out) {
 }
 
 struct flag {
-        char kind; /* 'b', 'X', 'o' */
+        char kind; /* 'b', 'X', 'o', 'S' (--slot) */
         const char *arg;
 };
 
@@ -85,6 +90,7 @@ int main(int argc, char **argv) {
                 { "version", no_argument, NULL, 'V' },
                 { "log-json", no_argument, NULL, 'J' },
                 { "dump-config", no_argument, NULL, 'D' },
+                { "slot", required_argument, NULL, 'S' },
                 { NULL, 0, NULL, 0 },
         };
         struct flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
@@ -104,6 +110,7 @@ int main(int argc, char **argv) {
                 case 'b':
                 case 'X':
                 case 'o':
+                case 'S':
                         flags[nflags].kind = (char)opt;
                         flags[nflags++].arg = optarg;
                         break;
@@ -163,13 +170,19 @@ int main(int argc, char **argv) {
                 if (flags[i].kind == 'b')
                         e = floq_conf_set(conf, "brokers", flags[i].arg,
                                           errstr, sizeof(errstr));
+                else if (flags[i].kind == 'S')
+                        e = floq_conf_set(conf, "worker.slot", flags[i].arg,
+                                          errstr, sizeof(errstr));
                 else
                         e = floq_conf_set_pair(conf, flags[i].arg,
                                                flags[i].kind == 'X', errstr,
                                                sizeof(errstr));
                 if (e) {
-                        fprintf(stderr, "floq-worker: -%c %s: %s\n",
-                                flags[i].kind, flags[i].arg, errstr);
+                        fprintf(stderr, "floq-worker: %s %s: %s\n",
+                                flags[i].kind == 'S' ? "--slot"
+                                : flags[i].kind == 'b' ? "-b"
+                                : flags[i].kind == 'X' ? "-X" : "-o",
+                                flags[i].arg, errstr);
                         goto out;
                 }
         }

@@ -191,13 +191,21 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
         json_decref(n);
 }
 
-/* RETRYING with attempt @p attempt due at @p due. */
+/* RETRYING with attempt @p attempt due at @p due. @p handover: the
+ * attempt was seen to end and this worker will not start another (drain,
+ * revocation, self-fence): the record names no worker, so the next owner
+ * need not wait for one to die (scan()). */
 static void run_retrying(floq_worker_t *w, int32_t p, json_t *rs,
                          int attempt, int64_t due, const char *reason,
-                         const floq_run_result_t *res) {
+                         const floq_run_result_t *res, int handover) {
         json_t *n = json_deep_copy(rs);
+        char id[37];
 
+        snprintf(id, sizeof(id), "%s", wjs(rs, "run_id") ? wjs(rs, "run_id")
+                                                          : "");
         json_object_set_new(n, "status", json_string("RETRYING"));
+        if (handover)
+                json_object_set_new(n, "worker", json_null());
         json_object_set_new(n, "attempt", json_integer(attempt));
         json_object_set_new(n, "next_attempt_at", json_integer(due));
         json_object_set_new(n, "heartbeat_at", json_integer(floq_now_ms()));
@@ -206,7 +214,10 @@ static void run_retrying(floq_worker_t *w, int32_t p, json_t *rs,
         floq_info("run", "run %s of '%s': attempt %d due in %lld ms: %s",
                   wjs(n, "run_id"), wjs(n, "deployment"), attempt,
                   (long long)(due - floq_now_ms()), reason ? reason : "");
-        wtxn_put_run(w, p, n);
+        json_incref(n);
+        if (!wtxn_put_run(w, p, n))
+                wtakeover_mark_mine(&w->parts[p], id, n);
+        json_decref(n);
 }
 
 static const json_t *run_retry_policy(floq_worker_t *w, int32_t p,
@@ -232,7 +243,7 @@ static void run_failed(floq_worker_t *w, int32_t p, json_t *rs,
                 snprintf(why, sizeof(why), "attempt %d %s%s%s", attempt,
                          status, reason ? ": " : "", reason ? reason : "");
                 run_retrying(w, p, rs, attempt + 1, floq_now_ms() + delay,
-                             why, res);
+                             why, res, 0);
                 return;
         }
         worker_run_terminal(w, p, rs, status, reason, res);
@@ -329,7 +340,7 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                                  "attempt %d handed over by worker %s",
                                  ev->attempt, w->id);
                         run_retrying(w, p, rs, ev->attempt, floq_now_ms(),
-                                     why, res);
+                                     why, res, 1);
                         break;
                 }
                 }
@@ -596,35 +607,55 @@ static void expire(floq_worker_t *w) {
         json_decref(ids);
 }
 
-/* Runs nobody looks after: stale heartbeats (their worker died) and
- * RETRYING runs that are due. */
+/* The backoff a RETRYING record asks for, measured between two stamps of
+ * its writer's clock (so another host's skew cancels out). */
+static int64_t retry_delay_of(const json_t *rs) {
+        int64_t d = wji(rs, "next_attempt_at", 0) - wji(rs, "heartbeat_at", 0);
+
+        return d > 0 ? d : 0;
+}
+
+/* Runs nobody looks after: runs whose owner is gone (their record
+ * unchanged for worker.heartbeat.timeout.ms on this worker's own clock,
+ * timing.c) and RETRYING runs that are due. A RETRYING record this worker
+ * wrote itself, or one whose attempt its previous owner saw end (a
+ * handover: no worker named), starts when its backoff has passed; any
+ * other one (its writer may have started the next attempt before it
+ * vanished) also waits the heartbeat timeout. */
 static void scan(floq_worker_t *w) {
-        int64_t now = floq_now_ms();
-        json_t *ids = json_array(), *v;
+        int64_t mono = floq_mono_ms();
+        json_t *ids = json_array(), *keep = json_object(), *v;
         int32_t p;
         size_t i;
 
         for (p = 0; p < w->part_cnt; p++) {
                 if (!w->parts[p].owned)
                         continue;
-                pick_runs(w, p, pick_unowned, now, SIZE_MAX, ids);
+                json_object_clear(keep);
+                pick_runs(w, p, pick_unowned, floq_now_ms(), SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
                         const char *id = json_string_value(v);
                         json_t *rs = json_object_get(w->parts[p].runs, id);
                         const char *s = rs ? wjs(rs, "status") : NULL;
                         const char *prev;
-                        int64_t hb;
+                        int64_t age;
+                        int mine;
                         char why[400];
 
                         if (!s)
                                 continue;
+                        json_object_set_new(keep, id, json_true());
+                        age = wtakeover_age(&w->parts[p], id, rs, mono, &mine);
                         if (!strcmp(s, "RETRYING")) {
-                                if (wji(rs, "next_attempt_at", 0) <= now)
+                                int handover = !wjs(rs, "worker");
+
+                                if (age >= retry_delay_of(rs) &&
+                                    (mine || handover ||
+                                     age > w->hb_timeout_ms))
                                         wtxn_after(w, WAFTER_SUBMIT, p, id);
                                 continue;
                         }
-                        hb = wji(rs, "heartbeat_at", 0);
-                        if (now - hb <= w->hb_timeout_ms)
+                        if (age <= w->hb_timeout_ms)
                                 continue;
                         if (wtxn_begin(w))
                                 break;
@@ -636,24 +667,27 @@ static void scan(floq_worker_t *w) {
                                 json_t *n = json_deep_copy(rs);
 
                                 floq_notice("run", "run %s: taking over from "
-                                                   "worker %s (accepted, no "
-                                                   "heartbeat for %lld ms)",
-                                            id, prev, (long long)(now - hb));
+                                                   "worker %s (accepted, "
+                                                   "unchanged for %lld ms)",
+                                            id, prev, (long long)age);
                                 json_object_set_new(n, "heartbeat_at",
-                                                    json_integer(now));
+                                                    json_integer(floq_now_ms()));
                                 set_str(n, "worker", w->id);
                                 if (!wtxn_put_run(w, p, n))
                                         wtxn_after(w, WAFTER_SUBMIT, p, id);
                                 continue;
                         }
                         snprintf(why, sizeof(why),
-                                 "worker %s lost: no heartbeat for %lld ms",
-                                 prev, (long long)(now - hb));
+                                 "worker %s lost: no heartbeat seen for "
+                                 "%lld ms",
+                                 prev, (long long)age);
                         floq_notice("run", "run %s (attempt %lld): %s", id,
                                     (long long)wji(rs, "attempt", 1), why);
                         run_failed(w, p, rs, "LOST", why, NULL);
                 }
+                wtakeover_prune(&w->parts[p], keep);
         }
+        json_decref(keep);
         json_decref(ids);
 }
 
@@ -669,23 +703,6 @@ void worker_runs_tick(floq_worker_t *w, int force) {
                 scan(w);
                 expire(w);
         }
-}
-
-void worker_runs_self_fence(floq_worker_t *w) {
-        int64_t quiet;
-        int active = floq_executor_active(w->ex);
-
-        if (atomic_load(&w->self_fenced) || active == 0)
-                return;
-        quiet = floq_mono_ms() - atomic_load(&w->last_commit_mono);
-        if (quiet <= w->hb_timeout_ms * 2 / 3)
-                return;
-        atomic_store(&w->self_fenced, 1);
-        floq_err("run", "no transaction committed for %lld ms: stopping %d "
-                        "live attempt(s) before another worker may take "
-                        "them over",
-                 (long long)quiet, active);
-        floq_executor_stop_all(w->ex, FLOQ_STOP_DRAIN);
 }
 
 int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,
@@ -729,6 +746,7 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
         /* The process backend needs its kill grace at most; the margin
          * covers the executor's own polling. */
         deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        worker_busy_begin(w, "handover wait");
         for (;;) {
                 floq_exec_event_t ev;
                 int any = 0;
@@ -742,6 +760,7 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
                 if (floq_executor_next_event(w->ex, &ev, 100))
                         worker_run_event(w, &ev);
         }
+        worker_busy_end(w);
         {
                 floq_exec_event_t ev;
 
@@ -779,7 +798,8 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
                     !wtxn_begin(w))
                         run_retrying(w, p, rs, (int)wji(rs, "attempt", 1),
                                      floq_now_ms(),
-                                     "handed over before it started", NULL);
+                                     "handed over before it started", NULL,
+                                     1);
         }
         w->queue.cnt = j;
         json_decref(live);

@@ -43,6 +43,7 @@ void wpart_init(wpart_t *part) {
         part->cmds = json_object();
         part->sched_active = json_object();
         part->sched_last = json_object();
+        part->seen = json_object();
         part->next_offset = -1;
         part->skip_from = -1;
         part->committed = -1;
@@ -56,6 +57,7 @@ void wpart_clear(wpart_t *part) {
         json_object_clear(part->cmds);
         json_object_clear(part->sched_active);
         json_object_clear(part->sched_last);
+        json_object_clear(part->seen);
         part->owned = 0;
         part->next_offset = -1;
         part->skip_from = -1;
@@ -73,6 +75,7 @@ void wpart_release(wpart_t *part) {
         json_decref(part->cmds);
         json_decref(part->sched_active);
         json_decref(part->sched_last);
+        json_decref(part->seen);
         memset(part, 0, sizeof(*part));
 }
 

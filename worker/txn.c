@@ -1047,6 +1047,7 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
         int32_t p;
         size_t i;
 
+        worker_busy_begin(w, "restore after an abort");
         for (p = 0; p < w->part_cnt; p++) {
                 int paused = w->parts[p].paused;
                 int64_t committed = w->parts[p].committed;
@@ -1072,6 +1073,7 @@ static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
          * offsets: a fetch that fails is asked again from the loop. */
         w->pos_backoff_ms = 0;
         wtxn_position(w);
+        worker_busy_end(w);
 
         for (i = 0; i < replay->cnt; i++)
                 worker_run_event(w, &replay->evs[i]);

@@ -20,6 +20,9 @@
 #include "worker_int.h"
 
 #define WPOLL_SLICE_MS 50
+/* The group timeouts the worker sets unless -X does (docs/worker.md). */
+#define WSESSION_TIMEOUT_MS "10000"
+#define WGROUP_HEARTBEAT_MS "1000"
 
 static void watchdog_join(floq_worker_t *w);
 
@@ -296,6 +299,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   "COOPERATIVE");
         rd_kafka_error_t *e = NULL;
 
+        /* Restores and handover waits: the loop's own work (timing.c). */
+        worker_busy_begin(w, "rebalance");
+
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 if (!w->fatal)
                         on_assign(w, parts);
@@ -326,6 +332,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
         }
+        worker_busy_end(w);
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -390,30 +397,59 @@ rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
         return rk;
 }
 
+/* A dead worker's partitions stay idle for its session timeout, and
+ * librdkafka's default is 45 s: ours are shorter (docs/worker.md,
+ * "Clients"), unless the operator set them with -X. */
+static floq_err_t consumer_timeouts(floq_worker_t *w, rd_kafka_conf_t *kc,
+                                    char *errstr, size_t errstr_size) {
+        /* name, librdkafka's default (left alone: not set by -X), ours */
+        static const char *const ours[][3] = {
+                { "session.timeout.ms", "45000", WSESSION_TIMEOUT_MS },
+                { "heartbeat.interval.ms", "3000", WGROUP_HEARTBEAT_MS },
+        };
+        char buf[32];
+        size_t i, n;
+
+        for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+                n = sizeof(buf);
+                if (rd_kafka_conf_get(kc, ours[i][0], buf, &n) ==
+                            RD_KAFKA_CONF_OK &&
+                    strcmp(buf, ours[i][1]))
+                        continue;
+                if (rd_kafka_conf_set(kc, ours[i][0], ours[i][2], errstr,
+                                      errstr_size))
+                        return FLOQ_ERR_CONFIG;
+        }
+        n = sizeof(buf);
+        if (rd_kafka_conf_get(kc, "session.timeout.ms", buf, &n) ==
+            RD_KAFKA_CONF_OK)
+                w->session_timeout_ms = strtoll(buf, NULL, 10);
+        return FLOQ_OK;
+}
+
 floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                                size_t errstr_size) {
         floq_worker_t *w = calloc(1, sizeof(*w));
         rd_kafka_conf_t *kc = NULL;
-        const char *v;
-        char buf[256], host[128];
+        char buf[256];
         size_t i, n;
 
+        if (w)
+                w->lock_fd = -1;
         if (!w || !(w->conf = floq_conf_dup(conf))) {
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                             "out of memory");
                 goto fail;
         }
         conf = w->conf;
-        if ((v = floq_conf_get(conf, "worker.id")) && *v)
-                snprintf(w->id, sizeof(w->id), "%s", v);
-        else if ((v = floq_conf_get(conf, "group.instance.id")) && *v)
-                snprintf(w->id, sizeof(w->id), "%s", v);
-        else {
-                if (gethostname(host, sizeof(host)))
-                        snprintf(host, sizeof(host), "localhost");
-                host[sizeof(host) - 1] = '\0';
-                snprintf(w->id, sizeof(w->id), "%s-%d", host, (int)getpid());
-        }
+        /* G2's margin, a stable identity, one worker per id on a host:
+         * refused at start, before anything joins the group. */
+        if (worker_timing_check(conf, errstr, errstr_size) ||
+            worker_identity_init(conf, w->id, sizeof(w->id), errstr,
+                                 errstr_size) ||
+            (w->lock_fd = worker_identity_lock(conf, w->id, errstr,
+                                               errstr_size)) < 0)
+                goto fail;
         snprintf(w->txn_id, sizeof(w->txn_id), "floq-%s", w->id);
 
         w->t_commands = floq_conf_str(conf, "topic.commands");
@@ -496,7 +532,8 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                         goto fail;
         }
         if (rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", errstr,
-                              errstr_size))
+                              errstr_size) ||
+            consumer_timeouts(w, kc, errstr, errstr_size))
                 goto fail;
         rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
         rd_kafka_conf_set_opaque(kc, w);
@@ -555,6 +592,8 @@ void floq_worker_destroy(floq_worker_t *w) {
         json_decref(w->inflight);
         json_decref(w->topics_ok);
         floq_conf_destroy(w->conf);
+        if (w->lock_fd >= 0)
+                close(w->lock_fd); /* releases the id's lock */
         free(w);
 }
 
@@ -781,12 +820,6 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                          w->t_commands, rd_kafka_err2str(err));
                 return FLOQ_ERR_KAFKA;
         }
-        if (w->hb_interval_ms * 3 > w->hb_timeout_ms)
-                floq_warn("worker", "worker.heartbeat.interval.ms (%lld) "
-                                    "should be at most a third of "
-                                    "worker.heartbeat.timeout.ms (%lld)",
-                          (long long)w->hb_interval_ms,
-                          (long long)w->hb_timeout_ms);
         atomic_store(&w->last_commit_mono, floq_mono_ms());
         if (pthread_create(&w->watchdog, NULL, watchdog_main, w) == 0)
                 w->watchdog_started = 1;

@@ -56,6 +56,10 @@ typedef struct wpart_s {
                                  *   again and re-position, 0 none */
         unsigned sched_gen;   /**< bumped when schedules change (the
                                *   schedule timers rebuild) */
+        json_t *seen;         /**< run_id -> [signature, mono ms, mine]:
+                               *   the takeover clock (timing.c); cleared
+                               *   with the partition, so after a restore
+                               *   it starts at the restore */
 } wpart_t;
 
 void wpart_init(wpart_t *part);
@@ -201,6 +205,7 @@ struct floq_worker_s {
         floq_conf_t *conf;
         char id[200];         /**< worker id */
         char txn_id[256];     /**< transactional.id */
+        int lock_fd;          /**< holds the id's lock file (identity.c) */
 
         const char *t_commands, *t_replies, *t_deployments, *t_schedules,
                 *t_runs, *t_dlq, *t_lineage;
@@ -237,6 +242,13 @@ struct floq_worker_s {
         _Atomic int self_fenced;  /**< live attempts stopped: no commit
                                    *   for too long */
         _Atomic int watchdog_stop;
+        _Atomic int64_t busy_since_mono; /**< the loop entered its own
+                                          *   blocking work; 0: not */
+        _Atomic int64_t busy_credit;     /**< busy time credited since
+                                          *   the last commit */
+        _Atomic int64_t busy_credit_lc;  /**< last_commit_mono after it */
+        int busy_depth;           /**< nesting of worker_busy_begin() */
+        const char *busy_what;    /**< what the loop is busy with */
         pthread_t watchdog;       /**< runs worker_runs_self_fence() */
         int watchdog_started;
         int64_t last_fenced_mono; /**< when the producer was last fenced */
@@ -250,7 +262,8 @@ struct floq_worker_s {
         int concurrency;
         int queue_max;
         int64_t commit_interval_ms, hb_interval_ms, hb_timeout_ms,
-                drain_grace_ms, restore_timeout_ms, kill_grace_ms;
+                drain_grace_ms, restore_timeout_ms, kill_grace_ms,
+                session_timeout_ms; /**< the consumer's: busy credit cap */
         size_t max_message;
         int command_history;
         int64_t run_retention_ms; /**< 0: finished runs are kept */
@@ -451,17 +464,75 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which);
 void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                          const char *status, const char *reason,
                          const floq_run_result_t *res);
-/**
- * Self-fencing: with live attempts and no successful commit for 2/3 of
- * worker.heartbeat.timeout.ms, this worker's heartbeats are not reaching
- * Kafka and another worker may soon take its runs over; stop the attempts
- * (DRAIN) so that two never overlap. Called from the watchdog thread, since
- * the loop itself may be blocked inside librdkafka exactly then.
- * Thread-safe (only atomics and the executor's locked calls).
- */
-void worker_runs_self_fence(floq_worker_t *w);
 /** Number of live or queued runs (load on the executor). */
 int worker_runs_load(floq_worker_t *w);
+
+/* identity.c */
+/**
+ * This worker's id into @p id: worker.id, else group.instance.id, else
+ * "<hostname>-<worker.slot>". FLOQ_ERR_CONFIG when it cannot be one.
+ */
+floq_err_t worker_identity_init(const floq_conf_t *conf, char *id,
+                                size_t id_size, char *errstr,
+                                size_t errstr_size);
+/**
+ * Take the host-wide lock of worker id @p id (a file in worker.lock.dir,
+ * locked with flock(2) for the process's life). Returns the descriptor,
+ * which the caller owns and closes to release it, or -1 with the reason
+ * (a second worker with the same id on this host) in @p errstr.
+ */
+int worker_identity_lock(const floq_conf_t *conf, const char *id,
+                         char *errstr, size_t errstr_size);
+
+/* timing.c */
+/**
+ * The margin rule: @p interval_ms + @p kill_grace_ms + @p skew_ms must be
+ * below a third of @p timeout_ms (see timing.c). FLOQ_ERR_CONFIG with the
+ * rule and the numbers in @p errstr when it is broken.
+ */
+floq_err_t wtiming_check(int64_t interval_ms, int64_t kill_grace_ms,
+                         int64_t skew_ms, int64_t timeout_ms, char *errstr,
+                         size_t errstr_size);
+/** wtiming_check() on worker.heartbeat.interval.ms, process.kill.grace.ms,
+ *  worker.clock.skew.ms and worker.heartbeat.timeout.ms of @p conf. */
+floq_err_t worker_timing_check(const floq_conf_t *conf, char *errstr,
+                               size_t errstr_size);
+/**
+ * The takeover clock of run @p run_id (RunState @p rs, not live here) of
+ * @p part: how long this worker has seen the record unchanged, on its own
+ * monotonic clock (@p now_mono); 0 when it changed (or is seen) now.
+ * *mine is 1 when this worker wrote the record itself (since the last
+ * restore). Loop thread only.
+ */
+int64_t wtakeover_age(wpart_t *part, const char *run_id, const json_t *rs,
+                      int64_t now_mono, int *mine);
+/** Record that this worker just wrote @p rs for @p run_id itself. */
+void wtakeover_mark_mine(wpart_t *part, const char *run_id,
+                         const json_t *rs);
+/** Forget the takeover clocks of runs not in @p keep (an object whose
+ *  keys are run ids; borrowed). */
+void wtakeover_prune(wpart_t *part, json_t *keep);
+/**
+ * The loop enters (begin) or leaves (end) blocking work of its own choice
+ * (@p what: a static string such as "restore"): the watchdog does not count
+ * it as Kafka's silence, up to session.timeout.ms since the last commit.
+ * Nests. Loop thread only.
+ */
+void worker_busy_begin(floq_worker_t *w, const char *what);
+void worker_busy_end(floq_worker_t *w);
+/** Milliseconds since the last commit, less the loop's credited own work,
+ *  at @p now (mono ms). Thread-safe. */
+int64_t worker_loop_quiet_ms(floq_worker_t *w, int64_t now);
+/**
+ * Self-fencing: with live attempts and no successful commit for 2/3 of
+ * worker.heartbeat.timeout.ms (less the loop's own blocking work, see
+ * worker_busy_begin()), this worker's heartbeats are not reaching Kafka
+ * and another worker may soon own its partitions; stop the attempts (DRAIN)
+ * so that two never overlap. Called from the watchdog thread, since the
+ * loop itself may be blocked inside librdkafka exactly then. Thread-safe
+ * (only atomics and the executor's locked calls).
+ */
+void worker_runs_self_fence(floq_worker_t *w);
 
 /**
  * The lineage hook (lineage_hook.c): called with "START" when the first
