@@ -174,6 +174,10 @@ static const floq_conf_prop_t conf_props[] = {
           "(mode 600); set: clients sign, workers verify", 0 },
         { "security.hmac.key.id", FLOQ_CONF_STR, NULL,
           "key clients sign with; unset: the keys file's first key", 0 },
+        { "security.command.max.lifetime.ms", FLOQ_CONF_MS, "3600000",
+          "a signed command needs an expires_at at most this far ahead; "
+          "workers remember its id at least this long (replays); clients "
+          "that sign set expires_at to half of it when none is given", 0 },
         { "sasl.password.file", FLOQ_CONF_STR, NULL,
           "file whose first line is the Kafka SASL password", 0 },
         /* Clients and HTTP */
@@ -217,7 +221,12 @@ static const floq_conf_prop_t conf_props[] = {
           "schedule's catch-up policy decides whether it runs", 0 },
         { "worker.command.history", FLOQ_CONF_INT, "32",
           "deploy/stop/schedule outcomes kept per deployment to answer "
-          "repeated command ids", 0 },
+          "repeated command ids: at least this many, and every one younger "
+          "than security.command.max.lifetime.ms", 0 },
+        { "worker.reply.topics.allowed", FLOQ_CONF_STR, "",
+          "comma-separated topic names or fnmatch globs a command's "
+          "reply_to may name besides topic.replies; never the commands, "
+          "state, DLQ or lineage topics nor a name starting with '_'", 0 },
         { "worker.run.retention.ms", FLOQ_CONF_MS, "604800000",
           "a finished run's RunState is removed (tombstoned) this long "
           "after it ended; a command issued longer ago than this is "
@@ -247,6 +256,7 @@ static const struct conf_check {
         { "worker.clock.skew.ms", 0, INT32_MAX, NULL },
         { "worker.slot", 0, 1000000, NULL },
         { "worker.run.retention.ms", 0, INT32_MAX, NULL },
+        { "security.command.max.lifetime.ms", 1000, INT32_MAX, NULL },
         { "message.max.bytes", 1, INT32_MAX, NULL },
         { "http.retries", 0, 100, NULL },
         { "artifact.max.bytes", 1, INT64_MAX, NULL },

@@ -250,6 +250,14 @@ char *floq_ms_to_iso(int64_t ms, char *buf, size_t size);
 
 /** A fresh random (v4) UUID in lower-case text form into buf[37]. */
 void floq_uuid_new(char buf[37]);
+/**
+ * 1 when @p s is a UUID in its canonical text form (RFC 9562: 8-4-4-4-12
+ * hex digits, lower case, as every UUID library writes it), the form the
+ * schemas' `logicalType: uuid` fields must hold; 0 otherwise (NULL too).
+ * Upper case is refused so that one UUID has one spelling: floq compares
+ * ids as strings (G3).
+ */
+int floq_uuid_valid(const char *s);
 
 /* ---- cron and time zones ---- */
 /*

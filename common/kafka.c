@@ -133,6 +133,15 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                 { "isolation.level", "read_committed" },
                 { "enable.partition.eof", "false" },
         };
+        /* No floq client creates a topic by naming it (docs/security.md):
+         * librdkafka 2.0.2 asks brokers to auto-create the topics a
+         * producer (or admin) handle looks up or produces to unless told
+         * not to. Consumers do not ask by default, and setting it on one
+         * makes librdkafka warn against brokers (and the mock cluster)
+         * without Metadata v4, so only these roles get it. */
+        static const char *producer_admin_defaults[][2] = {
+                { "allow.auto.create.topics", "false" },
+        };
         const char *(*defaults)[2] = NULL;
         size_t ndefaults = 0, i;
         rd_kafka_conf_t *kc = NULL;
@@ -177,6 +186,14 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
                     kc_set(kc, "group.instance.id", v, errstr, errstr_size))
                         goto fail;
         }
+        for (i = 0; strcmp(role, "consumer") && strcmp(role, "member") &&
+                    i < sizeof(producer_admin_defaults) /
+                                sizeof(producer_admin_defaults[0]);
+             i++)
+                if (kc_set(kc, producer_admin_defaults[i][0],
+                           producer_admin_defaults[i][1], errstr,
+                           errstr_size))
+                        goto fail;
         for (i = 0; i < ndefaults; i++)
                 if (kc_set(kc, defaults[i][0], defaults[i][1], errstr,
                            errstr_size))

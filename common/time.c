@@ -54,3 +54,20 @@ void floq_uuid_new(char buf[37]) {
         uuid_generate_random(uu);
         uuid_unparse_lower(uu, buf);
 }
+
+int floq_uuid_valid(const char *s) {
+        int i;
+
+        if (!s)
+                return 0;
+        for (i = 0; i < 36; i++) {
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (s[i] != '-')
+                                return 0;
+                } else if (!((s[i] >= '0' && s[i] <= '9') ||
+                             (s[i] >= 'a' && s[i] <= 'f'))) {
+                        return 0; /* also ends a shorter string */
+                }
+        }
+        return s[36] == '\0';
+}

@@ -596,14 +596,22 @@ floq_err_t floq_client_send(floq_client_t *client, json_t *command,
         if (!dep || !*dep)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                    "command has no deployment name");
+        /* The caller's id is kept or refused, never replaced: a retry
+         * with the same id must stay the same command (G3). */
+        json_t *have = json_object_get(command, "command_id");
+        if (have && !json_is_null(have) &&
+            !floq_uuid_valid(json_string_value(have)))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "command_id is not a canonical UUID "
+                                   "(8-4-4-4-12 lower-case hex digits, "
+                                   "as uuid4() writes it); workers reject "
+                                   "any other");
 
         if ((err = floq_client_connect(client, errstr, errstr_size)))
                 return err;
 
-        const char *have = json_string_value(json_object_get(command,
-                                                             "command_id"));
-        if (have && strlen(have) < sizeof(id)) {
-                memcpy(id, have, strlen(have) + 1);
+        if (have && !json_is_null(have)) {
+                memcpy(id, json_string_value(have), sizeof(id));
         } else {
                 floq_uuid_new(id);
                 json_str_set(command, "command_id", id);
@@ -618,6 +626,18 @@ floq_err_t floq_client_send(floq_client_t *client, json_t *command,
         if (opts->expires_at_ms > 0)
                 json_object_set_new(command, "expires_at",
                                     json_integer(opts->expires_at_ms));
+        else if (client->keys &&
+                 !json_is_integer(json_object_get(command, "expires_at")))
+                /* Workers accept a signed command only with an expiry
+                 * within security.command.max.lifetime.ms; half of it
+                 * leaves room for clocks that disagree. */
+                json_object_set_new(
+                        command, "expires_at",
+                        json_integer(floq_now_ms() +
+                                     floq_conf_int(client->conf,
+                                                   "security.command.max."
+                                                   "lifetime.ms") /
+                                             2));
         if (opts->reply_to)
                 json_str_set(command, "reply_to", opts->reply_to);
         if (command_id)

@@ -112,8 +112,13 @@ typedef struct floq_send_opts_s {
  * Publish one Command (schemas/Command.avsc). The client fills what
  * @p command lacks: command_id (a new UUID), issued_at (now),
  * correlation_id (from @p opts, else the command id), expires_at and
- * reply_to (from @p opts). @p command must carry `deployment` (the
- * record key) and `body` ({"RunBody": {...}} etc.).
+ * reply_to (from @p opts; when the client signs and neither gives an
+ * expiry, half of security.command.max.lifetime.ms from now, since workers
+ * refuse signed commands without one). @p command must carry `deployment`
+ * (the record key) and `body` ({"RunBody": {...}} etc.). A command_id the
+ * caller set is kept as it is, so a retry with it executes once (G3); one
+ * that is not a canonical UUID (lower-case 8-4-4-4-12) is refused with
+ * FLOQ_ERR_INVALID_ARG before anything is sent, as workers would reject it.
  *
  * Unless FLOQ_SEND_ASYNC is set the call returns after the broker
  * acknowledged the command (acks=all) or the delivery timeout passed.
@@ -124,7 +129,8 @@ typedef struct floq_send_opts_s {
  * @param command      borrowed; the filled-in fields are added to it
  * @param opts         NULL for defaults
  * @param command_id   receives the command id (may be NULL)
- * @return FLOQ_OK, FLOQ_ERR_ENCODE (does not fit the schema),
+ * @return FLOQ_OK, FLOQ_ERR_INVALID_ARG (no deployment, bad command_id),
+ *         FLOQ_ERR_ENCODE (does not fit the schema),
  *         FLOQ_ERR_TRANSPORT (brokers unreachable), FLOQ_ERR_TIMED_OUT
  *         (not acknowledged in time), FLOQ_ERR_KAFKA
  */

@@ -161,8 +161,13 @@ floq_err_t floq_keyring_add(floq_keyring_t *keys, const char *key_id,
 
 /**
  * Add the keys of a keys-file text: `key-id=hex-secret` lines, '#'
- * comments and blank lines. Errors name @p name and the line, never the
- * secret; a text without keys is an error (FLOQ_ERR_CONFIG).
+ * comments and blank lines. After the secret a line may scope its key
+ * (docs/producing.md, "Signing commands"), blank-separated:
+ * `deployments=GLOB[,GLOB...]` (fnmatch(3) patterns of deployment names)
+ * and `kinds=KIND[,KIND...]` (deploy, run, stop, schedule, unschedule,
+ * status, validate); a key without them may do anything. Errors name
+ * @p name and the line, never the secret; a text without keys is an error
+ * (FLOQ_ERR_CONFIG).
  */
 floq_err_t floq_keyring_parse(floq_keyring_t *keys, const char *text,
                               const char *name, char *errstr,
@@ -175,6 +180,28 @@ floq_err_t floq_keyring_load(floq_keyring_t *keys, const char *path,
 
 size_t floq_keyring_cnt(const floq_keyring_t *keys);
 int floq_keyring_has(const floq_keyring_t *keys, const char *key_id);
+
+/**
+ * Set the scope of key @p key_id: @p deployments, comma-separated
+ * fnmatch(3) patterns (NULL: any deployment), and @p kinds,
+ * comma-separated command kinds (NULL: any). FLOQ_ERR_NOT_FOUND for an
+ * unknown key, FLOQ_ERR_INVALID_ARG for an unknown kind or an empty list.
+ */
+floq_err_t floq_keyring_set_scope(floq_keyring_t *keys, const char *key_id,
+                                  const char *deployments, const char *kinds,
+                                  char *errstr, size_t errstr_size);
+
+/**
+ * May a command of kind @p kind ("run", "deploy", ...; the body branch
+ * without "Body", lower case) about deployment @p deployment, signed with
+ * key @p key_id, execute? FLOQ_OK when the key's scope allows it;
+ * FLOQ_ERR_UNAUTHORIZED with the key id and the rule that refused it
+ * (never key material); FLOQ_ERR_NOT_FOUND for a key not in the ring.
+ */
+floq_err_t floq_keyring_authorize(const floq_keyring_t *keys,
+                                  const char *key_id, const char *deployment,
+                                  const char *kind, char *errstr,
+                                  size_t errstr_size);
 
 /** The key signers use: @p key_id (which must be in the ring), or with
  *  NULL/"" the first key. */

@@ -12,6 +12,7 @@
  * docs/producing.md ("Signing commands").
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,20 @@
 #define KEYS_LINE_MAX 4096
 #define KEYS_MAX 256
 
+/* Command kinds a key may be scoped to (bit i = kinds[i]). */
+static const char *const kind_names[] = { "deploy",     "run",
+                                          "stop",       "schedule",
+                                          "unschedule", "status",
+                                          "validate" };
+#define KIND_CNT (sizeof(kind_names) / sizeof(kind_names[0]))
+#define KINDS_ANY ((1u << KIND_CNT) - 1)
+
 typedef struct sig_key_s {
         char id[FLOQ_KEY_ID_MAX + 1];
         unsigned char *secret;
         size_t len;
+        char *deployments; /* comma-separated globs; NULL: any */
+        unsigned kinds;    /* bit set of kind_names; KINDS_ANY: any */
 } sig_key_t;
 
 struct floq_keyring_s {
@@ -55,6 +66,7 @@ void floq_keyring_destroy(floq_keyring_t *keys) {
         for (i = 0; i < keys->cnt; i++) {
                 OPENSSL_cleanse(keys->keys[i].secret, keys->keys[i].len);
                 free(keys->keys[i].secret);
+                free(keys->keys[i].deployments);
         }
         OPENSSL_cleanse(keys, sizeof(*keys));
         free(keys);
@@ -112,9 +124,141 @@ floq_err_t floq_keyring_add(floq_keyring_t *keys, const char *key_id,
                                    "out of memory");
         memcpy(k->secret, secret, len);
         k->len = len;
+        k->deployments = NULL;
+        k->kinds = KINDS_ANY;
         snprintf(k->id, sizeof(k->id), "%s", key_id);
         keys->cnt++;
         return FLOQ_OK;
+}
+
+/* Bit of kind @p name (@p n bytes), 0 when unknown. */
+static unsigned kind_bit(const char *name, size_t n) {
+        size_t i;
+
+        for (i = 0; i < KIND_CNT; i++)
+                if (strlen(kind_names[i]) == n &&
+                    !strncmp(kind_names[i], name, n))
+                        return 1u << i;
+        return 0;
+}
+
+/* Next non-empty entry of comma list *@p pp: its start, length in *np. */
+static const char *list_next(const char **pp, size_t *np) {
+        const char *p = *pp, *e;
+
+        while (*p == ',')
+                p++;
+        if (!*p)
+                return NULL;
+        e = p + strcspn(p, ",");
+        *np = (size_t)(e - p);
+        *pp = e;
+        return p;
+}
+
+floq_err_t floq_keyring_set_scope(floq_keyring_t *keys, const char *key_id,
+                                  const char *deployments, const char *kinds,
+                                  char *errstr, size_t errstr_size) {
+        sig_key_t *k = (sig_key_t *)key_find(keys, key_id);
+        unsigned bits = KINDS_ANY, b;
+        const char *p, *e;
+        char *dup = NULL;
+        size_t n;
+
+        if (!k)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOT_FOUND,
+                                   "no key '%s'", key_id ? key_id : "");
+        if (kinds) {
+                bits = 0;
+                p = kinds;
+                while ((e = list_next(&p, &n))) {
+                        if (!(b = kind_bit(e, n)))
+                                return floq_seterr(
+                                        errstr, errstr_size,
+                                        FLOQ_ERR_INVALID_ARG,
+                                        "key '%s': unknown command kind "
+                                        "'%.*s' (deploy, run, stop, "
+                                        "schedule, unschedule, status, "
+                                        "validate)",
+                                        k->id, (int)(n > 40 ? 40 : n), e);
+                        bits |= b;
+                }
+                if (!bits)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "key '%s': empty kinds=", k->id);
+        }
+        if (deployments) {
+                p = deployments;
+                if (strlen(deployments) > KEYS_LINE_MAX)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_TOO_LARGE,
+                                           "key '%s': deployments= longer "
+                                           "than %d bytes",
+                                           k->id, KEYS_LINE_MAX);
+                if (!list_next(&p, &n))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_INVALID_ARG,
+                                           "key '%s': empty deployments=",
+                                           k->id);
+                if (!(dup = strdup(deployments)))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_NOMEM, "out of memory");
+        }
+        free(k->deployments);
+        k->deployments = dup;
+        k->kinds = bits;
+        return FLOQ_OK;
+}
+
+/* The kinds of @p bits as "run,status" into buf. */
+static const char *kinds_text(unsigned bits, char *buf, size_t size) {
+        size_t i, len = 0;
+
+        buf[0] = '\0';
+        for (i = 0; i < KIND_CNT; i++)
+                if (bits & (1u << i))
+                        len += (size_t)snprintf(buf + len,
+                                                len < size ? size - len : 0,
+                                                "%s%s", len ? "," : "",
+                                                kind_names[i]);
+        return buf;
+}
+
+floq_err_t floq_keyring_authorize(const floq_keyring_t *keys,
+                                  const char *key_id, const char *deployment,
+                                  const char *kind, char *errstr,
+                                  size_t errstr_size) {
+        const sig_key_t *k = key_find(keys, key_id);
+        char pat[KEYS_LINE_MAX + 1], text[128];
+        const char *p, *e;
+        unsigned b;
+        size_t n;
+
+        if (!k)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOT_FOUND,
+                                   "no key '%s'", key_id ? key_id : "");
+        b = kind ? kind_bit(kind, strlen(kind)) : 0;
+        if (k->kinds != KINDS_ANY && !(k->kinds & b))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_UNAUTHORIZED,
+                                   "key '%s' may not send %s commands "
+                                   "(its rule: kinds=%s)",
+                                   k->id, kind ? kind : "unknown",
+                                   kinds_text(k->kinds, text, sizeof(text)));
+        if (!k->deployments)
+                return FLOQ_OK;
+        p = k->deployments;
+        while (deployment && (e = list_next(&p, &n))) {
+                memcpy(pat, e, n);
+                pat[n] = '\0';
+                if (!fnmatch(pat, deployment, 0))
+                        return FLOQ_OK;
+        }
+        return floq_seterr(errstr, errstr_size, FLOQ_ERR_UNAUTHORIZED,
+                           "key '%s' may not act on deployment '%s' (its "
+                           "rule: deployments=%.200s)",
+                           k->id, deployment ? deployment : "",
+                           k->deployments);
 }
 
 size_t floq_keyring_cnt(const floq_keyring_t *keys) {
@@ -160,13 +304,54 @@ static char *trim(char *s) {
         return s;
 }
 
-/* One `key-id=hex-secret` line (already trimmed, not blank). The secret
- * never reaches errstr. */
+/* The scope attributes after a key's secret: blank-separated
+ * `deployments=...` and `kinds=...`, each at most once. */
+static floq_err_t parse_scope(floq_keyring_t *keys, const char *id,
+                              char *attrs, const char *name, int lineno,
+                              char *errstr, size_t errstr_size) {
+        char *deployments = NULL, *kinds = NULL, *tok, *save = NULL, *v;
+        char why[300];
+
+        for (tok = strtok_r(attrs, " \t", &save); tok;
+             tok = strtok_r(NULL, " \t", &save)) {
+                char **slot = NULL;
+
+                if ((v = strchr(tok, '=')))
+                        *v++ = '\0';
+                if (v && !strcmp(tok, "deployments"))
+                        slot = &deployments;
+                else if (v && !strcmp(tok, "kinds"))
+                        slot = &kinds;
+                if (!slot)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "%s:%d: key '%s': unknown "
+                                           "attribute '%.40s' (expected "
+                                           "deployments=GLOBS or "
+                                           "kinds=KINDS)",
+                                           name, lineno, id, tok);
+                if (*slot)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "%s:%d: key '%s': %s given twice",
+                                           name, lineno, id, tok);
+                *slot = v;
+        }
+        if ((deployments || kinds) &&
+            floq_keyring_set_scope(keys, id, deployments, kinds, why,
+                                   sizeof(why)))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "%s:%d: %s", name, lineno, why);
+        return FLOQ_OK;
+}
+
+/* One `key-id=hex-secret [scope...]` line (already trimmed, not blank).
+ * The secret never reaches errstr. */
 static floq_err_t parse_line(floq_keyring_t *keys, char *line,
                              const char *name, int lineno, char *errstr,
                              size_t errstr_size) {
         unsigned char secret[SECRET_MAX];
-        char why[200], *eq, *id, *hex;
+        char why[200], *eq, *id, *hex, *attrs;
         size_t n;
         floq_err_t err;
 
@@ -177,6 +362,9 @@ static floq_err_t parse_line(floq_keyring_t *keys, char *line,
         *eq = '\0';
         id = trim(line);
         hex = trim(eq + 1);
+        attrs = hex + strcspn(hex, " \t");
+        if (*attrs)
+                *attrs++ = '\0';
         if (!floq_key_id_ok(id))
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
                                    "%s:%d: bad key id: 1 to %d of A-Z a-z "
@@ -200,7 +388,8 @@ static floq_err_t parse_line(floq_keyring_t *keys, char *line,
         if (err)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
                                    "%s:%d: %s", name, lineno, why);
-        return FLOQ_OK;
+        return parse_scope(keys, id, attrs, name, lineno, errstr,
+                           errstr_size);
 }
 
 floq_err_t floq_keyring_parse(floq_keyring_t *keys, const char *text,

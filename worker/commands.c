@@ -1,13 +1,16 @@
 /*
  * commands.c - one handler per command, run inside the open transaction.
  * A message of the commands topic goes through the same gate every time:
- * size bound, decode, envelope checks (expiry, ids), reply address, home
- * partition (forwarded when the producer put it elsewhere), repeats (G3:
- * a known command_id or idempotency key is answered with the original
- * outcome and executes nothing), then its handler. Whatever is wrong ends
- * in the DLQ with the reason and the source coordinates in headers, and in
- * a REJECTED reply when the command could be read (G4); nothing here ever
- * stops the partition.
+ * size bound, decode, signature, envelope checks (ids, expiry, the
+ * signed-command lifetime), the signing key's scope, reply address (an
+ * allowed topic that exists), home partition (forwarded when the producer
+ * put it elsewhere), repeats (G3: a known command_id or idempotency key is
+ * answered with the original outcome and executes nothing), then its
+ * handler. Whatever is wrong ends in the DLQ with the reason and the source
+ * coordinates in headers, and in a REJECTED reply when the command could be
+ * read (G4): a command the gate refuses is answered on topic.replies only,
+ * since nothing it says is trusted yet (docs/security.md); nothing here
+ * ever stops the partition.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,15 @@
 /* Largest spec text accepted in a deploy (the whole command is bounded by
  * message.max.bytes anyway). */
 #define WSPEC_MAX (256 * 1024)
+
+/* Most unexpired outcomes one Deployment or ScheduleSet remembers
+ * (recent_commands): past it, state-changing commands of that deployment
+ * are refused until some expire, rather than forgetting an id that could
+ * still be replayed (docs/security.md, "Replays"). */
+#define WRECENT_MAX 1000
+
+/* A refused command's correlation_id is echoed only up to this size. */
+#define WCORR_ECHO_MAX 1024
 
 json_t *worker_reply_new(floq_worker_t *w, const char *command_id,
                          const char *correlation_id, const char *deployment,
@@ -155,19 +167,24 @@ static void reject(floq_worker_t *w, const rd_kafka_message_t *m,
 
 /* FLOQ_OK when @p m may execute as far as signatures go (G4): a signature
  * under a known key must match; with security.require.signature an
- * unsigned command or an unknown key id is refused too. */
+ * unsigned command or an unknown key id is refused too. *stp says what
+ * was found (FLOQ_SIG_VALID: the key id in the decoded command is
+ * authentic). */
 static floq_err_t check_signature(floq_worker_t *w,
-                                         const rd_kafka_message_t *m,
-                                         char *why, size_t why_size) {
-        floq_sig_status_t st;
+                                  const rd_kafka_message_t *m,
+                                  floq_sig_status_t *stp, char *why,
+                                  size_t why_size) {
+        floq_sig_status_t st = FLOQ_SIG_UNSIGNED;
         char reason[400];
         floq_err_t err;
 
+        *stp = FLOQ_SIG_UNSIGNED;
         if (!w->keys && !w->require_sig)
                 return FLOQ_OK; /* nothing to check against */
         err = floq_command_verify(w->codec, w->keys, m->payload, m->len,
                                   w->require_sig, &st, reason,
                                   sizeof(reason));
+        *stp = err ? FLOQ_SIG_BAD : st;
         if (err)
                 snprintf(why, why_size, "signature check failed: %s",
                          reason);
@@ -180,60 +197,116 @@ static floq_err_t check_signature(floq_worker_t *w,
         return err;
 }
 
-/* 1 when @p topic exists (cached); replies to a missing topic would fail
- * the transaction over and over. */
+/* 1 when @p topic (an allowed reply_to) exists (cached); replies to a
+ * missing topic would fail the transaction over and over. The lookup asks
+ * for every topic's metadata: naming the topic in a metadata request (or
+ * rd_kafka_topic_new() on the producer) makes a broker with
+ * auto.create.topics.enable create it. */
 static int topic_exists(floq_worker_t *w, const char *topic) {
         const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt;
-        int ok = 0;
-
-        size_t i, n = strlen(topic);
+        int ok = 0, i;
 
         if (!strcmp(topic, w->t_replies) || json_object_get(w->topics_ok, topic))
                 return 1;
-        if (n == 0 || n > 249)
-                return 0;
-        for (i = 0; i < n; i++) {
-                char c = topic[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                      c == '-'))
-                        return 0;
-        }
-        if (!(rkt = rd_kafka_topic_new(w->producer, topic, NULL)))
-                return 0;
-        if (!rd_kafka_metadata(w->producer, 0, rkt, &md, 5000) && md) {
-                ok = md->topic_cnt == 1 && !md->topics[0].err &&
-                     md->topics[0].partition_cnt > 0;
+        if (!rd_kafka_metadata(w->producer, 1, NULL, &md, 5000) && md) {
+                for (i = 0; i < md->topic_cnt; i++)
+                        if (!strcmp(md->topics[i].topic, topic)) {
+                                ok = !md->topics[i].err &&
+                                     md->topics[i].partition_cnt > 0;
+                                break;
+                        }
                 rd_kafka_metadata_destroy(md);
         }
-        rd_kafka_topic_destroy(rkt);
         if (ok && json_object_size(w->topics_ok) < 10000)
                 json_object_set_new(w->topics_ok, topic, json_true());
         return ok;
 }
 
-/* The command in @p m decoded, when it can be answered: it decodes (within
- * the codec's bound), has an id to key a reply by and names no missing
- * reply topic. NULL otherwise. For a command refused before its normal
- * decode (too large, dead-lettered), so that it still gets its REJECTED. */
+/* FLOQ_OK when @p cmd may be answered on its reply_to (or has none): an
+ * allowed topic (wreply_topic_check()) that exists. */
+static floq_err_t check_reply_to(floq_worker_t *w, const json_t *cmd,
+                                 char *why, size_t why_size) {
+        const char *never[] = { w->t_commands, w->t_deployments,
+                                w->t_schedules, w->t_runs,
+                                w->t_dlq, w->t_lineage };
+        const char *reply_to = wjs(cmd, "reply_to");
+        floq_err_t err;
+
+        if (!reply_to)
+                return FLOQ_OK;
+        err = wreply_topic_check(
+                reply_to, w->t_replies, never, sizeof(never) / sizeof(*never),
+                floq_conf_str(w->conf, "worker.reply.topics.allowed"), why,
+                why_size);
+        if (!err && !topic_exists(w, reply_to))
+                err = floq_seterr(why, why_size, FLOQ_ERR_NOT_FOUND,
+                                  "reply_to topic '%s' does not exist",
+                                  reply_to);
+        return err;
+}
+
+/* 1 when @p s can go into a reply's envelope as it is: bounded, no
+ * control characters. */
+static int echo_ok(const char *s, size_t max) {
+        size_t i;
+
+        for (i = 0; s && s[i]; i++)
+                if (i >= max || (unsigned char)s[i] < 0x20)
+                        return 0;
+        return s != NULL;
+}
+
+/* The REJECTED reply to a refused command, on topic.replies, never on its
+ * reply_to (not trusted: it may name a state topic), when its command_id
+ * can key one; @p cmd may be NULL (nothing to answer). */
+static void refuse_reply(floq_worker_t *w, const json_t *cmd,
+                         const char *reason) {
+        const char *id = cmd ? wjs(cmd, "command_id") : NULL;
+        const char *dep = cmd ? wjs(cmd, "deployment") : NULL;
+        const char *corr = cmd ? wjs(cmd, "correlation_id") : NULL;
+        json_t *r;
+
+        if (!echo_ok(id, 128))
+                return;
+        r = worker_reply_new(w, id, echo_ok(corr, WCORR_ECHO_MAX) ? corr : NULL,
+                             echo_ok(dep, 249) ? dep : "", "REJECTED", 1);
+        json_object_set_new(r, "reason", json_string(reason));
+        worker_reply(w, NULL, r);
+}
+
+/* A command the gate refuses: the DLQ record and refuse_reply(). */
+static void refuse(floq_worker_t *w, const rd_kafka_message_t *m,
+                   const json_t *cmd, floq_err_t code, const char *reason) {
+        dlq(w, m, code, reason);
+        refuse_reply(w, cmd, reason);
+}
+
+/* Name of command kind @p kind as key scopes spell it. */
+static const char *kind_name(wcmd_kind_t kind) {
+        switch (kind) {
+        case WCMD_DEPLOY: return "deploy";
+        case WCMD_RUN: return "run";
+        case WCMD_STOP: return "stop";
+        case WCMD_SCHEDULE: return "schedule";
+        case WCMD_UNSCHEDULE: return "unschedule";
+        case WCMD_STATUS: return "status";
+        case WCMD_VALIDATE: return "validate";
+        default: return NULL;
+        }
+}
+
+/* The command in @p m decoded, when it decodes (within the codec's
+ * bound), or NULL. For a command refused before its normal decode (too
+ * large, dead-lettered), so that it still gets its REJECTED (on
+ * topic.replies: refuse_reply()). */
 static json_t *command_for_reply(floq_worker_t *w,
                                  const rd_kafka_message_t *m) {
         json_t *cmd = NULL;
-        const char *id, *reply_to;
 
         if (!m->payload || floq_codec_decode(w->codec, FLOQ_MSG_COMMAND,
                                              m->payload, m->len, &cmd, NULL,
                                              0))
                 return NULL;
-        id = wjs(cmd, "command_id");
-        reply_to = wjs(cmd, "reply_to");
-        if (!id || !*id || strlen(id) > 128 ||
-            (reply_to && !topic_exists(w, reply_to))) {
-                json_decref(cmd);
-                return NULL;
-        }
         return cmd;
 }
 
@@ -252,7 +325,7 @@ static void dead_letter(floq_worker_t *w, const rd_kafka_message_t *m,
                  cause);
         dlq_ref(w, m, reason);
         if (stage == 1 && (cmd = command_for_reply(w, m))) {
-                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, reason, 1);
+                refuse_reply(w, cmd, reason);
                 json_decref(cmd);
         }
 }
@@ -278,6 +351,42 @@ static void reply_add_run(floq_worker_t *w, json_t *r, const json_t *rs) {
 }
 
 /* ------------------------------------------------------------ repeats */
+
+/*
+ * Replays: an outcome is forgotten only when it is beyond the newest
+ * worker.command.history ones *and* older than
+ * security.command.max.lifetime.ms; a signed command expires within that
+ * lifetime of its processing (wcmd_check_lifetime()), so its id is known
+ * for as long as a captured copy could be accepted. WRECENT_MAX bounds the
+ * list whatever happens (the gate refuses before it is reached).
+ */
+static void recent_trim(floq_worker_t *w, json_t *arr, int64_t now) {
+        int64_t life = floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms");
+
+        while (json_array_size(arr) > (size_t)w->command_history) {
+                json_t *o = json_array_get(arr, 0);
+
+                if (json_array_size(arr) <= WRECENT_MAX &&
+                    wji(o, "at", 0) + life > now)
+                        break;
+                json_array_remove(arr, 0);
+        }
+}
+
+/* How many outcomes of @p rec (a Deployment or ScheduleSet) are younger
+ * than the lifetime: ids a replay could still use. */
+static size_t recent_live(floq_worker_t *w, const json_t *rec, int64_t now) {
+        int64_t life = floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms");
+        json_t *arr = json_object_get(rec, "recent_commands"), *o;
+        size_t i, n = 0;
+
+        json_array_foreach(arr, i, o)
+                if (wji(o, "at", 0) + life > now)
+                        n++;
+        return n;
+}
 
 json_t *worker_recent_find(const json_t *rec, const char *command_id) {
         json_t *arr = json_object_get(rec, "recent_commands"), *o;
@@ -310,8 +419,7 @@ void worker_recent_add(floq_worker_t *w, json_t *rec, const json_t *cmd,
                                       : json_array());
         json_object_set_new(o, "at", json_integer(floq_now_ms()));
         json_array_append_new(arr, o);
-        while (json_array_size(arr) > (size_t)w->command_history)
-                json_array_remove(arr, 0);
+        recent_trim(w, arr, floq_now_ms());
 }
 
 /* Answer a repeated run command (same command_id, or same idempotency key
@@ -928,10 +1036,12 @@ static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
 void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         int32_t p = m->partition, home;
         json_t *cmd = NULL, *body = NULL, *dep, *sset, *o;
-        const char *rid, *reply_to, *id;
-        int reply_ok, stage;
+        const char *rid, *id;
+        floq_sig_status_t sig;
+        int stage;
         wcmd_kind_t kind;
         char why[600];
+        int64_t now;
         floq_err_t err;
         int fwd_count;
 
@@ -966,7 +1076,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                          m->len, w->max_message);
                 /* Answered when it can be read all the same (G4). */
                 cmd = command_for_reply(w, m);
-                reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
+                refuse(w, m, cmd, FLOQ_ERR_TOO_LARGE, why);
                 goto done;
         }
         err = floq_codec_decode(w->codec, FLOQ_MSG_COMMAND, m->payload, m->len,
@@ -979,24 +1089,29 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 goto done;
         }
         id = wjs(cmd, "command_id");
-        reply_to = wjs(cmd, "reply_to");
-        reply_ok = !reply_to || topic_exists(w, reply_to);
+        now = floq_now_ms();
+        kind = wcmd_kind(cmd, &body);
         /* G4: the signature before anything else, forwarding included,
          * so an unverified command never executes nor travels (sign.c);
-         * then the envelope (names, expiry, the retention window). */
-        if ((err = check_signature(w, m, why, sizeof(why))) ||
-            (err = wcmd_check(cmd, floq_now_ms(), w->run_retention_ms, why,
-                              sizeof(why)))) {
-                /* Reply when there is an id to key it by and a topic. */
-                int can_reply = reply_ok && id && *id && strlen(id) <= 128;
-
-                reject(w, m, can_reply ? cmd : NULL, err, why, 0);
-                goto done;
-        }
-        if (!reply_ok) {
-                snprintf(why, sizeof(why), "reply_to topic '%s' does not exist",
-                         reply_to);
-                dlq(w, m, FLOQ_ERR_INVALID_ARG, why);
+         * then the envelope (names, expiry, the retention window), the
+         * lifetime of a signed command and its key's scope, and only then
+         * the reply address it asks for (docs/security.md). */
+        if ((err = check_signature(w, m, &sig, why, sizeof(why))) ||
+            (err = wcmd_check(cmd, now, w->run_retention_ms, why,
+                              sizeof(why))) ||
+            (sig == FLOQ_SIG_VALID &&
+             ((err = wcmd_check_lifetime(
+                       cmd, now,
+                       floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms"),
+                       why, sizeof(why))) ||
+              (kind != WCMD_UNKNOWN &&
+               (err = floq_keyring_authorize(w->keys, wjs(cmd, "key_id"),
+                                             wjs(cmd, "deployment"),
+                                             kind_name(kind), why,
+                                             sizeof(why)))))) ||
+            (err = check_reply_to(w, cmd, why, sizeof(why)))) {
+                refuse(w, m, cmd, err, why);
                 goto done;
         }
         if (forwarded_mark(m, &fwd_count) && fwd_count > w->part_cnt) {
@@ -1019,7 +1134,6 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 forward_home(w, m, cmd, home);
                 goto done;
         }
-        kind = wcmd_kind(cmd, &body);
         if (kind == WCMD_UNKNOWN) {
                 reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, "unknown command body",
                        0);
@@ -1037,6 +1151,18 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         if ((dep && (o = worker_recent_find(dep, id))) ||
             (sset && (o = worker_recent_find(sset, id)))) {
                 answer_recent(w, cmd, o);
+                goto done;
+        }
+        o = kind == WCMD_DEPLOY || kind == WCMD_STOP ? dep
+            : kind == WCMD_SCHEDULE || kind == WCMD_UNSCHEDULE ? sset
+                                                               : NULL;
+        if (o && recent_live(w, o, now) >= WRECENT_MAX) {
+                snprintf(why, sizeof(why),
+                         "deployment '%s' changed %d times within "
+                         "security.command.max.lifetime.ms: retry when "
+                         "older commands have expired",
+                         wjs(cmd, "deployment"), WRECENT_MAX);
+                reject(w, m, cmd, FLOQ_ERR_REJECTED, why, 0);
                 goto done;
         }
 

@@ -7,6 +7,7 @@
  * command envelopes are acceptable. Nothing here talks to Kafka, so the
  * unit tests exercise it directly.
  */
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 #include "worker_int.h"
 
 /* Bounds on envelope strings: a command id is a UUID, names are short. */
-#define WCMD_ID_MAX   128
 #define WCMD_NAME_MAX 249 /* Kafka's own topic/key manners */
 
 const char *wjs(const json_t *obj, const char *key) {
@@ -399,6 +399,23 @@ wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp) {
         return WCMD_UNKNOWN;
 }
 
+int wtopic_name_ok(const char *topic) {
+        size_t i, n = topic ? strlen(topic) : 0;
+
+        if (n == 0 || n > WCMD_NAME_MAX || !strcmp(topic, ".") ||
+            !strcmp(topic, ".."))
+                return 0;
+        for (i = 0; i < n; i++) {
+                char c = topic[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                      c == '-'))
+                        return 0;
+        }
+        return 1;
+}
+
 floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
                       char *reason, size_t reason_size) {
         const char *id = wjs(cmd, "command_id");
@@ -410,10 +427,13 @@ floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
         if (!id || !*id)
                 return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
                                    "command_id is empty");
-        if (strlen(id) > WCMD_ID_MAX)
+        /* The schema says uuid: readers with generated classes (Java's
+         * UUID conversion) throw on anything else. Not echoed: it is
+         * whatever the writer put there. */
+        if (!floq_uuid_valid(id))
                 return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
-                                   "command_id is longer than %d bytes",
-                                   WCMD_ID_MAX);
+                                   "command_id is not a canonical UUID "
+                                   "(8-4-4-4-12 lower-case hex digits)");
         if (!dep || !*dep)
                 return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
                                    "deployment is empty");
@@ -427,7 +447,7 @@ floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
                                            FLOQ_ERR_INVALID_ARG,
                                            "deployment name holds a "
                                            "control character");
-        if (reply_to && (!*reply_to || strlen(reply_to) > WCMD_NAME_MAX))
+        if (reply_to && !wtopic_name_ok(reply_to))
                 return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
                                    "reply_to is not a valid topic name");
         if (json_is_integer(exp) && json_integer_value(exp) < now_ms)
@@ -443,5 +463,86 @@ floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
                                    "worker.run.retention.ms (%lld ms) ago: "
                                    "its outcome may no longer be known",
                                    (long long)retention_ms);
+        return FLOQ_OK;
+}
+
+floq_err_t wcmd_check_lifetime(const json_t *cmd, int64_t now_ms,
+                               int64_t max_lifetime_ms, char *reason,
+                               size_t reason_size) {
+        json_t *exp = json_object_get(cmd, "expires_at");
+        int64_t ahead;
+
+        if (max_lifetime_ms <= 0)
+                return FLOQ_OK;
+        if (!json_is_integer(exp))
+                return floq_seterr(reason, reason_size, FLOQ_ERR_REJECTED,
+                                   "a signed command needs expires_at, at "
+                                   "most security.command.max.lifetime.ms "
+                                   "(%lld ms) ahead",
+                                   (long long)max_lifetime_ms);
+        ahead = (int64_t)json_integer_value(exp) - now_ms;
+        if (ahead > max_lifetime_ms)
+                return floq_seterr(reason, reason_size, FLOQ_ERR_REJECTED,
+                                   "expires_at is %lld ms ahead, more than "
+                                   "security.command.max.lifetime.ms "
+                                   "(%lld ms)",
+                                   (long long)ahead,
+                                   (long long)max_lifetime_ms);
+        return FLOQ_OK;
+}
+
+/* 1 when @p topic matches one entry of the comma-separated @p list of
+ * names and fnmatch(3) globs (blanks around entries ignored). */
+static int topic_listed(const char *list, const char *topic) {
+        char entry[WCMD_NAME_MAX + 1];
+        const char *p = list ? list : "", *e;
+        size_t n;
+
+        while (*p) {
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                e = p + strcspn(p, ",");
+                n = (size_t)(e - p);
+                while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                        n--;
+                if (n && n < sizeof(entry)) {
+                        memcpy(entry, p, n);
+                        entry[n] = '\0';
+                        if (!fnmatch(entry, topic, 0))
+                                return 1;
+                }
+                p = e;
+        }
+        return 0;
+}
+
+floq_err_t wreply_topic_check(const char *topic, const char *default_topic,
+                              const char *const *never, size_t never_cnt,
+                              const char *allowed, char *reason,
+                              size_t reason_size) {
+        size_t i;
+
+        if (!wtopic_name_ok(topic))
+                return floq_seterr(reason, reason_size, FLOQ_ERR_INVALID_ARG,
+                                   "reply_to is not a valid topic name");
+        if (default_topic && !strcmp(topic, default_topic))
+                return FLOQ_OK;
+        for (i = 0; i < never_cnt; i++)
+                if (never[i] && !strcmp(topic, never[i]))
+                        return floq_seterr(reason, reason_size,
+                                           FLOQ_ERR_UNAUTHORIZED,
+                                           "reply_to '%s' is one of floq's "
+                                           "own topics: never a reply topic",
+                                           topic);
+        if (topic[0] == '_')
+                return floq_seterr(reason, reason_size, FLOQ_ERR_UNAUTHORIZED,
+                                   "reply_to '%s' is an internal topic "
+                                   "(starts with '_'): never a reply topic",
+                                   topic);
+        if (!topic_listed(allowed, topic))
+                return floq_seterr(reason, reason_size, FLOQ_ERR_UNAUTHORIZED,
+                                   "reply_to '%s' is not allowed "
+                                   "(worker.reply.topics.allowed)",
+                                   topic);
         return FLOQ_OK;
 }

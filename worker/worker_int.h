@@ -143,6 +143,35 @@ wcmd_kind_t wcmd_kind(const json_t *cmd, json_t **bodyp);
 floq_err_t wcmd_check(const json_t *cmd, int64_t now_ms, int64_t retention_ms,
                       char *reason, size_t reason_size);
 
+/**
+ * Replays (docs/security.md): a command with a valid signature must carry
+ * an expires_at no more than @p max_lifetime_ms
+ * (security.command.max.lifetime.ms) after @p now_ms, so that remembering
+ * its id for that long (worker_recent_add()) makes a captured copy
+ * useless. @return FLOQ_OK or FLOQ_ERR_REJECTED with the reason.
+ */
+floq_err_t wcmd_check_lifetime(const json_t *cmd, int64_t now_ms,
+                               int64_t max_lifetime_ms, char *reason,
+                               size_t reason_size);
+
+/** 1 when @p topic is a legal Kafka topic name (1..249 of A-Z a-z 0-9 . _
+ *  -, not "." or ".."). */
+int wtopic_name_ok(const char *topic);
+
+/**
+ * May a command's reply_to name @p topic? @p default_topic (topic.replies)
+ * always; the @p never_cnt names in @p never (the commands, state, DLQ and
+ * lineage topics) and any name starting with '_' (Kafka's internal topics)
+ * never; else only when it matches an entry of @p allowed
+ * (worker.reply.topics.allowed: comma-separated names and fnmatch globs).
+ * @return FLOQ_OK, FLOQ_ERR_INVALID_ARG (not a topic name) or
+ *         FLOQ_ERR_UNAUTHORIZED, with the reason.
+ */
+floq_err_t wreply_topic_check(const char *topic, const char *default_topic,
+                              const char *const *never, size_t never_cnt,
+                              const char *allowed, char *reason,
+                              size_t reason_size);
+
 /** String member @p key of @p obj, NULL when missing or not a string. */
 const char *wjs(const json_t *obj, const char *key);
 /** Integer member, @p def when missing or null. */

@@ -34,7 +34,8 @@ HEAP_OPTS=${FLOQ_KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 JVM_OPTS=${FLOQ_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}
 SECURITY=plaintext      # or sasl_ssl: an extra SASL_SSL listener per node
 SASL_USER=floq          # the client user of the SASL_SSL listener
-VERSION_SET=0 PORT_SET=0 NODES_SET=0 SECURITY_SET=0
+AUTO_CREATE=false       # --auto-create: auto.create.topics.enable=true
+VERSION_SET=0 PORT_SET=0 NODES_SET=0 SECURITY_SET=0 AUTO_CREATE_SET=0
 
 usage() {
     cat <<EOF
@@ -42,7 +43,7 @@ kafka.sh - run a real Apache Kafka (KRaft) on 127.0.0.1 for floq's tests.
 
 Usage:
   kafka.sh start [--nodes 1|3] [--version V] [--dir DIR] [--port P] [--timeout S]
-                 [--security plaintext|sasl_ssl]
+                 [--security plaintext|sasl_ssl] [--auto-create]
       Fetch the jars if missing, format fresh storage (any previous data in
       DIR is wiped), start the node(s) in the background and wait until every
       broker answers (deadline --timeout, default 120 s; on timeout the log
@@ -54,6 +55,9 @@ Usage:
       prints its address; a different one is an error (stop it first).
       --security sasl_ssl: see "SASL_SSL listener" below; the last stdout
       line stays the PLAINTEXT bootstrap.
+      --auto-create: the broker auto-creates topics a client asks for
+      (auto.create.topics.enable=true), for tests that prove floq's clients
+      never create a topic by looking it up (0220).
   kafka.sh stop [--dir DIR]
       SIGTERM all nodes, wait up to ${STOP_TIMEOUT} s, then SIGKILL; removes the pid
       files. Exit 0 (with a message) if nothing runs.
@@ -108,7 +112,8 @@ SASL_SSL listener (start --security sasl_ssl):
 
 Broker settings worth knowing:
   auto.create.topics.enable=false  floq creates its topics with the Admin API;
-                                   use 'kafka.sh topics --create' in tests.
+                                   use 'kafka.sh topics --create' in tests
+                                   (true with --auto-create).
   1 node : offsets/transaction state replication 1, min.insync.replicas 1
   3 nodes: replication factor 3, min.insync.replicas 2 (also for
            __consumer_offsets and __transaction_state)
@@ -151,6 +156,7 @@ parse_opts() {
             --port)    PORT=${2:?--port needs a value}; PORT_SET=1; shift 2 ;;
             --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
             --security) SECURITY=${2:?--security needs a value}; SECURITY_SET=1; shift 2 ;;
+            --auto-create) AUTO_CREATE=true; AUTO_CREATE_SET=1; shift ;;
             -h|--help) usage; exit 0 ;;
             *)         REST+=("$1"); shift ;;
         esac
@@ -266,6 +272,7 @@ PORT=$PORT
 CLUSTER_ID=$CLUSTER_ID
 LIBS=$LIBS
 SECURITY=$SECURITY
+AUTO_CREATE=$AUTO_CREATE
 EOF
 }
 
@@ -274,11 +281,12 @@ load_state() {
     [[ -f $RUN_DIR/cluster.env ]] || return 1
     local k v
     SECURITY=plaintext   # a cluster.env from before --security
+    AUTO_CREATE=false    # ... or before --auto-create
     while IFS='=' read -r k v; do
         case $k in
             VERSION) VERSION=$v ;; NODES) NODES=$v ;; PORT) PORT=$v ;;
             CLUSTER_ID) CLUSTER_ID=$v ;; LIBS) LIBS=$v ;;
-            SECURITY) SECURITY=$v ;;
+            SECURITY) SECURITY=$v ;; AUTO_CREATE) AUTO_CREATE=$v ;;
         esac
     done <"$RUN_DIR/cluster.env"
 }
@@ -329,8 +337,9 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$sec_map
 log.dirs=$dir/data
 
-# floq creates its topics with the Admin API; a typo must not create a topic.
-auto.create.topics.enable=false
+# floq creates its topics with the Admin API; a typo must not create a topic
+# (true only with --auto-create, for the tests that prove it).
+auto.create.topics.enable=$AUTO_CREATE
 num.partitions=1
 default.replication.factor=$rf
 min.insync.replicas=$isr
@@ -584,12 +593,14 @@ cmd_fetch() {
 
 cmd_start() {
     local i want_v=$VERSION want_n=$NODES want_p=$PORT want_s=$SECURITY t0=$SECONDS
+    local want_a=$AUTO_CREATE
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
     if load_state && any_running; then
         if { ((!VERSION_SET)) || [[ $want_v == "$VERSION" ]]; } &&
            { ((!NODES_SET)) || [[ $want_n == "$NODES" ]]; } &&
            { ((!PORT_SET)) || [[ $want_p == "$PORT" ]]; } &&
-           { ((!SECURITY_SET)) || [[ $want_s == "$SECURITY" ]]; }; then
+           { ((!SECURITY_SET)) || [[ $want_s == "$SECURITY" ]]; } &&
+           { ((!AUTO_CREATE_SET)) || [[ $want_a == "$AUTO_CREATE" ]]; }; then
             local all=()
             for ((i = 1; i <= NODES; i++)); do all+=("$i"); done
             log "already running in $RUN_DIR (Kafka $VERSION, $NODES node(s), $SECURITY)"
@@ -600,7 +611,7 @@ cmd_start() {
         fi
         die "a different cluster (Kafka $VERSION, $NODES node(s), port $PORT, $SECURITY) runs in $RUN_DIR: run 'kafka.sh stop' first"
     fi
-    VERSION=$want_v NODES=$want_n PORT=$want_p SECURITY=$want_s
+    VERSION=$want_v NODES=$want_n PORT=$want_p SECURITY=$want_s AUTO_CREATE=$want_a
     if [[ $SECURITY == sasl_ssl ]]; then
         command -v openssl >/dev/null || die "openssl not found (needed for --security sasl_ssl)"
     fi

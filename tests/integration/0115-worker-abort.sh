@@ -7,10 +7,10 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 worker_env
-start_worker w1
+custom="$FLOQ_TEST_NS.custom"
+start_worker w1 -o worker.reply.topics.allowed="$custom"
 ok "worker joins" wait_for 60 worker_assigned w1
 T=$FLOQ_TEST_TMP
-custom="$FLOQ_TEST_NS.custom"
 ok "custom reply topic created" "$TOOL" create-topic --key "$custom"
 deploy_cmd ab ok.sh "{x}" | produce >/dev/null
 first=$(run_cmd ab '{"x":"1"}' "{\"reply_to\":\"$custom\"}" | produce)

@@ -10,7 +10,10 @@
  * rotation (two keys, either verifies, the signer picks one); the keys-file
  * parser's errors (file:line, never the secret) and its mode check; the
  * configuration glue; messages of the older writer schema Command.v1 and in
- * Confluent framing verify; malformed signatures (no key id, wrong length).
+ * Confluent framing verify; malformed signatures (no key id, wrong length);
+ * key scopes (deployments= globs, kinds=): the keys-file syntax, old
+ * lines unchanged, the refusal naming key and rule and never the secret,
+ * rotation with a scoped key.
  */
 #include <check.h>
 #include <stdio.h>
@@ -477,6 +480,114 @@ START_TEST(malformed_signatures) {
 }
 END_TEST
 
+/* Key scopes: `id=hex deployments=... kinds=...`; a key without them may do
+ * anything (old files keep their meaning). */
+START_TEST(key_scope) {
+        static const char text[] =
+                "# ops may do anything, ci runs etl-* only, next = ci rotated\n"
+                "ops=000102030405060708090a0b0c0d0e0f\n"
+                "ci=101112131415161718191a1b1c1d1e1f  kinds=run,status "
+                "deployments=etl-*,report\n"
+                "next=202122232425262728292a2b2c2d2e2f kinds=run,status "
+                "deployments=etl-*,report\n";
+        static const char *const bad[] = {
+                "k=000102030405060708090a0b0c0d0e0f kinds=launch\n",
+                "k=000102030405060708090a0b0c0d0e0f kinds=\n",
+                "k=000102030405060708090a0b0c0d0e0f deployments=,\n",
+                "k=000102030405060708090a0b0c0d0e0f owner=me\n",
+                "k=000102030405060708090a0b0c0d0e0f kinds=run kinds=stop\n",
+                "k=000102030405060708090a0b0c0d0e0f kinds\n",
+        };
+        size_t i;
+
+        keys = floq_keyring_new();
+        ck_assert_int_eq(floq_keyring_parse(keys, text, "keys", errstr,
+                                            sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_cnt(keys), 3);
+        /* unscoped: everything */
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ops", "anything",
+                                                "deploy", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        /* scoped: run/status on etl-* and report */
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-daily",
+                                                "run", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "report",
+                                                "status", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-daily",
+                                                "deploy", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_ptr_nonnull(strstr(errstr, "key 'ci'"));
+        ck_assert_ptr_nonnull(strstr(errstr, "kinds=run,status"));
+        ck_assert_ptr_null(strstr(errstr, "1011121314"));
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "payroll",
+                                                "run", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_ptr_nonnull(strstr(errstr, "deployment 'payroll'"));
+        ck_assert_ptr_nonnull(strstr(errstr, "deployments=etl-*,report"));
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "reports",
+                                                "run", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-x",
+                                                "nonsense", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        /* rotation: the next key carries the same scope */
+        ck_assert_int_eq(floq_keyring_authorize(keys, "next", "etl-daily",
+                                                "run", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "next", "etl-daily",
+                                                "stop", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "gone", "etl-daily",
+                                                "run", errstr,
+                                                sizeof(errstr)),
+                         FLOQ_ERR_NOT_FOUND);
+        /* a scoped key still signs, and its signature verifies */
+        ck_assert_int_eq(floq_command_encode_signed(codec, keys, "ci", cmd,
+                                                    &buf, &len, errstr,
+                                                    sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(verify(keys, buf, len, 1, &st), FLOQ_OK);
+        ck_assert_int_eq(st, FLOQ_SIG_VALID);
+        /* the API: scope set after add, reset to any */
+        ck_assert_int_eq(floq_keyring_set_scope(keys, "ops", "a*", "stop",
+                                                errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ops", "b", "stop",
+                                                errstr, sizeof(errstr)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_int_eq(floq_keyring_set_scope(keys, "ops", NULL, NULL,
+                                                errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_keyring_authorize(keys, "ops", "b", "deploy",
+                                                errstr, sizeof(errstr)),
+                         FLOQ_OK);
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                floq_keyring_t *k = floq_keyring_new();
+
+                ck_assert_msg(floq_keyring_parse(k, bad[i], "keys", errstr,
+                                                 sizeof(errstr)) ==
+                                      FLOQ_ERR_CONFIG,
+                              "line accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(strstr(errstr, "keys:1"));
+                ck_assert_ptr_null(strstr(errstr, "0001020304"));
+                floq_keyring_destroy(k);
+        }
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("signing");
         TCase *tc = tcase_create("signing");
@@ -493,6 +604,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, older_writer_schema);
         tcase_add_test(tc, confluent_framing);
         tcase_add_test(tc, malformed_signatures);
+        tcase_add_test(tc, key_scope);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -271,26 +271,29 @@ START_TEST(test_command_kind) {
 }
 END_TEST
 
+/* A canonical command id (the gate refuses any other). */
+#define CID "0c5e1f1e-8d9a-4a55-9a51-1b2c3d4e5f60"
+
 START_TEST(test_command_check) {
         static const struct {
                 const char *cmd;
                 floq_err_t want;
         } cases[] = {
-                { "{\"command_id\":\"c\",\"deployment\":\"d\"}", FLOQ_OK },
-                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"d\"}", FLOQ_OK },
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"d\","
                   "\"expires_at\":2000}", FLOQ_OK },
-                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"d\","
                   "\"expires_at\":999}", FLOQ_ERR_EXPIRED },
                 { "{\"command_id\":\"\",\"deployment\":\"d\"}",
                   FLOQ_ERR_INVALID_ARG },
                 { "{\"deployment\":\"d\"}", FLOQ_ERR_INVALID_ARG },
-                { "{\"command_id\":\"c\",\"deployment\":\"\"}",
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"\"}",
                   FLOQ_ERR_INVALID_ARG },
-                { "{\"command_id\":\"c\",\"deployment\":\"a\\u0001b\"}",
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"a\\u0001b\"}",
                   FLOQ_ERR_INVALID_ARG },
-                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"d\","
                   "\"reply_to\":\"\"}", FLOQ_ERR_INVALID_ARG },
-                { "{\"command_id\":\"c\",\"deployment\":\"d\","
+                { "{\"command_id\":\"" CID "\",\"deployment\":\"d\","
                   "\"reply_to\":\"r\"}", FLOQ_OK },
         };
         size_t i;
@@ -315,7 +318,7 @@ START_TEST(test_command_check) {
 
                 memset(big, 'x', sizeof(big) - 1);
                 big[sizeof(big) - 1] = '\0';
-                cmd = json_pack("{s:s,s:s}", "command_id", "c", "deployment",
+                cmd = json_pack("{s:s,s:s}", "command_id", CID, "deployment",
                                 big);
                 ck_assert_int_eq(wcmd_check(cmd, 0, 0, reason, sizeof(reason)),
                                  FLOQ_ERR_INVALID_ARG);
@@ -328,7 +331,7 @@ START_TEST(test_command_check) {
         }
         {
                 /* the retention window: issued before it is refused */
-                json_t *cmd = json_pack("{s:s,s:s,s:I}", "command_id", "c",
+                json_t *cmd = json_pack("{s:s,s:s,s:I}", "command_id", CID,
                                         "deployment", "d", "issued_at",
                                         (json_int_t)1000);
 
