@@ -117,8 +117,9 @@ static const floq_conf_prop_t conf_props[] = {
           "worker.heartbeat.timeout.ms)", 0 },
         { "artifact.redirects.max", FLOQ_CONF_INT, "3",
           "HTTP redirects followed (never to file:)", 0 },
-        { "artifact.protocols", FLOQ_CONF_STR, "https,http,file",
-          "URL schemes artifact_url may use (of https, http, file)", 0 },
+        { "artifact.protocols", FLOQ_CONF_STR, "https,http",
+          "URL schemes artifact_url may use (of https, http, file; file "
+          "reads any file the worker can, so it is off by default)", 0 },
         /* Lineage */
         { "lineage.enabled", FLOQ_CONF_BOOL, "true",
           "emit OpenLineage events", 0 },

@@ -626,10 +626,17 @@ static floq_err_t fetch_into_cache(const floq_artifact_conf_t *ac, int dfd,
                 goto out;
         }
         if (strcmp(got_hex, sha)) {
+                /* The reply goes to whoever deployed: it says no more
+                 * than "no", or a deploy would tell the digest and size of
+                 * any file or internal URL the worker can read. */
+                floq_warn("artifact", "'%s' does not match its sha256: "
+                                      "expected %s, got %s (%" PRId64
+                                      " bytes)",
+                          url, sha, got_hex, f.got);
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
-                                  "artifact '%s' does not match its sha256: "
-                                  "expected %s, got %s (%" PRId64 " bytes)",
-                                  url, sha, got_hex, f.got);
+                                  "artifact '%s' does not match its sha256 "
+                                  "%s",
+                                  url, sha);
                 goto out;
         }
         /* A copy that replaces one keeps its exec bit: a start may be
