@@ -46,6 +46,12 @@ typedef struct floq_artifact_conf_s {
         int64_t deploy_timeout_ms;   /**< bound of a fetch on the loop */
         long redirects_max;          /**< HTTP redirects followed */
         char protocols[64];          /**< "https,http,file" (curl's form) */
+        long share_gid;              /**< -1: the cache is the worker's
+                                      *   user's alone; else the group
+                                      *   (the process backend's job group)
+                                      *   that may read and run its files:
+                                      *   the directory becomes 0710 and the
+                                      *   files 0440 / 0550 of that group */
 } floq_artifact_conf_t;
 
 /** floq_artifact_ensure() flags */

@@ -17,9 +17,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1039,6 +1041,70 @@ START_TEST(test_process_runs_artifact) {
 }
 END_TEST
 
+/*
+ * With process.run.as.user the job runs its artifact through the job
+ * group: the cache directory becomes 0710 and the file 0550 of that
+ * group, still the worker's to write (root only: skipped otherwise).
+ */
+START_TEST(test_process_artifact_job_user) {
+        char url[128], path[PATH_MAX + 80], errstr[1024], dir[PATH_MAX];
+        char want[PATH_MAX + 200];
+        floq_run_result_t res;
+        floq_backend_t *be;
+        struct group *gr;
+        struct stat st;
+        json_t *spec, *params;
+
+        if (geteuid() != 0 || !getpwnam("nobody") ||
+            !(gr = getgrnam("nogroup"))) {
+                fprintf(stderr, "SKIP: running jobs as another user needs "
+                                "root and the user nobody / group "
+                                "nogroup\n");
+                return;
+        }
+        ck_assert_int_eq(chmod(tmp_dir, 0755), 0);
+        snprintf(dir, sizeof(dir), "%s/shared/artifacts", tmp_dir);
+        conf_set("artifact.cache.dir", dir);
+        conf_set("process.run.as.user", "nobody");
+        conf_set("process.run.as.group", "nogroup");
+        be = proc_new(dir);
+        url_of(url, sizeof(url), "/good");
+        spec = art_spec("{artifact}", url, good_sha);
+        params = json_pack("{s:s}", "who", "nobody");
+        ck_assert_msg(run_it(be, spec, params, &res, errstr,
+                             sizeof(errstr)) == FLOQ_OK,
+                      "run: %s", errstr);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s: %s",
+                      res.reason, res.output_tail);
+        snprintf(path, sizeof(path), "%s/%s", dir, good_sha);
+        snprintf(want, sizeof(want), "artifact nobody %s\n", path);
+        ck_assert_str_eq(res.output_tail, want);
+        floq_run_result_release(&res);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0550);
+        ck_assert_int_eq(st.st_uid, 0);
+        ck_assert_int_eq(st.st_gid, gr->gr_gid);
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0710);
+        ck_assert_int_eq(st.st_gid, gr->gr_gid);
+        /* A hit from an unshared download (the deploy's) is shared too. */
+        ck_assert_int_eq(chown(path, 0, 0), 0);
+        ck_assert_int_eq(chmod(path, 0400), 0);
+        ck_assert_int_eq(run_it(be, spec, params, &res, errstr,
+                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s",
+                      res.reason);
+        floq_run_result_release(&res);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0550);
+        ck_assert_int_eq(st.st_gid, gr->gr_gid);
+        json_decref(spec);
+        json_decref(params);
+        ops->destroy(be);
+}
+END_TEST
+
 START_TEST(test_process_fetch_failure) {
         char url[128], errstr[1024], dirs[2 * PATH_MAX];
         floq_run_result_t res;
@@ -1100,6 +1166,7 @@ static Suite *artifacts_suite(void) {
         tcase_add_test(tc, test_process_allowlist);
         tcase_add_test(tc, test_process_runs_artifact);
         tcase_add_test(tc, test_process_fetch_failure);
+        tcase_add_test(tc, test_process_artifact_job_user);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -960,6 +960,10 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
         if (floq_artifact_conf_init(&pb->art, conf, pb->art_err,
                                     sizeof(pb->art_err)) == FLOQ_OK)
                 pb->art_err[0] = '\0';
+        /* The job user reads (and runs) its artifacts through the job
+         * group; the cache stays the worker's to write. */
+        if (pb->run_as)
+                pb->art.share_gid = (long)pb->gid;
         return &pb->base;
 }
 
