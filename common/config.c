@@ -117,6 +117,20 @@ static const floq_conf_prop_t conf_props[] = {
           0 },
         { "process.env.allow", FLOQ_CONF_STR, "PATH,HOME,LANG,LC_ALL,TZ",
           "comma-separated environment variables passed to processes", 0 },
+        { "process.env.spec.allow", FLOQ_CONF_STR, "",
+          "comma-separated variables a deployment's spec env may set "
+          "(NAME, or PREFIX* for a prefix) beyond TZ, LANG, LANGUAGE and "
+          "LC_*; any other name is REJECTED at deploy",
+          0 },
+        { "process.run.as.user", FLOQ_CONF_STR, NULL,
+          "user (name or uid) jobs run as, not root nor the worker's own; "
+          "the worker refuses to start if it could read the worker's "
+          "keys, SASL or TLS key files",
+          0 },
+        { "process.run.as.group", FLOQ_CONF_STR, NULL,
+          "group (name or gid) jobs run as; unset: the job user's primary "
+          "group",
+          0 },
         { "process.output.max.bytes", FLOQ_CONF_SIZE, "64k",
           "stdout/stderr kept per run", 0 },
         { "process.kill.grace.ms", FLOQ_CONF_MS, "5000",
@@ -127,8 +141,9 @@ static const floq_conf_prop_t conf_props[] = {
           "RLIMIT_AS in bytes; 0 = unlimited", 0 },
         { "process.rlimit.nofile", FLOQ_CONF_INT, "1024",
           "RLIMIT_NOFILE; 0 = unlimited", 0 },
-        { "process.rlimit.nproc", FLOQ_CONF_INT, "0",
-          "RLIMIT_NPROC; 0 = unlimited", 0 },
+        { "process.rlimit.nproc", FLOQ_CONF_INT, "4096",
+          "RLIMIT_NPROC of the job user, applied only with "
+          "process.run.as.user (it counts per uid); 0 = unlimited", 0 },
         /* Deploy artifacts (worker/artifacts.c) */
         { "artifact.cache.dir", FLOQ_CONF_STR, NULL,
           "worker-local cache of verified deploy artifacts, one file per "
@@ -150,8 +165,9 @@ static const floq_conf_prop_t conf_props[] = {
           "worker.heartbeat.timeout.ms)", 0 },
         { "artifact.redirects.max", FLOQ_CONF_INT, "3",
           "HTTP redirects followed (never to file:)", 0 },
-        { "artifact.protocols", FLOQ_CONF_STR, "https,http,file",
-          "URL schemes artifact_url may use (of https, http, file)", 0 },
+        { "artifact.protocols", FLOQ_CONF_STR, "https,http",
+          "URL schemes artifact_url may use (of https, http, file; file "
+          "reads any file the worker can, so it is off by default)", 0 },
         /* Lineage */
         { "lineage.enabled", FLOQ_CONF_BOOL, "true",
           "emit OpenLineage events", 0 },

@@ -101,6 +101,7 @@ floq_err_t floq_artifact_conf_init(floq_artifact_conf_t *ac,
         int n;
 
         memset(ac, 0, sizeof(*ac));
+        ac->share_gid = -1;
         if (dir && *dir) {
                 if (dir[0] != '/')
                         return floq_seterr(errstr, errstr_size,
@@ -242,7 +243,10 @@ static int cache_dir_open(const floq_artifact_conf_t *ac, char *errstr,
                 if (tmp[i] != '/')
                         continue;
                 tmp[i] = '\0';
-                if (mkdir(tmp, 0700) == -1 && errno != EEXIST) {
+                /* Parents made here let a job group through to the cache
+                 * when shared; existing ones are the operator's. */
+                if (mkdir(tmp, ac->share_gid >= 0 ? 0711 : 0700) == -1 &&
+                    errno != EEXIST) {
                         floq_seterr(errstr, errstr_size, FLOQ_ERR_IO,
                                     "cannot create artifact cache "
                                     "directory '%s': %s",
@@ -267,6 +271,23 @@ static int cache_dir_open(const floq_artifact_conf_t *ac, char *errstr,
                             lstat(ac->dir, &st) == 0 && S_ISLNK(st.st_mode)
                                     ? "it is a symbolic link"
                                     : strerror(e));
+                return -1;
+        }
+        /* Shared with the job group: it may look files up by their digest
+         * (x), never list or change them. */
+        if (ac->share_gid >= 0 && fstat(fd, &st) == 0 &&
+            st.st_uid == geteuid() &&
+            ((long)st.st_gid != ac->share_gid ||
+             (st.st_mode & 0777) != 0710) &&
+            (fchown(fd, (uid_t)-1, (gid_t)ac->share_gid) == -1 ||
+             fchmod(fd, 0710) == -1)) {
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                            "cannot give the job group (gid %ld) access to "
+                            "the artifact cache directory '%s': %s (the "
+                            "worker needs CAP_CHOWN or membership in that "
+                            "group)",
+                            ac->share_gid, ac->dir, strerror(errno));
+                close(fd);
                 return -1;
         }
         if (fstat(fd, &st) == -1 || st.st_uid != geteuid() ||
@@ -626,10 +647,17 @@ static floq_err_t fetch_into_cache(const floq_artifact_conf_t *ac, int dfd,
                 goto out;
         }
         if (strcmp(got_hex, sha)) {
+                /* The reply goes to whoever deployed: it says no more
+                 * than "no", or a deploy would tell the digest and size of
+                 * any file or internal URL the worker can read. */
+                floq_warn("artifact", "'%s' does not match its sha256: "
+                                      "expected %s, got %s (%" PRId64
+                                      " bytes)",
+                          url, sha, got_hex, f.got);
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
-                                  "artifact '%s' does not match its sha256: "
-                                  "expected %s, got %s (%" PRId64 " bytes)",
-                                  url, sha, got_hex, f.got);
+                                  "artifact '%s' does not match its sha256 "
+                                  "%s",
+                                  url, sha);
                 goto out;
         }
         /* A copy that replaces one keeps its exec bit: a start may be
@@ -641,7 +669,19 @@ static floq_err_t fetch_into_cache(const floq_artifact_conf_t *ac, int dfd,
                     S_ISREG(old.st_mode) && (old.st_mode & S_IXUSR))
                         mode |= S_IXUSR;
         }
-        /* Read-only before it gets its name; durable before the rename. */
+        /* Read-only before it gets its name (for the job group too when
+         * shared); durable before the rename. */
+        if (ac->share_gid >= 0) {
+                mode |= (mode & S_IXUSR) ? 0050 : 0040;
+                if (fchown(f.fd, (uid_t)-1, (gid_t)ac->share_gid) == -1) {
+                        err = floq_seterr(errstr, errstr_size, FLOQ_ERR_IO,
+                                          "cannot give artifact '%s' to the "
+                                          "job group (gid %ld): %s",
+                                          url, ac->share_gid,
+                                          strerror(errno));
+                        goto out;
+                }
+        }
         if (fchmod(f.fd, mode) == -1 || fsync(f.fd) == -1) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_IO,
                                   "cannot write artifact '%s' to the cache "
@@ -783,13 +823,32 @@ floq_err_t floq_artifact_ensure(const floq_artifact_conf_t *ac,
                                 continue;
                         }
                 }
-                if ((flags & FLOQ_ARTIFACT_F_EXEC) && !(st.st_mode & S_IXUSR) &&
-                    fchmod(fd, 0500) == -1) {
-                        err = floq_seterr(errstr, errstr_size, FLOQ_ERR_IO,
-                                          "cannot make artifact '%s' "
-                                          "executable: %s",
-                                          path, strerror(errno));
-                        goto out;
+                /* Executable when asked (it stays so), and the job
+                 * group's when shared. */
+                {
+                        mode_t want = ((flags & FLOQ_ARTIFACT_F_EXEC) ||
+                                       (st.st_mode & S_IXUSR))
+                                              ? 0500
+                                              : 0400;
+
+                        if (ac->share_gid >= 0)
+                                want |= (want & S_IXUSR) ? 0050 : 0040;
+                        if ((ac->share_gid >= 0 &&
+                             (long)st.st_gid != ac->share_gid &&
+                             fchown(fd, (uid_t)-1,
+                                    (gid_t)ac->share_gid) == -1) ||
+                            ((st.st_mode & 0777) != want &&
+                             fchmod(fd, want) == -1)) {
+                                err = floq_seterr(
+                                        errstr, errstr_size, FLOQ_ERR_IO,
+                                        "cannot set the mode of artifact "
+                                        "'%s' (0%o%s): %s",
+                                        path, (unsigned)want,
+                                        ac->share_gid >= 0 ? ", job group"
+                                                           : "",
+                                        strerror(errno));
+                                goto out;
+                        }
                 }
                 /* Recently used: last in line for eviction. */
                 (void)futimens(fd, NULL);

@@ -46,6 +46,12 @@ typedef struct floq_artifact_conf_s {
         int64_t deploy_timeout_ms;   /**< bound of a fetch on the loop */
         long redirects_max;          /**< HTTP redirects followed */
         char protocols[64];          /**< "https,http,file" (curl's form) */
+        long share_gid;              /**< -1: the cache is the worker's
+                                      *   user's alone; else the group
+                                      *   (the process backend's job group)
+                                      *   that may read and run its files:
+                                      *   the directory becomes 0710 and the
+                                      *   files 0440 / 0550 of that group */
 } floq_artifact_conf_t;
 
 /** floq_artifact_ensure() flags */
@@ -109,7 +115,8 @@ floq_err_t floq_artifact_url_check(const floq_artifact_conf_t *ac,
  * @param fetchedp when non-NULL, set to 1 when this call downloaded it
  * @return FLOQ_OK; FLOQ_ERR_INVALID_ARG (bad digest or URL);
  *         FLOQ_ERR_REJECTED when the downloaded bytes do not match, with
- *         "artifact 'URL' does not match its sha256: expected X, got Y";
+ *         "artifact 'URL' does not match its sha256 X" (nothing about
+ *         the bytes received: those go to the log only);
  *         FLOQ_ERR_TOO_LARGE past artifact.max.bytes; FLOQ_ERR_TIMED_OUT;
  *         FLOQ_ERR_TRANSPORT (HTTP status >= 400, connection errors);
  *         FLOQ_ERR_NOT_FOUND (FLOQ_ARTIFACT_F_CACHED_ONLY and a miss);

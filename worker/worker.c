@@ -504,6 +504,14 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 floq_backend_t *be = floq_backends[i]->new_(conf, why,
                                                             sizeof(why));
 
+                if (!be && floq_backends[i] == &floq_backend_process) {
+                        /* The embedded backend refuses an unsafe job
+                         * isolation (a job user that could read the
+                         * worker's keys): so does the worker. */
+                        floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                    "process backend: %s", why);
+                        goto fail;
+                }
                 if (!be) {
                         floq_warn("worker", "backend '%s' not available: %s",
                                   floq_backends[i]->name, why);

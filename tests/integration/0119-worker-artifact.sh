@@ -60,8 +60,10 @@ ok "wrong sha256 REJECTED" test "$(statuses "$R" "$bad")" = REJECTED
 why=$(reply_field "$R" "$bad" REJECTED reason)
 echo "  reason: $why"
 ok "reason names the URL" grep -qF "$URL" <<<"$why"
-ok "reason names the expected digest" grep -qF "expected $wrong" <<<"$why"
-ok "reason names the actual digest" grep -qF "got $sha" <<<"$why"
+ok "reason names the deployer's digest" grep -qF "does not match its sha256 $wrong" <<<"$why"
+# Issue 10 item 5: nothing about the bytes served (digest, size).
+ok "reason does not disclose the served digest" bash -c '! grep -qF "$1" <<<"$2"' _ "$sha" "$why"
+ok "reason does not disclose the size" bash -c '! grep -q "bytes" <<<"$1"' _ "$why"
 ok "missing sha256 REJECTED" test "$(statuses "$R" "$nosha")" = REJECTED
 ok "... saying artifact_sha256 is required" \
     grep -qF "artifact_sha256 is required" <<<"$(reply_field "$R" "$nosha" REJECTED reason)"

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,6 +78,7 @@ static void setup(void) {
         snprintf(dirs, sizeof(dirs), "%s:%s", data_dir, tmp_dir);
         conf_set("process.allowed.dirs", dirs);
         conf_set("process.env.allow", "PATH,TEST_ALLOWED_VAR,?TEST_OPT_VAR");
+        conf_set("process.env.spec.allow", "GREETING,TEST_ALLOWED_VAR");
         conf_set("process.kill.grace.ms", "300");
         be = NULL;
         backend_renew();
@@ -996,6 +999,454 @@ START_TEST(test_pdeathsig) {
 }
 END_TEST
 
+/* --------------------------------------------------- the process tree */
+
+/* The descendants of tests/unit/data/tree.sh, each writing <name>.pid. */
+static const char *const tree_names[] = { "wrapper", "mid", "grandchild",
+                                          "setsid", "child", NULL };
+#define TREE_CNT 5
+
+/* Is @p pid gone? A zombie counts as gone: an init that does not reap
+ * (a container's) keeps killed orphans as zombies. */
+static int pid_dead(pid_t pid) {
+        char path[64], buf[512], *p;
+        FILE *f;
+        int st;
+
+        (void)waitpid(pid, &st, WNOHANG);
+        if (kill(pid, 0) == -1 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (!(f = fopen(path, "r")))
+                return 1;
+        buf[0] = '\0';
+        if (!fgets(buf, sizeof(buf), f))
+                buf[0] = '\0';
+        fclose(f);
+        p = strrchr(buf, ')');
+        return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Wait for every pidfile of tree.sh in tmp_dir. */
+static void read_tree(pid_t *pids) {
+        char path[PATH_MAX + 32];
+        int i;
+
+        for (i = 0; tree_names[i]; i++) {
+                snprintf(path, sizeof(path), "%s/%s.pid", tmp_dir,
+                         tree_names[i]);
+                pids[i] = read_pid(path);
+        }
+        /* The setsid one really left the job's session and group. */
+        ck_assert_int_ne(getsid(pids[3]), getsid(pids[0]));
+        ck_assert_int_ne(getpgid(pids[3]), getpgid(pids[0]));
+}
+
+/*
+ * No descendant may survive: each must be gone within @p ms (kill -0 with
+ * a deadline). Survivors are SIGKILLed before the test fails, so a failure
+ * leaves nothing running.
+ */
+static void assert_tree_gone(const pid_t *pids, int64_t ms) {
+        int64_t end = floq_mono_ms() + ms;
+        char alive[256];
+        int i, left;
+
+        for (;;) {
+                alive[0] = '\0';
+                left = 0;
+                for (i = 0; tree_names[i]; i++)
+                        if (!pid_dead(pids[i])) {
+                                left++;
+                                snprintf(alive + strlen(alive),
+                                         sizeof(alive) - strlen(alive),
+                                         " %s(%d)", tree_names[i],
+                                         (int)pids[i]);
+                        }
+                if (!left || floq_mono_ms() >= end)
+                        break;
+                nap_ms(5);
+        }
+        if (left)
+                for (i = 0; tree_names[i]; i++)
+                        if (!pid_dead(pids[i]))
+                                (void)kill(pids[i], SIGKILL);
+        ck_assert_msg(!left, "survived the attempt:%s", alive);
+}
+
+static json_t *tree_spec(void) {
+        return script_spec("tree.sh", tmp_dir, NULL);
+}
+
+/* stop(): every descendant dies, including one that called setsid. */
+START_TEST(test_tree_stop) {
+        pid_t pids[TREE_CNT];
+        floq_run_result_t res;
+        floq_attempt_t *att;
+        json_t *spec = tree_spec();
+
+        att = start_ok(spec, NULL);
+        read_tree(pids);
+        /* The ref is the job's pid, not its supervisor's. */
+        ck_assert_int_eq(atoi(ops->ref(be, att)), pids[0]);
+        ck_assert_int_eq(ops->stop(be, att, FLOQ_STOP_CANCEL), FLOQ_OK);
+        wait_end(att, &res, 10000);
+        ck_assert_int_eq(res.outcome, FLOQ_OUTCOME_CANCELLED);
+        assert_tree_gone(pids, 5000);
+        ops->attempt_destroy(be, att);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/* The spec's timeout: the same. */
+START_TEST(test_tree_timeout) {
+        pid_t pids[TREE_CNT];
+        floq_run_result_t res;
+        floq_attempt_t *att;
+        json_t *spec = tree_spec();
+
+        json_object_set_new(spec, "timeout_ms", json_integer(2000));
+        att = start_ok(spec, NULL);
+        read_tree(pids);
+        wait_end(att, &res, 15000);
+        ck_assert_int_eq(res.outcome, FLOQ_OUTCOME_TIMED_OUT);
+        assert_tree_gone(pids, 5000);
+        ops->attempt_destroy(be, att);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/* The main process ends by itself: what it left behind (setsid too) goes. */
+START_TEST(test_tree_main_exits) {
+        pid_t pids[TREE_CNT];
+        floq_run_result_t res;
+        floq_attempt_t *att;
+        json_t *spec = tree_spec();
+
+        att = start_ok(spec, NULL);
+        read_tree(pids);
+        /* The wrapper's foreground child ends: the wrapper exits 0. */
+        ck_assert_int_eq(kill(pids[4], SIGKILL), 0);
+        wait_end(att, &res, 10000);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s",
+                      res.reason);
+        assert_tree_gone(pids, 5000);
+        ops->attempt_destroy(be, att);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/*
+ * The worker dies (a process standing in for it starts the attempt and
+ * is SIGKILLed): the whole tree goes with it, not only its direct child.
+ */
+START_TEST(test_tree_worker_killed) {
+        pid_t pids[TREE_CNT], mid;
+        json_t *spec = tree_spec();
+        int st, ready[2];
+        char c, errstr[512];
+
+        ck_assert_int_eq(deploy(spec, errstr, sizeof(errstr)), FLOQ_OK);
+        ck_assert_int_eq(pipe(ready), 0);
+        mid = fork();
+        ck_assert_int_ge(mid, 0);
+        if (mid == 0) {
+                floq_attempt_t *att = NULL;
+                floq_run_req_t req = { .run_id = RUN_ID,
+                                       .deployment = "dep",
+                                       .attempt = 1,
+                                       .spec = spec };
+
+                close(ready[0]);
+                if (ops->start(be, &req, &att, errstr, sizeof(errstr)))
+                        _exit(2);
+                if (write(ready[1], "r", 1) != 1)
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        read_tree(pids);
+        ck_assert_int_eq(kill(mid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(mid, &st, 0), mid);
+        assert_tree_gone(pids, 5000);
+        json_decref(spec);
+}
+END_TEST
+
+/* ------------------------------------------------ deployer's environment */
+
+/* A deployment sets only the variables the operator allows (issue 10). */
+START_TEST(test_env_spec_allowlist) {
+        static const char *const refused[] = {
+                "OPENSSL_CONF", "LD_PRELOAD",   "PATH",
+                "JAVA_TOOL_OPTIONS", "GIT_SSH_COMMAND", "PERLLIB",
+                "PYTHONPATH",   "FLOQ_RUN_ID", NULL
+        };
+        char exe[PATH_MAX + 32], errstr[512], needle[128];
+        json_t *spec;
+        size_t i;
+
+        snprintf(exe, sizeof(exe), "%s/exit.sh", data_dir);
+        for (i = 0; refused[i]; i++) {
+                snprintf(needle, sizeof(needle),
+                         "env: '%s' may not be set by a deployment",
+                         refused[i]);
+                expect_rejected(json_pack("{s:s, s:{s:s}}", "executable", exe,
+                                          "env", refused[i], "/tmp/x"),
+                                needle);
+        }
+        /* The safe set needs no listing. */
+        spec = json_pack("{s:s, s:{s:s, s:s, s:s}}", "executable", exe, "env",
+                         "TZ", "Europe/Paris", "LANG", "C.UTF-8", "LC_ALL",
+                         "C");
+        ck_assert_msg(deploy(spec, errstr, sizeof(errstr)) == FLOQ_OK, "%s",
+                      errstr);
+        json_decref(spec);
+        /* The operator's list: names and prefixes; a prefix never lets a
+         * loader or interpreter variable through, an exact name does. */
+        conf_set("process.env.spec.allow", "APP_*, PATH,LD_*,PYTHON*,"
+                                           "PERL5LIB");
+        backend_renew();
+        spec = json_pack("{s:s, s:{s:s, s:s, s:s}}", "executable", exe, "env",
+                         "APP_MODE", "x", "PATH", "/usr/bin", "PERL5LIB",
+                         "/opt/lib");
+        ck_assert_msg(deploy(spec, errstr, sizeof(errstr)) == FLOQ_OK, "%s",
+                      errstr);
+        json_decref(spec);
+        expect_rejected(json_pack("{s:s, s:{s:s}}", "executable", exe, "env",
+                                  "LD_PRELOAD", "/tmp/evil.so"),
+                        "only an exact process.env.spec.allow entry");
+        expect_rejected(json_pack("{s:s, s:{s:s}}", "executable", exe, "env",
+                                  "PYTHONPATH", "/tmp"),
+                        "'PYTHONPATH' may not be set");
+        expect_rejected(json_pack("{s:s, s:{s:s}}", "executable", exe, "env",
+                                  "OPENSSL_CONF", "/tmp/x"),
+                        "not in process.env.spec.allow");
+        /* {artifact} is never substituted into a value. */
+        expect_rejected(json_pack("{s:s, s:{s:s}}", "executable", exe, "env",
+                                  "APP_CONF", "{artifact}"),
+                        "{artifact} is not substituted in env values");
+        spec = json_pack("{s:s, s:{s:s}}", "executable", exe, "env",
+                         "APP_CONF", "{{artifact}}");
+        ck_assert_msg(deploy(spec, errstr, sizeof(errstr)) == FLOQ_OK, "%s",
+                      errstr);
+        json_decref(spec);
+}
+END_TEST
+
+/* A script of @p body in tmp_dir, readable and executable by all. */
+static void tmp_script(char *path, size_t size, const char *name,
+                       const char *body) {
+        FILE *f;
+
+        tmp_path(path, size, name);
+        f = fopen(path, "w");
+        ck_assert(f != NULL);
+        fprintf(f, "#!/bin/sh\n%s", body);
+        fclose(f);
+        ck_assert_int_eq(chmod(path, 0755), 0);
+}
+
+/* no_new_privs, no descriptor beyond stdio, no core files. */
+START_TEST(test_job_hardening) {
+        char path[PATH_MAX + 32];
+        floq_run_result_t res;
+        json_t *spec;
+
+        tmp_script(path, sizeof(path), "hard.sh",
+                   "/bin/grep NoNewPrivs /proc/self/status\n"
+                   "/bin/ls /proc/$$/fd | /usr/bin/tr '\\n' ' '\n"
+                   "echo\necho core=$(ulimit -c)\n");
+        spec = json_pack("{s:s}", "executable", path);
+        run_to_end(spec, NULL, &res);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s",
+                      res.reason);
+        ck_assert_ptr_nonnull(res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "NoNewPrivs:\t1\n"), "%s",
+                      res.output_tail);
+        /* dash keeps the script open on fd 10 (its own, not inherited). */
+        ck_assert_msg(strstr(res.output_tail, "\n0 1 10 2 \n") ||
+                              strstr(res.output_tail, "\n0 1 2 \n"),
+                      "descriptors beyond stdio: %s", res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "core=0\n"), "%s",
+                      res.output_tail);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/* ---------------------------------------------------------- the job user */
+
+/* uid/gid of nobody/nogroup, or skip the test (not root, no such user). */
+static int job_user(uid_t *uid, gid_t *gid) {
+        struct passwd *pw;
+        struct group *gr;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "SKIP: running jobs as another user needs "
+                                "root (this test is not root)\n");
+                return 0;
+        }
+        if (!(pw = getpwnam("nobody")) || !(gr = getgrnam("nogroup"))) {
+                fprintf(stderr, "SKIP: no user 'nobody' or group "
+                                "'nogroup'\n");
+                return 0;
+        }
+        *uid = pw->pw_uid;
+        *gid = gr->gr_gid;
+        return 1;
+}
+
+/*
+ * A job of a deployer runs as process.run.as.user: it cannot read a 0600
+ * keys file of the worker's user even where the directory lets it look,
+ * and RLIMIT_NPROC applies to it.
+ */
+START_TEST(test_run_as_user) {
+        char keys[PATH_MAX + 32], path[PATH_MAX + 32], body[PATH_MAX + 256];
+        char want[64];
+        floq_run_result_t res;
+        json_t *spec;
+        uid_t uid;
+        gid_t gid;
+        FILE *f;
+
+        if (!job_user(&uid, &gid))
+                return;
+        ck_assert_int_eq(chmod(tmp_dir, 0755), 0);
+        tmp_path(keys, sizeof(keys), "keys");
+        f = fopen(keys, "w");
+        ck_assert(f != NULL);
+        fputs("k1=00112233445566778899aabbccddeeff\n", f);
+        fclose(f);
+        ck_assert_int_eq(chmod(keys, 0600), 0);
+        conf_set("security.hmac.keys.file", keys);
+        conf_set("process.run.as.user", "nobody");
+        conf_set("process.run.as.group", "nogroup");
+        conf_set("process.rlimit.nproc", "333");
+        backend_renew();
+        snprintf(body, sizeof(body),
+                 "echo ids=$(/usr/bin/id -u):$(/usr/bin/id -g):"
+                 "$(/usr/bin/id -G)\n"
+                 "/bin/grep 'Max processes' /proc/self/limits\n"
+                 "/bin/cat '%s' && echo READ-THE-KEYS\n"
+                 "exit 0\n",
+                 keys);
+        tmp_script(path, sizeof(path), "as-user.sh", body);
+        spec = json_pack("{s:s}", "executable", path);
+        run_to_end(spec, NULL, &res);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s",
+                      res.reason);
+        ck_assert_ptr_nonnull(res.output_tail);
+        snprintf(want, sizeof(want), "ids=%u:%u:%u\n", (unsigned)uid,
+                 (unsigned)gid, (unsigned)gid);
+        ck_assert_msg(strstr(res.output_tail, want), "want %s in %s", want,
+                      res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "Max processes             333 "),
+                      "%s", res.output_tail);
+        ck_assert_msg(!strstr(res.output_tail, "READ-THE-KEYS") &&
+                              !strstr(res.output_tail, "00112233"),
+                      "the job read the keys: %s", res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "Permission denied"), "%s",
+                      res.output_tail);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/* Without a job user, RLIMIT_NPROC is not applied (it counts per uid:
+ * every process of the worker's user). */
+START_TEST(test_nproc_needs_job_user) {
+        char path[PATH_MAX + 32];
+        floq_run_result_t res;
+        json_t *spec;
+
+        conf_set("process.rlimit.nproc", "333");
+        backend_renew();
+        tmp_script(path, sizeof(path), "nproc.sh",
+                   "/bin/grep 'Max processes' /proc/self/limits\n");
+        spec = json_pack("{s:s}", "executable", path);
+        run_to_end(spec, NULL, &res);
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%s",
+                      res.reason);
+        ck_assert_msg(!strstr(res.output_tail, " 333 "), "%s",
+                      res.output_tail);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+static void expect_new_fails(const char *needle) {
+        char errstr[512];
+
+        if (be)
+                ops->destroy(be);
+        be = ops->new_(conf, errstr, sizeof(errstr));
+        ck_assert_msg(be == NULL, "started although '%s' was expected",
+                      needle);
+        ck_assert_msg(strstr(errstr, needle), "'%s' not in '%s'", needle,
+                      errstr);
+}
+
+/* The worker refuses to start when the job user could read its secrets,
+ * or is not a user of its own. */
+START_TEST(test_run_as_refusals) {
+        char keys[PATH_MAX + 32], sasl[PATH_MAX + 32], pem[PATH_MAX + 32];
+        char errstr[512];
+        uid_t uid;
+        gid_t gid;
+        FILE *f;
+
+        if (!job_user(&uid, &gid))
+                return;
+        ck_assert_int_eq(chmod(tmp_dir, 0755), 0);
+        tmp_path(keys, sizeof(keys), "keys");
+        tmp_path(sasl, sizeof(sasl), "sasl");
+        tmp_path(pem, sizeof(pem), "client.key");
+        f = fopen(keys, "w");
+        fputs("k1=00112233445566778899aabbccddeeff\n", f);
+        fclose(f);
+        f = fopen(sasl, "w");
+        fputs("hunter2\n", f);
+        fclose(f);
+        f = fopen(pem, "w");
+        fputs("-----BEGIN PRIVATE KEY-----\n", f);
+        fclose(f);
+        ck_assert_int_eq(chmod(keys, 0644), 0);
+        ck_assert_int_eq(chmod(sasl, 0600), 0);
+        ck_assert_int_eq(chmod(pem, 0640), 0);
+        ck_assert_int_eq(chown(pem, 0, gid), 0);
+        conf_set("security.hmac.keys.file", keys);
+        conf_set("sasl.password.file", sasl);
+        ck_assert_int_eq(floq_conf_set_kafka(conf, "ssl.key.location", pem,
+                                             errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        conf_set("process.run.as.group", "nogroup");
+        expect_new_fails("process.run.as.group is set without");
+        conf_set("process.run.as.user", "nobody");
+        expect_new_fails("could read security.hmac.keys.file");
+        ck_assert_int_eq(chmod(keys, 0600), 0);
+        /* Group-readable by the job's group: refused as well. */
+        expect_new_fails("could read ssl.key.location");
+        ck_assert_int_eq(chown(pem, 0, 0), 0);
+        backend_renew();
+        /* Not root, not the worker's own. */
+        conf_set("process.run.as.user", "root");
+        expect_new_fails("root");
+        conf_set("process.run.as.user", "no-such-user-floq");
+        expect_new_fails("no user 'no-such-user-floq'");
+        conf_set("process.run.as.user", "nobody");
+        conf_set("process.run.as.group", "root");
+        expect_new_fails("gid 0");
+}
+END_TEST
+
 /* ----------------------------------------------------------------- main */
 
 static Suite *process_suite(void) {
@@ -1040,6 +1491,25 @@ static Suite *process_suite(void) {
         tcase_add_test(tc, test_grandchildren_killed);
         tcase_add_test(tc, test_destroy_running_attempt);
         tcase_add_loop_test(tc, test_pdeathsig, 0, 2);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("tree");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_tree_stop);
+        tcase_add_test(tc, test_tree_timeout);
+        tcase_add_test(tc, test_tree_main_exits);
+        tcase_add_test(tc, test_tree_worker_killed);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("isolation");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_env_spec_allowlist);
+        tcase_add_test(tc, test_job_hardening);
+        tcase_add_test(tc, test_run_as_user);
+        tcase_add_test(tc, test_nproc_needs_job_user);
+        tcase_add_test(tc, test_run_as_refusals);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("output");

@@ -28,10 +28,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@
 #include "artifacts.h"
 #include "backend.h"
 #include "backend_int.h"
+#include "config_int.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -78,11 +81,15 @@ typedef struct proc_backend_s {
         size_t output_max;
         int64_t grace_ms;
         int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
+        char *env_spec_allow; /* process.env.spec.allow as configured */
+        int run_as;           /* process.run.as.user is set */
+        uid_t uid;            /* ... its uid */
+        gid_t gid;            /* ... and the job group */
         floq_artifact_conf_t art; /* artifact.* settings */
         char art_err[256];        /* why art is unusable, "" when fine */
 } proc_backend_t;
 
-/* What the child reports through the exec-status pipe when it fails. */
+/* The step of a start that failed, as the supervisor reports it. */
 enum {
         STAGE_SETPGID = 1,
         STAGE_PDEATHSIG,
@@ -93,18 +100,44 @@ enum {
         STAGE_RLIMIT_NPROC,
         STAGE_CHDIR,
         STAGE_EXEC,
+        STAGE_SUBREAPER,
+        STAGE_PIPE,
+        STAGE_FORK,
+        STAGE_USER,
+        STAGE_NO_NEW_PRIVS,
+        STAGE_RLIMIT_CORE,
 };
 
-typedef struct child_err_s {
-        int stage;
-        int err;
-} child_err_t;
+/*
+ * Records on the control pipe, supervisor to worker: FAILED (the job never
+ * ran), or STARTED and, when every descendant is gone, EXIT. Each is one
+ * write() of less than PIPE_BUF bytes, so it arrives whole.
+ */
+enum { SUP_MSG_FAILED = 1, SUP_MSG_STARTED, SUP_MSG_EXIT };
+
+typedef struct sup_msg_s {
+        int kind;
+        int stage; /* FAILED: the step */
+        int err;   /* FAILED: its errno */
+        int value; /* STARTED: the job's pid; EXIT: its wait status */
+} sup_msg_t;
+
+/* Signals the worker sends an attempt's supervisor. */
+#define SUP_SIG_TERM SIGTERM /* SIGTERM to every descendant */
+#define SUP_SIG_KILL SIGUSR1 /* SIGKILL to every descendant, then exit; also
+                              * the supervisor's parent-death signal */
+/* The control pipe's descriptor in the supervisor. */
+#define SUP_CTL_FD 3
+/* Descendants signalled per sweep of the tree; the next sweep gets more. */
+#define SUP_TREE_MAX 4096
 
 struct floq_attempt_s {
         pthread_mutex_t lock; /* guards the fields marked (L) */
-        pid_t pid;            /* also the process group id */
+        pid_t pid;            /* the attempt's supervisor (our child) */
+        pid_t job_pid;        /* the job's main process (its child) */
         char ref[24];
-        int pidfd;            /* -1 when the kernel has no pidfd_open */
+        int pidfd;            /* of the supervisor; -1 without pidfd_open */
+        int ctlfd;            /* control pipe from the supervisor */
         int outfd;            /* read end of stdout+stderr, -1 at EOF */
         int wakefd;           /* eventfd: stop() wakes wait() */
         int exited;           /* child seen exited (not yet reaped) */
@@ -169,6 +202,72 @@ static const char *denied_env_name(const char *name) {
                                        : "it can make the job run code that "
                                          "is not allowlisted";
         return NULL;
+}
+
+/* Variables every spec may set: they only choose a locale or time zone. */
+static const char *const spec_env_safe[] = {
+        "TZ",          "LANG",       "LANGUAGE",    "LC_ALL",
+        "LC_CTYPE",    "LC_COLLATE", "LC_MESSAGES", "LC_MONETARY",
+        "LC_NUMERIC",  "LC_TIME",    NULL,
+};
+
+/*
+ * May a deployment's spec "env" set @p name? NULL when it may, else the
+ * reason. The rule is an allowlist: the safe set above, then the names of
+ * process.env.spec.allow (an entry "APP_*" allows a prefix). A name of the
+ * denylist (the loader, libc, shells, interpreters) is allowed only by an
+ * exact entry, never by a prefix; FLOQ_* never (the worker sets those).
+ */
+static const char *spec_env_refused(const proc_backend_t *pb,
+                                    const char *name) {
+        const char *p = pb->env_spec_allow ? pb->env_spec_allow : "";
+        const char *denied;
+        size_t i, nl = strlen(name);
+
+        if (!strncmp(name, "FLOQ_", 5))
+                return "FLOQ_ variables are set by the worker";
+        for (i = 0; spec_env_safe[i]; i++)
+                if (!strcmp(name, spec_env_safe[i]))
+                        return NULL;
+        denied = denied_env_name(name);
+        while (*p) {
+                size_t len;
+
+                p += strspn(p, ", \t");
+                len = strcspn(p, ", \t");
+                if (len == nl && !strncmp(p, name, len))
+                        return NULL;
+                if (len > 1 && p[len - 1] == '*' && len - 1 <= nl &&
+                    !strncmp(p, name, len - 1) && !denied)
+                        return NULL;
+                p += len;
+        }
+        if (denied)
+                return "it can make the job run code that is not "
+                       "allowlisted (only an exact process.env.spec.allow "
+                       "entry allows it)";
+        return "it is not in process.env.spec.allow (the operator's list "
+               "of variables a deployment may set; always allowed: TZ, "
+               "LANG, LANGUAGE, LC_*)";
+}
+
+/* Does template @p tpl (its syntax checked) use the placeholder {@p name}? */
+static int tpl_uses(const char *tpl, const char *name) {
+        size_t nl = strlen(name);
+        const char *p = tpl;
+
+        while (*p) {
+                if ((p[0] == '{' && p[1] == '{') ||
+                    (p[0] == '}' && p[1] == '}')) {
+                        p += 2;
+                        continue;
+                }
+                if (p[0] == '{' && !strncmp(p + 1, name, nl) &&
+                    p[1 + nl] == '}')
+                        return 1;
+                p++;
+        }
+        return 0;
 }
 
 /* Move fd above stdio so dup2() onto 0..2 in the child cannot clobber it. */
@@ -551,11 +650,12 @@ static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
                                            "env: '%s' is not a valid variable "
                                            "name ([A-Za-z_][A-Za-z0-9_]*)",
                                            key);
-                if ((why = denied_env_name(key)))
+                if ((why = spec_env_refused(pb, key)))
                         return floq_seterr(errstr, errstr_size,
                                            FLOQ_ERR_REJECTED,
-                                           "env: '%s' may not be set: %s", key,
-                                           why);
+                                           "env: '%s' may not be set by a "
+                                           "deployment: %s",
+                                           key, why);
                 if (!json_is_string(v) ||
                     memchr(json_string_value(v), '\0', json_string_length(v)))
                         return floq_seterr(errstr, errstr_size,
@@ -567,6 +667,16 @@ static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
                         return floq_seterr(errstr, errstr_size,
                                            FLOQ_ERR_REJECTED, "env '%s': %s",
                                            key, msg);
+                /* A path a deployer controls in a variable makes it code
+                 * (OPENSSL_CONF, JAVA_TOOL_OPTIONS, ...): never. */
+                if (tpl_uses(json_string_value(v), "artifact"))
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "env '%s': {artifact} is not "
+                                           "substituted in env values (the "
+                                           "job finds the artifact's path in "
+                                           "FLOQ_ARTIFACT)",
+                                           key);
         }
 
         allow = json_object_get(spec, "env_allow");
@@ -595,10 +705,219 @@ static floq_err_t check_spec(const proc_backend_t *pb, const json_t *spec,
 
 /* ---------------------------------------------------------- lifecycle */
 
+static void proc_destroy(floq_backend_t *be) {
+        proc_backend_t *pb = (proc_backend_t *)be;
+
+        if (!pb)
+                return;
+        free(pb->allowed_dirs);
+        free(pb->env_allow);
+        free(pb->env_spec_allow);
+        free(pb);
+}
+
 static const char *conf_str(const floq_conf_t *conf, const char *name) {
         const char *s = floq_conf_str(conf, name);
 
         return s ? s : "";
+}
+
+/* A user or group given as a number. */
+static int parse_id(const char *s, unsigned long *out) {
+        char *end;
+
+        if (!*s || *s < '0' || *s > '9')
+                return 0;
+        errno = 0;
+        *out = strtoul(s, &end, 10);
+        return !errno && !*end && *out < (unsigned long)(uid_t)-1;
+}
+
+/*
+ * process.run.as.user / process.run.as.group into pb->uid / pb->gid (names
+ * or numbers; the group defaults to the user's primary group). Neither may
+ * be root's or the worker's own: the point is that the job cannot read
+ * what the worker can.
+ */
+static floq_err_t resolve_job_user(proc_backend_t *pb, const char *user,
+                                   const char *group, char *errstr,
+                                   size_t errstr_size) {
+        char buf[16384];
+        struct passwd pw, *pwp = NULL;
+        struct group gr, *grp = NULL;
+        unsigned long id;
+        int have_gid = 0;
+
+        if (group && *group && !(user && *user))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.run.as.group is set without "
+                                   "process.run.as.user");
+        if (!user || !*user)
+                return FLOQ_OK;
+        if (parse_id(user, &id)) {
+                pb->uid = (uid_t)id;
+                (void)getpwuid_r(pb->uid, &pw, buf, sizeof(buf), &pwp);
+        } else {
+                (void)getpwnam_r(user, &pw, buf, sizeof(buf), &pwp);
+                if (!pwp)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_CONFIG,
+                                           "process.run.as.user: no user "
+                                           "'%s'",
+                                           user);
+                pb->uid = pwp->pw_uid;
+        }
+        if (pwp) {
+                pb->gid = pwp->pw_gid;
+                have_gid = 1;
+        }
+        if (group && *group) {
+                if (parse_id(group, &id)) {
+                        pb->gid = (gid_t)id;
+                } else {
+                        (void)getgrnam_r(group, &gr, buf, sizeof(buf), &grp);
+                        if (!grp)
+                                return floq_seterr(errstr, errstr_size,
+                                                   FLOQ_ERR_CONFIG,
+                                                   "process.run.as.group: "
+                                                   "no group '%s'",
+                                                   group);
+                        pb->gid = grp->gr_gid;
+                }
+                have_gid = 1;
+        }
+        if (!have_gid)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.run.as.user: uid %lu has no "
+                                   "passwd entry: set process.run.as.group "
+                                   "too",
+                                   (unsigned long)pb->uid);
+        if (pb->uid == 0 || pb->uid == geteuid())
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.run.as.user '%s' is uid %lu, %s: "
+                                   "jobs must run as an unprivileged user of "
+                                   "their own",
+                                   user, (unsigned long)pb->uid,
+                                   pb->uid == 0 ? "root"
+                                                : "the worker's own user");
+        if (pb->gid == 0 || pb->gid == getegid())
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "the job group (process.run.as.group, or "
+                                   "the primary group of '%s') is gid %lu, "
+                                   "%s: choose a group of its own",
+                                   user, (unsigned long)pb->gid,
+                                   pb->gid == 0 ? "root's"
+                                                : "the worker's own group");
+        pb->run_as = 1;
+        return FLOQ_OK;
+}
+
+/* Take the job's credentials in a child after fork(): raw system calls, so
+ * that only this thread changes (glibc's wrappers signal every thread of
+ * the process, and after fork() there is just this one). */
+static int take_job_creds(uid_t uid, gid_t gid) {
+        gid_t g = gid;
+
+        if (syscall(SYS_setgroups, 1, &g) == -1 ||
+            syscall(SYS_setresgid, gid, gid, gid) == -1 ||
+            syscall(SYS_setresuid, uid, uid, uid) == -1)
+                return -1;
+        return 0;
+}
+
+/*
+ * Could the job user read @p path (NULL: only switch to it)? Tried for
+ * real: a child takes the job's credentials and open()s the file, so ACLs,
+ * directory permissions and capabilities all count.
+ * @return 1 readable, 0 not, -1 when the worker cannot switch users.
+ */
+static int job_user_can_read(const proc_backend_t *pb, const char *path) {
+        pid_t pid;
+        int st;
+
+        pid = fork();
+        if (pid == 0) {
+                if (take_job_creds(pb->uid, pb->gid) == -1)
+                        _exit(3);
+                if (!path)
+                        _exit(1);
+                _exit(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+                                         O_NONBLOCK) >= 0
+                              ? 0
+                              : 1);
+        }
+        if (pid == -1)
+                return -1;
+        while (waitpid(pid, &st, 0) == -1)
+                if (errno != EINTR)
+                        return -1;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) == 3)
+                return -1;
+        return WEXITSTATUS(st) == 0;
+}
+
+/*
+ * The worker's secrets must be out of the job user's reach, or running
+ * jobs as another user protects nothing: the signing keys, the SASL
+ * password, TLS private keys and keytabs given to librdkafka, and the
+ * properties file (it may hold any of them inline).
+ */
+static floq_err_t check_secrets_unreadable(const proc_backend_t *pb,
+                                           const floq_conf_t *conf,
+                                           char *errstr, size_t errstr_size) {
+        static const char *const props[] = { "security.hmac.keys.file",
+                                             "sasl.password.file", "config",
+                                             NULL };
+        static const char *const kafka_keys[] = {
+                "ssl.key.location", "ssl.keystore.location",
+                "sasl.kerberos.keytab", NULL
+        };
+        const char *files[16], *what[16], *v, *key;
+        size_t n = 0, i, j, cnt;
+        struct stat st;
+
+        if (job_user_can_read(pb, NULL) == -1)
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.run.as.user: the worker cannot "
+                                   "switch to uid %lu gid %lu (run it as "
+                                   "root, or with CAP_SETUID, CAP_SETGID and "
+                                   "CAP_KILL)",
+                                   (unsigned long)pb->uid,
+                                   (unsigned long)pb->gid);
+        for (i = 0; props[i]; i++)
+                if ((v = floq_conf_get(conf, props[i])) && *v) {
+                        files[n] = v;
+                        what[n++] = props[i];
+                }
+        cnt = floq_conf_kafka_cnt(conf);
+        for (j = 0; j < cnt && n < sizeof(files) / sizeof(files[0]); j++) {
+                floq_conf_kafka_get(conf, j, &key, &v);
+                for (i = 0; kafka_keys[i]; i++)
+                        if (!strcmp(key, kafka_keys[i]) && v && *v) {
+                                files[n] = v;
+                                what[n++] = kafka_keys[i];
+                        }
+        }
+        for (i = 0; i < n; i++) {
+                int r = job_user_can_read(pb, files[i]);
+
+                if (r == 0)
+                        continue;
+                if (stat(files[i], &st) == -1)
+                        memset(&st, 0, sizeof(st));
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "process.run.as.user (uid %lu gid %lu) "
+                                   "could read %s '%s' (owner uid %lu gid "
+                                   "%lu, mode %03o): make it readable by the "
+                                   "worker's user only (chmod 600), or run "
+                                   "jobs as another user",
+                                   (unsigned long)pb->uid,
+                                   (unsigned long)pb->gid, what[i], files[i],
+                                   (unsigned long)st.st_uid,
+                                   (unsigned long)st.st_gid,
+                                   (unsigned)(st.st_mode & 07777));
+        }
+        return FLOQ_OK;
 }
 
 static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
@@ -613,12 +932,19 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
         pb->base.ops = &floq_backend_process;
         pb->allowed_dirs = strdup(conf_str(conf, "process.allowed.dirs"));
         pb->env_allow = strdup(conf_str(conf, "process.env.allow"));
-        if (!pb->allowed_dirs || !pb->env_allow) {
-                free(pb->allowed_dirs);
-                free(pb->env_allow);
-                free(pb);
+        pb->env_spec_allow = strdup(conf_str(conf, "process.env.spec.allow"));
+        if (!pb->allowed_dirs || !pb->env_allow || !pb->env_spec_allow) {
+                proc_destroy(&pb->base);
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                             "out of memory");
+                return NULL;
+        }
+        if (resolve_job_user(pb, floq_conf_get(conf, "process.run.as.user"),
+                             floq_conf_get(conf, "process.run.as.group"),
+                             errstr, errstr_size) ||
+            (pb->run_as &&
+             check_secrets_unreadable(pb, conf, errstr, errstr_size))) {
+                proc_destroy(&pb->base);
                 return NULL;
         }
         pb->output_max =
@@ -634,18 +960,13 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
         if (floq_artifact_conf_init(&pb->art, conf, pb->art_err,
                                     sizeof(pb->art_err)) == FLOQ_OK)
                 pb->art_err[0] = '\0';
+        /* The job user reads (and runs) its artifacts through the job
+         * group; the cache stays the worker's to write. */
+        if (pb->run_as)
+                pb->art.share_gid = (long)pb->gid;
         return &pb->base;
 }
 
-static void proc_destroy(floq_backend_t *be) {
-        proc_backend_t *pb = (proc_backend_t *)be;
-
-        if (!pb)
-                return;
-        free(pb->allowed_dirs);
-        free(pb->env_allow);
-        free(pb);
-}
 
 static floq_err_t proc_deploy(floq_backend_t *be, const char *deployment,
                               json_t *spec, char *errstr,
@@ -734,10 +1055,13 @@ typedef struct spawn_s {
         char **argv;
         char **envp;
         const char *cwd;
-        int devnull, outw, errw;
+        int devnull, outw, ctlw;
         pid_t parent;
         int max_fd;
         int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
+        int run_as; /* take uid/gid in the job */
+        uid_t uid;
+        gid_t gid;
 } spawn_t;
 
 static void free_strv(char **v) {
@@ -887,14 +1211,19 @@ static floq_err_t build_argv(const floq_run_req_t *req, const char *exe,
         return FLOQ_OK;
 }
 
-static void child_fail(int fd, int stage) __attribute__((noreturn));
-static void child_fail(int fd, int stage) {
-        child_err_t ce = { stage, errno };
+static void msg_write(int fd, const sup_msg_t *m) {
         ssize_t r;
 
         do
-                r = write(fd, &ce, sizeof(ce));
+                r = write(fd, m, sizeof(*m));
         while (r == -1 && errno == EINTR);
+}
+
+static void child_fail(int fd, int stage) __attribute__((noreturn));
+static void child_fail(int fd, int stage) {
+        sup_msg_t m = { SUP_MSG_FAILED, stage, errno, 0 };
+
+        msg_write(fd, &m);
         _exit(127);
 }
 
@@ -927,58 +1256,287 @@ static void child_rlimit(int fd, int resource, int64_t value, int stage) {
         child_fail(fd, stage);
 }
 
-/* Runs in the child between fork() and execve(): async-signal-safe only. */
-static void child_exec(const spawn_t *sp) __attribute__((noreturn));
-static void child_exec(const spawn_t *sp) {
+/*
+ * The job's main process, between the supervisor's fork() and execve():
+ * async-signal-safe calls only (the worker is multi-threaded). @p fd is
+ * the close-on-exec pipe a failure is reported on; @p sup the supervisor.
+ */
+static void job_exec(const spawn_t *sp, int fd, pid_t sup)
+        __attribute__((noreturn));
+static void job_exec(const spawn_t *sp, int fd, pid_t sup) {
         struct sigaction sa;
+        struct rlimit nocore = { 0, 0 };
         sigset_t none;
-        int sig, fd;
+        int sig, i;
 
-        /* Own process group: stop() signals the job and what it spawned. */
+        /* Its own process group: a tty's signals never reach it. */
         if (setpgid(0, 0) == -1)
-                child_fail(sp->errw, STAGE_SETPGID);
-        /* Die with the forking thread; if it is already gone, the signal
-         * was missed (we were reparented): give up. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-                child_fail(sp->errw, STAGE_PDEATHSIG);
-        if (getppid() != sp->parent)
-                _exit(127);
-
-        /* Default dispositions, then the empty mask (the parent blocked
-         * every signal around fork() so no handler runs here). */
+                child_fail(fd, STAGE_SETPGID);
+        /* Default dispositions (the mask stays full until just before
+         * exec, so no handler of the worker ever runs here). */
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
         sigemptyset(&sa.sa_mask);
         for (sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void)sigaction(sig, &sa, NULL);
+
+        child_rlimit(fd, RLIMIT_CPU, sp->rl_cpu, STAGE_RLIMIT_CPU);
+        child_rlimit(fd, RLIMIT_AS, sp->rl_as, STAGE_RLIMIT_AS);
+        child_rlimit(fd, RLIMIT_NOFILE, sp->rl_nofile, STAGE_RLIMIT_NOFILE);
+        /* RLIMIT_NPROC counts every process of the uid: only meaningful
+         * (and only harmless to the worker) for a user of its own. */
+        if (sp->run_as)
+                child_rlimit(fd, RLIMIT_NPROC, sp->rl_nproc,
+                             STAGE_RLIMIT_NPROC);
+        /* No core files: they would hold whatever the job had in memory. */
+        if (setrlimit(RLIMIT_CORE, &nocore) == -1)
+                child_fail(fd, STAGE_RLIMIT_CORE);
+
+        if (sp->run_as && take_job_creds(sp->uid, sp->gid) == -1)
+                child_fail(fd, STAGE_USER);
+        /* No setuid binary or file capability gives the job more. */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+                child_fail(fd, STAGE_NO_NEW_PRIVS);
+        /* After the credentials changed (that clears it): die with the
+         * supervisor; if it is gone already, the signal was missed. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+                child_fail(fd, STAGE_PDEATHSIG);
+        if (getppid() != sup)
+                _exit(127);
+        /* As the job user, so cwd is checked with its permissions. */
+        if (chdir(sp->cwd) == -1)
+                child_fail(fd, STAGE_CHDIR);
+        /* The supervisor closed everything but stdio and its control pipe
+         * (close-on-exec); whatever else is open goes at exec too. */
+        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
+                for (i = 3; i < sp->max_fd; i++)
+                        (void)fcntl(i, F_SETFD, FD_CLOEXEC);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-
-        if (dup2(sp->devnull, 0) == -1 || dup2(sp->outw, 1) == -1 ||
-            dup2(sp->outw, 2) == -1)
-                child_fail(sp->errw, STAGE_STDIO);
-        /* Nothing else of the worker (Kafka sockets, files) reaches the
-         * job: every other fd is closed by execve(). */
-        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
-                for (fd = 3; fd < sp->max_fd; fd++)
-                        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        }
-
-        child_rlimit(sp->errw, RLIMIT_CPU, sp->rl_cpu, STAGE_RLIMIT_CPU);
-        child_rlimit(sp->errw, RLIMIT_AS, sp->rl_as, STAGE_RLIMIT_AS);
-        child_rlimit(sp->errw, RLIMIT_NOFILE, sp->rl_nofile,
-                     STAGE_RLIMIT_NOFILE);
-        child_rlimit(sp->errw, RLIMIT_NPROC, sp->rl_nproc, STAGE_RLIMIT_NPROC);
-
-        if (chdir(sp->cwd) == -1)
-                child_fail(sp->errw, STAGE_CHDIR);
-
         execve(sp->path, sp->argv, sp->envp);
-        child_fail(sp->errw, STAGE_EXEC);
+        child_fail(fd, STAGE_EXEC);
 }
 
-static floq_err_t child_err_msg(const child_err_t *ce, const char *exe,
+/* Decimal @p v after @p p; returns the end (async-signal-safe itoa). */
+static char *put_uint(char *p, unsigned long v) {
+        char tmp[24];
+        size_t n = 0;
+
+        do
+                tmp[n++] = (char)('0' + v % 10);
+        while ((v /= 10));
+        while (n)
+                *p++ = tmp[--n];
+        return p;
+}
+
+/* Append the pids of /proc/@p pid/task/<tid>/children, for every thread,
+ * to @p q (@p n used of @p cap). Raw system calls only. */
+static size_t tree_children(pid_t pid, pid_t *q, size_t n, size_t cap) {
+        struct dent {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+        };
+        char path[96], dbuf[2048], buf[1024], *p;
+        long got, off;
+        int dfd, fd;
+
+        memcpy(path, "/proc/", 6);
+        p = put_uint(path + 6, (unsigned long)pid);
+        memcpy(p, "/task", 6);
+        if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+                return n;
+        while ((got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf))) > 0) {
+                for (off = 0; off < got;) {
+                        struct dent *d = (struct dent *)(dbuf + off);
+                        unsigned long v = 0;
+                        int in_num = 0;
+                        ssize_t r, k;
+                        char *e;
+
+                        off += d->reclen;
+                        if (d->name[0] < '0' || d->name[0] > '9' ||
+                            strlen(d->name) > 20)
+                                continue;
+                        e = p + 5;
+                        *e++ = '/';
+                        memcpy(e, d->name, strlen(d->name));
+                        memcpy(e + strlen(d->name), "/children", 10);
+                        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+                                continue;
+                        /* "12 345 " in as many reads as it takes. */
+                        while ((r = read(fd, buf, sizeof(buf))) > 0) {
+                                for (k = 0; k < r; k++) {
+                                        if (buf[k] >= '0' && buf[k] <= '9') {
+                                                v = v * 10 +
+                                                    (unsigned long)(buf[k] -
+                                                                    '0');
+                                                in_num = 1;
+                                        } else if (in_num) {
+                                                if (n < cap)
+                                                        q[n++] = (pid_t)v;
+                                                v = 0;
+                                                in_num = 0;
+                                        }
+                                }
+                        }
+                        if (in_num && n < cap)
+                                q[n++] = (pid_t)v;
+                        close(fd);
+                }
+        }
+        close(dfd);
+        return n;
+}
+
+/*
+ * Send @p sig to every descendant of the supervisor, whatever session or
+ * group it moved to: a walk of the children lists down from ourselves, and
+ * the job's group on top (for a kernel without /proc children lists).
+ * Only the supervisor runs it (the array is its copy of the worker's).
+ */
+static void tree_signal(pid_t job, int sig) {
+        static pid_t q[SUP_TREE_MAX];
+        size_t n, i;
+
+        n = tree_children(getpid(), q, 0, SUP_TREE_MAX);
+        for (i = 0; i < n; i++) {
+                (void)kill(q[i], sig);
+                n = tree_children(q[i], q, n, SUP_TREE_MAX);
+        }
+        (void)kill(-job, sig);
+}
+
+/* Reap every child that has ended (the job's status when it is one);
+ * -1 when no child is left. */
+static int sup_reap(pid_t job, int *status, int *done) {
+        pid_t w;
+        int st;
+
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                if (w == job) {
+                        *status = st;
+                        *done = 1;
+                }
+        return w == -1 && errno == ECHILD ? -1 : 0;
+}
+
+/* SIGKILL every descendant, again and again, until none is left: as a
+ * subreaper, whatever outlives its parent comes back to us. */
+static void sup_kill_all(pid_t job, int *status, int *done,
+                         const sigset_t *chld) {
+        struct timespec slice = { 0, 10 * 1000000L };
+
+        for (;;) {
+                tree_signal(job, SIGKILL);
+                if (sup_reap(job, status, done) == -1)
+                        return;
+                (void)sigtimedwait(chld, NULL, &slice);
+        }
+}
+
+/*
+ * The attempt's supervisor, the worker's child (between fork() and
+ * _exit(): async-signal-safe calls only). It is a child subreaper, so
+ * every descendant of the job stays below it whatever it does (a double
+ * fork, setsid()), starts the job, and then lives exactly as long as
+ * something of the attempt does: on SUP_SIG_TERM it sends SIGTERM to
+ * every descendant; on SUP_SIG_KILL (the worker's order after the grace
+ * period, or its parent-death signal when the worker dies, SIGKILL
+ * included), or once the job's main process has ended, it SIGKILLs every
+ * descendant until none is left, reports the job's wait status and exits.
+ * It keeps the worker's uid (so the job's user cannot signal it) and holds
+ * nothing of the worker but stdio and the control pipe.
+ */
+static void sup_main(const spawn_t *sp) __attribute__((noreturn));
+static void sup_main(const spawn_t *sp) {
+        struct sigaction sa;
+        sigset_t set, chld;
+        sup_msg_t m;
+        int ep[2], status = 0, done = 0, sig, fd;
+        pid_t job, self;
+        ssize_t r;
+
+        /* Every signal stays blocked (the parent blocked them around
+         * fork()): the ones it acts on are taken with sigwaitinfo(). */
+        if (setpgid(0, 0) == -1)
+                child_fail(sp->ctlw, STAGE_SETPGID);
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+                child_fail(sp->ctlw, STAGE_SUBREAPER);
+        /* Dies with the forking thread; if that is already gone, the
+         * signal was missed: give up. */
+        if (prctl(PR_SET_PDEATHSIG, SUP_SIG_KILL) == -1)
+                child_fail(sp->ctlw, STAGE_PDEATHSIG);
+        if (getppid() != sp->parent)
+                _exit(127);
+        (void)prctl(PR_SET_NAME, "floq-supervise", 0, 0, 0);
+        /* SIGCHLD ignored would let the kernel reap the job. */
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGCHLD, &sa, NULL);
+
+        if (dup2(sp->devnull, 0) == -1 || dup2(sp->outw, 1) == -1 ||
+            dup2(sp->outw, 2) == -1 ||
+            (sp->ctlw != SUP_CTL_FD && dup2(sp->ctlw, SUP_CTL_FD) == -1))
+                child_fail(sp->ctlw, STAGE_STDIO);
+        (void)fcntl(SUP_CTL_FD, F_SETFD, FD_CLOEXEC);
+        /* Nothing else of the worker (Kafka sockets, files) stays open. */
+        if (syscall(SYS_close_range, SUP_CTL_FD + 1U, ~0U, 0U) == -1)
+                for (fd = SUP_CTL_FD + 1; fd < sp->max_fd; fd++)
+                        (void)close(fd);
+        if (pipe2(ep, O_CLOEXEC) == -1)
+                child_fail(SUP_CTL_FD, STAGE_PIPE);
+
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        self = getpid();
+        job = fork();
+        if (job == -1)
+                child_fail(SUP_CTL_FD, STAGE_FORK);
+        if (job == 0)
+                job_exec(sp, ep[1], self);
+        close(ep[1]);
+        /* EOF: execve() closed the pipe. A record: the job never ran. */
+        do
+                r = read(ep[0], &m, sizeof(m));
+        while (r == -1 && errno == EINTR);
+        close(ep[0]);
+        if (r == (ssize_t)sizeof(m)) {
+                msg_write(SUP_CTL_FD, &m);
+                sup_kill_all(job, &status, &done, &chld);
+                _exit(127);
+        }
+        m.kind = SUP_MSG_STARTED;
+        m.stage = m.err = 0;
+        m.value = (int)job;
+        msg_write(SUP_CTL_FD, &m);
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGCHLD);
+        sigaddset(&set, SUP_SIG_TERM);
+        sigaddset(&set, SUP_SIG_KILL);
+        for (;;) {
+                sig = sigwaitinfo(&set, NULL);
+                (void)sup_reap(job, &status, &done);
+                if (sig == SUP_SIG_TERM)
+                        tree_signal(job, SIGTERM);
+                /* Once the main process ended, nothing of it may stay. */
+                if (sig == SUP_SIG_KILL || done)
+                        break;
+        }
+        sup_kill_all(job, &status, &done, &chld);
+        m.kind = SUP_MSG_EXIT;
+        m.value = done ? status : W_EXITCODE(0, SIGKILL);
+        msg_write(SUP_CTL_FD, &m);
+        _exit(0);
+}
+
+static floq_err_t child_err_msg(const sup_msg_t *ce, const char *exe,
                                 const char *cwd, char *errstr,
                                 size_t errstr_size) {
         const char *what = "set up";
@@ -1013,6 +1571,24 @@ static floq_err_t child_err_msg(const child_err_t *ce, const char *exe,
         case STAGE_STDIO:
                 what = "set up stdin/stdout/stderr";
                 break;
+        case STAGE_SUBREAPER:
+                what = "make its supervisor a child subreaper";
+                break;
+        case STAGE_PIPE:
+                what = "create a pipe";
+                break;
+        case STAGE_FORK:
+                what = "fork";
+                break;
+        case STAGE_USER:
+                what = "switch to process.run.as.user / process.run.as.group";
+                break;
+        case STAGE_NO_NEW_PRIVS:
+                what = "set no_new_privs";
+                break;
+        case STAGE_RLIMIT_CORE:
+                what = "disable core files";
+                break;
         }
         return floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
                            "cannot start '%s': cannot %s: %s", exe, what,
@@ -1024,6 +1600,8 @@ static void attempt_free(floq_attempt_t *att) {
                 return;
         if (att->pidfd >= 0)
                 close(att->pidfd);
+        if (att->ctlfd >= 0)
+                close(att->ctlfd);
         if (att->outfd >= 0)
                 close(att->outfd);
         if (att->wakefd >= 0)
@@ -1033,6 +1611,8 @@ static void attempt_free(floq_attempt_t *att) {
         free(att->chunk);
         free(att);
 }
+
+static void describe_status(int status, char *buf, size_t size);
 
 static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                              floq_attempt_t **attp, char *errstr,
@@ -1047,7 +1627,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         floq_attempt_t *att = NULL;
         sigset_t all, old;
         struct rlimit nof;
-        child_err_t ce;
+        sup_msg_t ce;
         floq_err_t err;
         spawn_t sp;
         int64_t grace = pb->grace_ms, timeout = 0;
@@ -1091,9 +1671,8 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         spec_int(req->spec, "timeout_ms", &timeout, NULL, 0);
         if ((err = build_argv(req, exe, params ? params : req->params, &argv,
                               errstr, errstr_size)) ||
-            (err = build_env(pb, req, params ? params : req->params,
-                             apath[0] ? apath : NULL, &envp, errstr,
-                             errstr_size)))
+            (err = build_env(pb, req, req->params, apath[0] ? apath : NULL,
+                             &envp, errstr, errstr_size)))
                 goto out;
 
         if (!(att = calloc(1, sizeof(*att))) ||
@@ -1111,7 +1690,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                 goto out;
         }
         pthread_mutex_init(&att->lock, NULL);
-        att->pidfd = att->outfd = att->wakefd = -1;
+        att->pidfd = att->ctlfd = att->outfd = att->wakefd = -1;
         att->ring_cap = pb->output_max;
         att->grace_ms = grace;
 
@@ -1145,7 +1724,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                 sp.cwd = "/";
         sp.devnull = devnull;
         sp.outw = outp[1];
-        sp.errw = errp[1];
+        sp.ctlw = errp[1];
         sp.parent = getpid();
         sp.max_fd = 65536;
         if (getrlimit(RLIMIT_NOFILE, &nof) == 0 && nof.rlim_cur < 65536)
@@ -1154,12 +1733,15 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         sp.rl_as = pb->rl_as;
         sp.rl_nofile = pb->rl_nofile;
         sp.rl_nproc = pb->rl_nproc;
+        sp.run_as = pb->run_as;
+        sp.uid = pb->uid;
+        sp.gid = pb->gid;
 
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         pid = fork();
         if (pid == 0)
-                child_exec(&sp);
+                sup_main(&sp);
         ce.err = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid == -1) {
@@ -1175,26 +1757,43 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         close(errp[1]);
         errp[1] = -1;
 
-        /* EOF: execve() closed the CLOEXEC pipe. A record: it failed. */
+        /* The supervisor says STARTED once the job exec()ed, or why not. */
         do
                 r = read(errp[0], &ce, sizeof(ce));
         while (r == -1 && errno == EINTR);
-        if (r == (ssize_t)sizeof(ce)) {
-                int st;
+        if (r != (ssize_t)sizeof(ce) || ce.kind != SUP_MSG_STARTED) {
+                int st = 0;
 
+                /* It reaps the job and exits by itself. */
                 while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
                         ;
-                err = child_err_msg(&ce, json_string_value(json_object_get(
-                                                 req->spec, "executable")),
-                                    sp.cwd, errstr, errstr_size);
+                if (r == (ssize_t)sizeof(ce) && ce.kind == SUP_MSG_FAILED) {
+                        err = child_err_msg(
+                                &ce,
+                                json_string_value(json_object_get(
+                                        req->spec, "executable")),
+                                sp.cwd, errstr, errstr_size);
+                } else {
+                        char desc[128];
+
+                        describe_status(st, desc, sizeof(desc));
+                        err = floq_seterr(errstr, errstr_size,
+                                          FLOQ_ERR_BACKEND,
+                                          "cannot start '%s': its supervisor "
+                                          "%s",
+                                          real, desc);
+                }
                 goto out;
         }
 
         att->pid = pid;
-        snprintf(att->ref, sizeof(att->ref), "%d", (int)pid);
+        att->job_pid = (pid_t)ce.value;
+        snprintf(att->ref, sizeof(att->ref), "%d", (int)att->job_pid);
         att->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (att->pidfd >= 0)
                 att->pidfd = fd_above_stdio(att->pidfd);
+        att->ctlfd = errp[0];
+        errp[0] = -1;
         att->outfd = outp[0];
         outp[0] = -1;
         (void)fcntl(att->outfd, F_SETFL,
@@ -1225,13 +1824,15 @@ out:
 
 /* ----------------------------------------------------------- stop / wait */
 
-/* Signal the group and the main child; caller holds att->lock. */
+/*
+ * SIGTERM or SIGKILL to the whole process tree of the attempt, through its
+ * supervisor (which reaches descendants that left the job's group or
+ * session); caller holds att->lock.
+ */
 static void signal_job(floq_attempt_t *att, int sig) {
         if (att->reaped)
                 return; /* the pid may belong to someone else now */
-        (void)kill(-att->pid, sig);
-        /* The job may have left our group (setsid): signal it directly. */
-        (void)kill(att->pid, sig);
+        (void)kill(att->pid, sig == SIGKILL ? SUP_SIG_KILL : SUP_SIG_TERM);
 }
 
 static floq_err_t proc_stop(floq_backend_t *be, floq_attempt_t *att,
@@ -1460,18 +2061,38 @@ static int child_exited(floq_attempt_t *att) {
         return si.si_pid != 0;
 }
 
+/*
+ * Reap the supervisor (it ends only once every descendant of the job is
+ * gone) and take the job's wait status from its last record; without one
+ * (the supervisor itself was killed) its own status stands for the job's.
+ */
 static void reap(floq_attempt_t *att) {
+        sup_msg_t m;
+        ssize_t r;
+        int st;
+
         pthread_mutex_lock(&att->lock);
-        /* Orphans the job left behind in its group die with it. */
-        signal_job(att, SIGKILL);
-        while (waitpid(att->pid, &att->status, 0) == -1) {
+        while (waitpid(att->pid, &st, 0) == -1) {
                 if (errno != EINTR) {
-                        att->status = W_EXITCODE(127, 0);
+                        st = W_EXITCODE(127, 0);
                         break;
                 }
         }
         att->reaped = 1;
         pthread_mutex_unlock(&att->lock);
+        att->status = st;
+        do
+                r = read(att->ctlfd, &m, sizeof(m));
+        while (r == -1 && errno == EINTR);
+        if (r == (ssize_t)sizeof(m) && m.kind == SUP_MSG_EXIT)
+                att->status = m.value;
+        else
+                floq_warn("process", "the supervisor of job %d ended "
+                                     "without a report (%s): its "
+                                     "descendants may have survived",
+                          (int)att->job_pid,
+                          WIFSIGNALED(st) ? "killed by a signal"
+                                          : "no record");
 }
 
 static floq_err_t proc_wait(floq_backend_t *be, floq_attempt_t *att,
