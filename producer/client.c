@@ -424,6 +424,16 @@ static floq_err_t topic_partitions(floq_client_t *client, const char *topic,
                 return transport_err(client, "metadata", kerr, errstr,
                                      errstr_size);
         *cnt = 0;
+        if (md->topic_cnt == 1 && md->topics[0].err ==
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                /* not "does not exist": the topic may well exist */
+                rd_kafka_metadata_destroy(md);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_UNAUTHORIZED,
+                                   "topic '%s': %s (no Kafka ACL lets this "
+                                   "principal use it)",
+                                   topic, rd_kafka_err2str(
+                                        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+        }
         if (md->topic_cnt == 1 && !md->topics[0].err)
                 *cnt = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
