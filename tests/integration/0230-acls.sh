@@ -73,7 +73,7 @@ timed 15 "$T/noacl.out" "${FLOQ[@]}" -t 10s deploy hello -- "$DATA/ok.sh" '{who}
 ok "CLI without ACLs fails within 15 s (exit $RC)" test $? -eq 0 -a "$RC" -ne 0
 ok "... saying the topic is not authorized" grep -q 'Topic authorization failed' "$T/noacl.out"
 
-mapfile -t WACL < <(acls_worker User:worker "floq-w1-$$")
+mapfile -t WACL < <(acls_worker User:worker "floq-w1-")
 mapfile -t PACL < <(acls_producer User:producer)
 mapfile -t LACL < <(acls_lineage User:lineage "$FWD_GROUP" "$LDLQ")
 mapfile -t CACL < <(acls_console User:console)
@@ -91,6 +91,16 @@ timed 60 "$T/run.out" "${FLOQ[@]}" -t 45s run hello -p who=acl --wait
 ok "CLI run --wait exits 0 (exit $RC)" test "$RC" -eq 0
 ok "... the run SUCCEEDED" bash -c "tail -1 '$T/run.out' | grep -q '^SUCCEEDED .*exit_code=0'"
 RUN_ID=$(sed -n 's/^SUCCEEDED .*run_id=\([^ ]*\).*/\1/p' "$T/run.out")
+# status by run id reads the runs topic: one ACL more
+timed 15 "$T/status-run.out" "${FLOQ[@]}" -t 10s status "$RUN_ID"
+ok "CLI status RUN_ID without Read on runs fails within 15 s (exit $RC)" test $? -eq 0 -a "$RC" -eq 1
+ok "... saying topic authorization failed" \
+    grep -q "topic '$FLOQ_TOPIC_RUNS': .*Topic authorization failed" "$T/status-run.out"
+mapfile -t PSACL < <(acls_producer_status User:producer)
+acl_add "${PSACL[@]}"
+timed 30 "$T/status-run2.out" "${FLOQ[@]}" -t 20s status "$RUN_ID"
+ok "... and with it: STATUS of the run (exit $RC)" grep -q "^STATUS .*run_id=$RUN_ID" "$T/status-run2.out"
+acl_remove "${PSACL[@]}"
 
 bg sink /usr/bin/python3 "$DATA/lineage_sink.py" --log "$T/requests.jsonl" --port-file "$T/port"
 ok "sink listening" wait_for 20 test -s "$T/port"

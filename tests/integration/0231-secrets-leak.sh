@@ -5,7 +5,8 @@
 # listener of kafka.sh, given to every component through
 # sasl.password.file, and once with -X sasl.password), and a bearer token
 # in the file of `floq-lineage forward --token-file` (also in the worker's
-# environment, where a job must not see it). A worker (debug logs,
+# environment, where a job must not see it); floq-lineage tail reads the
+# password inline from a -F properties file. A worker (debug logs,
 # librdkafka debug), the CLI (-v -v) and floq-lineage (forward, tail) then
 # go through signed and forged commands, an unsigned one, a rejected
 # deploy, a run that fails printing its whole environment, status, and
@@ -94,7 +95,17 @@ fwd_pid=$!
 accepted() { [[ $(jq -r 'select(.status == 201) | .body.eventType' "$T/sink-requests.jsonl" 2>/dev/null | wc -l) -ge 4 ]]; }
 ok "forwarder delivers the lineage events with the token" wait_for 60 accepted
 kill -TERM "$fwd_pid"; wait "$fwd_pid"
-"$BIN/floq-lineage" "${TLSX[@]}" "${PWF[@]}" tail --json --from-beginning -e \
+# a properties file with the password inline (-F)
+(umask 077; cat >"$S/lineage.properties" <<EOF
+brokers=$SB
+security.protocol=sasl_ssl
+ssl.ca.location=$TLS/ca.pem
+sasl.mechanisms=PLAIN
+sasl.username=floq
+sasl.password=$PW
+EOF
+)
+"$BIN/floq-lineage" -F "$S/lineage.properties" -v -v tail --json --from-beginning -e \
     >"$T/lineage-tail.json" 2>"$T/lineage-tail.log"
 ok "lineage tail --json reads the events" test "$(wc -l <"$T/lineage-tail.json")" -ge 4
 kill -TERM "${WPID[w1]}"; wait "${WPID[w1]}"

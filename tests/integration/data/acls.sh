@@ -6,17 +6,18 @@
 # variables); acl_add / acl_remove apply lines of it through `kafka.sh
 # acls`, which runs as the admin super user over SASL_SSL.
 
-# acls_worker PRINCIPAL TXN_ID: floq-worker with topic.create=false and the
-# topics made beforehand. Consumes the commands topic in its group,
+# acls_worker PRINCIPAL TXN_PREFIX: floq-worker with topic.create=false and
+# the topics made beforehand. Consumes the commands topic in its group,
 # restores the state topics by assign() (no group ACL needed), writes
-# every topic inside transactions of TXN_ID (floq-<worker.id>), including
-# the commands topic (forwarding to a command's home partition).
+# every topic inside transactions of its transactional id floq-<worker.id>
+# (any id starting with TXN_PREFIX), including the commands topic
+# (forwarding to a command's home partition).
 acls_worker() {
     echo "--allow-principal $1 --operation Read --operation Write --topic $FLOQ_TOPIC_COMMANDS"
     echo "--allow-principal $1 --operation Read --operation Write --topic $FLOQ_TOPIC_DEPLOYMENTS --topic $FLOQ_TOPIC_SCHEDULES --topic $FLOQ_TOPIC_RUNS"
     echo "--allow-principal $1 --operation Write --topic $FLOQ_TOPIC_REPLIES --topic $FLOQ_TOPIC_LINEAGE --topic $FLOQ_TOPIC_DLQ"
     echo "--allow-principal $1 --operation Read --group $FLOQ_GROUP_ID"
-    echo "--allow-principal $1 --operation Write --transactional-id $2"
+    echo "--allow-principal $1 --operation Write --transactional-id $2 --resource-pattern-type prefixed"
 }
 
 # acls_producer PRINCIPAL: the floq CLI / libfloq. Writes commands with an
@@ -26,6 +27,12 @@ acls_worker() {
 acls_producer() {
     echo "--allow-principal $1 --operation Write --topic $FLOQ_TOPIC_COMMANDS"
     echo "--allow-principal $1 --operation Read --topic $FLOQ_TOPIC_REPLIES"
+}
+
+# acls_producer_status PRINCIPAL: what `floq status RUN_ID` needs besides
+# (it reads the runs topic to find the run's deployment).
+acls_producer_status() {
+    echo "--allow-principal $1 --operation Read --topic $FLOQ_TOPIC_RUNS"
 }
 
 # acls_lineage PRINCIPAL GROUP DLQ_TOPIC: floq-lineage forward. Consumes the
