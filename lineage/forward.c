@@ -665,7 +665,17 @@ floq_err_t floq_lineage_forward(const floq_lineage_forward_conf_t *fc,
                         rkm = rd_kafka_consumer_poll(f.rk, n ? 0 : timeout);
                         if (!rkm)
                                 break;
-                        if (rkm->err) {
+                        if (rkm->err ==
+                                    RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+                            rkm->err ==
+                                    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                                /* a missing ACL: waiting cannot help */
+                                f.fatal = 1;
+                                snprintf(f.errstr, sizeof(f.errstr),
+                                         "consumer: %s: this principal lacks "
+                                         "a Kafka ACL",
+                                         rd_kafka_message_errstr(rkm));
+                        } else if (rkm->err) {
                                 if (rkm->err !=
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                         floq_warn("forward", "consumer: %s",

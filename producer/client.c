@@ -406,6 +406,18 @@ static floq_err_t transport_err(floq_client_t *client, const char *what,
                            "%s: %s", what, rd_kafka_err2str(kerr));
 }
 
+/* The error for a topic whose metadata said TOPIC_AUTHORIZATION_FAILED:
+ * not "does not exist", as the topic may well exist. */
+static floq_err_t topic_unauthorized(const char *topic, char *errstr,
+                                     size_t errstr_size) {
+        return floq_seterr(errstr, errstr_size, FLOQ_ERR_UNAUTHORIZED,
+                           "topic '%s': %s (no Kafka ACL lets this principal "
+                           "use it)",
+                           topic,
+                           rd_kafka_err2str(
+                                   RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+}
+
 /* Partition count of @p topic, 0 when it does not exist. */
 static floq_err_t topic_partitions(floq_client_t *client, const char *topic,
                                    int64_t deadline, int *cnt, char *errstr,
@@ -424,6 +436,11 @@ static floq_err_t topic_partitions(floq_client_t *client, const char *topic,
                 return transport_err(client, "metadata", kerr, errstr,
                                      errstr_size);
         *cnt = 0;
+        if (md->topic_cnt == 1 && md->topics[0].err ==
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                rd_kafka_metadata_destroy(md);
+                return topic_unauthorized(topic, errstr, errstr_size);
+        }
         if (md->topic_cnt == 1 && !md->topics[0].err)
                 *cnt = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
@@ -1378,8 +1395,17 @@ floq_err_t floq_client_find_run(floq_client_t *client, const char *run_id,
         }
         if (md->topic_cnt == 1 && !md->topics[0].err)
                 cnt = md->topics[0].partition_cnt;
+        else if (md->topic_cnt == 1 &&
+                 md->topics[0].err ==
+                         RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+                cnt = -1;
         rd_kafka_metadata_destroy(md);
-        if (cnt <= 0) {
+        if (cnt < 0) {
+                err = topic_unauthorized(client->topic_runs, errstr,
+                                         errstr_size);
+                goto out;
+        }
+        if (cnt == 0) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOT_FOUND,
                                   "no runs topic '%s'", client->topic_runs);
                 goto out;

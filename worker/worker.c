@@ -696,6 +696,17 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                         w->fatal = FLOQ_ERR_KAFKA;
                         return;
                 }
+                if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+                    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                        /* A missing ACL: retrying cannot help, and a worker
+                         * left in the group without partitions would look
+                         * healthy (docs/security-acls.md). */
+                        floq_err("worker", "consumer: %s: the worker's "
+                                           "principal lacks a Kafka ACL",
+                                 rd_kafka_message_errstr(m));
+                        w->fatal = FLOQ_ERR_UNAUTHORIZED;
+                        return;
+                }
                 floq_warn("worker", "consumer: %s",
                           rd_kafka_message_errstr(m));
                 return;

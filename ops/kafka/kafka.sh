@@ -12,7 +12,9 @@
 # Everything else goes to stderr. `kill`/`restart-node` exist for fault tests.
 # `start --security sasl_ssl` also opens a SASL_SSL listener per node (TLS
 # with a throw-away CA made by openssl, SASL/PLAIN and SCRAM-SHA-256) for
-# tests of floq's TLS and SASL settings.
+# tests of floq's TLS and SASL settings; `--authorizer` adds Kafka's
+# StandardAuthorizer (ACLs), an admin super user and SASL users of one's
+# own (`--users`) for tests of the ACLs each floq component needs.
 # Run `kafka.sh --help` for the full usage.
 set -euo pipefail
 
@@ -35,7 +37,11 @@ JVM_OPTS=${FLOQ_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Dj
 SECURITY=plaintext      # or sasl_ssl: an extra SASL_SSL listener per node
 SASL_USER=floq          # the client user of the SASL_SSL listener
 AUTO_CREATE=false       # --auto-create: auto.create.topics.enable=true
+ADMIN_USER=admin        # the super user of --authorizer
+AUTHORIZER=0            # 1: StandardAuthorizer, ACLs enforced
+USERS=""                # extra SASL users (--users), comma-separated
 VERSION_SET=0 PORT_SET=0 NODES_SET=0 SECURITY_SET=0 AUTO_CREATE_SET=0
+AUTHORIZER_SET=0 USERS_SET=0
 
 usage() {
     cat <<EOF
@@ -44,6 +50,7 @@ kafka.sh - run a real Apache Kafka (KRaft) on 127.0.0.1 for floq's tests.
 Usage:
   kafka.sh start [--nodes 1|3] [--version V] [--dir DIR] [--port P] [--timeout S]
                  [--security plaintext|sasl_ssl] [--auto-create]
+                 [--authorizer] [--users U1,U2,...]
       Fetch the jars if missing, format fresh storage (any previous data in
       DIR is wiped), start the node(s) in the background and wait until every
       broker answers (deadline --timeout, default 120 s; on timeout the log
@@ -58,6 +65,9 @@ Usage:
       --auto-create: the broker auto-creates topics a client asks for
       (auto.create.topics.enable=true), for tests that prove floq's clients
       never create a topic by looking it up (0220).
+      --authorizer (implies --security sasl_ssl): ACLs enforced, see
+      "Authorizer" below. --users: more SASL users (letters, digits, '_',
+      '-'), each with a password and client config of its own.
   kafka.sh stop [--dir DIR]
       SIGTERM all nodes, wait up to ${STOP_TIMEOUT} s, then SIGKILL; removes the pid
       files. Exit 0 (with a message) if nothing runs.
@@ -79,6 +89,13 @@ Usage:
   kafka.sh bootstrap [--dir DIR] [--security sasl_ssl]
       Print the bootstrap address of the running cluster (with --security
       sasl_ssl: of its SASL_SSL listeners; an error if it has none).
+  kafka.sh acls [--dir DIR] ARGS...
+      kafka-acls passthrough (AclCommand) as the admin super user over
+      SASL_SSL (a cluster started with --authorizer); --bootstrap-server and
+      --command-config are added unless given, e.g.
+        kafka.sh acls --add --allow-principal User:worker \\
+            --operation Read --topic floq.commands
+        kafka.sh acls --list
   kafka.sh --help
 
 Cluster layout:
@@ -109,6 +126,21 @@ SASL_SSL listener (start --security sasl_ssl):
         -X security.protocol=sasl_ssl -X ssl.ca.location=DIR/tls/ca.pem \\
         -X sasl.mechanisms=PLAIN -X sasl.username=${SASL_USER} \\
         -o sasl.password.file=DIR/tls/client.password
+
+Authorizer (start --authorizer):
+  authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+  (KRaft's own, ACLs stored in the metadata log), allow.everyone.if.no.acl.found
+  false: a principal may do only what an ACL allows. Super users: the
+  broker itself (User:ANONYMOUS, the principal of the PLAINTEXT and
+  controller listeners, which carry inter-broker traffic, the readiness
+  checks and 'kafka.sh topics') and User:${ADMIN_USER} on the SASL_SSL listener. So
+  only the SASL_SSL listener enforces ACLs: point the clients under test
+  at it, never at the PLAINTEXT port. User '${SASL_USER}' gets no ACLs.
+  More files in DIR/tls/:
+    admin.password, admin.properties  the super user's password and a Java
+                       client config (kafka-acls/kafka-topics --command-config)
+    user-U.password, user-U.properties  per user U of --users: its password
+                       (for sasl.password.file) and librdkafka config (kcat -F)
 
 Broker settings worth knowing:
   auto.create.topics.enable=false  floq creates its topics with the Admin API;
@@ -157,6 +189,8 @@ parse_opts() {
             --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
             --security) SECURITY=${2:?--security needs a value}; SECURITY_SET=1; shift 2 ;;
             --auto-create) AUTO_CREATE=true; AUTO_CREATE_SET=1; shift ;;
+            --authorizer) AUTHORIZER=1; AUTHORIZER_SET=1; shift ;;
+            --users)   USERS=${2?--users needs a value}; USERS_SET=1; shift 2 ;;
             -h|--help) usage; exit 0 ;;
             *)         REST+=("$1"); shift ;;
         esac
@@ -167,6 +201,18 @@ parse_opts() {
     SECURITY=${SECURITY,,}
     [[ $SECURITY == plaintext || $SECURITY == sasl_ssl ]] ||
         die "--security must be plaintext or sasl_ssl (got $SECURITY)"
+    if ((AUTHORIZER || USERS_SET)); then
+        ((SECURITY_SET)) && [[ $SECURITY != sasl_ssl ]] &&
+            die "--authorizer and --users need --security sasl_ssl"
+        SECURITY=sasl_ssl
+    fi
+    local u
+    USERS=${USERS//[[:space:]]/,}
+    for u in ${USERS//,/ }; do
+        [[ $u =~ ^[A-Za-z0-9_-]+$ ]] || die "--users: bad user name '$u'"
+        [[ $u != "$SASL_USER" && $u != "$ADMIN_USER" ]] ||
+            die "--users: '$u' is made anyway"
+    done
     [[ $RUN_DIR == /* ]] || RUN_DIR="$PWD/$RUN_DIR"
     [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
         die "--version must be an exact version like 3.9.1 or 4.3.1 (got $VERSION)"
@@ -273,6 +319,8 @@ CLUSTER_ID=$CLUSTER_ID
 LIBS=$LIBS
 SECURITY=$SECURITY
 AUTO_CREATE=$AUTO_CREATE
+AUTHORIZER=$AUTHORIZER
+USERS=$USERS
 EOF
 }
 
@@ -280,13 +328,13 @@ EOF
 load_state() {
     [[ -f $RUN_DIR/cluster.env ]] || return 1
     local k v
-    SECURITY=plaintext   # a cluster.env from before --security
-    AUTO_CREATE=false    # ... or before --auto-create
+    SECURITY=plaintext AUTO_CREATE=false AUTHORIZER=0 USERS=""   # a cluster.env from before these
     while IFS='=' read -r k v; do
         case $k in
             VERSION) VERSION=$v ;; NODES) NODES=$v ;; PORT) PORT=$v ;;
             CLUSTER_ID) CLUSTER_ID=$v ;; LIBS) LIBS=$v ;;
             SECURITY) SECURITY=$v ;; AUTO_CREATE) AUTO_CREATE=$v ;;
+            AUTHORIZER) AUTHORIZER=$v ;; USERS) USERS=$v ;;
         esac
     done <"$RUN_DIR/cluster.env"
 }
@@ -370,9 +418,13 @@ share.coordinator.state.topic.min.isr=$isr
 EOF
     fi
     [[ $SECURITY == sasl_ssl ]] || return 0
-    local tls password
+    local tls password plain_users u
     tls=$(tls_dir)
     password=$(<"$tls/client.password")
+    plain_users="user_${SASL_USER}=\"$password\""
+    for u in $(sasl_users_extra); do
+        plain_users+=" user_$u=\"$(<"$(user_password_file "$u")")\""
+    done
     cat >>"$dir/server.properties" <<EOF
 
 # SASL_SSL listener for clients (kafka.sh --security sasl_ssl): TLS with
@@ -382,9 +434,67 @@ listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$tls/broker.pem
 listener.name.sasl_ssl.ssl.client.auth=none
 listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${SASL_USER}="$password";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required $plain_users;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 EOF
+    ((AUTHORIZER)) || return 0
+    cat >>"$dir/server.properties" <<EOF
+
+# kafka.sh --authorizer: ACLs enforced by KRaft's StandardAuthorizer. The
+# PLAINTEXT and controller listeners (inter-broker, readiness checks) are
+# ANONYMOUS, a super user like ${ADMIN_USER}; clients under test use SASL_SSL.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:${ADMIN_USER}
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+# sasl_users_extra: the users besides SASL_USER, one per word (the admin
+# with --authorizer, then --users).
+sasl_users_extra() {
+    ((AUTHORIZER)) && echo "$ADMIN_USER"
+    local u
+    for u in ${USERS//,/ }; do echo "$u"; done
+}
+
+user_password_file() {
+    if [[ $1 == "$ADMIN_USER" ]]; then echo "$(tls_dir)/admin.password"
+    else echo "$(tls_dir)/user-$1.password"; fi
+}
+
+# new_password: letters and digits only, as it goes into a JAAS line and
+# SCRAM's format.
+new_password() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24; }
+
+# make_users: a password (and a client config) for each extra user.
+make_users() {
+    local tls u pw
+    tls=$(tls_dir)
+    (umask 077
+     for u in $(sasl_users_extra); do
+         pw=$(new_password)
+         printf '%s\n' "$pw" >"$(user_password_file "$u")"
+         if [[ $u == "$ADMIN_USER" ]]; then
+             cat >"$tls/admin.properties" <<EOF
+# Java client settings of the super user '$ADMIN_USER' (kafka-acls and
+# kafka-topics --command-config), for the SASL_SSL listener
+security.protocol=SASL_SSL
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$ADMIN_USER" password="$pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+EOF
+         else
+             cat >"$tls/user-$u.properties" <<EOF
+# librdkafka settings of user '$u' for the SASL_SSL listener (kcat -F this-file)
+security.protocol=sasl_ssl
+ssl.ca.location=$tls/ca.pem
+sasl.mechanisms=PLAIN
+sasl.username=$u
+sasl.password=$pw
+EOF
+         fi
+     done)
 }
 
 # make_tls: a fresh CA, a broker certificate for 127.0.0.1 signed by it, a
@@ -417,8 +527,7 @@ make_tls() {
     # Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
     cat "$tls/broker.key" "$tls/broker.crt" "$tls/ca.pem" >"$tls/broker.pem"
     chmod 600 "$tls/ca.key" "$tls/broker.key" "$tls/broker.pem"
-    # letters and digits only: it goes into a JAAS line and SCRAM's format
-    password=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+    password=$(new_password)
     (umask 077
      printf '%s\n' "$password" >"$tls/client.password"
      cat >"$tls/client.properties" <<EOF
@@ -436,9 +545,12 @@ format_storage() {
     local i=$1 dir cls
     dir=$(node_dir "$i")
     cls=$(storage_tool_class "$LIBS")
-    local scram=()
+    local scram=() u
     if [[ $SECURITY == sasl_ssl ]]; then
         scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$(<"$(tls_dir)/client.password")]")
+        for u in $(sasl_users_extra); do
+            scram+=(--add-scram "SCRAM-SHA-256=[name=$u,password=$(<"$(user_password_file "$u")")]")
+        done
     fi
     run_tool "$LIBS" "$cls" format -t "$CLUSTER_ID" -c "$dir/server.properties" \
         "${scram[@]}" >>"$dir/format.log" 2>&1 ||
@@ -593,14 +705,16 @@ cmd_fetch() {
 
 cmd_start() {
     local i want_v=$VERSION want_n=$NODES want_p=$PORT want_s=$SECURITY t0=$SECONDS
-    local want_a=$AUTO_CREATE
+    local want_ac=$AUTO_CREATE want_a=$AUTHORIZER want_u=$USERS
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
     if load_state && any_running; then
         if { ((!VERSION_SET)) || [[ $want_v == "$VERSION" ]]; } &&
            { ((!NODES_SET)) || [[ $want_n == "$NODES" ]]; } &&
            { ((!PORT_SET)) || [[ $want_p == "$PORT" ]]; } &&
            { ((!SECURITY_SET)) || [[ $want_s == "$SECURITY" ]]; } &&
-           { ((!AUTO_CREATE_SET)) || [[ $want_a == "$AUTO_CREATE" ]]; }; then
+           { ((!AUTO_CREATE_SET)) || [[ $want_ac == "$AUTO_CREATE" ]]; } &&
+           { ((!AUTHORIZER_SET)) || [[ $want_a == "$AUTHORIZER" ]]; } &&
+           { ((!USERS_SET)) || [[ $want_u == "$USERS" ]]; }; then
             local all=()
             for ((i = 1; i <= NODES; i++)); do all+=("$i"); done
             log "already running in $RUN_DIR (Kafka $VERSION, $NODES node(s), $SECURITY)"
@@ -609,9 +723,11 @@ cmd_start() {
             bootstrap
             return 0
         fi
-        die "a different cluster (Kafka $VERSION, $NODES node(s), port $PORT, $SECURITY) runs in $RUN_DIR: run 'kafka.sh stop' first"
+        die "a different cluster (Kafka $VERSION, $NODES node(s), port $PORT, $SECURITY$(
+            ((AUTHORIZER)) && echo ", authorizer")${USERS:+, users $USERS}) runs in $RUN_DIR: run 'kafka.sh stop' first"
     fi
-    VERSION=$want_v NODES=$want_n PORT=$want_p SECURITY=$want_s AUTO_CREATE=$want_a
+    VERSION=$want_v NODES=$want_n PORT=$want_p SECURITY=$want_s AUTO_CREATE=$want_ac
+    AUTHORIZER=$want_a USERS=$want_u
     if [[ $SECURITY == sasl_ssl ]]; then
         command -v openssl >/dev/null || die "openssl not found (needed for --security sasl_ssl)"
     fi
@@ -632,7 +748,7 @@ cmd_start() {
     # Fresh cluster: wipe the old node folders, keep nothing else of ours.
     mkdir -p "$RUN_DIR"
     rm -rf "$RUN_DIR"/node[0-9]* "$RUN_DIR/cluster.env" "$(tls_dir)"
-    [[ $SECURITY == sasl_ssl ]] && make_tls
+    if [[ $SECURITY == sasl_ssl ]]; then make_tls; make_users; fi
     save_state
     local all=()
     for ((i = 1; i <= NODES; i++)); do
@@ -657,6 +773,14 @@ log_security() {
     log "  password file (sasl.password.file): $tls/client.password"
     log "  librdkafka client config: $tls/client.properties"
     log "  'kafka.sh bootstrap --security sasl_ssl' prints the SASL_SSL bootstrap"
+    local u
+    if ((AUTHORIZER)); then
+        log "  ACLs enforced (StandardAuthorizer); super user '$ADMIN_USER': $tls/admin.properties"
+        log "  'kafka.sh acls ...' runs kafka-acls as '$ADMIN_USER'"
+    fi
+    for u in ${USERS//,/ }; do
+        log "  user '$u': $tls/user-$u.password, $tls/user-$u.properties"
+    done
 }
 
 cmd_stop() {
@@ -671,7 +795,8 @@ cmd_status() {
     load_state || { log "no cluster in $RUN_DIR"; return 3; }
     local i pid down=0 n
     echo "Kafka $VERSION, $NODES node(s), dir $RUN_DIR, bootstrap $(bootstrap)$(
-        [[ $SECURITY == sasl_ssl ]] && echo ", sasl_ssl $(secure_bootstrap)")"
+        [[ $SECURITY == sasl_ssl ]] && echo ", sasl_ssl $(secure_bootstrap)")$(
+        ((AUTHORIZER)) && echo ", ACLs enforced")"
     for ((i = 1; i <= NODES; i++)); do
         if pid=$(node_pid "$i"); then
             n=$(brokers_seen "$(client_port "$i")")
@@ -729,6 +854,32 @@ cmd_topics() {
     fi
 }
 
+acl_command_class() {
+    local c
+    for c in org.apache.kafka.tools.AclCommand kafka.admin.AclCommand; do
+        has_class "$1" "$c" && { echo "$c"; return; }
+    done
+    return 1
+}
+
+cmd_acls() {
+    load_state || die "no cluster in $RUN_DIR: start one first"
+    ((AUTHORIZER)) || die "the cluster in $RUN_DIR has no authorizer (start --authorizer)"
+    local libs=$LIBS cls a has_bs=0 has_cc=0 extra=()
+    if ! cls=$(acl_command_class "$libs"); then
+        fetch_jars "$DEFAULT_VERSION"
+        libs=$(libs_dir "$DEFAULT_VERSION")
+        cls=$(acl_command_class "$libs") || die "no AclCommand in $libs"
+    fi
+    for a in "${REST[@]}"; do
+        [[ $a == --bootstrap-server ]] && has_bs=1
+        [[ $a == --command-config ]] && has_cc=1
+    done
+    ((has_bs)) || extra+=(--bootstrap-server "$(secure_bootstrap)")
+    ((has_cc)) || extra+=(--command-config "$(tls_dir)/admin.properties")
+    run_tool "$libs" "$cls" "${extra[@]}" "${REST[@]}"
+}
+
 cmd_bootstrap() {
     local want_s=$SECURITY
     load_state || die "no cluster in $RUN_DIR"
@@ -747,9 +898,9 @@ main() {
     case $cmd in
         -h|--help|help) usage ;;
         "") usage >&2; exit 2 ;;
-        start|stop|status|kill|restart-node|fetch|topics|bootstrap)
-            if [[ $cmd == topics ]]; then
-                # Only --dir is ours; everything else goes to kafka-topics.
+        start|stop|status|kill|restart-node|fetch|topics|bootstrap|acls)
+            if [[ $cmd == topics || $cmd == acls ]]; then
+                # Only --dir is ours; everything else goes to the tool.
                 while (($#)); do
                     if [[ $1 == --dir ]]; then RUN_DIR=${2:?}; shift 2
                     else REST+=("$1"); shift; fi
@@ -766,6 +917,7 @@ main() {
                 fetch) cmd_fetch ;;
                 topics) cmd_topics ;;
                 bootstrap) cmd_bootstrap ;;
+                acls) cmd_acls ;;
             esac ;;
         *) log "unknown command '$cmd'"; usage >&2; exit 2 ;;
     esac
