@@ -8,7 +8,8 @@
 # runs (short ones and ones that outlive the heartbeat timeout) go in
 # before each fault, and each fault hits a worker with jobs running:
 #   - SIGKILL of a worker, restarted with the same identity (FLOQ_KILLS
-#     times, 8 by default),
+#     times, 8 by default), every other time only once the group has given
+#     its partitions to the others (its open transaction left to time out),
 #   - a zombie: one worker SIGSTOP'ed until the group has given its
 #     partitions away and its runs were taken over, then SIGCONT'ed,
 #   - a broker outage: the node is killed with SIGKILL until the workers'
@@ -32,7 +33,7 @@ export FLOQ_WORKER_CONCURRENCY=4
 KILLS=${FLOQ_KILLS:-8}
 WAVE=${FLOQ_WAVE_RUNS:-24}
 LONG=${FLOQ_WAVE_LONG:-3}
-LONG_SECS=8
+LONG_SECS=15
 : >"$ATTEMPT_LOG"
 : >"$T/ids"
 for w in w1 w2 w3; do start_worker $w; attempt_note_worker $w; done
@@ -40,14 +41,15 @@ for w in w1 w2 w3; do ok "$w joins" wait_for 90 worker_assigned $w; done
 retry='{"max_attempts":8,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.2}'
 for i in $(seq 0 11); do attempt_deploy "fl$i" "$retry"; done | produce >/dev/null
 
-# wave: LONG runs of LONG_SECS, then WAVE runs of 1 s, over the 12
-# deployments; their ids are added to $T/ids
+# wave [NLONG [SECS]]: NLONG (default LONG) runs of SECS (default
+# LONG_SECS), then WAVE runs of 1 s, over the 12 deployments; their ids are
+# added to $T/ids
 wave_no=0
 wave() {
     local i
     {
-        for i in $(seq 1 "$LONG"); do
-            run_cmd "fl$(( (wave_no * 5 + i * 4) % 12 ))" "{\"secs\":\"$LONG_SECS\"}"
+        for i in $(seq 1 "${1:-$LONG}"); do
+            run_cmd "fl$(( (wave_no * 5 + i * 7) % 12 ))" "{\"secs\":\"${2:-$LONG_SECS}\"}"
         done
         for i in $(seq 1 "$WAVE"); do run_cmd "fl$(( (wave_no + i) % 12 ))" '{"secs":"1"}'; done
     } | produce >>"$T/ids"
@@ -90,34 +92,58 @@ restart() {
     ok "$1 rejoins" wait_for 90 worker_assigned "$1"
 }
 
+# others_took NAME: another worker than NAME was assigned partitions after
+# the log lines counted in TOOK_FROM[other]
+declare -A TOOK_FROM
+others_took() {
+    local o
+    for o in w1 w2 w3; do
+        [[ $o != "$1" ]] && new_in "$o" "${TOOK_FROM[$o]}" "assigned [1-9]" && return 0
+    done
+    return 1
+}
+mark_others() { local o; for o in w1 w2 w3; do TOOK_FROM[$o]=$(log_lines "$o"); done; }
+
+# fault_kill NAME STEP: SIGKILL; on even steps the worker comes back only
+# once the group has given its partitions to the others (a host that is
+# replaced later: its open transaction is left to time out)
 fault_kill() {
     local v=$1 pid=${WPID[$1]}
     wait_for 60 attempt_live_on "$pid" || echo "  (no job live on $v)"
+    mark_others
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     echo "  step $2: SIGKILL $v (pid $pid) with $(live_runs "$pid" | wc -l) run(s) live"
+    if (( $2 % 2 == 0 )); then
+        ok "the group gives the killed $v's partitions away" wait_for 60 others_took "$v"
+    fi
     restart "$v" "$2"
 }
 
 fault_zombie() {
-    local v=$1 pid=${WPID[$1]} o others=() before=() line i=0
-    for o in w1 w2 w3; do [[ $o != "$v" ]] && others+=("$o"); done
-    wait_for 60 attempt_live_on "$pid" "$LONG_SECS" || echo "  (no long job live on $v)"
-    for o in "${others[@]}"; do before+=("$(log_lines "$o")"); done
+    local v=$1 pid=${WPID[$1]} line i
+    wait_for 60 attempt_live_on "$pid" 20 || echo "  (no long job live on $v)"
+    mark_others
     kill -STOP "$pid"
     line=$(wc -l <"$ATTEMPT_LOG")
     live_runs "$pid" >"$T/zombie.runs"
     echo "  step $2: SIGSTOP $v (pid $pid) with $(wc -l <"$T/zombie.runs") run(s) live"
-    taken() { new_in "${others[0]}" "${before[0]}" "assigned [1-9]" ||
-        new_in "${others[1]}" "${before[1]}" "assigned [1-9]"; }
-    ok "the group gives the stopped $v's partitions away" wait_for 60 taken
+    ok "the group gives the stopped $v's partitions away" wait_for 60 others_took "$v"
     if [[ -s $T/zombie.runs ]]; then
         ok "the stopped $v's runs are started elsewhere" wait_for 60 restarted_since "$line" "$T/zombie.runs"
     fi
     i=$(log_lines "$v")
     kill -CONT "$pid"
     echo "  step $2: SIGCONT $v"
-    ok "the zombie $v serves again" wait_for 90 new_in "$v" "$i" "assigned [1-9]"
+    # it may rejoin, or find itself fenced and exit (its supervisor would
+    # start it again): either, but within a deadline
+    zombie_settled() { new_in "$v" "$i" "assigned [1-9]" || worker_gone "$v"; }
+    ok "the zombie $v serves again or exits" wait_for 90 zombie_settled
+    if worker_gone "$v"; then
+        wait "$pid"
+        echo "  step $2: the zombie $v exited ($?); started again"
+        restart "$v" "$2"
+    fi
 }
 
 fault_outage() {
@@ -166,11 +192,14 @@ done
 step=0
 for f in "${faults[@]}"; do
     step=$((step + 1))
-    wave
+    # before the zombie, runs on every deployment that outlast the session
+    # and heartbeat timeouts: some run on it, and still do at the takeover
+    if [[ $f == zombie ]]; then wave 12 20; else wave; fi
     "fault_$f" "w$(( step % 3 + 1 ))" "$step"
 done
 wave
 n=$(wc -l <"$T/ids")
+for w in w1 w2 w3; do worker_gone $w && echo "  note: $w (pid ${WPID[$w]}) exited on its own"; done
 ok "all $n answered" wait_for 240 all_final "$T/ids"
 attempt_accounting "$T/ids"
 finish
