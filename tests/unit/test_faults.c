@@ -729,19 +729,19 @@ START_TEST(test_worker_txn_errors) {
         /* An error that lasts: aborts in a row back off, doubling from
          * 50 ms, instead of restoring every partition ten times a second;
          * the run still gets through once the broker takes records. */
-        mark("INVALID_RECORD on Produce, 12 times");
-        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD,
-               RD_KAFKA_RESP_ERR_INVALID_RECORD);
+        mark("UNKNOWN (server) error on Produce, 12 times");
+        INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN,
+               RD_KAFKA_RESP_ERR_UNKNOWN);
         send_run("ab", id);
         expect_final(id, "SUCCEEDED", 30000, "lasting Produce error");
         wait_stack_empty(2, K_PRODUCE, "lasting Produce error");
