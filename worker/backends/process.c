@@ -1406,8 +1406,10 @@ static size_t tree_children(pid_t pid, pid_t *q, size_t n, size_t cap) {
 /*
  * Send @p sig to every descendant of the supervisor, whatever session or
  * group it moved to: a walk of the children lists down from ourselves, and
- * the job's group on top (for a kernel without /proc children lists).
- * Only the supervisor runs it (the array is its copy of the worker's).
+ * the job's group on top (for a kernel without /proc children lists),
+ * but only while the job is unreaped (@p job is 0 once it is), so that the
+ * group id cannot have been reused. Only the supervisor runs it (the array
+ * is its copy of the worker's).
  */
 static void tree_signal(pid_t job, int sig) {
         static pid_t q[SUP_TREE_MAX];
@@ -1418,7 +1420,8 @@ static void tree_signal(pid_t job, int sig) {
                 (void)kill(q[i], sig);
                 n = tree_children(q[i], q, n, SUP_TREE_MAX);
         }
-        (void)kill(-job, sig);
+        if (job > 0)
+                (void)kill(-job, sig);
 }
 
 /* Reap every child that has ended (the job's status when it is one);
@@ -1442,7 +1445,7 @@ static void sup_kill_all(pid_t job, int *status, int *done,
         struct timespec slice = { 0, 10 * 1000000L };
 
         for (;;) {
-                tree_signal(job, SIGKILL);
+                tree_signal(*done ? 0 : job, SIGKILL);
                 if (sup_reap(job, status, done) == -1)
                         return;
                 (void)sigtimedwait(chld, NULL, &slice);
@@ -1534,7 +1537,7 @@ static void sup_main(const spawn_t *sp) {
                 sig = sigwaitinfo(&set, NULL);
                 (void)sup_reap(job, &status, &done);
                 if (sig == SUP_SIG_TERM)
-                        tree_signal(job, SIGTERM);
+                        tree_signal(done ? 0 : job, SIGTERM);
                 /* Once the main process ended, nothing of it may stay. */
                 if (sig == SUP_SIG_KILL || done)
                         break;
