@@ -974,6 +974,13 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
          * group; the cache stays the worker's to write. */
         if (pb->run_as)
                 pb->art.share_gid = (long)pb->gid;
+        else if (pb->allowed_dirs[0])
+                floq_notice("process", "jobs run as the worker's own user "
+                                       "(uid %lu): they can read what it "
+                                       "can, its keys included; set "
+                                       "process.run.as.user to isolate "
+                                       "them",
+                            (unsigned long)geteuid());
         return &pb->base;
 }
 
