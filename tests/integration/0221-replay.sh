@@ -23,14 +23,17 @@ floq() { "$BIN/floq" --timeout 60s -o security.hmac.keys.file="$T/keys" "$@"; }
 floq deploy rp -- "$DATA/ok.sh" '{x}' >"$T/out" 2>&1
 ok "signed deploy (the CLI sets expires_at)" grep -q '^DEPLOYED deployment=rp' "$T/out"
 
-now() { date +%s%3N; }
-signed() { # JSON -> signed bytes in FILE
-    "$SIGN" sign "$T/keys" A >"$1"
+# signed FILE ID BODY [EXPIRES_IN_MS]: a command of rp signed with A, as
+# raw bytes in FILE (no expires_at without EXPIRES_IN_MS)
+signed() {
+    jq -cn --arg id "$2" --argjson now "$(date +%s%3N)" --argjson b "$3" \
+        --argjson e "${4:-null}" \
+        '{command_id: $id, issued_at: $now, deployment: "rp", body: $b}
+         + (if $e == null then {} else {expires_at: ($now + $e)} end)' |
+        "$SIGN" sign "$T/keys" A >"$1"
 }
 S=$(cat /proc/sys/kernel/random/uuid)
-jq -cn --arg id "$S" --argjson now "$(now)" \
-    '{command_id: $id, issued_at: $now, expires_at: ($now + 600000),
-      deployment: "rp", body: {StopBody: {run_id: null}}}' | signed "$T/stop.bin"
+signed "$T/stop.bin" "$S" '{"StopBody": {"run_id": null}}' 600000
 "$TOOL" produce-raw "$T/stop.bin" --key rp
 ok "signed stop STOPPED" wait_for 60 has_status "$S" STOPPED
 floq run rp -p x=1 >"$T/out" 2>&1
@@ -53,14 +56,10 @@ ok "the replay executed nothing: rp runs (exit $rc)" \
 
 # expiry rules for signed commands
 N=$(cat /proc/sys/kernel/random/uuid)
-jq -cn --arg id "$N" --argjson now "$(now)" \
-    '{command_id: $id, issued_at: $now, deployment: "rp",
-      body: {StatusBody: {run_id: null}}}' | signed "$T/noexp.bin"
+signed "$T/noexp.bin" "$N" '{"StatusBody": {"run_id": null}}'
 "$TOOL" produce-raw "$T/noexp.bin" --key rp
 L=$(cat /proc/sys/kernel/random/uuid)
-jq -cn --arg id "$L" --argjson now "$(now)" \
-    '{command_id: $id, issued_at: $now, expires_at: ($now + 7200000),
-      deployment: "rp", body: {StatusBody: {run_id: null}}}' | signed "$T/long.bin"
+signed "$T/long.bin" "$L" '{"StatusBody": {"run_id": null}}' 7200000
 "$TOOL" produce-raw "$T/long.bin" --key rp
 ok "signed without expires_at: REJECTED" wait_for 60 has_status "$N" REJECTED
 ok "... saying why" bash -c "'$TOOL' replies | grep '$N' | grep -q 'needs expires_at'"
