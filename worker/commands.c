@@ -245,15 +245,15 @@ static floq_err_t check_reply_to(floq_worker_t *w, const json_t *cmd,
         return err;
 }
 
-/* 1 when @p s can go into a reply's envelope as it is: bounded, no
- * control characters. */
+/* 1 when @p s can go into a reply's envelope as it is: non-empty, at most
+ * @p max bytes, no control characters. */
 static int echo_ok(const char *s, size_t max) {
         size_t i;
 
         for (i = 0; s && s[i]; i++)
                 if (i >= max || (unsigned char)s[i] < 0x20)
                         return 0;
-        return s != NULL;
+        return i > 0;
 }
 
 /* The REJECTED reply to a refused command, on topic.replies, never on its
