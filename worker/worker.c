@@ -700,7 +700,7 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                     m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
                         /* A missing ACL: retrying cannot help, and a worker
                          * left in the group without partitions would look
-                         * healthy (docs/security-acls.md). */
+                         * healthy (docs/security.md, "Kafka ACLs per component"). */
                         floq_err("worker", "consumer: %s: the worker's "
                                            "principal lacks a Kafka ACL",
                                  rd_kafka_message_errstr(m));
