@@ -10,7 +10,9 @@
  * and coordinates the workers' group, broker 2 leads every topic the worker
  * writes and coordinates its transactions. Errors injected on broker 2 (or
  * on a transactional request, which only the worker sends) therefore hit
- * the worker and never the client that publishes the commands. A fault
+ * the worker and never the client that publishes the commands. The
+ * "coordinator" case adds broker 3, the worker's transaction coordinator
+ * and nothing else, to take it down alone. A fault
  * counts as taken when the broker's error stack drained (the requests
  * really failed) and, where the worker itself acts, when its log says so.
  * A run's SUCCEEDED reply proves that the transaction holding its ACCEPTED
