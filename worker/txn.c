@@ -988,10 +988,28 @@ void wtxn_position(floq_worker_t *w) {
                 }
                 w->parts[p].pos_retry_mono = 0;
                 if (l->elems[i].offset >= 0) {
-                        w->parts[p].committed = l->elems[i].offset;
+                        int64_t to = l->elems[i].offset, lo, hi;
+
+                        /* Out of range (retention deleted what was never
+                         * consumed, or the topic was recreated) would
+                         * come back as the same reset error, for ever:
+                         * the nearest offset that exists instead. */
+                        if (!floq_kafka_watermarks(w->consumer, w->t_commands,
+                                                   p, &lo, &hi,
+                                                   txn_op_timeout(w)) &&
+                            (to < lo || to > hi)) {
+                                floq_warn("txn", "partition %d: committed "
+                                                 "offset %lld outside "
+                                                 "%lld..%lld: from %lld",
+                                          (int)p, (long long)to,
+                                          (long long)lo, (long long)hi,
+                                          (long long)(to < lo ? lo : hi));
+                                to = to < lo ? lo : hi;
+                        }
+                        w->parts[p].committed = to;
                         rd_kafka_topic_partition_list_add(seek, w->t_commands,
                                                           p)
-                                ->offset = l->elems[i].offset;
+                                ->offset = to;
                 } else {
                         /* Kafka says: no committed offset at all. */
                         floq_info("txn", "partition %d has no committed "

@@ -885,7 +885,11 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);
                 worker_schedules_tick(w);
-                if (commit_due(w) || (!w->txn.open && w->txn.after_cnt))
+                /* A failed begin_transaction() left consumed commands
+                 * unanswered: wtxn_commit() rewinds to read them again. */
+                if (commit_due(w) ||
+                    (!w->txn.open &&
+                     (w->txn.after_cnt || w->txn.begin_failed)))
                         wtxn_commit(w);
                 worker_runs_pump(w);
                 worker_update_intake(w);
