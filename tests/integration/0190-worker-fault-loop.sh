@@ -129,7 +129,7 @@ fault_kill() {
 
 fault_zombie() {
     local v=$1 pid=${WPID[$1]} line i
-    wait_for 60 attempt_live_on "$pid" 20 || echo "  (no long job live on $v)"
+    wait_for 60 attempt_live_on "$pid" 30 || echo "  (no long job live on $v)"
     mark_others
     kill -STOP "$pid"
     line=$(wc -l <"$ATTEMPT_LOG")
@@ -200,9 +200,10 @@ done
 step=0
 for f in "${faults[@]}"; do
     step=$((step + 1))
-    # before the zombie, runs on every deployment that outlast the session
-    # and heartbeat timeouts: some run on it, and still do at the takeover
-    if [[ $f == zombie ]]; then wave 12 20; else wave; fi
+    # before the zombie, runs on half the deployments that outlast the
+    # session and heartbeat timeouts and the takeover: some run on it, and
+    # slots are left for the takeover to start at once
+    if [[ $f == zombie ]]; then wave 6 30; else wave; fi
     "fault_${f%%:*}" "w$(( step % 3 + 1 ))" "$step" "${f#*:}"
 done
 wave
