@@ -127,6 +127,23 @@ fault_kill() {
     restart "$v" "$2"
 }
 
+# zombie_wave NAME: two runs of 30 s (they outlast the session
+# and heartbeat timeouts and the takeover) on each deployment NAME started
+# runs of lately (its partitions), or on six of them when it has none; the
+# other workers keep slots free for the takeover to start at once; then a
+# wave of short runs
+zombie_wave() {
+    local d
+    grep -o "of 'fl[0-9]*' started" "$T/$1.log" | tail -8 | sed "s/of '\(.*\)' started/\1/" |
+        sort -u >"$T/zombie.deployments"
+    [[ -s $T/zombie.deployments ]] || printf 'fl%d\n' 0 2 4 6 8 10 >"$T/zombie.deployments"
+    while read -r d; do
+        run_cmd "$d" '{"secs":"30"}'
+        run_cmd "$d" '{"secs":"30"}'
+    done <"$T/zombie.deployments" | produce >>"$T/ids"
+    wave 0
+}
+
 fault_zombie() {
     local v=$1 pid=${WPID[$1]} line i
     wait_for 60 attempt_live_on "$pid" 30 || echo "  (no long job live on $v)"
@@ -200,10 +217,7 @@ done
 step=0
 for f in "${faults[@]}"; do
     step=$((step + 1))
-    # before the zombie, runs on half the deployments that outlast the
-    # session and heartbeat timeouts and the takeover: some run on it, and
-    # slots are left for the takeover to start at once
-    if [[ $f == zombie ]]; then wave 6 30; else wave; fi
+    if [[ $f == zombie ]]; then zombie_wave "w$(( step % 3 + 1 ))"; else wave; fi
     "fault_${f%%:*}" "w$(( step % 3 + 1 ))" "$step" "${f#*:}"
 done
 wave
