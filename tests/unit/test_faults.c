@@ -311,10 +311,11 @@ static void mock_start(int broker_cnt) {
                         probe_start();
         }
         {
-                static const char *set[][2] = {
+                const char *set[][2] = {
                         { "topic.create", "false" },
                         { "topic.partitions", "2" },
                         { "worker.id", WORKER_ID },
+                        { "worker.lock.dir", test_lock_dir() },
                         { "group.id", GROUP },
                         { "worker.commit.interval.ms", "20" },
                         { "worker.heartbeat.interval.ms", "300" },
