@@ -253,6 +253,9 @@ struct floq_worker_s {
 
         int32_t part_cnt;
         wpart_t *parts;
+        int64_t fwd_check_mono; /**< when the commands topic's partition
+                                 *   count was last asked (commands.c) */
+        int fwd_check_cnt;      /**< what it was, -1 unknown */
 
         wtxn_t txn;
         wqueue_t queue;        /**< committed runs waiting for a slot */
