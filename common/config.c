@@ -104,7 +104,11 @@ static const floq_conf_prop_t conf_props[] = {
         { "worker.drain.grace.ms", FLOQ_CONF_MS, "30000",
           "on SIGTERM, how long runs may finish before hand-over", 0 },
         { "worker.restore.timeout.ms", FLOQ_CONF_MS, "60000",
-          "longest state restore after a partition assignment", 0 },
+          "longest state restore after a partition assignment, the wait "
+          "for a previous owner's open transaction included: keep it above "
+          "worker.transaction.timeout.ms plus the broker's "
+          "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+          0 },
         { "worker.run.url.template", FLOQ_CONF_STR,
           "http://localhost:8080/runs/{run_id}",
           "run URL in ACCEPTED replies; {run_id} is replaced", 0 },

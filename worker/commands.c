@@ -245,15 +245,15 @@ static floq_err_t check_reply_to(floq_worker_t *w, const json_t *cmd,
         return err;
 }
 
-/* 1 when @p s can go into a reply's envelope as it is: bounded, no
- * control characters. */
+/* 1 when @p s can go into a reply's envelope as it is: non-empty, at most
+ * @p max bytes, no control characters. */
 static int echo_ok(const char *s, size_t max) {
         size_t i;
 
         for (i = 0; s && s[i]; i++)
                 if (i >= max || (unsigned char)s[i] < 0x20)
                         return 0;
-        return s != NULL;
+        return i > 0;
 }
 
 /* The REJECTED reply to a refused command, on topic.replies, never on its
@@ -446,6 +446,9 @@ static void answer_run_repeat(floq_worker_t *w, const json_t *cmd,
                          wjs(rs, "run_id"), status ? status : "?");
                 json_object_set_new(r, "reason", json_string(why));
         }
+        /* G3: marked, so that a count of final replies per command
+         * (repeat false) is not fooled by a new publish of the same id. */
+        json_object_set_new(r, "repeat", json_true());
         floq_info("command", "%s: repeat of run %s answered with %s",
                   wjs(cmd, "command_id"), wjs(rs, "run_id"),
                   terminal ? status : "ACCEPTED");
@@ -460,6 +463,7 @@ static void answer_recent(floq_worker_t *w, const json_t *cmd,
                 json_object_set(r, "reason", v);
         if ((v = json_object_get(o, "cancelled_runs")) && json_is_array(v))
                 json_object_set(r, "cancelled_runs", v);
+        json_object_set_new(r, "repeat", json_true());
         floq_info("command", "%s: repeat answered with %s",
                   wjs(cmd, "command_id"), wjs(o, "status"));
         worker_reply(w, wjs(cmd, "reply_to"), r);

@@ -156,7 +156,12 @@ int main(int argc, char **argv) {
         }
         if (!file && (v = getenv("FLOQ_CONFIG")) && *v)
                 file = v;
-        if (file && floq_conf_load_file(conf, file, errstr, sizeof(errstr))) {
+        /* Remembered as "config": the process backend checks that a job
+         * user cannot read it (it may hold secrets inline). */
+        if (file && (floq_conf_load_file(conf, file, errstr,
+                                         sizeof(errstr)) ||
+                     floq_conf_set(conf, "config", file, errstr,
+                                   sizeof(errstr)))) {
                 fprintf(stderr, "floq-worker: %s\n", errstr);
                 goto out;
         }

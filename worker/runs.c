@@ -81,7 +81,8 @@ static json_t *run_state_new(floq_worker_t *w, const json_t *cmd,
 
 /* Room a RunState keeps for what its run adds later, beyond the output
  * tail (which is cut to fit): started/finished times, exit code, a reason
- * (cut to 1000 bytes when too large), a backend reference, the worker. */
+ * (cut to 1000 bytes when too large), a backend reference, the worker.
+ * An eighth of the budget when that is less. */
 #define WRUN_STATE_SLACK (8 * 1024)
 
 floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
@@ -91,19 +92,20 @@ floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
         json_t *rs = run_state_new(w, cmd, body, run_id);
         size_t size = wtxn_msg_size(w, FLOQ_MSG_RUN_STATE, rs);
         size_t budget = wtxn_budget(w);
+        /* a small budget (a small message.max.bytes) keeps less */
+        size_t slack = budget / 8 < WRUN_STATE_SLACK ? budget / 8
+                                                     : WRUN_STATE_SLACK;
         floq_err_t err = FLOQ_OK;
 
-        if (!size || size + sizeof(run_id) + WRUN_STATE_SLACK > budget)
+        if (!size || size + sizeof(run_id) + slack > budget)
                 err = floq_seterr(
                         why, why_size, FLOQ_ERR_TOO_LARGE,
                         "run params too large: its state record would be "
                         "%s%zu bytes, over the %zu bytes a run may use (size "
-                        "budget %zu bytes minus %d for the run's progress)",
+                        "budget %zu bytes minus %zu for the run's progress)",
                         size ? "" : "more than ",
                         size ? size : w->max_message + 4096,
-                        budget > WRUN_STATE_SLACK ? budget - WRUN_STATE_SLACK
-                                                  : 0,
-                        budget, WRUN_STATE_SLACK);
+                        budget - slack - sizeof(run_id), budget, slack);
         json_decref(rs);
         return err;
 }

@@ -376,22 +376,14 @@ static void *src_opaque(const floq_worker_t *w) {
                         (uintptr_t)(w->src_offset + 1));
 }
 
-/* Errors that refuse a record for what it is, so that producing it again
- * fails again. */
+/* Errors that refuse a record for its size, so that producing it again
+ * fails again. Other refusals (INVALID_RECORD, an authorization or policy
+ * error) may pass, or concern the topic rather than one command: they
+ * keep the abort and back-off, as before. */
 static int record_refused(rd_kafka_resp_err_t err) {
-        switch (err) {
-        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-        case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
-                return 1;
-        default:
-                return 0;
-        }
+        return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
 }
 
 void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -426,8 +418,7 @@ void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         /* A batch refused as too large fails its small records too:
          * only a record that can be the cause counts against its
          * command (the lowered budget settles the rest). */
-        if (src && (rkm->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-                    size > wtxn_budget(w) / 2))
+        if (src && size > wtxn_budget(w) / 2)
                 poison_mark(w, (int32_t)(src >> 44) - 1,
                             (int64_t)(src & (((uintptr_t)1 << 44) - 1)) - 1, 1,
                             why);
@@ -997,10 +988,28 @@ void wtxn_position(floq_worker_t *w) {
                 }
                 w->parts[p].pos_retry_mono = 0;
                 if (l->elems[i].offset >= 0) {
-                        w->parts[p].committed = l->elems[i].offset;
+                        int64_t to = l->elems[i].offset, lo, hi;
+
+                        /* Out of range (retention deleted what was never
+                         * consumed, or the topic was recreated) would
+                         * come back as the same reset error, for ever:
+                         * the nearest offset that exists instead. */
+                        if (!floq_kafka_watermarks(w->consumer, w->t_commands,
+                                                   p, &lo, &hi,
+                                                   txn_op_timeout(w)) &&
+                            (to < lo || to > hi)) {
+                                floq_warn("txn", "partition %d: committed "
+                                                 "offset %lld outside "
+                                                 "%lld..%lld: from %lld",
+                                          (int)p, (long long)to,
+                                          (long long)lo, (long long)hi,
+                                          (long long)(to < lo ? lo : hi));
+                                to = to < lo ? lo : hi;
+                        }
+                        w->parts[p].committed = to;
                         rd_kafka_topic_partition_list_add(seek, w->t_commands,
                                                           p)
-                                ->offset = l->elems[i].offset;
+                                ->offset = to;
                 } else {
                         /* Kafka says: no committed offset at all. */
                         floq_info("txn", "partition %d has no committed "

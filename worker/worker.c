@@ -700,7 +700,7 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                     m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
                         /* A missing ACL: retrying cannot help, and a worker
                          * left in the group without partitions would look
-                         * healthy (docs/security-acls.md). */
+                         * healthy (docs/security.md, "Kafka ACLs per component"). */
                         floq_err("worker", "consumer: %s: the worker's "
                                            "principal lacks a Kafka ACL",
                                  rd_kafka_message_errstr(m));
@@ -885,7 +885,11 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);
                 worker_schedules_tick(w);
-                if (commit_due(w) || (!w->txn.open && w->txn.after_cnt))
+                /* A failed begin_transaction() left consumed commands
+                 * unanswered: wtxn_commit() rewinds to read them again. */
+                if (commit_due(w) ||
+                    (!w->txn.open &&
+                     (w->txn.after_cnt || w->txn.begin_failed)))
                         wtxn_commit(w);
                 worker_runs_pump(w);
                 worker_update_intake(w);

@@ -8,7 +8,8 @@
  * forgets an id only once it is both beyond worker.command.history and
  * older than that lifetime (so a replay after more newer commands than the
  * history holds is still recognised). libfloq refuses to send a command
- * whose command_id is not a canonical UUID instead of replacing it.
+ * whose command_id is not a canonical UUID instead of replacing it, and
+ * floq's producer and admin handles never ask brokers to auto-create.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -216,6 +217,47 @@ START_TEST(client_refuses_bad_command_id) {
 }
 END_TEST
 
+/* No floq producer or admin handle asks a broker to auto-create a topic it
+ * looks up or produces to (librdkafka's producer default is to ask). A
+ * guard only: rd_kafka_conf_get() shows "false" for an unset property too
+ * (librdkafka turns it true for producers in rd_kafka_new()); 0220 is the
+ * test that fails without it, against a broker that auto-creates. */
+START_TEST(no_auto_create) {
+        static const char *const roles[] = { "producer", "admin" };
+        floq_conf_t *conf = floq_conf_new();
+        char val[16];
+        size_t i, n;
+
+        for (i = 0; i < 2; i++) {
+                rd_kafka_conf_t *kc = floq_kafka_conf_new(conf, roles[i], why,
+                                                          sizeof(why));
+
+                ck_assert_ptr_nonnull(kc);
+                n = sizeof(val);
+                ck_assert_int_eq(rd_kafka_conf_get(kc,
+                                                   "allow.auto.create.topics",
+                                                   val, &n),
+                                 RD_KAFKA_CONF_OK);
+                ck_assert_str_eq(val, "false");
+                rd_kafka_conf_destroy(kc);
+        }
+        /* the operator may still say otherwise (-X wins) */
+        ck_assert_int_eq(floq_conf_set_kafka(conf, "allow.auto.create.topics",
+                                             "true", why, sizeof(why)),
+                         FLOQ_OK);
+        {
+                rd_kafka_conf_t *kc = floq_kafka_conf_new(conf, "producer",
+                                                          why, sizeof(why));
+
+                n = sizeof(val);
+                rd_kafka_conf_get(kc, "allow.auto.create.topics", val, &n);
+                ck_assert_str_eq(val, "true");
+                rd_kafka_conf_destroy(kc);
+        }
+        floq_conf_destroy(conf);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("command_gate");
         TCase *tc = tcase_create("command_gate");
@@ -226,6 +268,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, signed_lifetime);
         tcase_add_test(tc, history_by_time);
         tcase_add_test(tc, client_refuses_bad_command_id);
+        tcase_add_test(tc, no_auto_create);
         suite_add_tcase(s, tc);
         return s;
 }

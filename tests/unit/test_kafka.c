@@ -492,8 +492,10 @@ END_TEST
 
 /* ------------------------------------------------------------ real broker */
 
-static rd_kafka_resp_err_t describe_cleanup(rd_kafka_t *rk, const char *topic,
-                                            char *out, size_t size) {
+/* The value of topic config @p name of @p topic, into @p out. */
+static rd_kafka_resp_err_t describe_config(rd_kafka_t *rk, const char *topic,
+                                           const char *name, char *out,
+                                           size_t size) {
         rd_kafka_ConfigResource_t *res =
                 rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -515,7 +517,7 @@ static rd_kafka_resp_err_t describe_cleanup(rd_kafka_t *rk, const char *topic,
                 entries = rd_kafka_ConfigResource_configs(rres[0], &n);
                 for (i = 0; i < n; i++)
                         if (!strcmp(rd_kafka_ConfigEntry_name(entries[i]),
-                                    "cleanup.policy"))
+                                    name))
                                 snprintf(out, size, "%s",
                                          rd_kafka_ConfigEntry_value(
                                                  entries[i]));
@@ -581,13 +583,35 @@ START_TEST(test_ensure_real_broker) {
         err = floq_kafka_ensure_topics(rk, conf, 30000, errstr,
                                        sizeof(errstr));
         ck_assert_msg(err == FLOQ_OK, "%s", errstr);
-        ck_assert_int_eq(describe_cleanup(rk, floq_conf_str(conf, "topic.runs"),
-                                          policy, sizeof(policy)),
+        ck_assert_int_eq(describe_config(rk, floq_conf_str(conf, "topic.runs"),
+                                         "cleanup.policy", policy,
+                                         sizeof(policy)),
                          0);
         ck_assert_str_eq(policy, "compact");
-        describe_cleanup(rk, floq_conf_str(conf, "topic.commands"), policy,
-                         sizeof(policy));
+        describe_config(rk, floq_conf_str(conf, "topic.commands"),
+                        "cleanup.policy", policy, sizeof(policy));
         ck_assert_str_eq(policy, "delete");
+        /* The state topics' compaction settings (docs/worker.md, "State"),
+         * from the topic.state.* defaults. */
+        {
+                static const char *const want[][2] = {
+                        { "segment.ms", "3600000" },
+                        { "max.compaction.lag.ms", "3600000" },
+                        { "min.cleanable.dirty.ratio", "0.1" },
+                        { "delete.retention.ms", "86400000" },
+                };
+                size_t k;
+
+                for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+                        describe_config(rk,
+                                        floq_conf_str(conf,
+                                                      "topic.deployments"),
+                                        want[k][0], policy, sizeof(policy));
+                        ck_assert_msg(!strcmp(policy, want[k][1]),
+                                      "%s is '%s', not '%s'", want[k][0],
+                                      policy, want[k][1]);
+                }
+        }
 
         ck_assert_int_eq(floq_conf_set(conf, "topic.partitions", "5", errstr,
                                        sizeof(errstr)),

@@ -498,6 +498,30 @@ START_TEST(key_scope) {
                 "k=000102030405060708090a0b0c0d0e0f kinds=run kinds=stop\n",
                 "k=000102030405060708090a0b0c0d0e0f kinds\n",
         };
+        static const struct {
+                const char *key, *deployment, *kind;
+                floq_err_t want;
+                const char *why; /* in the reason, when refused */
+        } cases[] = {
+                /* unscoped: everything */
+                { "ops", "anything", "deploy", FLOQ_OK, NULL },
+                /* scoped: run/status on etl-* and report */
+                { "ci", "etl-daily", "run", FLOQ_OK, NULL },
+                { "ci", "report", "status", FLOQ_OK, NULL },
+                { "ci", "etl-daily", "deploy", FLOQ_ERR_UNAUTHORIZED,
+                  "key 'ci' may not send deploy commands (its rule: "
+                  "kinds=run,status)" },
+                { "ci", "payroll", "run", FLOQ_ERR_UNAUTHORIZED,
+                  "key 'ci' may not act on deployment 'payroll' (its "
+                  "rule: deployments=etl-*,report)" },
+                { "ci", "reports", "run", FLOQ_ERR_UNAUTHORIZED, NULL },
+                { "ci", "etl-x", "nonsense", FLOQ_ERR_UNAUTHORIZED, NULL },
+                /* rotation: the next key carries the same scope */
+                { "next", "etl-daily", "run", FLOQ_OK, NULL },
+                { "next", "etl-daily", "stop", FLOQ_ERR_UNAUTHORIZED,
+                  "kinds=run,status" },
+                { "gone", "etl-daily", "run", FLOQ_ERR_NOT_FOUND, NULL },
+        };
         size_t i;
 
         keys = floq_keyring_new();
@@ -505,54 +529,23 @@ START_TEST(key_scope) {
                                             sizeof(errstr)),
                          FLOQ_OK);
         ck_assert_int_eq(floq_keyring_cnt(keys), 3);
-        /* unscoped: everything */
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ops", "anything",
-                                                "deploy", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_OK);
-        /* scoped: run/status on etl-* and report */
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-daily",
-                                                "run", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_OK);
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "report",
-                                                "status", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_OK);
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-daily",
-                                                "deploy", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_UNAUTHORIZED);
-        ck_assert_ptr_nonnull(strstr(errstr, "key 'ci'"));
-        ck_assert_ptr_nonnull(strstr(errstr, "kinds=run,status"));
-        ck_assert_ptr_null(strstr(errstr, "1011121314"));
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "payroll",
-                                                "run", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_UNAUTHORIZED);
-        ck_assert_ptr_nonnull(strstr(errstr, "deployment 'payroll'"));
-        ck_assert_ptr_nonnull(strstr(errstr, "deployments=etl-*,report"));
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "reports",
-                                                "run", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_UNAUTHORIZED);
-        ck_assert_int_eq(floq_keyring_authorize(keys, "ci", "etl-x",
-                                                "nonsense", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_UNAUTHORIZED);
-        /* rotation: the next key carries the same scope */
-        ck_assert_int_eq(floq_keyring_authorize(keys, "next", "etl-daily",
-                                                "run", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_OK);
-        ck_assert_int_eq(floq_keyring_authorize(keys, "next", "etl-daily",
-                                                "stop", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_UNAUTHORIZED);
-        ck_assert_int_eq(floq_keyring_authorize(keys, "gone", "etl-daily",
-                                                "run", errstr,
-                                                sizeof(errstr)),
-                         FLOQ_ERR_NOT_FOUND);
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                floq_err_t err = floq_keyring_authorize(
+                        keys, cases[i].key, cases[i].deployment,
+                        cases[i].kind, errstr, sizeof(errstr));
+
+                ck_assert_msg(err == cases[i].want, "%s %s %s: %s (%s)",
+                              cases[i].key, cases[i].kind,
+                              cases[i].deployment, floq_err_name(err),
+                              errstr);
+                if (cases[i].why)
+                        ck_assert_msg(strstr(errstr, cases[i].why),
+                                      "'%s' lacks '%s'", errstr,
+                                      cases[i].why);
+                /* never key material */
+                ck_assert_ptr_null(strstr(errstr, "1011121314"));
+                ck_assert_ptr_null(strstr(errstr, "2021222324"));
+        }
         /* a scoped key still signs, and its signature verifies */
         ck_assert_int_eq(floq_command_encode_signed(codec, keys, "ci", cmd,
                                                     &buf, &len, errstr,

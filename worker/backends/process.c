@@ -1,29 +1,39 @@
 /*
  * process.c - the embedded default backend: runs a deployment as a local
- * child process of the worker. It is the one backend that executes code on
- * the worker's host, so it is built to be boring from a security point of
- * view: argv only (never a shell: a parameter is one argv element, verbatim),
- * executables confined to the operator's process.allowed.dirs (checked on
- * the realpath, so symlinks cannot escape), an environment built from an
- * allowlist instead of inherited, rlimits, a process group of its own that
- * is terminated as a whole (TERM, grace, KILL) on stop, timeout or when the
- * main process exits, and PR_SET_PDEATHSIG so a worker that dies cannot
- * leave its job running. A deployment with an artifact (the worker puts
+ * process. It is the one backend that executes code on the worker's host,
+ * so it is built to be boring from a security point of view: argv only
+ * (never a shell: a parameter is one argv element, verbatim), executables
+ * confined to the operator's process.allowed.dirs (checked on the
+ * realpath, so symlinks cannot escape), an environment built from
+ * allowlists instead of inherited (the names a spec may set included:
+ * process.env.spec.allow), optionally a user and group of its own
+ * (process.run.as.user; the backend refuses to start if that user could
+ * read the worker's secrets), PR_SET_NO_NEW_PRIVS, rlimits, and nothing of
+ * the worker's descriptors. A deployment with an artifact (the worker puts
  * "artifact": {url, sha256} into the spec) gets it from the worker's
  * artifact cache at every start, fetched if this worker lacks it and
- * re-hashed before it runs; its path replaces {artifact} in the executable,
- * args and env, and is FLOQ_ARTIFACT. The artifact as the executable is
- * held to process.allowed.dirs like any other, so the operator must list
- * the cache directory to allow it.
+ * re-hashed before it runs; its path replaces {artifact} in the executable
+ * and args (never in env values) and is FLOQ_ARTIFACT. The artifact as the
+ * executable is held to process.allowed.dirs like any other, so the
+ * operator must list the cache directory to allow it.
+ *
+ * Process tree: each attempt has a supervisor, the worker's child, which
+ * is a child subreaper and forks the job. Whatever the job starts stays
+ * below it (setsid() and double forks included); on the worker's SIGTERM
+ * it passes SIGTERM to every descendant, on SUP_SIG_KILL (after the grace
+ * period, or its parent-death signal when the worker dies) or when the
+ * job's main process ended it SIGKILLs every descendant until none is
+ * left, then reports the job's wait status on a control pipe and exits.
+ * So nothing of an attempt outlives its stop, its timeout or its worker.
  *
  * Threads: start() forks from the calling thread, and PR_SET_PDEATHSIG fires
  * when that *thread* exits, not the process. The executor calls start(),
  * wait() and attempt_destroy() of an attempt from one thread that lives
- * until the child is reaped, which is what makes this safe; any other
- * caller must do the same (fork from a thread that outlives the child).
+ * until the supervisor is reaped, which is what makes this safe; any other
+ * caller must do the same (fork from a thread that outlives the attempt).
  * stop() and ref() may be called from any thread; an attempt's mutable state
- * is guarded by its own mutex, and the child is killed only while it is
- * known unreaped (so a recycled pid can never be signalled).
+ * is guarded by its own mutex, and the supervisor is signalled only while
+ * it is known unreaped (so a recycled pid can never be signalled).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -964,6 +974,13 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
          * group; the cache stays the worker's to write. */
         if (pb->run_as)
                 pb->art.share_gid = (long)pb->gid;
+        else if (pb->allowed_dirs[0])
+                floq_notice("process", "jobs run as the worker's own user "
+                                       "(uid %lu): they can read what it "
+                                       "can, its keys included; set "
+                                       "process.run.as.user to isolate "
+                                       "them",
+                            (unsigned long)geteuid());
         return &pb->base;
 }
 
@@ -1396,8 +1413,10 @@ static size_t tree_children(pid_t pid, pid_t *q, size_t n, size_t cap) {
 /*
  * Send @p sig to every descendant of the supervisor, whatever session or
  * group it moved to: a walk of the children lists down from ourselves, and
- * the job's group on top (for a kernel without /proc children lists).
- * Only the supervisor runs it (the array is its copy of the worker's).
+ * the job's group on top (for a kernel without /proc children lists),
+ * but only while the job is unreaped (@p job is 0 once it is), so that the
+ * group id cannot have been reused. Only the supervisor runs it (the array
+ * is its copy of the worker's).
  */
 static void tree_signal(pid_t job, int sig) {
         static pid_t q[SUP_TREE_MAX];
@@ -1408,7 +1427,8 @@ static void tree_signal(pid_t job, int sig) {
                 (void)kill(q[i], sig);
                 n = tree_children(q[i], q, n, SUP_TREE_MAX);
         }
-        (void)kill(-job, sig);
+        if (job > 0)
+                (void)kill(-job, sig);
 }
 
 /* Reap every child that has ended (the job's status when it is one);
@@ -1432,7 +1452,7 @@ static void sup_kill_all(pid_t job, int *status, int *done,
         struct timespec slice = { 0, 10 * 1000000L };
 
         for (;;) {
-                tree_signal(job, SIGKILL);
+                tree_signal(*done ? 0 : job, SIGKILL);
                 if (sup_reap(job, status, done) == -1)
                         return;
                 (void)sigtimedwait(chld, NULL, &slice);
@@ -1524,7 +1544,7 @@ static void sup_main(const spawn_t *sp) {
                 sig = sigwaitinfo(&set, NULL);
                 (void)sup_reap(job, &status, &done);
                 if (sig == SUP_SIG_TERM)
-                        tree_signal(job, SIGTERM);
+                        tree_signal(done ? 0 : job, SIGTERM);
                 /* Once the main process ended, nothing of it may stay. */
                 if (sig == SUP_SIG_KILL || done)
                         break;
