@@ -624,6 +624,17 @@ static int64_t retry_delay_of(const json_t *rs) {
  * handover: no worker named), starts when its backoff has passed; any
  * other one (its writer may have started the next attempt before it
  * vanished) also waits the heartbeat timeout. */
+/* 1 when run @p rs's attempts go on without their worker (its
+ * deployment's backend says so). */
+static int run_outlives_worker(floq_worker_t *w, int32_t p, const json_t *rs) {
+        const json_t *dep = json_object_get(w->parts[p].deployments,
+                                            wjs(rs, "deployment"));
+        floq_backend_t *be = dep ? worker_backend(w, wjs(dep, "backend"))
+                                 : NULL;
+
+        return be && be->ops->outlives_worker;
+}
+
 static void scan(floq_worker_t *w) {
         int64_t mono = floq_mono_ms();
         json_t *ids = json_array(), *keep = json_object(), *v;
@@ -685,6 +696,22 @@ static void scan(floq_worker_t *w) {
                                  prev, (long long)age);
                         floq_notice("run", "run %s (attempt %lld): %s", id,
                                     (long long)wji(rs, "attempt", 1), why);
+                        if (run_outlives_worker(w, p, rs)) {
+                                /* Its remote job may still be going on:
+                                 * another attempt would run beside it
+                                 * (G2). */
+                                size_t n = strlen(why);
+
+                                snprintf(why + n, sizeof(why) - n,
+                                         "; its remote job %s may still run, "
+                                         "so the run is not retried",
+                                         wjs(rs, "backend_ref")
+                                                 ? wjs(rs, "backend_ref")
+                                                 : "(unknown)");
+                                worker_run_terminal(w, p, rs, "LOST", why,
+                                                    NULL);
+                                continue;
+                        }
                         run_failed(w, p, rs, "LOST", why, NULL);
                 }
                 wtakeover_prune(&w->parts[p], keep);

@@ -907,6 +907,7 @@ static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
 
 const floq_backend_ops_t floq_backend_http = {
         .name = "http",
+        .outlives_worker = 1,
         .new_ = hb_new,
         .destroy = hb_destroy,
         .deploy = hb_deploy,
