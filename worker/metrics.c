@@ -345,8 +345,10 @@ static int64_t part_lag(floq_worker_t *w, int32_t p, const json_t *st) {
                 return -1;
         if (committed < 0)
                 committed = wji(st, "committed_offset", -1);
+        if (committed < 0) /* nothing committed yet: all of it */
+                committed = wji(st, "lo_offset", -1);
         if (committed < 0)
-                return -1;
+                committed = 0;
         lag = hi - committed;
         delivered = part->next_offset > committed ? part->next_offset
                                                   : committed;
@@ -375,9 +377,13 @@ void wmetrics_stats(floq_worker_t *w, int client, const char *json,
         brokers = json_object_get(root, "brokers");
         json_object_foreach(brokers, name, b) {
                 wm_broker_t *wb;
+                const char *src;
 
-                if (wji(b, "nodeid", -1) < 0 || c.broker_cnt >= WM_BROKERS)
-                        continue; /* bootstrap and internal entries */
+                src = wjs(b, "source");
+                if (wji(b, "nodeid", -1) < 0 || c.broker_cnt >= WM_BROKERS ||
+                    (src && (!strcmp(src, "logical") ||
+                             !strcmp(src, "internal"))))
+                        continue; /* bootstrap, coordinator, internal */
                 wb = &c.brokers[c.broker_cnt++];
                 snprintf(wb->name, sizeof(wb->name), "%s", name);
                 wb->rtt_us = wji(json_object_get(b, "rtt"), "avg", 0);
@@ -529,10 +535,10 @@ const char *wmetrics_not_ready(wmetrics_t *m) {
                 return "stopping";
         if (atomic_load(&m->fenced))
                 return "the producer is fenced: replacing it";
-        if (!atomic_load(&m->joined))
-                return "not in the consumer group";
         if (atomic_load(&m->restoring))
                 return "restoring partitions";
+        if (!atomic_load(&m->joined))
+                return "not in the consumer group";
         return NULL;
 }
 
