@@ -57,6 +57,8 @@ floq_err_t worker_reply(floq_worker_t *w, const char *reply_to,
         err = wtxn_produce_msg(w, topic, RD_KAFKA_PARTITION_UA,
                                wjs(reply, "command_id"), FLOQ_MSG_REPLY,
                                reply);
+        if (!err)
+                wmetrics_reply(w, reply);
         json_decref(reply);
         return err;
 }
@@ -80,6 +82,7 @@ static rd_kafka_headers_t *dlq_headers(floq_worker_t *w,
         rd_kafka_headers_t *h = rd_kafka_headers_new(10);
         char num[32];
 
+        wmetrics_dlq(w);
         rd_kafka_header_add(h, "floq.reason", -1, reason, -1);
         rd_kafka_header_add(h, "floq.error", -1, floq_err_name(code), -1);
         rd_kafka_header_add(h, "floq.source.topic", -1,
@@ -1170,6 +1173,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         }
         home = whome_partition(wjs(cmd, "deployment"), w->part_cnt);
         if (home != p) {
+                wmetrics_forwarded(w);
                 forward_home(w, m, cmd, home);
                 goto done;
         }
@@ -1237,6 +1241,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 break;
         }
 done:
+        wmetrics_command(w, cmd);
         wtxn_source(w, -1, -1);
         json_decref(cmd);
         w->parts[p].next_offset = m->offset + 1;

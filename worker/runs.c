@@ -186,6 +186,7 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                 heartbeat_forget(w, p, wjs(n, "run_id"));
                 run_reply(w, n, status, 1);
                 worker_lineage_emit(w, p, n, lineage_event_of(status));
+                wmetrics_run_end(w, p, n);
                 /* Kept for repeats and status until retention: the
                  * outcome, not the (possibly large) params. */
                 json_object_del(n, "params");
@@ -298,6 +299,7 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);
+                        wmetrics_run_start(w, p, n);
                         worker_lineage_emit(w, p, n, ol);
                 }
                 json_decref(n);
