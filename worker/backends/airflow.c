@@ -634,15 +634,13 @@ out:
 
 static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
                        const af_attempt_t *a, const char *reason) {
-        char buf[1400];
-
         memset(res, 0, sizeof(*res));
         res->outcome = outcome;
         res->exit_code = -1;
-        snprintf(buf, sizeof(buf), "%s%s%s", reason ? reason : "",
-                 reason ? ": " : "", a->url);
-        res->reason = strdup(buf);
-        res->backend_ref = strdup(a->run_id);
+        res->reason = reason ? strdup(reason) : NULL;
+        /* the UI page of the DAG run: it names the DAG and the dag_run_id,
+         * and the worker's replies give it as their url */
+        res->backend_ref = strdup(a->url);
 }
 
 /* The ids of the task instances of the run in @p state, comma-separated
@@ -911,7 +909,7 @@ static floq_err_t af_stop(floq_backend_t *be, floq_attempt_t *att,
 
 static const char *af_ref(floq_backend_t *be, floq_attempt_t *att) {
         (void)be;
-        return ((af_attempt_t *)att)->run_id;
+        return ((af_attempt_t *)att)->url;
 }
 
 static void af_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
