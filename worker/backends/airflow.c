@@ -31,6 +31,9 @@
 #include "backend_int.h"
 
 #define AF_VALIDATE_MS     10000
+#define AF_CALL_MS         2400 /* one call of validate or deploy: four
+                                 * of them (version or token, DAG, unpause
+                                 * or import errors) fit in AF_VALIDATE_MS */
 #define AF_CRED_MAX        4096
 #define AF_TOKEN_EARLY_S   60 /* refresh this long before "exp" */
 #define AF_POLL_MS_MIN     100
@@ -383,12 +386,15 @@ static floq_err_t af_call(airflow_backend_t *ab, const char *method,
         return err;
 }
 
-/* "dag_id" of @p spec, URL-escaped into @p out; NULL when it is missing or
- * not a plain DAG id. */
+/* 1 when @p id is a plain DAG id (Airflow's own alphabet), safe as a path
+ * segment. */
 static int dag_id_ok(const char *id) {
         size_t i;
 
-        if (!id || !*id || strlen(id) > 250)
+        /* no ".." either: the id is a path segment of calls made with
+         * the worker's token */
+        if (!id || !*id || strlen(id) > 250 || id[0] == '.' ||
+            strstr(id, ".."))
                 return 0;
         for (i = 0; id[i]; i++) {
                 char c = id[i];
@@ -405,7 +411,7 @@ static int dag_id_ok(const char *id) {
 
 /* The message of the import error of DAG @p dag (its file), best effort. */
 static void import_error_of(airflow_backend_t *ab, const json_t *dag,
-                            char *out, size_t out_size) {
+                            long timeout_ms, char *out, size_t out_size) {
         floq_http_resp_t resp = { 0 };
         char err[512];
         const char *rel = json_string_value(json_object_get(dag,
@@ -415,8 +421,8 @@ static void import_error_of(airflow_backend_t *ab, const json_t *dag,
         size_t i;
 
         snprintf(out, out_size, "see Airflow's import errors");
-        if (af_call(ab, "GET", "/api/v2/importErrors?limit=100", NULL, 0, -1,
-                    &resp, err, sizeof(err)))
+        if (af_call(ab, "GET", "/api/v2/importErrors?limit=100", NULL,
+                    timeout_ms, -1, &resp, err, sizeof(err)))
                 goto out;
         json_array_foreach(json_object_get(resp.json, "import_errors"), i, e) {
                 const char *fn = json_string_value(json_object_get(e,
@@ -469,7 +475,8 @@ static floq_err_t check_dag(airflow_backend_t *ab, const char *dag_id,
         if (err)
                 goto out;
         if (json_is_true(json_object_get(resp.json, "has_import_errors"))) {
-                import_error_of(ab, resp.json, ierr, sizeof(ierr));
+                import_error_of(ab, resp.json, timeout_ms, ierr,
+                                sizeof(ierr));
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
                                   "airflow: DAG '%s' has import errors: %s",
                                   dag_id, ierr);
@@ -524,7 +531,7 @@ static floq_err_t af_deploy(floq_backend_t *be, const char *deployment,
                                    AF_POLL_MS_MIN);
         return check_dag(ab, dag_id,
                          json_is_true(json_object_get(spec, "unpause")),
-                         AF_VALIDATE_MS / 2, -1, errstr, errstr_size);
+                         AF_CALL_MS, -1, errstr, errstr_size);
 }
 
 /* ------------------------------------------------------------- attempts */
@@ -937,8 +944,8 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
                                    "airflow: airflow.api.url is not set");
         if (asprintf(&url, "%s/api/v2/version", ab->api_url) < 0)
                 return FLOQ_ERR_NOMEM;
-        call_opts(ab, NULL, 3000, &o);
-        o.connect_timeout_ms = 2000;
+        call_opts(ab, NULL, AF_CALL_MS, &o);
+        o.connect_timeout_ms = AF_CALL_MS;
         o.max_retries = -1;
         e = floq_http_request(&o, "GET", url, NULL, &resp, err, sizeof(err));
         floq_http_resp_release(&resp);
@@ -957,7 +964,8 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
                                 err, ab->api_url);
                 goto out;
         }
-        if ((e = get_token(ab, 1, 3000, -1, &tok, errstr, errstr_size)))
+        if ((e = get_token(ab, 1, AF_CALL_MS, -1, &tok, errstr,
+                           errstr_size)))
                 goto out;
         if (dag_id && !dag_id_ok(dag_id)) {
                 e = floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
@@ -965,7 +973,8 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
                 goto out;
         }
         if (dag_id)
-                e = check_dag(ab, dag_id, -1, 3000, -1, errstr, errstr_size);
+                e = check_dag(ab, dag_id, -1, AF_CALL_MS, -1, errstr,
+                              errstr_size);
 out:
         wipe(tok);
         return e;
