@@ -16,8 +16,9 @@ source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
 command -v curl >/dev/null || { echo "  curl is required"; exit 77; }
 T=$FLOQ_TEST_TMP
-venv=$(ops/orchestrators-airflow.sh 2>"$T/install.log" | tail -1)
-if [[ ! -x $venv/bin/airflow ]]; then
+venv=
+if out=$(ops/orchestrators-airflow.sh 2>"$T/install.log"); then venv=$(tail -1 <<<"$out"); fi
+if [[ -z $venv || ! -x $venv/bin/airflow ]]; then
     echo "  cannot install Apache Airflow (ops/orchestrators-airflow.sh):"
     tail -5 "$T/install.log" | sed 's/^/    /'
     exit 77
