@@ -2,7 +2,8 @@
  * test_backend_airflow.c - the airflow backend (worker/backends/airflow.c)
  * against a fake Airflow 3 API the test controls (libmicrohttpd), for what
  * the real server (tests/integration/0270) cannot be made to do on cue: a
- * JWT revoked mid-run (401: one new token, the call made again), a trigger
+ * JWT revoked mid-run (401: one new token, the call made again), a JWT
+ * about to expire (fetched again before it is used), a trigger
  * answering 409 (the same DAG run, no second one), a stop whose task
  * instances take a few polls to end, import errors, and Airflow going away
  * mid-run (LOST after airflow.unreachable.ms).
@@ -23,7 +24,7 @@ static struct MHD_Daemon *srv;
 static char base[64];
 static atomic_int logins, token_gen, refuse_login, posts, conflict, polls,
         polls_to_end, end_failed, patches_run, patches_dag, ti_running_left,
-        ti_polls;
+        ti_polls, short_exp;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char run_state[32], posted[1024];
 
@@ -72,7 +73,8 @@ static void token_of(int gen, char *out, size_t out_size) {
         char claims[128], enc[200];
 
         snprintf(claims, sizeof(claims), "{\"sub\":\"floq\",\"exp\":%lld}",
-                 (long long)time(NULL) + 3600);
+                 (long long)time(NULL) +
+                         (atomic_load(&short_exp) ? 30 : 3600));
         b64url(claims, enc);
         snprintf(out, out_size, "eyJhbGciOiJIUzUxMiJ9.%s.sig%d", enc, gen);
 }
@@ -220,6 +222,7 @@ static void setup(void) {
         atomic_store(&patches_dag, 0);
         atomic_store(&ti_running_left, 0);
         atomic_store(&ti_polls, 0);
+        atomic_store(&short_exp, 0);
         run_state[0] = posted[0] = '\0';
         srv = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
                                        MHD_USE_INTERNAL_POLLING_THREAD,
@@ -349,6 +352,22 @@ START_TEST(test_success_token_revoked_mid_run) {
 }
 END_TEST
 
+START_TEST(test_token_refreshed_before_expiry) {
+        floq_backend_t *be = backend(NULL, NULL);
+        floq_run_result_t res;
+
+        /* tokens that expire within the minute of early refresh: each call
+         * fetches a new one, none is sent stale */
+        atomic_store(&short_exp, 1);
+        atomic_store(&polls_to_end, 3);
+        ck_assert_int_eq(run(be, &res, 0, NULL), FLOQ_OUTCOME_SUCCEEDED);
+        ck_assert_int_ge(atomic_load(&logins),
+                         atomic_load(&polls) + 3); /* + GET, PATCH, POST */
+        floq_run_result_release(&res);
+        floq_backend_airflow.destroy(be);
+}
+END_TEST
+
 START_TEST(test_trigger_409_is_the_same_run) {
         floq_backend_t *be = backend(NULL, NULL);
         floq_run_result_t res;
@@ -472,6 +491,7 @@ int main(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_success_token_revoked_mid_run);
+        tcase_add_test(tc, test_token_refreshed_before_expiry);
         tcase_add_test(tc, test_trigger_409_is_the_same_run);
         tcase_add_test(tc, test_failed_names_the_task);
         tcase_add_test(tc, test_stop_waits_for_the_tasks);
