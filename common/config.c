@@ -225,6 +225,34 @@ static const floq_conf_prop_t conf_props[] = {
           "how long an http-backend run's status URL may stay unreachable "
           "before the run ends LOST",
           0 },
+        { "airflow.api.url", FLOQ_CONF_STR, NULL,
+          "base URL of the Airflow 3 api-server (http://host:8080): the "
+          "airflow backend calls its /api/v2 and /auth/token",
+          0 },
+        { "airflow.ui.url", FLOQ_CONF_STR, NULL,
+          "base URL of the Airflow UI for run links "
+          "({url}/dags/{dag_id}/runs/{run}); unset: airflow.api.url",
+          0 },
+        { "airflow.auth.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is 'username:password' for Airflow's "
+          "POST /auth/token (JWT); unset: no authentication",
+          0 },
+        { "airflow.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the Airflow server; unset: the system's",
+          0 },
+        { "airflow.poll.interval.ms", FLOQ_CONF_MS, "2000",
+          "how often an airflow-backend DAG run is polled (spec "
+          "poll_interval_ms overrides)",
+          0 },
+        { "airflow.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long Airflow may stay unreachable during a DAG run before "
+          "the run ends LOST",
+          0 },
+        { "airflow.stop.wait.ms", FLOQ_CONF_MS, "60000",
+          "after a stop marks a DAG run failed, how long to wait for it and "
+          "its task instances to stop running before reporting what is "
+          "still running",
+          0 },
         { "metrics.listen", FLOQ_CONF_STR, NULL,
           "host:port for /metrics, /healthz and /readyz "
           "(docs/worker.md, Metrics and probes); unset disables", 0 },

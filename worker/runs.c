@@ -130,11 +130,17 @@ static void run_reply(floq_worker_t *w, const json_t *rs, const char *status,
                                      wjs(rs, "correlation_id"),
                                      wjs(rs, "deployment"), status, final);
         const char *id = wjs(rs, "run_id");
+        const char *ref = wjs(rs, "backend_ref");
         char *url = wurl_expand(w->url_template, id, wjs(rs, "deployment"));
         json_t *v;
 
         json_object_set_new(r, "run_id", json_string(id));
-        if (url)
+        /* A backend whose reference is a URL (airflow: the DAG run's page
+         * in the Airflow UI) names the run better than the template. */
+        if (ref && (!strncmp(ref, "http://", 7) ||
+                    !strncmp(ref, "https://", 8)))
+                json_object_set_new(r, "url", json_string(ref));
+        else if (url)
                 json_object_set_new(r, "url", json_string(url));
         free(url);
         json_object_set_new(r, "attempt", json_integer(wji(rs, "attempt", 1)));
