@@ -61,6 +61,7 @@ typedef struct floq_attempt_s {
         char key[64];              /**< idempotency_key: run id + attempt */
         char ref[PF_ID_MAX];       /**< the flow run's id */
         char *url;                 /**< the flow run's UI page */
+        int64_t poll_ms;           /**< spec.poll_interval_ms or config */
         int64_t next_poll;         /**< mono ms */
         int64_t unreachable_since; /**< mono ms, 0 when reachable */
         char last_error[512];
@@ -455,6 +456,10 @@ static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
         }
         floq_info("prefect", "run %s attempt %d: flow run %s (%s)",
                   req->run_id, req->attempt, fr, a->url);
+        a->poll_ms = json_integer_value(json_object_get(req->spec,
+                                                        "poll_interval_ms"));
+        if (a->poll_ms < PF_POLL_MS_MIN)
+                a->poll_ms = pb->poll_ms;
         a->next_poll = mono_ms();
 out:
         floq_http_resp_release(&resp);
@@ -546,8 +551,8 @@ static void poll_once(prefect_backend_t *pb, pf_attempt_t *a, int why,
         *donep = 0;
         snprintf(path, sizeof(path), "/flow_runs/%s", a->ref);
         e = pf_call(pb, "GET", path, NULL,
-                    pb->poll_ms * 4 < pb->timeout_ms ? (long)pb->poll_ms * 4
-                                                     : 0,
+                    a->poll_ms * 4 < pb->timeout_ms ? (long)a->poll_ms * 4
+                                                    : 0,
                     0, &resp, err, sizeof(err));
         if (e == FLOQ_ERR_NOT_FOUND) {
                 result_set(res, why >= 0 ? stopped : FLOQ_OUTCOME_FAILED, a,
@@ -700,15 +705,15 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                         if (done)
                                 return FLOQ_OK;
                         /* unreachable: back off, up to 8 intervals */
-                        step = pb->poll_ms;
+                        step = a->poll_ms;
                         if (a->unreachable_since) {
                                 int64_t down = mono_ms() -
                                                a->unreachable_since;
 
-                                step = down < pb->poll_ms * 8
-                                               ? (down > pb->poll_ms ? down
-                                                                     : step)
-                                               : pb->poll_ms * 8;
+                                step = down < a->poll_ms * 8
+                                               ? (down > a->poll_ms ? down
+                                                                    : step)
+                                               : a->poll_ms * 8;
                         }
                         a->next_poll = mono_ms() + step;
                         continue;
