@@ -11,8 +11,9 @@
 # attempt; a failing flow -> FAILED with its message; stop mid-run ->
 # CANCELLED and the flow run really CANCELLED in Prefect; a flow run deleted
 # from outside -> FAILED; validate good and bad (unknown deployment, server
-# gone) within 10 s; the server gone mid-run -> LOST after
-# prefect.unreachable.ms.
+# gone, credentials refused) within 10 s; the server gone mid-run -> LOST
+# after prefect.unreachable.ms; the basic auth string from
+# prefect.api.auth.string.file is accepted and never in a reply or log.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
@@ -166,4 +167,25 @@ ok "its reason says why ($(reason_of "$id4" | head -c 200))" bash -c '[[ $(jq -r
 v --spec "$T/gated.json"
 ok "validate with the server gone: INVALID, unreachable, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
     bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *unreachable* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
+
+# bad credentials: the server again, now requiring a basic auth string
+printf 'floq:pw-%s-SECRET\n' "$RANDOM" >"$T/auth"; chmod 600 "$T/auth"
+AUTH=$(cat "$T/auth")
+PREFECT_SERVER_API_AUTH_STRING=$AUTH bg prefect-server2 setsid "$PFBIN/prefect" server start --host 127.0.0.1 --port "$PORT"
+PGIDS+=($!)
+ok "Prefect server with an auth string healthy" wait_for 180 curl -sf -u "$AUTH" "$A/health"
+ok "it refuses calls without it" bash -c '[[ $(curl -s -o /dev/null -w "%{http_code}" -X POST -H "content-type: application/json" -d "{}" "$1/flows/filter") == 401 ]]' _ "$A"
+v --spec "$T/gated.json"
+ok "validate without credentials: INVALID, refused, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
+    bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *"credentials are refused"* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
+kill -TERM "${WPID[w1]}"
+ok "w1 leaves" wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "${WPID[w1]}"
+FLOQ_PREFECT_API_AUTH_STRING_FILE=$T/auth start_worker w2
+ok "w2 (with prefect.api.auth.string.file) joins" wait_for 60 worker_assigned w2
+v --spec "$T/gated.json"
+ok "validate with the auth string: VALID in ${VMS} ms ($(jq -r '.reason // ""' "$T/v.json"))" \
+    bash -c '[[ $(jq -r .status "$1") == VALID ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
+replies_now "$T/r.json"
+ok "the auth string is in no reply" bash -c '! grep -qF "$1" "$2"' _ "$AUTH" "$T/r.json"
+ok "the auth string is in no worker log" bash -c '! grep -qF "$1" "$2" "$3"' _ "$AUTH" "$T/w1.log" "$T/w2.log"
 finish
