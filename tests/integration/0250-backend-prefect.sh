@@ -8,12 +8,14 @@
 # RUNNING -> SUCCEEDED with the flow run's id as backend_ref and its UI URL
 # in the log; the same command twice makes one flow run (counted through
 # POST /api/flow_runs/filter), whose idempotency_key is the run id and
-# attempt; a failing flow -> FAILED with its message; stop mid-run ->
+# attempt, also when a drain hands the attempt to the next worker; a
+# failing flow -> FAILED with its message; stop mid-run ->
 # CANCELLED and the flow run really CANCELLED in Prefect; a flow run deleted
 # from outside -> FAILED; validate good and bad (unknown deployment, server
 # gone, credentials refused) within 10 s; the server gone mid-run -> LOST
 # after prefect.unreachable.ms; the basic auth string from
-# prefect.api.auth.string.file is accepted and never in a reply or log.
+# prefect.api.auth.string.file is accepted (a wrong one refused: the file is
+# read at each call) and never in a reply or log.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
@@ -23,6 +25,7 @@ if ! PFBIN=$(ops/orchestrators.sh prefect 2>"$FLOQ_TEST_TMP/install.log" | tail 
     sed 's/^/    /' "$FLOQ_TEST_TMP/install.log" | tail -5
     exit 77
 fi
+export FLOQ_WORKER_DRAIN_GRACE_MS=${FLOQ_WORKER_DRAIN_GRACE_MS:-2000}
 worker_env
 T=$FLOQ_TEST_TMP
 
@@ -141,7 +144,9 @@ ok "third run RUNNING" wait_for 60 running "$id3"
 run3=$(run_of "$id3")
 ok "its flow run is known" wait_for 30 bash -c '[[ -n $("$1" runs --latest | jq -r --arg r "$2" "select(.run_id==\$r) | .backend_ref // empty") ]]' _ "$TOOL" "$run3"
 fr3=$(rs "$run3" | jq -r .backend_ref)
-curl -sf -X DELETE "$A/flow_runs/$fr3" >/dev/null
+# (retried: the SQLite database may be busy for a moment)
+delete_fr() { curl -s -o /dev/null -X DELETE "$A/flow_runs/$1"; [[ $(curl -s -o /dev/null -w '%{http_code}' "$A/flow_runs/$1") == 404 ]]; }
+ok "flow run $fr3 deleted through Prefect's API" wait_for 20 delete_fr "$fr3"
 ok "third run final" wait_for 30 final "$id3"
 ok "FAILED because the flow run was deleted ($(reason_of "$id3" | head -c 200))" \
     bash -c '[[ $(jq -r --arg id "$2" "select(.command_id==\$id and .final) | .status + \" \" + .reason" "$1") == FAILED*deleted* ]]' _ "$T/r.json" "$id3"
@@ -153,6 +158,27 @@ ok "validate gated/gated: VALID in ${VMS} ms" bash -c '[[ $(jq -r .status "$1") 
 v --spec "$T/nope.json"
 ok "validate gated/nope: INVALID, not found, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
     bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *"not found"* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
+
+# a drain hands the attempt over: the next owner starts the same attempt,
+# and Prefect answers its idempotency_key with the same flow run
+printf 'floq:pw-%s-SECRET\n' "$RANDOM" >"$T/auth"; chmod 600 "$T/auth"
+AUTH=$(cat "$T/auth")
+id5=$(run_cmd pf-gated '{"gate":"g5"}' | produce)
+ok "fifth run RUNNING" wait_for 60 running "$id5"
+ok "its flow started" wait_for 60 test -e "$FLOQ_PREFECT_GATES/g5.started"
+run5=$(run_of "$id5")
+fr5=$(rs "$run5" | jq -r .backend_ref)
+kill -TERM "${WPID[w1]}"
+ok "w1 drains and leaves" wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "${WPID[w1]}"
+FLOQ_PREFECT_API_AUTH_STRING_FILE=$T/auth start_worker w2
+ok "w2 (with prefect.api.auth.string.file) joins" wait_for 60 worker_assigned w2
+ok "w2 starts the same attempt on the same flow run $fr5" wait_for 60 worker_log_has w2 "attempt 1: flow run $fr5"
+touch "$FLOQ_PREFECT_GATES/g5.go"
+ok "fifth run final" wait_for 60 final "$id5"
+ok "it SUCCEEDED after the handover" test "$(jq -r --arg id "$id5" 'select(.command_id==$id and .final) | .status' "$T/r.json")" = SUCCEEDED
+ok "one flow run for that attempt (Prefect's own count)" \
+    test "$(pkeys "$GATED_ID" | grep -cx "$run5-1")" -eq 1
+ok "no attempt 2 was made" test "$(pkeys "$GATED_ID" | grep -c "^$run5-")" -eq 1
 
 # the server goes away mid-run: LOST after the bound, not RUNNING forever
 id4=$(run_cmd pf-gated '{"gate":"g4"}' | produce)
@@ -168,23 +194,19 @@ v --spec "$T/gated.json"
 ok "validate with the server gone: INVALID, unreachable, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
     bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *unreachable* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
 
-# bad credentials: the server again, now requiring a basic auth string
-printf 'floq:pw-%s-SECRET\n' "$RANDOM" >"$T/auth"; chmod 600 "$T/auth"
-AUTH=$(cat "$T/auth")
+# credentials: the server again, now requiring a basic auth string; w2
+# reads prefect.api.auth.string.file at every call
 PREFECT_SERVER_API_AUTH_STRING=$AUTH bg prefect-server2 setsid "$PFBIN/prefect" server start --host 127.0.0.1 --port "$PORT"
 PGIDS+=($!)
 ok "Prefect server with an auth string healthy" wait_for 180 curl -sf -u "$AUTH" "$A/health"
 ok "it refuses calls without it" bash -c '[[ $(curl -s -o /dev/null -w "%{http_code}" -X POST -H "content-type: application/json" -d "{}" "$1/flows/filter") == 401 ]]' _ "$A"
 v --spec "$T/gated.json"
-ok "validate without credentials: INVALID, refused, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
-    bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *"credentials are refused"* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
-kill -TERM "${WPID[w1]}"
-ok "w1 leaves" wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "${WPID[w1]}"
-FLOQ_PREFECT_API_AUTH_STRING_FILE=$T/auth start_worker w2
-ok "w2 (with prefect.api.auth.string.file) joins" wait_for 60 worker_assigned w2
-v --spec "$T/gated.json"
 ok "validate with the auth string: VALID in ${VMS} ms ($(jq -r '.reason // ""' "$T/v.json"))" \
     bash -c '[[ $(jq -r .status "$1") == VALID ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
+echo "floq:wrong" >"$T/auth"
+v --spec "$T/gated.json"
+ok "validate with a wrong auth string: INVALID, refused, in ${VMS} ms ($(jq -r .reason "$T/v.json"))" \
+    bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *"credentials are refused"* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
 replies_now "$T/r.json"
 ok "the auth string is in no reply" bash -c '! grep -qF "$1" "$2"' _ "$AUTH" "$T/r.json"
 ok "the auth string is in no worker log" bash -c '! grep -qF "$1" "$2" "$3"' _ "$AUTH" "$T/w1.log" "$T/w2.log"
