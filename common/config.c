@@ -255,7 +255,8 @@ static const floq_conf_prop_t conf_props[] = {
           "run to be CANCELLED before it forces CANCELLED",
           0 },
         { "metrics.listen", FLOQ_CONF_STR, NULL,
-          "host:port for /metrics and /healthz; unset disables", 0 },
+          "host:port for /metrics, /healthz and /readyz "
+          "(docs/worker.md, Metrics and probes); unset disables", 0 },
         { "config", FLOQ_CONF_STR, NULL,
           "properties file to load (FLOQ_CONFIG)", 0 },
         { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",

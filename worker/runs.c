@@ -81,7 +81,8 @@ static json_t *run_state_new(floq_worker_t *w, const json_t *cmd,
 
 /* Room a RunState keeps for what its run adds later, beyond the output
  * tail (which is cut to fit): started/finished times, exit code, a reason
- * (cut to 1000 bytes when too large), a backend reference, the worker. */
+ * (cut to 1000 bytes when too large), a backend reference, the worker.
+ * An eighth of the budget when that is less. */
 #define WRUN_STATE_SLACK (8 * 1024)
 
 floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
@@ -91,19 +92,20 @@ floq_err_t worker_run_check_size(floq_worker_t *w, const json_t *cmd,
         json_t *rs = run_state_new(w, cmd, body, run_id);
         size_t size = wtxn_msg_size(w, FLOQ_MSG_RUN_STATE, rs);
         size_t budget = wtxn_budget(w);
+        /* a small budget (a small message.max.bytes) keeps less */
+        size_t slack = budget / 8 < WRUN_STATE_SLACK ? budget / 8
+                                                     : WRUN_STATE_SLACK;
         floq_err_t err = FLOQ_OK;
 
-        if (!size || size + sizeof(run_id) + WRUN_STATE_SLACK > budget)
+        if (!size || size + sizeof(run_id) + slack > budget)
                 err = floq_seterr(
                         why, why_size, FLOQ_ERR_TOO_LARGE,
                         "run params too large: its state record would be "
                         "%s%zu bytes, over the %zu bytes a run may use (size "
-                        "budget %zu bytes minus %d for the run's progress)",
+                        "budget %zu bytes minus %zu for the run's progress)",
                         size ? "" : "more than ",
                         size ? size : w->max_message + 4096,
-                        budget > WRUN_STATE_SLACK ? budget - WRUN_STATE_SLACK
-                                                  : 0,
-                        budget, WRUN_STATE_SLACK);
+                        budget - slack - sizeof(run_id), budget, slack);
         json_decref(rs);
         return err;
 }
@@ -184,6 +186,7 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                 heartbeat_forget(w, p, wjs(n, "run_id"));
                 run_reply(w, n, status, 1);
                 worker_lineage_emit(w, p, n, lineage_event_of(status));
+                wmetrics_run_end(w, p, n);
                 /* Kept for repeats and status until retention: the
                  * outcome, not the (possibly large) params. */
                 json_object_del(n, "params");
@@ -296,6 +299,7 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);
+                        wmetrics_run_start(w, p, n);
                         worker_lineage_emit(w, p, n, ol);
                 }
                 json_decref(n);
@@ -622,6 +626,17 @@ static int64_t retry_delay_of(const json_t *rs) {
  * handover: no worker named), starts when its backoff has passed; any
  * other one (its writer may have started the next attempt before it
  * vanished) also waits the heartbeat timeout. */
+/* 1 when run @p rs's attempts go on without their worker (its
+ * deployment's backend says so). */
+static int run_outlives_worker(floq_worker_t *w, int32_t p, const json_t *rs) {
+        const json_t *dep = json_object_get(w->parts[p].deployments,
+                                            wjs(rs, "deployment"));
+        floq_backend_t *be = dep ? worker_backend(w, wjs(dep, "backend"))
+                                 : NULL;
+
+        return be && be->ops->outlives_worker;
+}
+
 static void scan(floq_worker_t *w) {
         int64_t mono = floq_mono_ms();
         json_t *ids = json_array(), *keep = json_object(), *v;
@@ -683,6 +698,22 @@ static void scan(floq_worker_t *w) {
                                  prev, (long long)age);
                         floq_notice("run", "run %s (attempt %lld): %s", id,
                                     (long long)wji(rs, "attempt", 1), why);
+                        if (run_outlives_worker(w, p, rs)) {
+                                /* Its remote job may still be going on:
+                                 * another attempt would run beside it
+                                 * (G2). */
+                                size_t n = strlen(why);
+
+                                snprintf(why + n, sizeof(why) - n,
+                                         "; its remote job %s may still run, "
+                                         "so the run is not retried",
+                                         wjs(rs, "backend_ref")
+                                                 ? wjs(rs, "backend_ref")
+                                                 : "(unknown)");
+                                worker_run_terminal(w, p, rs, "LOST", why,
+                                                    NULL);
+                                continue;
+                        }
                         run_failed(w, p, rs, "LOST", why, NULL);
                 }
                 wtakeover_prune(&w->parts[p], keep);

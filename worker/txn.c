@@ -159,6 +159,7 @@ static int txn_error(floq_worker_t *w, const char *what, rd_kafka_error_t *e) {
                     code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
                     code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
                     rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
+                        wmetrics_fenced(w);
                         /* Either a newer instance with our id, or the
                          * coordinator timed our transaction out (the broker
                          * was unreachable): librdkafka cannot tell. Replace
@@ -376,22 +377,14 @@ static void *src_opaque(const floq_worker_t *w) {
                         (uintptr_t)(w->src_offset + 1));
 }
 
-/* Errors that refuse a record for what it is, so that producing it again
- * fails again. */
+/* Errors that refuse a record for its size, so that producing it again
+ * fails again. Other refusals (INVALID_RECORD, an authorization or policy
+ * error) may pass, or concern the topic rather than one command: they
+ * keep the abort and back-off, as before. */
 static int record_refused(rd_kafka_resp_err_t err) {
-        switch (err) {
-        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-        case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
-                return 1;
-        default:
-                return 0;
-        }
+        return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
 }
 
 void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -426,8 +419,7 @@ void wtxn_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         /* A batch refused as too large fails its small records too:
          * only a record that can be the cause counts against its
          * command (the lowered budget settles the rest). */
-        if (src && (rkm->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-                    size > wtxn_budget(w) / 2))
+        if (src && size > wtxn_budget(w) / 2)
                 poison_mark(w, (int32_t)(src >> 44) - 1,
                             (int64_t)(src & (((uintptr_t)1 << 44) - 1)) - 1, 1,
                             why);
@@ -842,6 +834,7 @@ void wtxn_abort(floq_worker_t *w) {
                 txn_reset_producer(w);
         w->txn.open = 0;
         w->n_aborts++;
+        wmetrics_txn_aborted(w);
         discard_after_actions(w);
         /* A reply topic deleted since it was cached would fail every
          * retry of the same commands: look topics up afresh. */
@@ -997,10 +990,28 @@ void wtxn_position(floq_worker_t *w) {
                 }
                 w->parts[p].pos_retry_mono = 0;
                 if (l->elems[i].offset >= 0) {
-                        w->parts[p].committed = l->elems[i].offset;
+                        int64_t to = l->elems[i].offset, lo, hi;
+
+                        /* Out of range (retention deleted what was never
+                         * consumed, or the topic was recreated) would
+                         * come back as the same reset error, for ever:
+                         * the nearest offset that exists instead. */
+                        if (!floq_kafka_watermarks(w->consumer, w->t_commands,
+                                                   p, &lo, &hi,
+                                                   txn_op_timeout(w)) &&
+                            (to < lo || to > hi)) {
+                                floq_warn("txn", "partition %d: committed "
+                                                 "offset %lld outside "
+                                                 "%lld..%lld: from %lld",
+                                          (int)p, (long long)to,
+                                          (long long)lo, (long long)hi,
+                                          (long long)(to < lo ? lo : hi));
+                                to = to < lo ? lo : hi;
+                        }
+                        w->parts[p].committed = to;
                         rd_kafka_topic_partition_list_add(seek, w->t_commands,
                                                           p)
-                                ->offset = l->elems[i].offset;
+                                ->offset = to;
                 } else {
                         /* Kafka says: no committed offset at all. */
                         floq_info("txn", "partition %d has no committed "
@@ -1108,6 +1119,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                           w->txn.records);
                 goto abort;
         }
+        wmetrics_txn_commit_begin(w);
         if (offsets) {
                 cgmd = rd_kafka_consumer_group_metadata(w->consumer);
                 /* A retriable error (coordinator loading or slower than
@@ -1183,6 +1195,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                         w->parts[p].committed = w->parts[p].next_offset;
         w->txn.open = 0;
         w->n_commits++;
+        wmetrics_txn_committed(w);
         w->abort_streak = 0;
         w->stuck_since = 0;
         atomic_store(&w->last_commit_mono, floq_mono_ms());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 0230 (docs/security-acls.md): the Kafka ACLs of each floq component,
+# 0230 (docs/security.md, "Kafka ACLs per component"): the Kafka ACLs of each floq component,
 # tried against a broker that enforces them (kafka.sh start --authorizer:
 # KRaft's StandardAuthorizer, allow.everyone.if.no.acl.found=false, one
 # SASL user per component). The admin super user creates the topics and

@@ -182,6 +182,7 @@ static void setup(void) {
         set(fx.wconf, "topic.create", "false");
         set(fx.wconf, "topic.partitions", "1");
         set(fx.wconf, "worker.id", "w1");
+        set(fx.wconf, "worker.lock.dir", test_lock_dir());
         set(fx.wconf, "group.id", GROUP);
         set(fx.wconf, "worker.commit.interval.ms", "20");
         set(fx.wconf, "worker.heartbeat.interval.ms", "300");
@@ -599,6 +600,44 @@ START_TEST(test_run_params_bound) {
 }
 END_TEST
 
+/* A run whose params take most of the budget and whose output fills the
+ * 64 KiB tail: its RunStates keep the params and lose the start of the
+ * tail, and its final reply comes with the cut tail. Before the budget
+ * the RUNNING state was over the producer's limit: aborts for ever. */
+START_TEST(test_run_state_tail_cut) {
+        char dep[37], run[37];
+        json_t *params, *r;
+        const char *tail;
+        size_t n;
+        char *pad;
+
+        send_deploy("out", "{\"executable\":\"/usr/bin/seq\","
+                           "\"args\":[\"1\",\"30000\"]}",
+                    dep);
+        expect_final(dep, "DEPLOYED", 20000, "deploy");
+        n = fx.w->budget - 8192 - 37 - 1024;
+        pad = malloc(n + 1);
+        ck_assert_ptr_nonnull(pad);
+        memset(pad, 't', n);
+        pad[n] = '\0';
+        params = json_pack("{s:s}", "pad", pad);
+        free(pad);
+        send_run("out", params, run);
+        json_decref(params);
+        r = final_reply(run, 30000, "run with large params and output");
+        fx_assert(!strcmp(floq_reply_status(r), "SUCCEEDED"),
+                  "run: %s (%s)", floq_reply_status(r),
+                  json_string_value(json_object_get(r, "reason")));
+        tail = json_string_value(json_object_get(r, "output_tail"));
+        fx_assert(tail && !strncmp(tail, "[truncated] ", 12),
+                  "output tail not cut: %.40s", tail ? tail : "(none)");
+        fx_assert(strstr(tail, "\n30000\n") || strstr(tail, "\n30000"),
+                  "the tail lost its end");
+        json_decref(r);
+        fx_assert(log_count(LOG_ABORT) == 0, "a transaction aborted");
+}
+END_TEST
+
 /* A broker that refuses a record as too large (MSG_SIZE_TOO_LARGE on the
  * Produce request that carries it): the budget is lowered under that
  * record, the command whose record it was is REJECTED (its run's state no
@@ -668,6 +707,7 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_oversized_commands_dead_lettered);
         tcase_add_test(tc, test_status_reply_fits);
         tcase_add_test(tc, test_run_params_bound);
+        tcase_add_test(tc, test_run_state_tail_cut);
         tcase_add_test(tc, test_refused_record_dead_lettered);
         suite_add_tcase(s, tc);
         return s;

@@ -808,6 +808,7 @@ static floq_err_t pf_validate(floq_backend_t *be, const json_t *spec,
 
 const floq_backend_ops_t floq_backend_prefect = {
         .name = "prefect",
+        .outlives_worker = 1, /* a flow run goes on without its worker */
         .new_ = pf_new,
         .destroy = pf_destroy,
         .deploy = pf_deploy,

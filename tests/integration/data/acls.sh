@@ -1,5 +1,5 @@
 # acls.sh - the least-privilege Kafka ACL set of each floq component, as
-# docs/security-acls.md documents them, for tests against a broker started
+# docs/security.md, "Kafka ACLs per component" documents them, for tests against a broker started
 # with `kafka.sh start --authorizer` (sourced after broker_lib.sh). Each
 # acls_COMPONENT function prints one `kafka-acls --add` argument list per
 # line (resource names come from the test's FLOQ_TOPIC_* and group
