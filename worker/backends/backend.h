@@ -138,5 +138,6 @@ struct floq_backend_s {
 extern const floq_backend_ops_t floq_backend_process;
 extern const floq_backend_ops_t floq_backend_http;
 extern const floq_backend_ops_t floq_backend_airflow;
+extern const floq_backend_ops_t floq_backend_prefect;
 
 #endif /* FLOQ_BACKEND_H */

@@ -882,6 +882,7 @@ static floq_err_t check_secrets_unreadable(const proc_backend_t *pb,
         static const char *const props[] = {
                 "security.hmac.keys.file", "sasl.password.file", "config",
                 "http.backend.token.file", "prefect.api.key.file",
+                "prefect.api.auth.string.file",
                 "airflow.auth.file", "kubernetes.token.file", NULL
         };
         static const char *const kafka_keys[] = {
