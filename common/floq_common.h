@@ -436,7 +436,9 @@ void floq_http_resp_release(floq_http_resp_t *resp);
  * as libcurl will send them (dot segments removed): with the prefix
  * "https://api.example.com/v1", "https://api.example.com/v1/x" is allowed,
  * ".../v10", ".../v1/../admin", "https://api.example.com.evil.org/v1" and
- * "https://api.example.com:443@evil/v1" are not. Thread-safe.
+ * "https://api.example.com:443@evil/v1" are not, nor any path with an
+ * encoded dot, slash or backslash (%2E, %2F, %5C), which servers resolve
+ * after the check. Thread-safe.
  */
 int floq_http_url_allowed(const char *prefixes, const char *url);
 

@@ -500,6 +500,13 @@ int floq_http_url_allowed(const char *prefixes, const char *url) {
 
         if (hb_url_parse(url, &u))
                 return 0;
+        /* Encoded dots and slashes are resolved by many servers and
+         * proxies after this check (RFC 3986 6.2.2.2): refuse them. */
+        if (strcasestr(u.path, "%2e") || strcasestr(u.path, "%2f") ||
+            strcasestr(u.path, "%5c")) {
+                hb_url_release(&u);
+                return 0;
+        }
         while (!ok && p && *p) {
                 size_t n = strcspn(p, ",");
                 char one[1024];

@@ -846,8 +846,13 @@ floq_err_t wmetrics_start(floq_worker_t *w, char *errstr,
                 MHD_USE_INTERNAL_POLLING_THREAD |
                         (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                 0, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+                /* Idle or slow clients must not hold the probes off
+                 * (a liveness probe that fails restarts a healthy
+                 * worker): a few connections per address, a short idle
+                 * timeout, room for many addresses. */
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)4,
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3, MHD_OPTION_END);
         freeaddrinfo(ai);
         if (!m->mhd) {
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,

@@ -37,6 +37,22 @@ static void set_str(json_t *o, const char *key, const char *v) {
         json_object_set_new(o, key, v ? json_string(v) : json_null());
 }
 
+/* A backend's reference of an attempt comes from outside (a webhook's
+ * answer): kept only when it is short and printable, so that it can never
+ * make the run's own records too large to write (a run that cannot write
+ * its state never gets its final reply) nor flood the log. */
+#define WREF_MAX 512
+
+static const char *ref_ok(const char *ref) {
+        size_t i;
+
+        for (i = 0; ref && ref[i]; i++)
+                if (i >= WREF_MAX || (unsigned char)ref[i] < 0x20 ||
+                    ref[i] == 0x7f)
+                        return NULL;
+        return ref;
+}
+
 /* The ACCEPTED RunState of a new run of @p cmd (@p body its run body).
  * New reference. */
 static json_t *run_state_new(floq_worker_t *w, const json_t *cmd,
@@ -166,7 +182,7 @@ static void set_result(json_t *n, const floq_run_result_t *res) {
         if (res->output_tail)
                 json_object_set_new(n, "output_tail",
                                     json_string(res->output_tail));
-        if (res->backend_ref)
+        if (ref_ok(res->backend_ref))
                 json_object_set_new(n, "backend_ref",
                                     json_string(res->backend_ref));
 }
@@ -297,11 +313,17 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_object_set_new(n, "heartbeat_at", json_integer(now));
                 json_object_set_new(n, "next_attempt_at", json_null());
                 set_str(n, "worker", w->id);
-                if (ev->backend_ref)
+                if (ref_ok(ev->backend_ref))
                         set_str(n, "backend_ref", ev->backend_ref);
+                else if (ev->backend_ref)
+                        floq_warn("run", "run %s: backend reference of %zu "
+                                         "bytes not kept (longer than %d "
+                                         "or not printable)",
+                                  ev->run_id, strlen(ev->backend_ref),
+                                  WREF_MAX);
                 floq_info("run", "run %s of '%s' started (attempt %d, %s)",
                           ev->run_id, wjs(n, "deployment"), ev->attempt,
-                          ev->backend_ref ? ev->backend_ref : "-");
+                          ref_ok(ev->backend_ref) ? ev->backend_ref : "-");
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);

@@ -78,6 +78,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                 snprintf(seen_auth, sizeof(seen_auth), "%s", v ? v : "");
                 snprintf(seen_body, sizeof(seen_body), "%s", up->data);
                 pthread_mutex_unlock(&seen_lock);
+                if (!strcmp(url, "/hook/bigid")) {
+                        static char big[2100];
+
+                        memset(big, 0, sizeof(big));
+                        strcpy(big, "{\"job\":{\"id\":\"");
+                        memset(big + strlen(big), 'A', 2000);
+                        strcat(big, "\"}}");
+                        return answer(c, 201, big);
+                }
                 /* /hook/flaky: one 503 first, as a busy server would */
                 if (!strcmp(url, "/hook/flaky") && n == 1)
                         return answer(c, 503, "{}");
@@ -457,6 +466,52 @@ START_TEST(test_token_cannot_escape) {
 }
 END_TEST
 
+START_TEST(test_remote_job_not_left_behind) {
+        /* Second review: a remote id too large to keep is replaced by the
+         * attempt key; a status nobody mapped, and a timeout the remote
+         * job was not told of, end LOST (final) instead of a retryable
+         * outcome that would start a second job beside the first (G2). */
+        char err[512];
+        floq_backend_t *be = backend(NULL, err, sizeof(err));
+        json_t *spec = spec_of("/hook/bigid", 0), *states;
+        floq_run_result_t res;
+
+        ck_assert_int_eq(run(be, spec, &res, 0, 0), FLOQ_OUTCOME_SUCCEEDED);
+        ck_assert_str_eq(res.backend_ref,
+                         "7b0c9f6e-8f4e-4d5a-9b1a-0c2d3e4f5a6b-2");
+        floq_run_result_release(&res);
+        json_decref(spec);
+
+        /* "busy" not in the table */
+        spec = spec_of("/hook", 1);
+        states = json_object_get(spec, "states");
+        json_object_del(states, "busy");
+        ck_assert_int_eq(run(be, spec, &res, 0, 0), FLOQ_OUTCOME_LOST);
+        ck_assert_ptr_nonnull(strstr(res.reason, "may still run"));
+        floq_run_result_release(&res);
+        json_decref(spec);
+
+        /* a timeout with no cancel_url */
+        atomic_store(&polls, 0);
+        atomic_store(&state_after, 1000);
+        spec = spec_of("/hook", 1);
+        json_object_del(spec, "cancel_url");
+        ck_assert_int_eq(run(be, spec, &res, 1, FLOQ_STOP_TIMEOUT),
+                         FLOQ_OUTCOME_LOST);
+        ck_assert_ptr_nonnull(strstr(res.reason, "may still run"));
+        floq_run_result_release(&res);
+        /* with a cancel_url that answers, it is TIMED_OUT as before */
+        json_decref(spec);
+        spec = spec_of("/hook", 1);
+        atomic_store(&polls, 0);
+        ck_assert_int_eq(run(be, spec, &res, 1, FLOQ_STOP_TIMEOUT),
+                         FLOQ_OUTCOME_TIMED_OUT);
+        floq_run_result_release(&res);
+        json_decref(spec);
+        be->ops->destroy(be);
+}
+END_TEST
+
 START_TEST(test_deploy_checks) {
         static const char *const bad[] = {
                 "{}",
@@ -518,6 +573,7 @@ int main(void) {
         tcase_add_test(tc, test_cancel_and_drain);
         tcase_add_test(tc, test_token_only_where_allowed);
         tcase_add_test(tc, test_token_cannot_escape);
+        tcase_add_test(tc, test_remote_job_not_left_behind);
         tcase_add_test(tc, test_deploy_checks);
         tcase_add_test(tc, test_validate);
         suite_add_tcase(s, tc);

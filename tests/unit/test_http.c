@@ -335,6 +335,26 @@ START_TEST(test_bad_urls) {
 }
 END_TEST
 
+START_TEST(test_url_prefixes) {
+        const char *pre = "http://h.example/hooks/team-a, https://x.example";
+
+        ck_assert(floq_http_url_allowed(pre, "http://h.example/hooks/team-a"));
+        ck_assert(floq_http_url_allowed(pre, "http://h.example/hooks/team-a/x"));
+        ck_assert(floq_http_url_allowed(pre, "HTTP://H.EXAMPLE:80/hooks/team-a/y"));
+        ck_assert(floq_http_url_allowed(pre, "https://x.example/anything"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example/hooks/team-ab"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example/hooks/team-a/../team-b"));
+        /* encoded dot segments and slashes are resolved by servers */
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example/hooks/team-a/%2e%2e/team-b"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example/hooks/team-a/%2E%2E%2Fteam-b"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example/hooks/team-a/..%5cteam-b"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example:81/hooks/team-a"));
+        ck_assert(!floq_http_url_allowed(pre, "http://h.example:80@evil/hooks/team-a"));
+        ck_assert(!floq_http_url_allowed(pre, "http://x.example/anything"));
+        ck_assert(!floq_http_url_allowed(pre, "file:///hooks/team-a"));
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("http");
         TCase *tc = tcase_create("adapter");
@@ -350,6 +370,7 @@ int main(void) {
         tcase_add_test(tc, test_closed_port);
         tcase_add_test(tc, test_json_and_credentials);
         tcase_add_test(tc, test_bad_urls);
+        tcase_add_test(tc, test_url_prefixes);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -36,6 +36,7 @@
 #define HB_VALIDATE_MS     10000
 #define HB_TOKEN_MAX       8192
 #define HB_HEADERS_MAX     32
+#define HB_REF_MAX         256 /* longest remote id kept */
 
 typedef struct http_backend_s {
         floq_backend_t base;
@@ -84,8 +85,13 @@ static char *conf_dup(const floq_conf_t *conf, const char *name) {
 }
 
 /* @p tpl expanded for a URL: every parameter value percent-encoded (all
- * but [A-Za-z0-9_~-]), so a value can neither add a path segment ("../"),
- * a query or fragment, nor a dot segment. NULL with errstr on error. */
+ * but RFC 3986's unreserved [A-Za-z0-9._~-]), so a value can add neither a
+ * path segment ("../x" is one segment "..%2Fx"), a query nor a fragment. A
+ * value that is a dot segment itself ("..") stays one, unencoded: curl and
+ * floq_http_url_allowed() both remove it, so the allowed prefix is
+ * checked on where the request really goes (an encoded "%2E%2E" would be
+ * resolved by the server behind the check's back). NULL with errstr on
+ * error. */
 static char *expand_url_tpl(const char *tpl, const json_t *params,
                             char *errstr, size_t errstr_size) {
         static const char hex[] = "0123456789ABCDEF";
@@ -107,7 +113,7 @@ static char *expand_url_tpl(const char *tpl, const json_t *params,
 
                         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                             (c >= '0' && c <= '9') || c == '_' || c == '~' ||
-                            c == '-') {
+                            c == '-' || c == '.') {
                                 *q++ = (char)c;
                         } else {
                                 *q++ = '%';
@@ -608,7 +614,14 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                                      &resp, errstr, errstr_size)))
                 goto out;
         idv = json_path(resp.json, id_path ? id_path : "id");
-        a->ref = strdup(json_is_string(idv) ? json_string_value(idv) : a->key);
+        /* the remote id goes into URLs and the run's state: a bounded,
+         * printable one, else the attempt key names the job */
+        a->ref = strdup(json_is_string(idv) &&
+                                json_string_length(idv) <= HB_REF_MAX &&
+                                json_string_length(idv) > 0 &&
+                                !strpbrk(json_string_value(idv), "\r\n\t")
+                        ? json_string_value(idv)
+                        : a->key);
         json_decref(params);
         params = tpl_params(req, a->key, a->ref);
         if (json_is_string(json_object_get(spec, "status_url")) &&
@@ -700,13 +713,19 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
         *donep = 0;
         token = read_token(hb, err, sizeof(err), &e);
         if (e) {
-                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, err);
+                snprintf(why, sizeof(why), "%s: the remote job may still run",
+                         err);
+                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
                 *donep = 1;
                 return;
         }
+        /* one poll may take 4 intervals, at least 5 s, at most the
+         * configured HTTP timeout */
         call_opts(hb, a->spec, a->status_url, token, NULL,
-                  a->poll_ms * 4 < hb->timeout_ms ? (long)a->poll_ms * 4 : 0,
-                  &o, lines);
+                  a->poll_ms * 4 > 5000 ? (long)a->poll_ms * 4 : 5000L, &o,
+                  lines);
+        if (hb->timeout_ms > 0 && o.timeout_ms > hb->timeout_ms)
+                o.timeout_ms = hb->timeout_ms;
         e = floq_http_request(&o, "GET", a->status_url, NULL, &resp, err,
                               sizeof(err));
         lines_free(lines);
@@ -736,7 +755,12 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
                 goto out;
         }
         if (e) {
-                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, err);
+                /* refused (401, 403, 400, ...): the status is unknown, and
+                 * a retry could run a second job beside this one (G2) */
+                snprintf(why, sizeof(why),
+                         "status unknown: %s: the remote job may still run",
+                         err);
+                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
                 *donep = 1;
                 goto out;
         }
@@ -747,11 +771,14 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
                                  json_object_get(a->spec, "states"), state))
                        : NULL;
         if (!mapped) {
+                /* Nothing says the remote job ended: a retry could run a
+                 * second one beside it (G2), so LOST, which is final. */
                 snprintf(why, sizeof(why),
-                         "the status answer has %s '%s' not in spec.states",
+                         "the status answer has %s '%s' not in spec.states: "
+                         "the remote job may still run",
                          state ? "state" : "no string at",
                          state ? state : (state_path ? state_path : "state"));
-                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, why);
+                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
                 *donep = 1;
                 goto out;
         }
@@ -792,6 +819,29 @@ static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
                         }
                         if (!a->cancelled)
                                 cancel_remote(hb, a, note, sizeof(note));
+                        if (why == FLOQ_STOP_TIMEOUT &&
+                            (note[0] || !a->cancel_url)) {
+                                /* Timed out and not known to have ended: a
+                                 * retry would run a second job beside it
+                                 * (G2). LOST is final. */
+                                char lost[700];
+
+                                snprintf(lost, sizeof(lost),
+                                         "timed out; the remote job was %s "
+                                         "and may still run",
+                                         note[0] ? "not cancelled" : "not told "
+                                                                   "(no "
+                                                                   "cancel_url)");
+                                if (note[0]) {
+                                        size_t n = strlen(lost);
+
+                                        snprintf(lost + n, sizeof(lost) - n,
+                                                 ": %s", note);
+                                }
+                                result_set(res, FLOQ_OUTCOME_LOST, a->ref,
+                                           lost);
+                                return FLOQ_OK;
+                        }
                         result_set(res,
                                    why == FLOQ_STOP_TIMEOUT
                                            ? FLOQ_OUTCOME_TIMED_OUT
