@@ -26,6 +26,17 @@
  * left, then reports the job's wait status on a control pipe and exits.
  * So nothing of an attempt outlives its stop, its timeout or its worker.
  *
+ * Lease: a worker that is stopped (SIGSTOP, a debugger), not dead, sends
+ * no parent-death signal and its watchdog is frozen with it, while another
+ * worker takes its runs over after the heartbeat timeout. So a renewer
+ * thread of the worker process writes a byte to each live attempt's lease
+ * socket every process.lease.ms / 4, and a supervisor that got none for
+ * process.lease.ms stops the tree by itself (SIGTERM, kill grace, SIGKILL)
+ * and marks its EXIT record; wait() then reports ABANDONED. The supervisor
+ * is in a process group of its own, so a SIGSTOP of the worker's pid or
+ * group does not stop it. proc_new() refuses a lease that breaks
+ * lease + kill grace + heartbeat interval + skew < heartbeat timeout.
+ *
  * Threads: start() forks from the calling thread, and PR_SET_PDEATHSIG fires
  * when that *thread* exits, not the process. The executor calls start(),
  * wait() and attempt_destroy() of an attempt from one thread that lives
@@ -1626,6 +1637,9 @@ static void sup_kill_all(pid_t job, int *status, int *done,
  * period, or its parent-death signal when the worker dies, SIGKILL
  * included), or once the job's main process has ended, it SIGKILLs every
  * descendant until none is left, reports the job's wait status and exits.
+ * When the worker has not renewed the lease (bytes on SUP_LEASE_FD) for
+ * sp->lease_ms, it does on its own what a stop does (SIGTERM, then after
+ * sp->lease_grace_ms SIGKILL) and marks the EXIT record SUP_EXIT_LEASE.
  * It keeps the worker's uid (so the job's user cannot signal it) and holds
  * nothing of the worker but stdio and the control pipe.
  */
