@@ -1770,7 +1770,8 @@ static void sup_main(const spawn_t *sp) {
                 (void)sup_reap(job, &status, &done);
                 /* A frozen worker renews nothing: stop the job as the
                  * worker would, before another worker takes the run
-                 * over; the worker's later orders change nothing. */
+                 * over; a later order of the worker can only hasten
+                 * the SIGKILL. */
                 if (!expired && sp->lease_ms > 0 &&
                     now - renewed >= sp->lease_ms) {
                         expired = 1;
