@@ -233,8 +233,66 @@ static const floq_conf_prop_t conf_props[] = {
           "how long an http-backend run's status URL may stay unreachable "
           "before the run ends LOST",
           0 },
+        { "airflow.api.url", FLOQ_CONF_STR, NULL,
+          "base URL of the Airflow 3 api-server (http://host:8080): the "
+          "airflow backend calls its /api/v2 and /auth/token",
+          0 },
+        { "airflow.ui.url", FLOQ_CONF_STR, NULL,
+          "base URL of the Airflow UI for run links "
+          "({url}/dags/{dag_id}/runs/{run}); unset: airflow.api.url",
+          0 },
+        { "airflow.auth.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is 'username:password' for Airflow's "
+          "POST /auth/token (JWT); unset: no authentication",
+          0 },
+        { "airflow.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the Airflow server; unset: the system's",
+          0 },
+        { "airflow.poll.interval.ms", FLOQ_CONF_MS, "2000",
+          "how often an airflow-backend DAG run is polled (spec "
+          "poll_interval_ms overrides)",
+          0 },
+        { "airflow.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long Airflow may stay unreachable during a DAG run before "
+          "the run ends LOST",
+          0 },
+        { "airflow.stop.wait.ms", FLOQ_CONF_MS, "60000",
+          "after a stop marks a DAG run failed, how long to wait for it and "
+          "its task instances to stop running before reporting what is "
+          "still running",
+            0 },
+        { "prefect.api.url", FLOQ_CONF_STR, "http://127.0.0.1:4200/api",
+          "the Prefect 3 server's API the prefect backend calls (only this "
+          "config chooses it, never a spec)",
+          0 },
+        { "prefect.ui.url", FLOQ_CONF_STR, NULL,
+          "base of the Prefect UI in run URLs ({ui}/runs/flow-run/{id}); "
+          "unset: prefect.api.url without /api",
+          0 },
+        { "prefect.api.key.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is the Prefect API key (Bearer), read at "
+          "each call; unset: no key (a local server)",
+          0 },
+        { "prefect.api.auth.string.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is a self-hosted server's basic auth "
+          "string user:password, read at each call",
+          0 },
+        { "prefect.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the Prefect server; unset: the system's",
+          0 },
+        { "prefect.poll.interval.ms", FLOQ_CONF_MS, "2000",
+          "how often a prefect-backend run's flow run is polled", 0 },
+        { "prefect.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long the Prefect server may stay unreachable during a run "
+          "before the run ends LOST",
+          0 },
+        { "prefect.stop.grace.ms", FLOQ_CONF_MS, "60000",
+          "after set_state CANCELLING, how long a stop waits for the flow "
+          "run to be CANCELLED before it forces CANCELLED",
+          0 },
         { "metrics.listen", FLOQ_CONF_STR, NULL,
-          "host:port for /metrics and /healthz; unset disables", 0 },
+          "host:port for /metrics, /healthz and /readyz "
+          "(docs/worker.md, Metrics and probes); unset disables", 0 },
         { "config", FLOQ_CONF_STR, NULL,
           "properties file to load (FLOQ_CONFIG)", 0 },
         { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",
@@ -288,6 +346,7 @@ static const struct conf_check {
         { "security.command.max.lifetime.ms", 1000, INT32_MAX, NULL },
         { "message.max.bytes", 1, INT32_MAX, NULL },
         { "http.retries", 0, 100, NULL },
+        { "prefect.poll.interval.ms", 100, INT32_MAX, NULL },
         { "artifact.max.bytes", 1, INT64_MAX, NULL },
         { "artifact.connect.timeout.ms", 1, INT32_MAX, NULL },
         { "artifact.fetch.timeout.ms", 1, INT32_MAX, NULL },

@@ -429,6 +429,17 @@ floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
 /** Free what @p resp holds; it can be reused. */
 void floq_http_resp_release(floq_http_resp_t *resp);
 
+/**
+ * 1 when @p url goes where one of the comma-separated URL @p prefixes
+ * allows: the same scheme (http or https), host and port, no user info,
+ * and a path under the prefix's path on a segment boundary, both parsed
+ * as libcurl will send them (dot segments removed): with the prefix
+ * "https://api.example.com/v1", "https://api.example.com/v1/x" is allowed,
+ * ".../v10", ".../v1/../admin", "https://api.example.com.evil.org/v1" and
+ * "https://api.example.com:443@evil/v1" are not. Thread-safe.
+ */
+int floq_http_url_allowed(const char *prefixes, const char *url);
+
 /** libcurl's global initialisation, once per process (thread-safe).
  *  @return 0 on success. */
 int floq_http_global_init(void);

@@ -439,3 +439,87 @@ out:
         free(payload);
         return err;
 }
+
+/* ------------------------------------------------------------ URLs */
+
+/* The parts of an http(s) URL that decide where a request goes, as curl
+ * itself will read them (dot segments removed); 0 on success. A URL with
+ * user info ("http://allowed:80@evil/") or another scheme is refused. */
+typedef struct hb_url_s {
+        char *scheme, *host, *port, *path;
+} hb_url_t;
+
+static void hb_url_release(hb_url_t *u) {
+        curl_free(u->scheme);
+        curl_free(u->host);
+        curl_free(u->port);
+        curl_free(u->path);
+        memset(u, 0, sizeof(*u));
+}
+
+static int hb_url_parse(const char *url, hb_url_t *u) {
+        CURLU *h = curl_url();
+        char *user = NULL, *pw = NULL;
+        int rc = -1;
+
+        memset(u, 0, sizeof(*u));
+        if (!h || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
+                goto out;
+        curl_url_get(h, CURLUPART_USER, &user, 0);
+        curl_url_get(h, CURLUPART_PASSWORD, &pw, 0);
+        if (user || pw)
+                goto out;
+        if (curl_url_get(h, CURLUPART_SCHEME, &u->scheme, 0) ||
+            curl_url_get(h, CURLUPART_HOST, &u->host, 0) ||
+            curl_url_get(h, CURLUPART_PORT, &u->port, CURLU_DEFAULT_PORT) ||
+            curl_url_get(h, CURLUPART_PATH, &u->path, 0))
+                goto out;
+        if (strcmp(u->scheme, "http") && strcmp(u->scheme, "https"))
+                goto out;
+        rc = 0;
+out:
+        curl_free(user);
+        curl_free(pw);
+        if (h)
+                curl_url_cleanup(h);
+        if (rc)
+                hb_url_release(u);
+        return rc;
+}
+
+/* 1 when @p url goes where one of the comma-separated @p prefixes allows:
+ * the same scheme, host and port, and a path under the prefix's path on a
+ * boundary ("https://api.example.com/v1" allows "/v1" and "/v1/x", never
+ * "/v10", "https://api.example.com.evil.org/" or
+ * "https://api.example.com:80@evil/"). Both are parsed as curl will send
+ * them, so "/v1/../admin" is "/admin". */
+int floq_http_url_allowed(const char *prefixes, const char *url) {
+        const char *p = prefixes;
+        hb_url_t u, a;
+        int ok = 0;
+
+        if (hb_url_parse(url, &u))
+                return 0;
+        while (!ok && p && *p) {
+                size_t n = strcspn(p, ",");
+                char one[1024];
+
+                snprintf(one, sizeof(one), "%.*s", (int)(n < 1023 ? n : 1023),
+                         p);
+                p += n + (p[n] == ',');
+                if (!hb_url_parse(one + strspn(one, " "), &a)) {
+                        size_t pl = strlen(a.path);
+
+                        while (pl && a.path[pl - 1] == '/')
+                                pl--;
+                        ok = !strcmp(u.scheme, a.scheme) &&
+                             !strcasecmp(u.host, a.host) &&
+                             !strcmp(u.port, a.port) &&
+                             !strncmp(u.path, a.path, pl) &&
+                             (u.path[pl] == '\0' || u.path[pl] == '/');
+                        hb_url_release(&a);
+                }
+        }
+        hb_url_release(&u);
+        return ok;
+}

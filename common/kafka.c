@@ -144,6 +144,8 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
         };
         const char *(*defaults)[2] = NULL;
         size_t ndefaults = 0, i;
+        int is_consumer = role && (!strcmp(role, "consumer") ||
+                                   !strcmp(role, "member"));
         rd_kafka_conf_t *kc = NULL;
         const char *v;
         char password[1024];
@@ -207,8 +209,8 @@ rd_kafka_conf_t *floq_kafka_conf_new(const floq_conf_t *conf,
 
                 floq_conf_kafka_get(conf, i, &key, &value);
                 scope = prop_scope(key);
-                if ((scope == 'C' && strcmp(role, "consumer")) ||
-                    (scope == 'P' && !strcmp(role, "consumer")))
+                if ((scope == 'C' && !is_consumer) ||
+                    (scope == 'P' && is_consumer))
                         continue;
                 if (kc_set(kc, key, value, errstr, errstr_size))
                         goto fail;

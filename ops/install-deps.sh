@@ -12,9 +12,10 @@ if [[ "${1:-}" != "--build-only" ]]; then
     # OpenLineage validator, kcat the "any language can produce" client,
     # valgrind the leak check, maven + a JDK run the real Kafka broker,
     # graphviz's dot renders `floq-lineage graph --format svg`; openssl
-    # makes the throw-away CA of `kafka.sh --security sasl_ssl` (0213)
+    # makes the throw-away CA of `kafka.sh --security sasl_ssl` (0213);
+    # prometheus (with promtool) scrapes a worker in 0260, curl probes it
     pkgs+=(python3 python3-avro python3-jsonschema kcat jq valgrind maven
-           default-jdk-headless procps graphviz openssl)
+           default-jdk-headless procps graphviz openssl prometheus curl)
 fi
 
 missing=()

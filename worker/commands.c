@@ -57,6 +57,8 @@ floq_err_t worker_reply(floq_worker_t *w, const char *reply_to,
         err = wtxn_produce_msg(w, topic, RD_KAFKA_PARTITION_UA,
                                wjs(reply, "command_id"), FLOQ_MSG_REPLY,
                                reply);
+        if (!err)
+                wmetrics_reply(w, reply);
         json_decref(reply);
         return err;
 }
@@ -80,6 +82,7 @@ static rd_kafka_headers_t *dlq_headers(floq_worker_t *w,
         rd_kafka_headers_t *h = rd_kafka_headers_new(10);
         char num[32];
 
+        wmetrics_dlq(w);
         rd_kafka_header_add(h, "floq.reason", -1, reason, -1);
         rd_kafka_header_add(h, "floq.error", -1, floq_err_name(code), -1);
         rd_kafka_header_add(h, "floq.source.topic", -1,
@@ -197,29 +200,50 @@ static floq_err_t check_signature(floq_worker_t *w,
         return err;
 }
 
-/* 1 when @p topic (an allowed reply_to) exists (cached); replies to a
- * missing topic would fail the transaction over and over. The lookup asks
- * for every topic's metadata: naming the topic in a metadata request (or
+/* The partition count of @p topic, -1 when unknown, from a metadata
+ * request for every topic: naming the topic in a metadata request (or
  * rd_kafka_topic_new() on the producer) makes a broker with
- * auto.create.topics.enable create it. */
-static int topic_exists(floq_worker_t *w, const char *topic) {
+ * auto.create.topics.enable create it. topic_exists(): 1 when @p topic (an
+ * allowed reply_to) exists (cached); replies to a missing topic would fail
+ * the transaction over and over. */
+static int topic_partitions(floq_worker_t *w, const char *topic) {
         const struct rd_kafka_metadata *md = NULL;
-        int ok = 0, i;
+        int cnt = -1, i;
 
-        if (!strcmp(topic, w->t_replies) || json_object_get(w->topics_ok, topic))
-                return 1;
         if (!rd_kafka_metadata(w->producer, 1, NULL, &md, 5000) && md) {
                 for (i = 0; i < md->topic_cnt; i++)
                         if (!strcmp(md->topics[i].topic, topic)) {
-                                ok = !md->topics[i].err &&
-                                     md->topics[i].partition_cnt > 0;
+                                if (!md->topics[i].err)
+                                        cnt = md->topics[i].partition_cnt;
                                 break;
                         }
                 rd_kafka_metadata_destroy(md);
         }
+        return cnt;
+}
+
+static int topic_exists(floq_worker_t *w, const char *topic) {
+        int ok;
+
+        if (!strcmp(topic, w->t_replies) || json_object_get(w->topics_ok, topic))
+                return 1;
+        ok = topic_partitions(w, topic) > 0;
         if (ok && json_object_size(w->topics_ok) < 10000)
                 json_object_set_new(w->topics_ok, topic, json_true());
         return ok;
+}
+
+/* The partition count of the commands topic as the cluster has it now,
+ * asked at most every 10 s (a flood of forged headers costs one metadata
+ * request per 10 s); -1 when unknown. */
+static int commands_partitions_now(floq_worker_t *w) {
+        int64_t now = floq_mono_ms();
+
+        if (!w->fwd_check_mono || now - w->fwd_check_mono >= 10000) {
+                w->fwd_check_cnt = topic_partitions(w, w->t_commands);
+                w->fwd_check_mono = now;
+        }
+        return w->fwd_check_cnt;
 }
 
 /* FLOQ_OK when @p cmd may be answered on its reply_to (or has none): an
@@ -446,6 +470,9 @@ static void answer_run_repeat(floq_worker_t *w, const json_t *cmd,
                          wjs(rs, "run_id"), status ? status : "?");
                 json_object_set_new(r, "reason", json_string(why));
         }
+        /* G3: marked, so that a count of final replies per command
+         * (repeat false) is not fooled by a new publish of the same id. */
+        json_object_set_new(r, "repeat", json_true());
         floq_info("command", "%s: repeat of run %s answered with %s",
                   wjs(cmd, "command_id"), wjs(rs, "run_id"),
                   terminal ? status : "ACCEPTED");
@@ -460,6 +487,7 @@ static void answer_recent(floq_worker_t *w, const json_t *cmd,
                 json_object_set(r, "reason", v);
         if ((v = json_object_get(o, "cancelled_runs")) && json_is_array(v))
                 json_object_set(r, "cancelled_runs", v);
+        json_object_set_new(r, "repeat", json_true());
         floq_info("command", "%s: repeat answered with %s",
                   wjs(cmd, "command_id"), wjs(o, "status"));
         worker_reply(w, wjs(cmd, "reply_to"), r);
@@ -1115,22 +1143,37 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 goto done;
         }
         if (forwarded_mark(m, &fwd_count) && fwd_count > w->part_cnt) {
-                /* The commands topic grew under this worker: every home
-                 * partition it computes is stale. Leave the message
-                 * unprocessed and stop; a restart reads the new count
-                 * (and checks the state topics still match it). */
-                floq_err("worker", "the partition count of '%s' changed: "
-                                   "a worker forwarded a command seeing %d "
-                                   "partitions, this one started with %d; "
-                                   "stopping (restart it to use the new "
-                                   "count)",
-                         w->t_commands, fwd_count, (int)w->part_cnt);
-                w->fatal = FLOQ_ERR_CONFIG;
-                json_decref(cmd);
-                return;
+                /* The header is a hint, not covered by the signature: the
+                 * cluster says whether the topic really grew. */
+                int now_cnt = commands_partitions_now(w);
+
+                if (now_cnt > w->part_cnt) {
+                        /* It grew under this worker: every home partition
+                         * it computes is stale. Leave the message
+                         * unprocessed and stop; a restart reads the new
+                         * count (and checks the state topics match it). */
+                        floq_err("worker", "the partition count of '%s' "
+                                           "changed: it has %d partitions, "
+                                           "this worker started with %d; "
+                                           "stopping (restart it to use "
+                                           "the new count)",
+                                 w->t_commands, now_cnt, (int)w->part_cnt);
+                        w->fatal = FLOQ_ERR_CONFIG;
+                        json_decref(cmd);
+                        return;
+                }
+                snprintf(why, sizeof(why),
+                         "forwarded by a worker that saw %d partitions, but "
+                         "'%s' has %d: a stale or forged floq.forwarded "
+                         "header",
+                         fwd_count, w->t_commands,
+                         now_cnt > 0 ? now_cnt : (int)w->part_cnt);
+                refuse(w, m, cmd, FLOQ_ERR_INVALID_ARG, why);
+                goto done;
         }
         home = whome_partition(wjs(cmd, "deployment"), w->part_cnt);
         if (home != p) {
+                wmetrics_forwarded(w);
                 forward_home(w, m, cmd, home);
                 goto done;
         }
@@ -1198,6 +1241,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 break;
         }
 done:
+        wmetrics_command(w, cmd);
         wtxn_source(w, -1, -1);
         json_decref(cmd);
         w->parts[p].next_offset = m->offset + 1;

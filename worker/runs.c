@@ -130,11 +130,17 @@ static void run_reply(floq_worker_t *w, const json_t *rs, const char *status,
                                      wjs(rs, "correlation_id"),
                                      wjs(rs, "deployment"), status, final);
         const char *id = wjs(rs, "run_id");
+        const char *ref = wjs(rs, "backend_ref");
         char *url = wurl_expand(w->url_template, id, wjs(rs, "deployment"));
         json_t *v;
 
         json_object_set_new(r, "run_id", json_string(id));
-        if (url)
+        /* A backend whose reference is a URL (airflow: the DAG run's page
+         * in the Airflow UI) names the run better than the template. */
+        if (ref && (!strncmp(ref, "http://", 7) ||
+                    !strncmp(ref, "https://", 8)))
+                json_object_set_new(r, "url", json_string(ref));
+        else if (url)
                 json_object_set_new(r, "url", json_string(url));
         free(url);
         json_object_set_new(r, "attempt", json_integer(wji(rs, "attempt", 1)));
@@ -186,6 +192,7 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                 heartbeat_forget(w, p, wjs(n, "run_id"));
                 run_reply(w, n, status, 1);
                 worker_lineage_emit(w, p, n, lineage_event_of(status));
+                wmetrics_run_end(w, p, n);
                 /* Kept for repeats and status until retention: the
                  * outcome, not the (possibly large) params. */
                 json_object_del(n, "params");
@@ -298,6 +305,7 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);
+                        wmetrics_run_start(w, p, n);
                         worker_lineage_emit(w, p, n, ol);
                 }
                 json_decref(n);
@@ -624,6 +632,17 @@ static int64_t retry_delay_of(const json_t *rs) {
  * handover: no worker named), starts when its backoff has passed; any
  * other one (its writer may have started the next attempt before it
  * vanished) also waits the heartbeat timeout. */
+/* 1 when run @p rs's attempts go on without their worker (its
+ * deployment's backend says so). */
+static int run_outlives_worker(floq_worker_t *w, int32_t p, const json_t *rs) {
+        const json_t *dep = json_object_get(w->parts[p].deployments,
+                                            wjs(rs, "deployment"));
+        floq_backend_t *be = dep ? worker_backend(w, wjs(dep, "backend"))
+                                 : NULL;
+
+        return be && be->ops->outlives_worker;
+}
+
 static void scan(floq_worker_t *w) {
         int64_t mono = floq_mono_ms();
         json_t *ids = json_array(), *keep = json_object(), *v;
@@ -685,6 +704,22 @@ static void scan(floq_worker_t *w) {
                                  prev, (long long)age);
                         floq_notice("run", "run %s (attempt %lld): %s", id,
                                     (long long)wji(rs, "attempt", 1), why);
+                        if (run_outlives_worker(w, p, rs)) {
+                                /* Its remote job may still be going on:
+                                 * another attempt would run beside it
+                                 * (G2). */
+                                size_t n = strlen(why);
+
+                                snprintf(why + n, sizeof(why) - n,
+                                         "; its remote job %s may still run, "
+                                         "so the run is not retried",
+                                         wjs(rs, "backend_ref")
+                                                 ? wjs(rs, "backend_ref")
+                                                 : "(unknown)");
+                                worker_run_terminal(w, p, rs, "LOST", why,
+                                                    NULL);
+                                continue;
+                        }
                         run_failed(w, p, rs, "LOST", why, NULL);
                 }
                 wtakeover_prune(&w->parts[p], keep);

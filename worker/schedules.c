@@ -818,6 +818,7 @@ static void fire(floq_worker_t *w, int32_t p, const char *name,
                            name, sid, (long long)due);
                 return;
         }
+        wmetrics_sched_fire(w);
         wsched_derive_id(name, sid, due, "run", run_id);
         snprintf(corr, sizeof(corr), "schedule:%s", sid);
         cmd = json_pack("{s:s,s:s,s:s}", "command_id", cmd_id, "deployment",
@@ -1036,6 +1037,7 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
                 }
                 for (i = first; i < kept; i++)
                         fires[nfires++] = ready_at(&rd, i);
+                wmetrics_sched_misfires(w, rd.cnt - nfires);
                 if (rd.cnt - nfires > 0)
                         floq_info("schedule", "'%s'/'%s': %zu of %zu due "
                                               "time(s) up to %lld fire",

@@ -159,6 +159,7 @@ static int txn_error(floq_worker_t *w, const char *what, rd_kafka_error_t *e) {
                     code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
                     code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
                     rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
+                        wmetrics_fenced(w);
                         /* Either a newer instance with our id, or the
                          * coordinator timed our transaction out (the broker
                          * was unreachable): librdkafka cannot tell. Replace
@@ -833,6 +834,7 @@ void wtxn_abort(floq_worker_t *w) {
                 txn_reset_producer(w);
         w->txn.open = 0;
         w->n_aborts++;
+        wmetrics_txn_aborted(w);
         discard_after_actions(w);
         /* A reply topic deleted since it was cached would fail every
          * retry of the same commands: look topics up afresh. */
@@ -988,10 +990,28 @@ void wtxn_position(floq_worker_t *w) {
                 }
                 w->parts[p].pos_retry_mono = 0;
                 if (l->elems[i].offset >= 0) {
-                        w->parts[p].committed = l->elems[i].offset;
+                        int64_t to = l->elems[i].offset, lo, hi;
+
+                        /* Out of range (retention deleted what was never
+                         * consumed, or the topic was recreated) would
+                         * come back as the same reset error, for ever:
+                         * the nearest offset that exists instead. */
+                        if (!floq_kafka_watermarks(w->consumer, w->t_commands,
+                                                   p, &lo, &hi,
+                                                   txn_op_timeout(w)) &&
+                            (to < lo || to > hi)) {
+                                floq_warn("txn", "partition %d: committed "
+                                                 "offset %lld outside "
+                                                 "%lld..%lld: from %lld",
+                                          (int)p, (long long)to,
+                                          (long long)lo, (long long)hi,
+                                          (long long)(to < lo ? lo : hi));
+                                to = to < lo ? lo : hi;
+                        }
+                        w->parts[p].committed = to;
                         rd_kafka_topic_partition_list_add(seek, w->t_commands,
                                                           p)
-                                ->offset = l->elems[i].offset;
+                                ->offset = to;
                 } else {
                         /* Kafka says: no committed offset at all. */
                         floq_info("txn", "partition %d has no committed "
@@ -1099,6 +1119,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                           w->txn.records);
                 goto abort;
         }
+        wmetrics_txn_commit_begin(w);
         if (offsets) {
                 cgmd = rd_kafka_consumer_group_metadata(w->consumer);
                 /* A retriable error (coordinator loading or slower than
@@ -1174,6 +1195,7 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
                         w->parts[p].committed = w->parts[p].next_offset;
         w->txn.open = 0;
         w->n_commits++;
+        wmetrics_txn_committed(w);
         w->abort_streak = 0;
         w->stuck_since = 0;
         atomic_store(&w->last_commit_mono, floq_mono_ms());

@@ -301,6 +301,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         /* Restores and handover waits: the loop's own work (timing.c). */
         worker_busy_begin(w, "rebalance");
+        wmetrics_rebalance_begin(w, err);
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 if (!w->fatal)
@@ -332,6 +333,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
         }
+        wmetrics_rebalance_end(w, err);
         worker_busy_end(w);
 }
 
@@ -391,6 +393,7 @@ rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
         }
         /* Refused records count against their command (txn.c). */
         rd_kafka_conf_set_dr_msg_cb(kc, wtxn_dr_cb);
+        wmetrics_kafka_conf(w, kc);
         rd_kafka_conf_set_opaque(kc, w);
         if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size)))
                 rd_kafka_conf_destroy(kc);
@@ -486,6 +489,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 w->rng = 1;
         w->inflight = json_object();
         w->topics_ok = json_object();
+        w->metrics = wmetrics_new(conf);
 
         if (!(w->codec = floq_codec_new(w->max_message + 4096, errstr,
                                         errstr_size)))
@@ -544,6 +548,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
             consumer_timeouts(w, kc, errstr, errstr_size))
                 goto fail;
         rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+        wmetrics_kafka_conf(w, kc);
         rd_kafka_conf_set_opaque(kc, w);
         if (!(w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
                                          errstr_size)))
@@ -552,6 +557,8 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
         rd_kafka_poll_set_consumer(w->consumer);
 
         if (worker_restorer_new(w, errstr, errstr_size))
+                goto fail;
+        if (wmetrics_start(w, errstr, errstr_size))
                 goto fail;
         return w;
 
@@ -602,6 +609,7 @@ void floq_worker_destroy(floq_worker_t *w) {
         floq_conf_destroy(w->conf);
         if (w->lock_fd >= 0)
                 close(w->lock_fd); /* releases the id's lock */
+        wmetrics_destroy(w->metrics);
         free(w);
 }
 
@@ -852,8 +860,10 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         while (!w->fatal) {
                 int n = 0;
 
+                wmetrics_loop_pass(w);
                 if (w->stop_requested && !w->draining) {
                         w->draining = 1;
+                        wmetrics_stopping(w, FLOQ_OK);
                         w->drain_deadline = floq_mono_ms() + w->drain_grace_ms;
                         floq_notice("worker", "draining: intake stopped, %d "
                                               "run(s) get up to %lld ms",
@@ -885,7 +895,11 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);
                 worker_schedules_tick(w);
-                if (commit_due(w) || (!w->txn.open && w->txn.after_cnt))
+                /* A failed begin_transaction() left consumed commands
+                 * unanswered: wtxn_commit() rewinds to read them again. */
+                if (commit_due(w) ||
+                    (!w->txn.open &&
+                     (w->txn.after_cnt || w->txn.begin_failed)))
                         wtxn_commit(w);
                 worker_runs_pump(w);
                 worker_update_intake(w);
@@ -893,6 +907,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         }
 
         if (w->fatal) {
+                wmetrics_stopping(w, w->fatal);
                 watchdog_join(w);
                 floq_err("worker", "stopping on a fatal error: %s%s",
                          floq_err2str(w->fatal),

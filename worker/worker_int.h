@@ -253,6 +253,9 @@ struct floq_worker_s {
 
         int32_t part_cnt;
         wpart_t *parts;
+        int64_t fwd_check_mono; /**< when the commands topic's partition
+                                 *   count was last asked (commands.c) */
+        int fwd_check_cnt;      /**< what it was, -1 unknown */
 
         wtxn_t txn;
         wqueue_t queue;        /**< committed runs waiting for a slot */
@@ -315,6 +318,7 @@ struct floq_worker_s {
         int64_t stuck_since;  /**< mono ms of the first transactional
                                *   failure since the last commit, 0 none */
         int64_t pos_backoff_ms; /**< committed-offset fetch retry delay */
+        struct wmetrics_s *metrics; /**< counters for /metrics (metrics.c) */
 };
 
 /* worker.c */
@@ -574,5 +578,122 @@ void worker_runs_self_fence(floq_worker_t *w);
  */
 void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                          const char *event);
+
+/* metrics.c */
+#define WM_KINDS 8      /**< wcmd_kind_t values */
+#define WM_OUTCOMES 19  /**< the 16 reply statuses, dlq, forwarded, none */
+#define WM_TERMINALS 5  /**< SUCCEEDED FAILED CANCELLED TIMED_OUT LOST */
+#define WM_BACKENDS 8   /**< floq_backends[] names, the last one "other" */
+#define WM_BROKERS 16   /**< brokers kept from one statistics JSON */
+
+/** A histogram: counts per bucket (not cumulative: the render adds them
+ *  up), the sum in microseconds. Updated with relaxed atomics. */
+typedef struct wm_hist_s {
+        const double *bounds; /**< upper bounds in seconds, ascending */
+        int n;                /**< number of bounds; counts[n] is +Inf */
+        _Atomic uint64_t counts[16];
+        _Atomic uint64_t sum_us;
+} wm_hist_t;
+
+/** One broker of one client's statistics. */
+typedef struct wm_broker_s {
+        char name[256];
+        int64_t rtt_us, outbuf, waitresp;
+} wm_broker_t;
+
+/** What one client's (consumer 0, producer 1) last statistics said. */
+typedef struct wm_client_s {
+        int valid;
+        int64_t msg_cnt, replyq;
+        int broker_cnt;
+        wm_broker_t brokers[WM_BROKERS];
+} wm_client_t;
+
+/**
+ * The worker's metrics. Counters, gauges and histograms are atomics the
+ * loop updates and the HTTP thread reads; cur_outcome and the *_start_mono
+ * fields are the loop's alone; clients[] and lag[] are under lock.
+ */
+typedef struct wmetrics_s {
+        int enabled;            /**< metrics.listen is set */
+        int concurrency;        /**< worker.concurrency */
+        int64_t alive_bound_ms; /**< /healthz: worker.progress.timeout.ms */
+        struct MHD_Daemon *mhd;
+
+        _Atomic uint64_t commands[WM_KINDS][WM_OUTCOMES];
+        _Atomic uint64_t replies[WM_OUTCOMES];
+        _Atomic uint64_t dlq;
+        _Atomic uint64_t runs_started[WM_BACKENDS];
+        _Atomic uint64_t runs_ended[WM_TERMINALS][WM_BACKENDS];
+        _Atomic uint64_t commits, aborts;
+        _Atomic uint64_t rebalances[3]; /**< assign, revoke, lost */
+        _Atomic uint64_t sched_fires, sched_misfires;
+        wm_hist_t run_duration, commit_latency, restore_duration;
+
+        _Atomic int slots_used; /**< live attempts, at the last pass */
+        _Atomic int owned;      /**< partitions owned */
+        _Atomic int joined;     /**< assigned (even nothing) and not lost */
+        _Atomic int restoring;  /**< inside an assignment's restore */
+        _Atomic int fenced;     /**< fenced since the last commit */
+        _Atomic int stopping;   /**< the loop ended: its floq_err_t, -1 */
+        _Atomic int64_t loop_pass_mono; /**< the loop's last pass */
+
+        int cur_outcome;        /**< outcome of the command being handled,
+                                 *   -1 none yet */
+        int64_t commit_start_mono, rebalance_start_mono;
+
+        pthread_mutex_t lock;
+        wm_client_t clients[2];
+        int64_t *lag;           /**< per commands partition, -1 unknown */
+        int32_t lag_cnt;
+} wmetrics_t;
+
+/** New metrics for a worker configured by @p conf (may be NULL: tests);
+ *  NULL on ENOMEM. The server is not started. */
+wmetrics_t *wmetrics_new(const floq_conf_t *conf);
+/** Stop the server (if started) and free @p m. */
+void wmetrics_destroy(wmetrics_t *m);
+/** Start serving on metrics.listen (no-op when unset). FLOQ_ERR_CONFIG with
+ *  the reason when the address is bad or taken. */
+floq_err_t wmetrics_start(floq_worker_t *w, char *errstr,
+                          size_t errstr_size);
+/** With metrics.listen set: statistics every 5 s (unless -X
+ *  statistics.interval.ms says otherwise) into wmetrics_stats(); the
+ *  conf's opaque must be the worker. */
+void wmetrics_kafka_conf(floq_worker_t *w, rd_kafka_conf_t *kc);
+/** Parse librdkafka's statistics JSON of client 0 (consumer: loop thread,
+ *  reads the partitions' offsets for the lag) or 1 (producer). Borrows. */
+void wmetrics_stats(floq_worker_t *w, int client, const char *json,
+                    size_t len);
+/** The exposition text (malloc()ed, NULL on ENOMEM). Thread-safe. */
+char *wmetrics_render(wmetrics_t *m);
+/** Why /readyz says 503 (static text), NULL when ready. Thread-safe. */
+const char *wmetrics_not_ready(wmetrics_t *m);
+/** /healthz: the loop made a pass within the bound. Thread-safe. */
+int wmetrics_alive(wmetrics_t *m, int64_t now_mono);
+void wmetrics_hist_observe(wm_hist_t *h, double seconds);
+
+/* The hooks: loop thread, cheap, NULL-safe (w->metrics may be NULL). */
+void wmetrics_loop_pass(floq_worker_t *w);
+/** The command being handled is done (@p cmd decoded or NULL): counted by
+ *  type and the outcome its first reply or DLQ record set. */
+void wmetrics_command(floq_worker_t *w, const json_t *cmd);
+void wmetrics_forwarded(floq_worker_t *w);
+/** A Reply @p reply is written (borrowed). */
+void wmetrics_reply(floq_worker_t *w, const json_t *reply);
+void wmetrics_dlq(floq_worker_t *w);
+/** Attempt started / run ended: @p rs the RunState written (borrowed). */
+void wmetrics_run_start(floq_worker_t *w, int32_t p, const json_t *rs);
+void wmetrics_run_end(floq_worker_t *w, int32_t p, const json_t *rs);
+void wmetrics_txn_commit_begin(floq_worker_t *w);
+void wmetrics_txn_committed(floq_worker_t *w);
+void wmetrics_txn_aborted(floq_worker_t *w);
+void wmetrics_fenced(floq_worker_t *w);
+void wmetrics_rebalance_begin(floq_worker_t *w, rd_kafka_resp_err_t err);
+void wmetrics_rebalance_end(floq_worker_t *w, rd_kafka_resp_err_t err);
+void wmetrics_sched_fire(floq_worker_t *w);
+void wmetrics_sched_misfires(floq_worker_t *w, size_t n);
+/** The loop ended with @p why (FLOQ_OK: a drain). */
+void wmetrics_stopping(floq_worker_t *w, floq_err_t why);
 
 #endif /* FLOQ_WORKER_INT_H */

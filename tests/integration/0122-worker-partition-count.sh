@@ -4,8 +4,11 @@
 # still off its home partition is rejected, not forwarded again (two
 # workers disagreeing would pass it back and forth forever); a worker that
 # learns the topic grew (a forwarded command counted more partitions, or a
-# partition it never knew is assigned) stops with exit 2 instead of
-# computing stale home partitions.
+# partition it never knew is assigned, or a forwarded command counted
+# more partitions and the cluster confirms the topic grew) stops with exit
+# 2 instead of computing stale home partitions; a forwarded count the
+# cluster does not confirm (a stale or forged header: headers are not
+# signed) is refused, and the worker goes on.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 command -v kcat >/dev/null || { echo "  kcat is required"; exit 77; }
@@ -40,12 +43,16 @@ ok "stale forward REJECTED, not forwarded again ($r)" \
 ok "stale forward in the DLQ" bash -c '"$1" dlq | grep -q "disagree on the partition count"' _ "$TOOL"
 ok "w1 still running" kill -0 "${WPID[w1]}"
 
-# a forwarder that saw more partitions than w1: w1's count is stale
-id=$(raw pc-grown "$(off_home pc-grown)" "0/$((P * 2))")
-ok "w1 stops" wait_for 30 bash -c '! kill -0 $1 2>/dev/null' _ "${WPID[w1]}"
-ok "with exit 2 (config)" worker_log_has w1 "\[worker\] exit 2"
-ok "saying the partition count changed" worker_log_has w1 "partition count of '$FLOQ_TOPIC_COMMANDS' changed"
-ok "the command was left unanswered for the next owner" test -z "$(reply_of "$id")"
+# a header claiming more partitions than the topic has (headers are not
+# signed: stale, or forged to stop the fleet): w1 asks the cluster, which
+# says the topic did not grow, so the command is refused and w1 goes on
+id=$(raw pc-forged "$(off_home pc-forged)" "0/$((P * 2))")
+ok "forged count answered" wait_for 30 has_reply "$id"
+r=$(reply_of "$id")
+ok "forged count REJECTED ($r)" bash -c '[[ $1 == REJECTED*"stale or forged"* ]]' _ "$r"
+ok "w1 still running after a forged count" kill -0 "${WPID[w1]}"
+id2=$(deploy_cmd pc-after ok.sh | produce)
+ok "and still answering" wait_for 30 has_reply "$id2"
 
 # the topic really grows: a worker assigned a partition it never knew stops
 # (on topics of its own: the command above waits for a next owner)
@@ -57,6 +64,7 @@ if ops/kafka/kafka.sh status >/dev/null 2>&1; then
         --partitions $((P + 2)) >"$T/alter.log" 2>&1
     ok "w2 stops when the topic grows" wait_for 60 bash -c '! kill -0 $1 2>/dev/null' _ "${WPID[w2]}"
     ok "naming the new partition" worker_log_has w2 "its partition count changed"
+    ok "with exit 2 (config)" wait_for 10 worker_log_has w2 "\\[worker\\] exit 2"
 else
     echo "  (no kafka.sh cluster to alter topics in: growth step skipped)"
 fi

@@ -37,8 +37,21 @@ ok "w3 joins" wait_for 90 worker_assigned w3
 for i in 0 1 2 3 4 5; do run_cmd "u$i"; done | produce >"$T/ids2"
 ok "the new commands answered" wait_for 120 all_final "$T/ids2"
 cat "$T/ids2" >>"$T/ids"
-assert_one_final "$T/ids"
-R=$T/replies.json
+# A new publish of an answered command id: answered again, marked repeat.
+first=$(head -1 "$T/ids")
+jq -cn --arg id "$first" '{command_id: $id, deployment: "u0",
+    body: {DeployBody: {backend: "process", spec: "{}"}}}' | produce >/dev/null
+repeated() { replies_now "$T/rep.json"; [[ $(finals "$T/rep.json" "$first") -ge 2 ]]; }
+ok "a new publish of an answered command id is answered" wait_for 60 repeated
+ok "that answer is marked repeat" test "$(jq -r --arg id "$first" \
+    'select(.command_id == $id and .final and .repeat) | .command_id' "$T/rep.json" | wc -l)" -eq 1
+# G1 accounting over first answers (repeat false).
+jq -c 'select(.repeat | not)' "$T/rep.json" >"$T/first.json"
+R=$T/first.json
+dup=$(jq -r 'select(.final)|.command_id' "$R" | sort | uniq -d | wc -l)
+missing=$(jq -r 'select(.final)|.command_id' "$R" | sort -u | comm -13 - <(sort -u "$T/ids") | wc -l)
+ok "zero second final replies ($dup)" test "$dup" -eq 0
+ok "zero missing final replies ($missing of $(wc -l <"$T/ids"))" test "$missing" -eq 0
 again=$(jq -r 'select(.final and .worker != "w1-'$$'")|.command_id' "$R" |
     sort -u | comm -12 - <(head -12 "$T/ids" | sort -u) | wc -l)
 ok "w2 and w3 answered none of w1's 12 commands again ($again)" test "$again" -eq 0

@@ -7,9 +7,11 @@
 # checks at start that no other process of its run is alive). Waves of
 # runs (short ones and ones that outlive the heartbeat timeout) go in
 # before each fault, and each fault hits a worker with jobs running:
-#   - SIGKILL of a worker, restarted with the same identity (FLOQ_KILLS
-#     times, 8 by default), every other time only once the group has given
-#     its partitions to the others (its open transaction left to time out),
+#   - SIGKILL of a worker (FLOQ_KILLS times, 8 by default), restarted with
+#     the same identity at once, or only once the group has given its
+#     partitions to the others, or replaced by a worker with a new identity
+#     (nothing fences the dead one's open transaction: it holds back the
+#     last stable offset of its partitions until it times out),
 #   - a zombie: one worker SIGSTOP'ed until the group has given its
 #     partitions away and its runs were taken over, then SIGCONT'ed,
 #   - a broker outage: the node is killed with SIGKILL until the workers'
@@ -85,9 +87,10 @@ worker_gone() { ! worker_alive "$1"; }
 
 # restart NAME STEP: NAME's log kept as NAME.STEP.log, the worker started
 # again with the same worker id (its producer fences the old one)
+declare -A WID
 restart() {
     mv "$T/$1.log" "$T/$1.$2.log"
-    start_worker "$1"
+    start_worker "$1" ${WID[$1]:+-o worker.id=${WID[$1]}}
     attempt_note_worker "$1"
     ok "$1 rejoins" wait_for 90 worker_assigned "$1"
 }
@@ -104,25 +107,46 @@ others_took() {
 }
 mark_others() { local o; for o in w1 w2 w3; do TOOK_FROM[$o]=$(log_lines "$o"); done; }
 
-# fault_kill NAME STEP: SIGKILL; on even steps the worker comes back only
-# once the group has given its partitions to the others (a host that is
-# replaced later: its open transaction is left to time out)
+# fault_kill NAME STEP HOW: SIGKILL, then the worker comes back with the
+# same identity at once (HOW "same"), or only once the group has given its
+# partitions to the others ("late": a host restarted later), or a worker
+# with a new identity takes its place at once ("new": a host that is gone
+# for good; nothing fences its open transaction, which holds back the last
+# stable offset of its partitions until it times out)
 fault_kill() {
     local v=$1 pid=${WPID[$1]}
     wait_for 60 attempt_live_on "$pid" || echo "  (no job live on $v)"
     mark_others
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    echo "  step $2: SIGKILL $v (pid $pid) with $(live_runs "$pid" | wc -l) run(s) live"
-    if (( $2 % 2 == 0 )); then
-        ok "the group gives the killed $v's partitions away" wait_for 60 others_took "$v"
-    fi
+    echo "  step $2: SIGKILL $v (pid $pid) with $(live_runs "$pid" | wc -l) run(s) live, back: $3"
+    case $3 in
+    late) ok "the group gives the killed $v's partitions away" wait_for 60 others_took "$v" ;;
+    new) WID[$v]=$v-$$-$2 ;;
+    esac
     restart "$v" "$2"
+}
+
+# zombie_wave NAME: two runs of 30 s (they outlast the session
+# and heartbeat timeouts and the takeover) on each deployment NAME started
+# runs of lately (its partitions), or on six of them when it has none; the
+# other workers keep slots free for the takeover to start at once; then a
+# wave of short runs
+zombie_wave() {
+    local d
+    grep -o "of 'fl[0-9]*' started" "$T/$1.log" | tail -8 | sed "s/of '\(.*\)' started/\1/" |
+        sort -u >"$T/zombie.deployments"
+    [[ -s $T/zombie.deployments ]] || printf 'fl%d\n' 0 2 4 6 8 10 >"$T/zombie.deployments"
+    while read -r d; do
+        run_cmd "$d" '{"secs":"30"}'
+        run_cmd "$d" '{"secs":"30"}'
+    done <"$T/zombie.deployments" | produce >>"$T/ids"
+    wave 0
 }
 
 fault_zombie() {
     local v=$1 pid=${WPID[$1]} line i
-    wait_for 60 attempt_live_on "$pid" 20 || echo "  (no long job live on $v)"
+    wait_for 60 attempt_live_on "$pid" 30 || echo "  (no long job live on $v)"
     mark_others
     kill -STOP "$pid"
     line=$(wc -l <"$ATTEMPT_LOG")
@@ -180,11 +204,12 @@ fault_drain() {
     restart "$v" "$2"
 }
 
-# the faults: KILLS SIGKILLs, the zombie after kill 3/8, the outage after
-# 5/8, the drain after 7/8 of them (all after the first with one kill)
+# the faults: KILLS SIGKILLs (back at once, late and as a new worker in
+# turn), the zombie after kill 3/8, the outage after 5/8, the drain after
+# 7/8 of them (all after the first with one kill)
 faults=()
 for ((k = 1; k <= KILLS; k++)); do
-    faults+=(kill)
+    case $((k % 4)) in 2) faults+=(kill:late) ;; 0) faults+=(kill:new) ;; *) faults+=(kill:same) ;; esac
     (( k == (KILLS * 3 + 7) / 8 )) && faults+=(zombie)
     (( k == (KILLS * 5 + 7) / 8 )) && faults+=(outage)
     (( k == (KILLS * 7 + 7) / 8 )) && faults+=(drain)
@@ -192,10 +217,8 @@ done
 step=0
 for f in "${faults[@]}"; do
     step=$((step + 1))
-    # before the zombie, runs on every deployment that outlast the session
-    # and heartbeat timeouts: some run on it, and still do at the takeover
-    if [[ $f == zombie ]]; then wave 12 20; else wave; fi
-    "fault_$f" "w$(( step % 3 + 1 ))" "$step"
+    if [[ $f == zombie ]]; then zombie_wave "w$(( step % 3 + 1 ))"; else wave; fi
+    "fault_${f%%:*}" "w$(( step % 3 + 1 ))" "$step" "${f#*:}"
 done
 wave
 n=$(wc -l <"$T/ids")

@@ -369,6 +369,94 @@ START_TEST(test_token_only_where_allowed) {
 }
 END_TEST
 
+START_TEST(test_token_cannot_escape) {
+        /* Review findings: user info that makes curl connect elsewhere, a
+         * run parameter that walks out of the allowed path, a request line
+         * smuggled through cancel_method, and validate skipping the
+         * header checks: none may carry the token anywhere else. */
+        char err[512], tok[] = "/tmp/floq-test-token-XXXXXX", kt[200],
+                ka[200], url[300];
+        const char *kv[3] = { kt, ka, NULL };
+        int fd = mkstemp(tok);
+        floq_backend_t *be;
+        json_t *spec, *params;
+        floq_run_req_t req = { .run_id = "r", .deployment = "x",
+                               .attempt = 1 };
+        floq_attempt_t *att = NULL;
+        const char *host = base + strlen("http://");
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "T0KEN-abc\n", 10), 10);
+        close(fd);
+        snprintf(kt, sizeof(kt), "http.backend.token.file=%s", tok);
+        snprintf(ka, sizeof(ka), "http.backend.allowed.urls=%s/jobs", base);
+        be = backend(kv, err, sizeof(err));
+        ck_assert_ptr_nonnull(be);
+
+        /* user info: curl would connect to the host after '@' */
+        snprintf(url, sizeof(url), "%s/jobs:80@127.0.0.1:1/x", base);
+        spec = json_pack("{s:s}", "url", url);
+        ck_assert_int_ne(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_OK);
+        json_decref(spec);
+        snprintf(url, sizeof(url), "http://%s:80@%s/jobs/x", host, host);
+        spec = json_pack("{s:s}", "url", url);
+        ck_assert_int_ne(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_OK);
+        ck_assert_int_ne(be->ops->validate(be, spec, err, sizeof(err)),
+                         FLOQ_OK);
+        json_decref(spec);
+        /* a look-alike path */
+        snprintf(url, sizeof(url), "%s/jobsx/y", base);
+        spec = json_pack("{s:s}", "url", url);
+        ck_assert_int_eq(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_ERR_REJECTED);
+        json_decref(spec);
+
+        /* a parameter cannot leave its path segment: "../hook" stays one
+         * (percent-encoded) segment under /jobs, and /hook is never
+         * called */
+        snprintf(url, sizeof(url), "%s/jobs/{p}", base);
+        spec = json_pack("{s:s}", "url", url);
+        ck_assert_int_eq(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_OK);
+        params = json_pack("{s:s}", "p", "../hook?a=b#c");
+        req.spec = spec;
+        req.params = params;
+        ck_assert_int_ne(be->ops->start(be, &req, &att, err, sizeof(err)),
+                         FLOQ_OK);
+        ck_assert_int_eq(atomic_load(&triggers), 0);
+        json_decref(params);
+        json_decref(spec);
+
+        /* methods are a fixed list: no request line smuggled */
+        snprintf(url, sizeof(url), "%s/jobs/x", base);
+        spec = json_pack("{s:s,s:s}", "url", url, "cancel_method",
+                         "DELETE /admin HTTP/1.1\r\nHost: internal\r\nX:");
+        ck_assert_int_eq(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_ERR_INVALID_ARG);
+        json_decref(spec);
+        spec = json_pack("{s:s,s:s}", "url", url, "cancel_method", "DELETE");
+        ck_assert_int_eq(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_OK);
+        json_decref(spec);
+
+        /* validate applies the deploy checks: no header injection */
+        spec = json_pack("{s:s,s:{s:s}}", "url", url, "headers", "X-A",
+                         "a\r\nX-Injected: yes");
+        ck_assert_int_ne(be->ops->validate(be, spec, err, sizeof(err)),
+                         FLOQ_OK);
+        json_decref(spec);
+        spec = json_pack("{s:s,s:{s:s}}", "url", url, "headers", "Host",
+                         "internal");
+        ck_assert_int_ne(be->ops->deploy(be, "x", spec, err, sizeof(err)),
+                         FLOQ_OK);
+        json_decref(spec);
+        be->ops->destroy(be);
+        unlink(tok);
+}
+END_TEST
+
 START_TEST(test_deploy_checks) {
         static const char *const bad[] = {
                 "{}",
@@ -429,6 +517,7 @@ int main(void) {
         tcase_add_test(tc, test_unreachable_ends_lost);
         tcase_add_test(tc, test_cancel_and_drain);
         tcase_add_test(tc, test_token_only_where_allowed);
+        tcase_add_test(tc, test_token_cannot_escape);
         tcase_add_test(tc, test_deploy_checks);
         tcase_add_test(tc, test_validate);
         suite_add_tcase(s, tc);

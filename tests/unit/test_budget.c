@@ -182,6 +182,7 @@ static void setup(void) {
         set(fx.wconf, "topic.create", "false");
         set(fx.wconf, "topic.partitions", "1");
         set(fx.wconf, "worker.id", "w1");
+        set(fx.wconf, "worker.lock.dir", test_lock_dir());
         set(fx.wconf, "group.id", GROUP);
         set(fx.wconf, "worker.commit.interval.ms", "20");
         set(fx.wconf, "worker.heartbeat.interval.ms", "300");

@@ -10,7 +10,9 @@
  * and coordinates the workers' group, broker 2 leads every topic the worker
  * writes and coordinates its transactions. Errors injected on broker 2 (or
  * on a transactional request, which only the worker sends) therefore hit
- * the worker and never the client that publishes the commands. A fault
+ * the worker and never the client that publishes the commands. The
+ * "coordinator" case adds broker 3, the worker's transaction coordinator
+ * and nothing else, to take it down alone. A fault
  * counts as taken when the broker's error stack drained (the requests
  * really failed) and, where the worker itself acts, when its log says so.
  * A run's SUCCEEDED reply proves that the transaction holding its ACCEPTED
@@ -309,10 +311,11 @@ static void mock_start(int broker_cnt) {
                         probe_start();
         }
         {
-                static const char *set[][2] = {
+                const char *set[][2] = {
                         { "topic.create", "false" },
                         { "topic.partitions", "2" },
                         { "worker.id", WORKER_ID },
+                        { "worker.lock.dir", test_lock_dir() },
                         { "group.id", GROUP },
                         { "worker.commit.interval.ms", "20" },
                         { "worker.heartbeat.interval.ms", "300" },
@@ -956,6 +959,103 @@ START_TEST(test_g2_no_progress_leaves_group) {
 }
 END_TEST
 
+/* ------------------------------------------------------------ G2: the
+ * KIP-447 fence on every transaction */
+
+/* Produce @p msg of @p type to (@p topic, @p partition) keyed @p key, as a
+ * worker that died would have left it. */
+static void put_record(const char *topic, int32_t partition, const char *key,
+                       floq_msg_type_t type, json_t *msg) {
+        char err[512];
+        floq_codec_t *codec = floq_codec_new(1 << 20, err, sizeof(err));
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_t *prod;
+        void *buf;
+        size_t len;
+
+        ck_assert_ptr_nonnull(codec);
+        ck_assert_msg(floq_codec_encode(codec, type, msg, &buf, &len, err,
+                                        sizeof(err)) == FLOQ_OK,
+                      "%s", err);
+        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        prod = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+        ck_assert_msg(prod != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_producev(
+                                 prod, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_PARTITION(partition),
+                                 RD_KAFKA_V_KEY(key, strlen(key)),
+                                 RD_KAFKA_V_VALUE(buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(rd_kafka_flush(prod, (int)scaled(5000)),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_destroy(prod);
+        floq_codec_destroy(codec);
+        json_decref(msg);
+}
+
+/* G2 zombie fenced: a worker that consumed no command at all (it only took
+ * a run over from the state a dead worker left) still carries every owned
+ * partition's offsets with its group metadata in each transaction, so the
+ * group coordinator's refusal (UNKNOWN_MEMBER_ID: this member lost its
+ * partitions) stops its heartbeats: the transaction aborts, nothing
+ * commits. Before the fix such a worker sent no offsets at all, so nothing
+ * checked its membership and a zombie's heartbeats and executor events
+ * committed (the mock cannot fence for real: its TxnOffsetCommit checks no
+ * generation, so the refusal is injected). */
+START_TEST(test_g2_zombie_heartbeats_fenced) {
+        int32_t p = floq_kafka_partition("zd", 2, PARTS);
+        int64_t now = floq_now_ms();
+        int fenced0;
+
+        mock_start(2);
+        mock_split();
+        put_record("floq.deployments", p, "zd", FLOQ_MSG_DEPLOYMENT,
+                   json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name",
+                             "zd", "backend", "process", "spec",
+                             "{\"executable\":\"/bin/sleep\","
+                             "\"args\":[\"30\"]}",
+                             "enabled", 1, "generation", 1, "updated_at",
+                             (json_int_t)now, "command_id",
+                             "5b0b2c7e-0000-4000-8000-000000000001"));
+        /* Accepted by a worker that died before it started the run. */
+        put_record("floq.runs", p, "5b0b2c7e-0000-4000-8000-0000000000aa",
+                   FLOQ_MSG_RUN_STATE,
+                   json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I}",
+                             "run_id", "5b0b2c7e-0000-4000-8000-0000000000aa",
+                             "deployment", "zd", "command_id",
+                             "5b0b2c7e-0000-4000-8000-000000000002",
+                             "status", "ACCEPTED", "attempt", 1, "worker",
+                             "dead", "heartbeat_at",
+                             (json_int_t)(now - 60000), "created_at",
+                             (json_int_t)(now - 60000)));
+        /* The coordinator refuses this member's offsets, three times. */
+        INJECT(1, K_TXN_OFFSET_COMMIT, 0, RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID,
+               RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID,
+               RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+        fenced0 = log_count(LOG_SEND_OFFSETS);
+        mark("a worker that will consume nothing");
+        worker_start();
+        {
+                logwait_t lw = { "of 'zd' started", 0 };
+
+                fx_assert(wait_for(log_grew, &lw, 30000),
+                          "the accepted run was not taken over");
+        }
+        /* Every refusal was met by a transaction of the taken-over run
+         * (its ACCEPTED, then heartbeats), and each aborted. */
+        wait_stack_empty(1, K_TXN_OFFSET_COMMIT,
+                         "transactions without consumed offsets");
+        fx_assert(log_count(LOG_SEND_OFFSETS) >= fenced0 + 3,
+                  "the refused offsets did not abort the transactions");
+        ck_assert_uint_ge(fx.w->n_aborts, 3);
+        fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                  floq_err2str(fx.rc));
+}
+END_TEST
+
 /* ------------------------------------------------------------ client */
 
 /* Publishing while the only broker is down fails within client.timeout.ms
@@ -1197,6 +1297,7 @@ static Suite *faults_suite(void) {
         tcase_add_checked_fixture(tk, setup, teardown);
         tcase_add_test(tk, test_g1_coordinator_outage_abort_retried);
         tcase_add_test(tk, test_g2_no_progress_leaves_group);
+        tcase_add_test(tk, test_g2_zombie_heartbeats_fenced);
         suite_add_tcase(s, tk);
 
         tcase_set_timeout(tc, 60);

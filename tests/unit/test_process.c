@@ -1553,6 +1553,7 @@ static void expect_new_fails(const char *needle) {
  * or is not a user of its own. */
 START_TEST(test_run_as_refusals) {
         char keys[PATH_MAX + 32], sasl[PATH_MAX + 32], pem[PATH_MAX + 32];
+        char tok[PATH_MAX + 32];
         char errstr[512];
         uid_t uid;
         gid_t gid;
@@ -1590,6 +1591,15 @@ START_TEST(test_run_as_refusals) {
         /* Group-readable by the job's group: refused as well. */
         expect_new_fails("could read ssl.key.location");
         ck_assert_int_eq(chown(pem, 0, 0), 0);
+        /* A backend's token file, as the others. */
+        tmp_path(tok, sizeof(tok), "token");
+        f = fopen(tok, "w");
+        fputs("tok-secret\n", f);
+        fclose(f);
+        ck_assert_int_eq(chmod(tok, 0644), 0);
+        conf_set("http.backend.token.file", tok);
+        expect_new_fails("could read http.backend.token.file");
+        ck_assert_int_eq(chmod(tok, 0600), 0);
         backend_renew();
         /* Not root, not the worker's own. */
         conf_set("process.run.as.user", "root");

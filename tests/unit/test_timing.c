@@ -304,7 +304,7 @@ static void conf_value(rd_kafka_conf_t *kc, const char *key, char *buf,
 
 START_TEST(test_passthrough_routed) {
         floq_conf_t *c = floq_conf_new();
-        rd_kafka_conf_t *pk, *ck;
+        rd_kafka_conf_t *pk, *ck, *mk;
         char errstr[512], buf[64];
 
         ck_assert_int_eq(floq_conf_set_kafka(c, "session.timeout.ms", "6000",
@@ -318,8 +318,13 @@ START_TEST(test_passthrough_routed) {
                          FLOQ_OK);
         pk = floq_kafka_conf_new(c, "producer", errstr, sizeof(errstr));
         ck = floq_kafka_conf_new(c, "consumer", errstr, sizeof(errstr));
+        mk = floq_kafka_conf_new(c, "member", errstr, sizeof(errstr));
         ck_assert_ptr_nonnull(pk);
         ck_assert_ptr_nonnull(ck);
+        ck_assert_ptr_nonnull(mk);
+        /* the group member is a consumer too */
+        conf_value(mk, "session.timeout.ms", buf, sizeof(buf));
+        ck_assert_str_eq(buf, "6000");
         /* consumer-only: not on the producer (it would warn) */
         conf_value(pk, "session.timeout.ms", buf, sizeof(buf));
         ck_assert_str_eq(buf, "45000");
@@ -337,6 +342,7 @@ START_TEST(test_passthrough_routed) {
         ck_assert_str_eq(buf, "12345");
         rd_kafka_conf_destroy(pk);
         rd_kafka_conf_destroy(ck);
+        rd_kafka_conf_destroy(mk);
         floq_conf_destroy(c);
 }
 END_TEST

@@ -11,6 +11,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /**
@@ -61,6 +62,24 @@ static inline int test_run_suite(Suite *s) {
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/**
+ * A lock directory of this test process's own for the worker's identity
+ * lock (worker.lock.dir): workers of tests that run at the same time on
+ * one host (another suite, a sanitizer pass) then never share a lock by
+ * their common ids. The path is static; the directory is left behind (it
+ * holds only empty lock files).
+ */
+static inline const char *test_lock_dir(void) {
+        static char dir[64];
+
+        if (!dir[0]) {
+                snprintf(dir, sizeof(dir), "/tmp/floq-test-locks-XXXXXX");
+                if (!mkdtemp(dir))
+                        snprintf(dir, sizeof(dir), "/tmp");
+        }
+        return dir;
 }
 
 #endif /* FLOQ_TEST_UTIL_H */

@@ -65,6 +65,14 @@ typedef struct floq_attempt_s floq_attempt_t; /**< backend-private */
 
 typedef struct floq_backend_ops_s {
         const char *name; /**< "process" */
+        /**
+         * 1 when an attempt goes on by itself after its worker died (a
+         * remote job: webhook, orchestrator, Kubernetes). The next owner
+         * then must not start another attempt beside it: the run ends
+         * LOST instead (until the backend can re-attach). 0 for the
+         * process backend, whose attempts die with their worker.
+         */
+        int outlives_worker;
 
         /** Create the backend instance from worker config. */
         floq_backend_t *(*new_)(const floq_conf_t *conf, char *errstr,
@@ -129,5 +137,7 @@ struct floq_backend_s {
 
 extern const floq_backend_ops_t floq_backend_process;
 extern const floq_backend_ops_t floq_backend_http;
+extern const floq_backend_ops_t floq_backend_airflow;
+extern const floq_backend_ops_t floq_backend_prefect;
 
 #endif /* FLOQ_BACKEND_H */

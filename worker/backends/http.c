@@ -83,31 +83,65 @@ static char *conf_dup(const floq_conf_t *conf, const char *name) {
         return v && *v ? strdup(v) : NULL;
 }
 
-/* 1 when @p url starts with one of the comma-separated @p prefixes, on a
- * boundary: "https://api.example.com" allows ".../x" and "...:8443/x",
- * never "https://api.example.com.evil.org/". */
-static int url_allowed(const char *prefixes, const char *url) {
-        const char *p = prefixes;
+/* @p tpl expanded for a URL: every parameter value percent-encoded (all
+ * but [A-Za-z0-9_~-]), so a value can neither add a path segment ("../"),
+ * a query or fragment, nor a dot segment. NULL with errstr on error. */
+static char *expand_url_tpl(const char *tpl, const json_t *params,
+                            char *errstr, size_t errstr_size) {
+        static const char hex[] = "0123456789ABCDEF";
+        json_t *enc = json_object(), *v;
+        const char *k;
+        char *out = NULL;
 
-        while (p && *p) {
-                size_t n = strcspn(p, ",");
-                const char *q = p;
+        json_object_foreach((json_t *)params, k, v) {
+                const char *in = json_string_value(v);
+                char *e, *q;
+                size_t i;
 
-                while (n && *q == ' ') {
-                        q++;
-                        n--;
+                if (!in)
+                        continue;
+                if (!(e = q = malloc(strlen(in) * 3 + 1)))
+                        goto out;
+                for (i = 0; in[i]; i++) {
+                        unsigned char c = (unsigned char)in[i];
+
+                        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9') || c == '_' || c == '~' ||
+                            c == '-') {
+                                *q++ = (char)c;
+                        } else {
+                                *q++ = '%';
+                                *q++ = hex[c >> 4];
+                                *q++ = hex[c & 15];
+                        }
                 }
-                while (n && q[n - 1] == ' ')
-                        n--;
-                if (n && !strncmp(url, q, n) &&
-                    (q[n - 1] == '/' || strchr("/?#:", url[n]) ||
-                     url[n] == '\0'))
-                        return 1;
-                p += strcspn(p, ",");
-                if (*p == ',')
-                        p++;
+                *q = '\0';
+                json_object_set_new(enc, k, json_string(e));
+                free(e);
         }
-        return 0;
+        if (floq_tpl_expand(tpl, enc, &out, errstr, errstr_size))
+                out = NULL;
+out:
+        json_decref(enc);
+        return out;
+}
+
+/* The methods a deployment may use for its calls. */
+static int method_ok(const char *m, int with_delete) {
+        return m && (!strcmp(m, "POST") || !strcmp(m, "PUT") ||
+                     !strcmp(m, "PATCH") ||
+                     (with_delete && !strcmp(m, "DELETE")));
+}
+
+/* 1 when a spec header (@p name, @p val) may be sent: a header name, a
+ * one-line value, and not one of the worker's own. */
+static int header_ok(const char *name, const char *val) {
+        return val && *name && !name[strcspn(name, ":\r\n \t")] &&
+               !strpbrk(val, "\r\n") && strcasecmp(name, "Authorization") &&
+               strcasecmp(name, "Idempotency-Key") &&
+               strcasecmp(name, "Cookie") &&
+               strcasecmp(name, "Proxy-Authorization") &&
+               strcasecmp(name, "Host");
 }
 
 static floq_backend_t *hb_new(const floq_conf_t *conf, char *errstr,
@@ -214,7 +248,7 @@ static void call_opts(const http_backend_t *hb, const json_t *spec,
         o->timeout_ms = timeout_ms > 0 ? timeout_ms : hb->timeout_ms;
         o->max_retries = hb->retries > 0 ? hb->retries : -1;
         o->ca_file = hb->ca_file;
-        if (token && *hb->allowed && url_allowed(hb->allowed, url))
+        if (token && *hb->allowed && floq_http_url_allowed(hb->allowed, url))
                 o->bearer = token;
         if (key && asprintf(&lines[n], "Idempotency-Key: %s", key) >= 0)
                 n++;
@@ -222,7 +256,8 @@ static void call_opts(const http_backend_t *hb, const json_t *spec,
                             v) {
                 if (n >= HB_HEADERS_MAX)
                         break;
-                if (asprintf(&lines[n], "%s: %s", name,
+                if (header_ok(name, json_string_value(v)) &&
+                    asprintf(&lines[n], "%s: %s", name,
                              json_string_value(v)) >= 0)
                         n++;
         }
@@ -354,11 +389,44 @@ static floq_err_t check_url(const http_backend_t *hb, const char *field,
                                    "spec.%s: no parameter may stand in the "
                                    "host part",
                                    field);
-        if (*hb->allowed && !url_allowed(hb->allowed, url))
-                return floq_seterr(errstr, errstr_size, FLOQ_ERR_REJECTED,
-                                   "spec.%s '%s' is not under "
-                                   "http.backend.allowed.urls",
-                                   field, url);
+        if (*hb->allowed) {
+                /* The template with every parameter as "x": where it goes
+                 * whatever the values (they are percent-encoded, so they
+                 * cannot leave their path segment). */
+                json_t *dummy = json_object();
+                char *probe;
+                size_t i, n;
+                int ok;
+
+                for (i = 0; url[i]; i++) {
+                        if (url[i] == '{' && url[i + 1] == '{') {
+                                i++;
+                                continue;
+                        }
+                        if (url[i] != '{')
+                                continue;
+                        n = strcspn(url + i + 1, "}");
+                        {
+                                char name[FLOQ_TPL_NAME_MAX + 1];
+
+                                snprintf(name, sizeof(name), "%.*s", (int)n,
+                                         url + i + 1);
+                                json_object_set_new(dummy, name,
+                                                    json_string("x"));
+                        }
+                        i += n + 1;
+                }
+                probe = expand_url_tpl(url, dummy, errstr, errstr_size);
+                json_decref(dummy);
+                ok = probe && floq_http_url_allowed(hb->allowed, probe);
+                free(probe);
+                if (!ok)
+                        return floq_seterr(errstr, errstr_size,
+                                           FLOQ_ERR_REJECTED,
+                                           "spec.%s '%s' is not under "
+                                           "http.backend.allowed.urls",
+                                           field, url);
+        }
         return FLOQ_OK;
 }
 
@@ -390,9 +458,14 @@ static floq_err_t hb_deploy(floq_backend_t *be, const char *deployment,
                         return err;
         }
         m = json_string_value(json_object_get(spec, "method"));
-        if (m && strcmp(m, "POST") && strcmp(m, "PUT") && strcmp(m, "PATCH"))
+        if (json_object_get(spec, "method") && !method_ok(m, 0))
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                    "spec.method must be POST, PUT or PATCH");
+        m = json_string_value(json_object_get(spec, "cancel_method"));
+        if (json_object_get(spec, "cancel_method") && !method_ok(m, 1))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "spec.cancel_method must be POST, PUT, "
+                                   "PATCH or DELETE");
         v = json_object_get(spec, "headers");
         if (v && !json_is_object(v))
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
@@ -402,24 +475,15 @@ static floq_err_t hb_deploy(floq_backend_t *be, const char *deployment,
                                    "spec.headers has more than %d entries",
                                    HB_HEADERS_MAX);
         json_object_foreach(v, k, v) {
-                const char *val = json_string_value(v);
-
-                if (!val || !*k || k[strcspn(k, ":\r\n \t")] ||
-                    strpbrk(val, "\r\n"))
-                        return floq_seterr(errstr, errstr_size,
-                                           FLOQ_ERR_INVALID_ARG,
-                                           "spec.headers: '%s' is not a "
-                                           "header name with a one-line "
-                                           "string value",
-                                           k);
-                /* Credentials are the worker's, from its config. */
-                if (!strcasecmp(k, "Authorization") ||
-                    !strcasecmp(k, "Idempotency-Key") ||
-                    !strcasecmp(k, "Cookie") ||
-                    !strcasecmp(k, "Proxy-Authorization"))
+                /* credentials are the worker's, from its config */
+                if (!header_ok(k, json_string_value(v)))
                         return floq_seterr(errstr, errstr_size,
                                            FLOQ_ERR_REJECTED,
-                                           "spec.headers may not set '%s'",
+                                           "spec.headers: '%s' is not a "
+                                           "header name with a one-line "
+                                           "string value, or one the worker "
+                                           "sets itself (Authorization, "
+                                           "Cookie, Host, Idempotency-Key)",
                                            k);
         }
         if ((err = check_json_tpl(json_object_get(spec, "body"), errstr,
@@ -478,11 +542,8 @@ static char *expand_url(const json_t *spec, const char *field,
                         const json_t *params, char *errstr,
                         size_t errstr_size) {
         const char *tpl = json_string_value(json_object_get(spec, field));
-        char *out = NULL;
 
-        if (!tpl || floq_tpl_expand(tpl, params, &out, errstr, errstr_size))
-                return NULL;
-        return out;
+        return tpl ? expand_url_tpl(tpl, params, errstr, errstr_size) : NULL;
 }
 
 static void attempt_free(hb_attempt_t *a) {
@@ -522,7 +583,7 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
         a->spec = json_deep_copy(spec);
         params = tpl_params(req, a->key, NULL);
         if (!url_tpl ||
-            floq_tpl_expand(url_tpl, params, &url, errstr, errstr_size)) {
+            !(url = expand_url_tpl(url_tpl, params, errstr, errstr_size))) {
                 err = FLOQ_ERR_INVALID_ARG;
                 goto out;
         }
@@ -542,7 +603,8 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
         if (!(token = read_token(hb, errstr, errstr_size, &err)) && err)
                 goto out;
         call_opts(hb, spec, url, token, a->key, 0, &o, lines);
-        if ((err = floq_http_request(&o, method ? method : "POST", url, body,
+        if ((err = floq_http_request(&o, method_ok(method, 0) ? method : "POST",
+                                     url, body,
                                      &resp, errstr, errstr_size)))
                 goto out;
         idv = json_path(resp.json, id_path ? id_path : "id");
@@ -562,7 +624,9 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                 goto out;
         }
         a->cancel_method = strdup(
-                json_string_value(json_object_get(spec, "cancel_method"))
+                method_ok(json_string_value(json_object_get(spec,
+                                                            "cancel_method")),
+                          1)
                         ? json_string_value(json_object_get(spec,
                                                             "cancel_method"))
                         : "POST");
@@ -802,6 +866,16 @@ static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
         char *token, *lines[HB_HEADERS_MAX + 2], err[512];
         floq_err_t e;
 
+        if (spec) {
+                /* the deploy checks first: validate may not do what a
+                 * deploy would refuse (headers, methods, URLs) */
+                json_t *copy = json_deep_copy(spec);
+
+                e = hb_deploy(be, "validate", copy, errstr, errstr_size);
+                json_decref(copy);
+                if (e)
+                        return e;
+        }
         if (!url)
                 url = json_string_value(json_object_get(spec, "url"));
         if (!url)
@@ -833,6 +907,7 @@ static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
 
 const floq_backend_ops_t floq_backend_http = {
         .name = "http",
+        .outlives_worker = 1,
         .new_ = hb_new,
         .destroy = hb_destroy,
         .deploy = hb_deploy,

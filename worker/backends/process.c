@@ -911,15 +911,22 @@ static int job_user_can_read(const proc_backend_t *pb, const char *path) {
 /*
  * The worker's secrets must be out of the job user's reach, or running
  * jobs as another user protects nothing: the signing keys, the SASL
- * password, TLS private keys and keytabs given to librdkafka, and the
- * properties file (it may hold any of them inline).
+ * password, TLS private keys and keytabs given to librdkafka, the
+ * backends' token and password files, and the properties file (it may
+ * hold any of them inline).
  */
 static floq_err_t check_secrets_unreadable(const proc_backend_t *pb,
                                            const floq_conf_t *conf,
                                            char *errstr, size_t errstr_size) {
-        static const char *const props[] = { "security.hmac.keys.file",
-                                             "sasl.password.file", "config",
-                                             NULL };
+        /* Every file of a credential the worker's config may name: the
+         * backends' tokens and passwords too (a key not in this build's
+         * table is simply unset). */
+        static const char *const props[] = {
+                "security.hmac.keys.file", "sasl.password.file", "config",
+                "http.backend.token.file", "prefect.api.key.file",
+                "prefect.api.auth.string.file",
+                "airflow.auth.file", "kubernetes.token.file", NULL
+        };
         static const char *const kafka_keys[] = {
                 "ssl.key.location", "ssl.keystore.location",
                 "sasl.kerberos.keytab", NULL

@@ -16,6 +16,8 @@
 const floq_backend_ops_t *const floq_backends[] = {
         &floq_backend_process,
         &floq_backend_http,
+        &floq_backend_airflow,
+        &floq_backend_prefect,
         NULL,
 };
 

@@ -169,6 +169,30 @@ attempt_accounting() {
     attempt_report
 }
 
+# attempt_overlap_fates: for each "alive" probe line, the execution the
+# live process belonged to, its worker and how it ended: "orphaned" (its
+# script died under it, so its worker had died: the tree outlived it),
+# "ended" (a normal end: its worker was alive but not heartbeating, e.g.
+# stopped) or "killed" (no end line).
+attempt_overlap_fates() {
+    awk '
+        $1 == "start" { k = $2 " " $4; w[k] = $7; par[k] = $6; secs[k] = $8
+                        own[k] = k; own[$2 " " $6] = k }
+        $1 == "child" { own[$2 " " $5] = $2 " " $4 }
+        $1 == "end"   { en[$2 " " $4] = $6 }
+        $1 == "alive" { probe[++n] = $2 " " $5; by[n] = $4; att[n] = $3 }
+        END {
+            for (i = 1; i <= n; i++) {
+                k = own[probe[i]]
+                if (k == "" || seen[k "/" by[i]]++) continue
+                split(k, a, " ")
+                fate = !(k in en) ? "killed" : (en[k] == par[k] ? "ended" : "orphaned")
+                print "run " a[1] ": execution " a[2] " (" secs[k] " s, worker pid " w[k] ") " fate \
+                    ", alive when attempt " att[i] " started (pid " by[i] ")"
+            }
+        }' "$ATTEMPT_LOG"
+}
+
 # attempt_report: the evidence behind each failure of attempt_accounting
 # (a few examples of each kind).
 attempt_report() {
@@ -196,7 +220,8 @@ attempt_report() {
         head -5 "$T/notok.ids" | sed 's/^/    /'
     fi
     if [[ -s $T/overlap.probe || -s $T/overlap.time ]]; then
-        echo "  -- two executions of one run alive at once:"
+        echo "  -- two executions of one run alive at once (the older one's fate):"
+        attempt_overlap_fates | sed 's/^/    /'
         { awk '{ print $2 }' "$T/overlap.probe"; awk '{ print $2 }' "$T/overlap.time"; } |
             sort -u | head -5 | while read -r run; do attempt_evidence_run "$run"; done
     fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# 0241 (G2, issue 11): a remote job outlives its worker. The worker running
+# an http-backend run is SIGKILLed; the next owner must not start attempt 2
+# beside the remote job that still runs (the retry policy allows 3): the
+# run ends LOST, saying its remote job may still run, and the webhook saw
+# one trigger. (Re-attaching to the remote job is not built yet.)
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/data/worker_lib.sh"
+command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
+worker_env
+T=$FLOQ_TEST_TMP
+mkdir -p "$T/hook"
+bg hook python3 "$DATA/webhook_server.py" "$T/hook" "$T/port"
+ok "webhook server up" wait_for 20 test -s "$T/port"
+H="http://127.0.0.1:$(cat "$T/port")"
+start_worker w1
+ok "w1 joins" wait_for 60 worker_assigned w1
+spec=$(jq -cn --arg h "$H" '{url: ($h + "/hook"), status_url: ($h + "/jobs/{id}"),
+    cancel_url: ($h + "/jobs/{id}/cancel"), poll_interval_ms: 200,
+    states: {running: "RUNNING", done: "SUCCEEDED", cancelled: "CANCELLED"}}' | jq -Rc .)
+retry='{"max_attempts":3,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.1}'
+printf '{"deployment":"hk","body":{"DeployBody":{"backend":"http","spec":%s}}}\n' "$spec" |
+    jq -c --argjson r "$retry" '.body.DeployBody.retry = $r' | produce >/dev/null
+id=$(run_cmd hk '{}' | produce)
+running() { replies_now "$T/r.json"; [[ $(statuses "$T/r.json" "$1") == *RUNNING* ]]; }
+ok "RUNNING on w1" wait_for 60 running "$id"
+kill -KILL "${WPID[w1]}"
+start_worker w2
+ok "w2 joins" wait_for 60 worker_assigned w2
+final() { replies_now "$T/r.json"; [[ $(finals "$T/r.json" "$1") -ge 1 ]]; }
+ok "the run ends" wait_for 60 final "$id"
+ok "LOST, not retried ($(statuses "$T/r.json" "$id"))" \
+    test "$(jq -r --arg id "$id" 'select(.command_id==$id and .final) | .status' "$T/r.json")" = LOST
+ok "the reason says the remote job may still run" bash -c \
+    'jq -r --arg id "$2" "select(.command_id==\$id and .final) | .reason" "$1" | grep -q "may still run"' _ "$T/r.json" "$id"
+ok "one final reply" test "$(finals "$T/r.json" "$id")" -eq 1
+triggers=$(jq -r 'select(.method=="POST" and .path=="/hook") | .key' "$T/hook/requests.jsonl" | sort -u | wc -l)
+ok "one remote job, no attempt 2 beside it ($triggers)" test "$triggers" -eq 1
+touch "$T/hook/all.done"
+finish
