@@ -139,6 +139,14 @@ static const floq_conf_prop_t conf_props[] = {
           "stdout/stderr kept per run", 0 },
         { "process.kill.grace.ms", FLOQ_CONF_MS, "5000",
           "time between SIGTERM and SIGKILL", 0 },
+        { "process.lease.ms", FLOQ_CONF_MS, "0",
+          "a job's supervisor stops the job (SIGTERM, kill grace, SIGKILL) "
+          "when the worker process has not renewed its lease for this long "
+          "(a SIGSTOPped worker), so that no other worker's takeover finds "
+          "it alive; 0 = worker.heartbeat.timeout.ms / 3; it + "
+          "process.kill.grace.ms + worker.heartbeat.interval.ms + "
+          "worker.clock.skew.ms must be below worker.heartbeat.timeout.ms "
+          "(checked at start)", 0 },
         { "process.rlimit.cpu.s", FLOQ_CONF_INT, "0",
           "RLIMIT_CPU in seconds; 0 = unlimited", 0 },
         { "process.rlimit.as", FLOQ_CONF_SIZE, "0",
@@ -332,6 +340,7 @@ static const struct conf_check {
         { "worker.heartbeat.interval.ms", 1, INT32_MAX, NULL },
         { "worker.heartbeat.timeout.ms", 1, INT32_MAX, NULL },
         { "worker.clock.skew.ms", 0, INT32_MAX, NULL },
+        { "process.lease.ms", 0, INT32_MAX, NULL },
         { "worker.slot", 0, 1000000, NULL },
         { "worker.run.retention.ms", 0, INT32_MAX, NULL },
         { "security.command.max.lifetime.ms", 1000, INT32_MAX, NULL },

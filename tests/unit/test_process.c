@@ -1179,6 +1179,160 @@ START_TEST(test_tree_worker_killed) {
 }
 END_TEST
 
+/* ------------------------------------------------------------ the lease */
+
+#define LEASE_MS 1000
+#define LEASE_NEEDLE "the worker stopped renewing its lease (process.lease.ms)"
+
+/*
+ * A stopped worker (issue 9, G2): a process standing in for the worker
+ * starts tree.sh and renews its lease, then is SIGSTOPped (a zombie, as
+ * in 0190): within lease + kill grace + a margin every descendant is
+ * dead, while the worker is still stopped; after SIGCONT the worker's
+ * wait() reports ABANDONED with the lease reason (handed over, no attempt
+ * consumed).
+ */
+START_TEST(test_lease_worker_stopped) {
+        pid_t pids[TREE_CNT], mid;
+        json_t *spec = tree_spec();
+        int st, ready[2], out[2];
+        char c, errstr[512], reason[512];
+        int64_t stopped_at, dead_in;
+        floq_outcome_t outcome;
+        ssize_t n;
+
+        conf_set("process.lease.ms", "1000");
+        backend_renew();
+        ck_assert_int_eq(deploy(spec, errstr, sizeof(errstr)), FLOQ_OK);
+        ck_assert_int_eq(pipe(ready), 0);
+        ck_assert_int_eq(pipe(out), 0);
+        mid = fork();
+        ck_assert_int_ge(mid, 0);
+        if (mid == 0) {
+                floq_attempt_t *att = NULL;
+                floq_run_req_t req = { .run_id = RUN_ID,
+                                       .deployment = "dep",
+                                       .attempt = 1,
+                                       .spec = spec };
+                floq_run_result_t res;
+                floq_err_t err;
+
+                close(ready[0]);
+                close(out[0]);
+                if (ops->start(be, &req, &att, errstr, sizeof(errstr)))
+                        _exit(2);
+                if (write(ready[1], "r", 1) != 1)
+                        _exit(3);
+                memset(&res, 0, sizeof(res));
+                while ((err = ops->wait(be, att, 100, &res)) ==
+                       FLOQ_ERR_TIMED_OUT)
+                        ;
+                if (err)
+                        _exit(4);
+                snprintf(reason, sizeof(reason), "%s",
+                         res.reason ? res.reason : "");
+                outcome = res.outcome;
+                if (write(out[1], &outcome, sizeof(outcome)) !=
+                            (ssize_t)sizeof(outcome) ||
+                    write(out[1], reason, strlen(reason) + 1) < 1)
+                        _exit(5);
+                _exit(0);
+        }
+        close(ready[1]);
+        close(out[1]);
+        ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        read_tree(pids);
+        /* The worker's pid alone, as a debugger, a frozen VM or the
+         * fault test do (not its process group: see docs/backends.md). */
+        ck_assert_int_eq(kill(mid, SIGSTOP), 0);
+        ck_assert_int_eq(waitpid(mid, &st, WUNTRACED), mid);
+        ck_assert(WIFSTOPPED(st));
+        stopped_at = floq_mono_ms();
+        assert_tree_gone(pids, LEASE_MS + 300 + 3000);
+        dead_in = floq_mono_ms() - stopped_at;
+        /* Not before the lease could have expired (a renewal may have
+         * come just before the stop, or up to lease / 4 earlier). */
+        ck_assert_msg(dead_in >= LEASE_MS * 3 / 4 - 50,
+                      "killed %lld ms after the stop", (long long)dead_in);
+        /* Still stopped: the supervisor did it alone. */
+        ck_assert_int_eq(waitpid(mid, &st, WNOHANG), 0);
+        ck_assert_int_eq(kill(mid, SIGCONT), 0);
+        ck_assert_int_eq(read(out[0], &outcome, sizeof(outcome)),
+                         (ssize_t)sizeof(outcome));
+        n = read(out[0], reason, sizeof(reason) - 1);
+        ck_assert_int_gt(n, 0);
+        reason[n] = '\0';
+        close(out[0]);
+        ck_assert_int_eq(waitpid(mid, &st, 0), mid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "stand-in status %d", st);
+        ck_assert_msg(outcome == FLOQ_OUTCOME_ABANDONED, "outcome %d: %s",
+                      (int)outcome, reason);
+        ck_assert_msg(strstr(reason, LEASE_NEEDLE), "reason: %s", reason);
+        json_decref(spec);
+}
+END_TEST
+
+/* A healthy worker renews: a lease much shorter than the job never stops
+ * it (the job runs 2 s, ten leases of 200 ms). */
+START_TEST(test_lease_renewed_job_runs) {
+        char pidfile[PATH_MAX + 32];
+        floq_run_result_t res;
+        json_t *spec;
+        int64_t t0, took;
+
+        conf_set("process.lease.ms", "200");
+        backend_renew();
+        tmp_path(pidfile, sizeof(pidfile), "sleep.pid");
+        spec = script_spec("sleep.sh", pidfile, "2");
+        t0 = floq_mono_ms();
+        run_to_end(spec, NULL, &res);
+        took = floq_mono_ms() - t0;
+        ck_assert_msg(res.outcome == FLOQ_OUTCOME_SUCCEEDED, "%d: %s",
+                      (int)res.outcome, res.reason ? res.reason : "");
+        ck_assert_int_ge(took, 2000);
+        floq_run_result_release(&res);
+        json_decref(spec);
+}
+END_TEST
+
+/* The timing rule: lease + kill grace + heartbeat interval + skew below
+ * the heartbeat timeout, or the backend (and so the worker) refuses to
+ * start, naming the keys; the default lease is a third of the timeout. */
+START_TEST(test_lease_rule) {
+        char errstr[512] = "";
+        floq_backend_t *b;
+
+        conf_set("worker.heartbeat.timeout.ms", "9000");
+        conf_set("worker.heartbeat.interval.ms", "1000");
+        conf_set("worker.clock.skew.ms", "500");
+        conf_set("process.kill.grace.ms", "1000");
+        conf_set("process.lease.ms", "6500");
+        b = ops->new_(conf, errstr, sizeof(errstr));
+        ck_assert_ptr_null(b);
+        ck_assert_msg(strstr(errstr, "process.lease.ms (6500)") &&
+                              strstr(errstr, "process.kill.grace.ms (1000)") &&
+                              strstr(errstr,
+                                     "worker.heartbeat.timeout.ms (9000)"),
+                      "%s", errstr);
+        conf_set("process.lease.ms", "6499");
+        b = ops->new_(conf, errstr, sizeof(errstr));
+        ck_assert_msg(b != NULL, "%s", errstr);
+        ops->destroy(b);
+        /* Default: 9000 / 3. */
+        conf_set("process.lease.ms", "0");
+        b = ops->new_(conf, errstr, sizeof(errstr));
+        ck_assert_msg(b != NULL, "%s", errstr);
+        ops->destroy(b);
+        conf_set("process.kill.grace.ms", "6000");
+        b = ops->new_(conf, errstr, sizeof(errstr));
+        ck_assert_ptr_null(b);
+        ck_assert_msg(strstr(errstr, "process.lease.ms (3000)"), "%s",
+                      errstr);
+}
+END_TEST
+
 /* ------------------------------------------------ deployer's environment */
 
 /* A deployment sets only the variables the operator allows (issue 10). */
@@ -1511,6 +1665,14 @@ static Suite *process_suite(void) {
         tcase_add_test(tc, test_tree_timeout);
         tcase_add_test(tc, test_tree_main_exits);
         tcase_add_test(tc, test_tree_worker_killed);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("lease");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_lease_worker_stopped);
+        tcase_add_test(tc, test_lease_renewed_job_runs);
+        tcase_add_test(tc, test_lease_rule);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("isolation");

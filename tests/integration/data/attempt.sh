@@ -9,7 +9,8 @@
 # of well under PIPE_BUF, so lines of concurrent jobs never interleave):
 #   start RUN ATTEMPT PID NS PARENT WORKER SECS
 #       PID the subshell, NS CLOCK_MONOTONIC in ns, PARENT this script,
-#       WORKER the script's parent (the floq worker process)
+#       WORKER the floq worker process (the script's parent, or its
+#       supervisor's)
 #   child RUN ATTEMPT PID SLEEP_PID
 #   alive RUN ATTEMPT PID OTHER_PID
 #       as this execution starts, OTHER_PID (not one of ours) still runs
@@ -23,6 +24,14 @@ secs=${2:-1}
 run=${FLOQ_RUN_ID:?FLOQ_RUN_ID not set}
 att=${FLOQ_ATTEMPT:-0}
 worker=$PPID
+# Under the process backend's per-attempt supervisor (floq-supervise), the
+# worker process is the supervisor's parent.
+if [[ $(cat "/proc/$PPID/comm" 2>/dev/null) == floq-supervise ]] &&
+    read -r wstat 2>/dev/null <"/proc/$PPID/stat"; then
+    wstat=${wstat##*) }
+    wstat=${wstat#* }
+    worker=${wstat%% *}
+fi
 parent=$$
 
 now() {
