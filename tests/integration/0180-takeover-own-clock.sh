@@ -79,7 +79,11 @@ for r in past future retrying; do
     waited=$(( $(ms_of "$line") - t_restore ))
     echo "  $r: taken over $waited ms after the restore (timeout $HB_TIMEOUT ms)"
     ok "$r: waited a full heartbeat timeout of its own" test "$waited" -ge "$HB_TIMEOUT"
-    ok "$r: not much longer" test "$waited" -le $(( HB_TIMEOUT + 4000 ))
+    # the upper bound only tells "waits its timeout" from "waits for ever";
+    # a transaction that aborts meanwhile restores the partition, and a
+    # restore starts the clock again (so up to two timeouts on a loaded
+    # machine)
+    ok "$r: not much longer" test "$waited" -le $(( 2 * HB_TIMEOUT + 4000 ))
 done
 R=$T/replies.json
 replies_now "$R"
