@@ -245,6 +245,8 @@ rd_kafka_resp_err_t floq_kafka_watermarks(rd_kafka_t *rk, const char *topic,
 int64_t floq_now_ms(void);
 /** Monotonic clock in milliseconds. */
 int64_t floq_mono_ms(void);
+/** Sleep @p ms milliseconds (nothing when <= 0), through signals. */
+void floq_sleep_ms(int64_t ms);
 /** RFC 3339 UTC text of @p ms ("2026-11-23T10:50:14.123Z") into buf. */
 char *floq_ms_to_iso(int64_t ms, char *buf, size_t size);
 

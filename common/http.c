@@ -105,21 +105,6 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms) {
-        struct timespec ts = { .tv_sec = ms / 1000,
-                               .tv_nsec = (ms % 1000) * 1000000L };
-
-        while (ms > 0 && nanosleep(&ts, &ts) != 0)
-                ;
-}
-
 /* Delay before retry @p n (1-based): backoff doubling to the cap, then
  * -20%..+20% so that many workers do not come back in step. */
 static int64_t backoff(const floq_http_opts_t *o, int n) {
@@ -133,7 +118,7 @@ static int64_t backoff(const floq_http_opts_t *o, int n) {
         if (d > cap)
                 d = cap;
         if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-                r = (uint32_t)mono_ms() * 2654435761u;
+                r = (uint32_t)floq_mono_ms() * 2654435761u;
         d += (int64_t)((double)d * (((double)r / 4294967295.0) * 0.4 - 0.2));
         return d < 1 ? 1 : d;
 }
@@ -286,7 +271,7 @@ floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
         int retries = o->max_retries < 0 ? 0
                       : o->max_retries > 0 ? o->max_retries
                                            : HTTP_RETRIES;
-        int64_t deadline = mono_ms() + total_ms;
+        int64_t deadline = floq_mono_ms() + total_ms;
         char path[256], cerr[CURL_ERROR_SIZE], reason[64], detail[256];
         char *payload = NULL, *auth = NULL;
         struct curl_slist *hdrs = NULL;
@@ -346,7 +331,7 @@ floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
 
         for (;;) {
                 hbuf_t b = { .max = o->max_body ? o->max_body : HTTP_MAX_BODY };
-                int64_t left = deadline - mono_ms(), wait_ms;
+                int64_t left = deadline - floq_mono_ms(), wait_ms;
                 curl_off_t retry_after = -1;
                 int retry;
 
@@ -417,7 +402,7 @@ floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
                         break;
                 wait_ms = retry_after > 0 ? (int64_t)retry_after * 1000
                                           : backoff(o, resp->attempts);
-                left = deadline - mono_ms();
+                left = deadline - floq_mono_ms();
                 if (wait_ms >= left) {
                         /* The server asks for more time than is left:
                          * say so rather than try at the last moment. */
@@ -430,7 +415,7 @@ floq_err_t floq_http_request(const floq_http_opts_t *opts, const char *method,
                                          (long long)wait_ms, total_ms);
                         break;
                 }
-                sleep_ms(wait_ms);
+                floq_sleep_ms(wait_ms);
         }
 out:
         headers_free(hdrs, auth);

@@ -24,6 +24,14 @@ int64_t floq_mono_ms(void) {
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void floq_sleep_ms(int64_t ms) {
+        struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+                               .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+        while (ms > 0 && nanosleep(&ts, &ts) != 0)
+                ;
+}
+
 char *floq_ms_to_iso(int64_t ms, char *buf, size_t size) {
         /* Floor division so instants before 1970 keep a positive millis. */
         int64_t sec = ms / 1000;

@@ -75,28 +75,6 @@ typedef struct floq_attempt_s {
         _Atomic int stop_why;    /**< -1 none, else floq_stop_why_t */
 } af_attempt_t;
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms) {
-        struct timespec ts = { .tv_sec = ms / 1000,
-                               .tv_nsec = (ms % 1000) * 1000000L };
-
-        if (ms > 0)
-                nanosleep(&ts, NULL);
-}
-
-static void wipe(char *s) {
-        if (s) {
-                memset(s, 0, strlen(s));
-                free(s);
-        }
-}
-
 /* A config string without its trailing '/', or NULL when unset. */
 static char *conf_url(const floq_conf_t *conf, const char *name) {
         const char *v = floq_conf_str(conf, name);
@@ -154,7 +132,7 @@ static void af_destroy(floq_backend_t *be) {
         free(ab->ui_url);
         free(ab->auth_file);
         free(ab->ca_file);
-        wipe(ab->token);
+        floq_secret_free(ab->token);
         pthread_mutex_destroy(&ab->lock);
         free(ab);
 }
@@ -337,7 +315,7 @@ static floq_err_t get_token(airflow_backend_t *ab, int force, long timeout_ms,
                                errstr_size)))
                 return err;
         pthread_mutex_lock(&ab->lock);
-        wipe(ab->token);
+        floq_secret_free(ab->token);
         ab->token = strdup(tok);
         ab->token_exp = exp;
         pthread_mutex_unlock(&ab->lock);
@@ -376,7 +354,7 @@ static floq_err_t af_call(airflow_backend_t *ab, const char *method,
                 floq_http_resp_release(resp);
                 err = floq_http_request(&o, method, url, body, resp, errstr,
                                         errstr_size);
-                wipe(tok);
+                floq_secret_free(tok);
                 tok = NULL;
                 if (err != FLOQ_ERR_UNAUTHORIZED || resp->status != 401 ||
                     !ab->auth_file || tries > 0)
@@ -626,7 +604,7 @@ static floq_err_t af_start(floq_backend_t *be, const floq_run_req_t *req,
                                                         "poll_interval_ms"));
         if (a->poll_ms < AF_POLL_MS_MIN)
                 a->poll_ms = ab->poll_ms;
-        a->next_poll = mono_ms();
+        a->next_poll = floq_mono_ms();
 out:
         floq_http_resp_release(&resp);
         json_decref(body);
@@ -712,7 +690,7 @@ static floq_err_t run_state(airflow_backend_t *ab, af_attempt_t *a,
  * past. */
 static int unreachable(airflow_backend_t *ab, af_attempt_t *a,
                        const char *err, floq_run_result_t *res) {
-        int64_t now = mono_ms();
+        int64_t now = floq_mono_ms();
         char why[700];
 
         if (!a->unreachable_since)
@@ -782,8 +760,8 @@ static void stop_remote(airflow_backend_t *ab, af_attempt_t *a) {
         char err[512];
 
         a->phase = AF_STOPPING;
-        a->stop_deadline = mono_ms() + ab->stop_wait_ms;
-        a->next_poll = mono_ms();
+        a->stop_deadline = floq_mono_ms() + ab->stop_wait_ms;
+        a->next_poll = floq_mono_ms();
         a->stop_note[0] = '\0';
         if (af_call(ab, "PATCH", a->run_path, body, 0, 0, &resp, err,
                     sizeof(err)))
@@ -811,7 +789,7 @@ static int poll_stopping(airflow_backend_t *ab, af_attempt_t *a,
                 return 1;
         }
         if (e) {
-                if (mono_ms() < a->stop_deadline)
+                if (floq_mono_ms() < a->stop_deadline)
                         return 0;
                 snprintf(why, sizeof(why),
                          "stopped, but whether the DAG run ended is unknown "
@@ -844,7 +822,7 @@ static int poll_stopping(airflow_backend_t *ab, af_attempt_t *a,
                 floq_http_resp_release(&resp);
                 json_decref(body);
         }
-        if (mono_ms() < a->stop_deadline)
+        if (floq_mono_ms() < a->stop_deadline)
                 return 0;
         snprintf(why, sizeof(why),
                  "stop requested, but after %lld ms (airflow.stop.wait.ms) "
@@ -859,11 +837,11 @@ static floq_err_t af_wait(floq_backend_t *be, floq_attempt_t *att,
                           int wait_ms, floq_run_result_t *res) {
         airflow_backend_t *ab = (airflow_backend_t *)be;
         af_attempt_t *a = att;
-        int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 
         for (;;) {
                 int why = atomic_load(&a->stop_why), done;
-                int64_t now = mono_ms();
+                int64_t now = floq_mono_ms();
 
                 if (why >= 0 && a->phase == AF_RUNNING) {
                         if (why == FLOQ_STOP_DRAIN) {
@@ -886,9 +864,9 @@ static floq_err_t af_wait(floq_backend_t *be, floq_attempt_t *att,
                                 return FLOQ_OK;
                         /* unreachable: back off to 8 intervals */
                         a->next_poll =
-                                mono_ms() +
+                                floq_mono_ms() +
                                 (a->unreachable_since &&
-                                                 mono_ms() - a->unreachable_since >=
+                                                 floq_mono_ms() - a->unreachable_since >=
                                                          a->poll_ms * 8
                                          ? a->poll_ms * 8
                                          : a->poll_ms);
@@ -897,7 +875,7 @@ static floq_err_t af_wait(floq_backend_t *be, floq_attempt_t *att,
                 if (now >= deadline)
                         return FLOQ_ERR_TIMED_OUT;
                 /* short slices, so a stop is acted on promptly */
-                sleep_ms(a->next_poll < deadline
+                floq_sleep_ms(a->next_poll < deadline
                                  ? (a->next_poll - now < 50 ? a->next_poll - now
                                                             : 50)
                                  : (deadline - now < 50 ? deadline - now : 50));
@@ -976,7 +954,7 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
                 e = check_dag(ab, dag_id, -1, AF_CALL_MS, -1, errstr,
                               errstr_size);
 out:
-        wipe(tok);
+        floq_secret_free(tok);
         return e;
 }
 

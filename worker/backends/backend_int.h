@@ -41,4 +41,11 @@ floq_err_t floq_tpl_check(const char *tpl, char *errstr, size_t errstr_size);
 floq_err_t floq_tpl_expand(const char *tpl, const json_t *params, char **outp,
                            char *errstr, size_t errstr_size);
 
+/**
+ * Overwrite the secret string @p s (a token, a password read from a
+ * file) and free it; NULL is fine. Every backend frees its credentials
+ * this way, so none stays readable in freed memory.
+ */
+void floq_secret_free(char *s);
+
 #endif /* FLOQ_BACKEND_INT_H */

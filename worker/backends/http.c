@@ -63,21 +63,6 @@ typedef struct floq_attempt_s {
         int cancelled;         /**< cancel URL called */
 } hb_attempt_t;
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms) {
-        struct timespec ts = { .tv_sec = ms / 1000,
-                               .tv_nsec = (ms % 1000) * 1000000L };
-
-        if (ms > 0)
-                nanosleep(&ts, NULL);
-}
-
 static char *conf_dup(const floq_conf_t *conf, const char *name) {
         const char *v = floq_conf_str(conf, name);
 
@@ -230,13 +215,6 @@ static char *read_token(const http_backend_t *hb, char *errstr,
                      buf[n - 1] == ' '))
                 buf[--n] = '\0';
         return buf;
-}
-
-static void wipe(char *s) {
-        if (s) {
-                memset(s, 0, strlen(s));
-                free(s);
-        }
 }
 
 /* Options of one call to @p url: the token only where it may go; extra
@@ -647,10 +625,10 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                                                         "poll_interval_ms"));
         if (a->poll_ms < HB_POLL_MS_MIN)
                 a->poll_ms = HB_POLL_MS_DEFAULT;
-        a->next_poll = mono_ms();
+        a->next_poll = floq_mono_ms();
 out:
         lines_free(lines);
-        wipe(token);
+        floq_secret_free(token);
         floq_http_resp_release(&resp);
         json_decref(body);
         json_decref(params);
@@ -693,7 +671,7 @@ static void cancel_remote(http_backend_t *hb, hb_attempt_t *a, char *note,
                               &resp, note, note_size) == FLOQ_OK)
                 note[0] = '\0';
         lines_free(lines);
-        wipe(token);
+        floq_secret_free(token);
         floq_http_resp_release(&resp);
 }
 
@@ -729,7 +707,7 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
         e = floq_http_request(&o, "GET", a->status_url, NULL, &resp, err,
                               sizeof(err));
         lines_free(lines);
-        wipe(token);
+        floq_secret_free(token);
         if (e == FLOQ_ERR_NOT_FOUND) {
                 snprintf(why, sizeof(why), "the remote run is gone: %s", err);
                 result_set(res, FLOQ_OUTCOME_FAILED, a->ref, why);
@@ -738,7 +716,7 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
         }
         if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
             e == FLOQ_ERR_BACKEND) {
-                int64_t now = mono_ms();
+                int64_t now = floq_mono_ms();
 
                 if (!a->unreachable_since)
                         a->unreachable_since = now;
@@ -800,11 +778,11 @@ static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
                           int wait_ms, floq_run_result_t *res) {
         http_backend_t *hb = (http_backend_t *)be;
         hb_attempt_t *a = att;
-        int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 
         for (;;) {
                 int why = atomic_load(&a->stop_why), done = 0;
-                int64_t now = mono_ms();
+                int64_t now = floq_mono_ms();
 
                 if (why >= 0) {
                         char note[512];
@@ -864,9 +842,9 @@ static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
                                 return FLOQ_OK;
                         /* unreachable: back off up to 8 intervals */
                         a->next_poll =
-                                mono_ms() +
+                                floq_mono_ms() +
                                 (a->unreachable_since
-                                         ? (mono_ms() - a->unreachable_since <
+                                         ? (floq_mono_ms() - a->unreachable_since <
                                                             a->poll_ms * 8
                                                     ? a->poll_ms
                                                     : a->poll_ms * 8)
@@ -876,7 +854,7 @@ static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
                 if (now >= deadline)
                         return FLOQ_ERR_TIMED_OUT;
                 /* short slices, so a stop is acted on promptly */
-                sleep_ms(a->next_poll < deadline
+                floq_sleep_ms(a->next_poll < deadline
                                  ? (a->next_poll - now < 50 ? a->next_poll - now
                                                             : 50)
                                  : (deadline - now < 50 ? deadline - now : 50));
@@ -944,7 +922,7 @@ static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
         o.max_retries = -1;
         e = floq_http_request(&o, "GET", url, NULL, &resp, err, sizeof(err));
         lines_free(lines);
-        wipe(token);
+        floq_secret_free(token);
         floq_http_resp_release(&resp);
         if (e == FLOQ_OK || e == FLOQ_ERR_NOT_FOUND || e == FLOQ_ERR_REJECTED ||
             e == FLOQ_ERR_EXISTS)

@@ -71,21 +71,6 @@ typedef struct floq_attempt_s {
         char cancel_note[512];     /**< what the cancel call answered */
 } pf_attempt_t;
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms) {
-        struct timespec ts = { .tv_sec = ms / 1000,
-                               .tv_nsec = (ms % 1000) * 1000000L };
-
-        if (ms > 0)
-                nanosleep(&ts, NULL);
-}
-
 /* A malloc()ed copy of @p s without trailing '/'; NULL for NULL or "". */
 static char *dup_base(const char *s) {
         char *d;
@@ -208,13 +193,6 @@ static char *read_secret(const char *path, const char *key, char *errstr,
         return buf;
 }
 
-static void wipe(char *s) {
-        if (s) {
-                memset(s, 0, strlen(s));
-                free(s);
-        }
-}
-
 /*
  * One call: @p method {api}@p path with @p body. @p timeout_ms bounds the
  * whole call (0: http.timeout.ms), @p retries -1 for none (0: http.retries).
@@ -256,8 +234,8 @@ static floq_err_t pf_call(const prefect_backend_t *pb, const char *method,
         err = floq_http_request(&o, method, url, body, resp, errstr,
                                 errstr_size);
 out:
-        wipe(key);
-        wipe(auth);
+        floq_secret_free(key);
+        floq_secret_free(auth);
         free(url);
         return err;
 }
@@ -460,7 +438,7 @@ static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
                                                         "poll_interval_ms"));
         if (a->poll_ms < PF_POLL_MS_MIN)
                 a->poll_ms = pb->poll_ms;
-        a->next_poll = mono_ms();
+        a->next_poll = floq_mono_ms();
 out:
         floq_http_resp_release(&resp);
         json_decref(body);
@@ -563,7 +541,7 @@ static void poll_once(prefect_backend_t *pb, pf_attempt_t *a, int why,
         }
         if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
             e == FLOQ_ERR_BACKEND) {
-                now = mono_ms();
+                now = floq_mono_ms();
                 if (!a->unreachable_since)
                         a->unreachable_since = now;
                 snprintf(a->last_error, sizeof(a->last_error), "%s", err);
@@ -648,7 +626,7 @@ static void stop_step(prefect_backend_t *pb, pf_attempt_t *a, int why,
         *donep = 0;
         if (!a->cancel_sent) {
                 a->cancel_sent = 1;
-                a->cancel_deadline = mono_ms() + pb->stop_grace_ms;
+                a->cancel_deadline = floq_mono_ms() + pb->stop_grace_ms;
                 if (set_state(pb, a, "CANCELLING", 0, a->cancel_note,
                               sizeof(a->cancel_note)) == FLOQ_OK)
                         a->cancel_note[0] = '\0';
@@ -657,7 +635,7 @@ static void stop_step(prefect_backend_t *pb, pf_attempt_t *a, int why,
                                     a->cancel_note);
         }
         poll_once(pb, a, why, donep, res);
-        if (*donep || mono_ms() < a->cancel_deadline)
+        if (*donep || floq_mono_ms() < a->cancel_deadline)
                 return;
         /* Not over within the grace period (no runner acted on the
          * CANCELLING state, or the server keeps refusing): force it. */
@@ -679,7 +657,7 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                           int wait_ms, floq_run_result_t *res) {
         prefect_backend_t *pb = (prefect_backend_t *)be;
         pf_attempt_t *a = att;
-        int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
         int64_t now, step;
 
         for (;;) {
@@ -694,7 +672,7 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                                    a->url);
                         return FLOQ_OK;
                 }
-                now = mono_ms();
+                now = floq_mono_ms();
                 if (why >= 0 && !a->cancel_sent)
                         a->next_poll = now; /* act on a stop at once */
                 if (now >= a->next_poll) {
@@ -707,7 +685,7 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                         /* unreachable: back off, up to 8 intervals */
                         step = a->poll_ms;
                         if (a->unreachable_since) {
-                                int64_t down = mono_ms() -
+                                int64_t down = floq_mono_ms() -
                                                a->unreachable_since;
 
                                 step = down < a->poll_ms * 8
@@ -715,7 +693,7 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                                                                     : step)
                                                : a->poll_ms * 8;
                         }
-                        a->next_poll = mono_ms() + step;
+                        a->next_poll = floq_mono_ms() + step;
                         continue;
                 }
                 if (now >= deadline)
@@ -723,7 +701,7 @@ static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
                 /* short slices, so a stop is acted on promptly */
                 step = (a->next_poll < deadline ? a->next_poll : deadline) -
                        now;
-                sleep_ms(step < 50 ? step : 50);
+                floq_sleep_ms(step < 50 ? step : 50);
         }
 }
 
@@ -749,7 +727,7 @@ static void pf_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
 
 /* Milliseconds left until @p deadline, at least 1. */
 static long left_ms(int64_t deadline) {
-        int64_t l = deadline - mono_ms();
+        int64_t l = deadline - floq_mono_ms();
 
         return l > 0 ? (long)l : 1;
 }
@@ -762,7 +740,7 @@ static long left_ms(int64_t deadline) {
 static floq_err_t pf_validate(floq_backend_t *be, const json_t *spec,
                               char *errstr, size_t errstr_size) {
         prefect_backend_t *pb = (prefect_backend_t *)be;
-        int64_t deadline = mono_ms() + PF_VALIDATE_MS - 200;
+        int64_t deadline = floq_mono_ms() + PF_VALIDATE_MS - 200;
         floq_http_resp_t resp;
         json_t *body = NULL;
         char err[512], id[PF_ID_MAX];

@@ -32,6 +32,13 @@ const floq_backend_ops_t *floq_backend_find(const char *name) {
         return NULL;
 }
 
+void floq_secret_free(char *s) {
+        if (s) {
+                memset(s, 0, strlen(s));
+                free(s);
+        }
+}
+
 /* ------------------------------------------------------------ templates */
 
 static int tpl_name_first(char c) {
