@@ -8,7 +8,8 @@
 #   make asan       everything built with ASan+UBSan in build-asan/, unit
 #                   tests run there
 #   make valgrind   unit tests under valgrind (leaks are errors)
-#   make bench      benchmarks, each printing a ratio against its baseline
+#   make bench      benchmarks against limits measured in the same run, with
+#                   PASS/MISS against issue 13's targets (docs/benchmarks.md)
 #   make demo       a demo fleet on the embedded (mock) broker
 #   make install    PREFIX=/usr/local DESTDIR= : programs, headers, libfloq,
 #                   floq.pc, man pages
@@ -26,7 +27,7 @@ CC       ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION  := 0.1.0
 
-PKGS     := rdkafka avro-c jansson libcurl libmicrohttpd uuid libcrypto
+PKGS     := rdkafka avro-c jansson libcurl libmicrohttpd uuid libcrypto libsystemd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -40,7 +41,7 @@ endif
 OPT      ?= -O2 -g
 CFLAGS   ?=
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) $(SAN) \
-             -I. -Icommon -Ischemas -Iproducer -Ilineage -Iworker -I$(B)/gen $(PKG_CFLAGS) $(CFLAGS)
+             -I. -Icommon -Ischemas -Iproducer -Ilineage -Iworker -Iconsole -I$(B)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LIBS     := $(PKG_LIBS) -lpthread -lm
 
@@ -51,11 +52,21 @@ LIB_SRC  := $(filter-out %/main.c %_main.c,$(LIB_SRC))
 WRK_SRC  := $(filter-out %/main.c %_main.c,$(wildcard worker/*.c worker/backends/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/schemas_embed.o
-WRK_OBJ  := $(WRK_SRC:%.c=$(B)/%.o)
+WRK_OBJ  := $(WRK_SRC:%.c=$(B)/%.o) $(B)/gen/supervise_embed.o
+# The process backend's supervisor: a libc-only program embedded in the
+# worker (worker/backends/supervise.h), started with posix_spawn().
+SUPERVISE := $(B)/libexec/floq-supervise
+# Linked statically where libc.a exists (not under the sanitizers): no
+# dynamic loader to run at every start.
+SUPERVISE_STATIC := $(if $(wildcard /usr/lib/*/libc.a /usr/lib/libc.a),-static -s)
+# The console's code (console/), linked into floq-console and the tests.
+CON_SRC  := $(filter-out %/main.c,$(wildcard console/*.c))
+CON_OBJ  := $(CON_SRC:%.c=$(B)/%.o)
 
 LIBFLOQ_A  := $(B)/libfloq.a
 LIBFLOQ_SO := $(B)/libfloq.so.0
 WORKER_A   := $(B)/libfloq-worker.a
+CONSOLE_A  := $(B)/libfloq-console.a
 
 # Programs: thin main.c files over the libraries; each is built when its
 # main exists.
@@ -63,7 +74,8 @@ PROG_floq            := producer/main.c
 PROG_floq-worker     := worker/main.c
 PROG_floq-lineage    := lineage/main.c
 PROG_floq-mock-broker := ops/mock_broker_main.c
-PROGS := $(foreach p,floq floq-worker floq-lineage floq-mock-broker,\
+PROG_floq-console    := console/main.c
+PROGS := $(foreach p,floq floq-worker floq-lineage floq-mock-broker floq-console,\
            $(if $(wildcard $(PROG_$(p))),$(B)/bin/$(p)))
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -83,7 +95,7 @@ TOOL_BINS  := $(TOOL_C:tests/tools/%.c=$(B)/tools/%)
         deps broker-start broker-stop help
 .DEFAULT_GOAL := all
 
-all: $(LIBFLOQ_A) $(LIBFLOQ_SO) $(WORKER_A) $(PROGS) $(UNIT_BINS) \
+all: $(LIBFLOQ_A) $(LIBFLOQ_SO) $(WORKER_A) $(CONSOLE_A) $(PROGS) $(UNIT_BINS) \
      $(ITEST_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 help:
@@ -104,6 +116,20 @@ $(B)/gen/schemas_embed.c: schemas/embed.sh $(wildcard schemas/*.avsc) \
 $(B)/gen/schemas_embed.o: $(B)/gen/schemas_embed.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(SUPERVISE): $(B)/worker/backends/supervise_main.o \
+              $(B)/worker/backends/supervise.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $(if $(SAN),,$(SUPERVISE_STATIC)) -o $@ $^
+
+$(B)/gen/supervise_embed.o: $(SUPERVISE)
+	@mkdir -p $(@D)
+	printf '%s\n' '.section .rodata' '.balign 16' \
+	    '.global floq_supervise_elf' '.global floq_supervise_elf_end' \
+	    'floq_supervise_elf:' '.incbin "$(abspath $(SUPERVISE))"' \
+	    'floq_supervise_elf_end:' \
+	    '.section .note.GNU-stack,"",@progbits' > $(B)/gen/supervise_embed.S
+	$(CC) -c $(B)/gen/supervise_embed.S -o $@
+
 # ---- libraries
 $(LIBFLOQ_A): $(LIB_OBJ)
 	@rm -f $@
@@ -117,21 +143,25 @@ $(WORKER_A): $(WRK_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(CONSOLE_A): $(CON_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 # floq.pc is written at install time: it holds PREFIX.
 
 # ---- programs
 define prog_rule
-$(B)/bin/$(1): $(B)/$(PROG_$(1):.c=.o) $(WORKER_A) $(LIBFLOQ_A)
+$(B)/bin/$(1): $(B)/$(PROG_$(1):.c=.o) $(CONSOLE_A) $(WORKER_A) $(LIBFLOQ_A)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$< $(WORKER_A) $(LIBFLOQ_A) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$< $(CONSOLE_A) $(WORKER_A) $(LIBFLOQ_A) $$(LIBS)
 endef
-$(foreach p,floq floq-worker floq-lineage floq-mock-broker,\
+$(foreach p,floq floq-worker floq-lineage floq-mock-broker floq-console,\
   $(if $(wildcard $(PROG_$(p))),$(eval $(call prog_rule,$(p)))))
 
 # ---- tests
-$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(TEST_HELPER_OBJ) $(WORKER_A) $(LIBFLOQ_A)
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(TEST_HELPER_OBJ) $(CONSOLE_A) $(WORKER_A) $(LIBFLOQ_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(WORKER_A) $(LIBFLOQ_A) \
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(CONSOLE_A) $(WORKER_A) $(LIBFLOQ_A) \
 	    $(CHECK_LIBS) $(LIBS)
 
 $(B)/tests/unit/%.o: tests/unit/%.c
@@ -151,7 +181,7 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(WORKER_A) $(LIBFLOQ_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(WORKER_A) $(LIBFLOQ_A) $(LIBS)
 
 test: all
-	@B=$(B) sh tests/unit/run.sh $(UNIT_BINS)
+	@B=$(B) bash tests/unit/run.sh $(UNIT_BINS)
 
 itest: all
 	@B=$(B) bash tests/integration/run.sh
@@ -163,10 +193,10 @@ asan:
 	B=build-asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" \
 	    ASAN_OPTIONS=detect_leaks=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    sh tests/unit/run.sh $(UNIT_BINS:$(B)/%=build-asan/%)
+	    bash tests/unit/run.sh $(UNIT_BINS:$(B)/%=build-asan/%)
 
 valgrind: all
-	@B=$(B) VALGRIND=1 sh tests/unit/run.sh $(UNIT_BINS)
+	@B=$(B) VALGRIND=1 bash tests/unit/run.sh $(UNIT_BINS)
 
 bench: all
 	@B=$(B) sh tests/bench/run.sh $(BENCH_BINS)
@@ -197,6 +227,7 @@ install: all
 	install -m 644 common/floq_common.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 schemas/floq_schemas.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 lineage/floq_lineage.h $(DESTDIR)$(PREFIX)/include/floq/
+	install -m 644 console/floq_console.h $(DESTDIR)$(PREFIX)/include/floq/
 	install -m 644 schemas/*.avsc $(DESTDIR)$(PREFIX)/share/floq/schemas/
 	install -d $(DESTDIR)$(PREFIX)/share/floq/schemas/history
 	install -m 644 schemas/history/MANIFEST schemas/history/*.avsc \

@@ -111,7 +111,10 @@ static const floq_conf_prop_t conf_props[] = {
           0 },
         { "worker.run.url.template", FLOQ_CONF_STR,
           "http://localhost:8080/runs/{run_id}",
-          "run URL in ACCEPTED replies; {run_id} is replaced", 0 },
+          "run URL in ACCEPTED replies ({run_id} and {deployment} are "
+          "replaced): the default is floq-console's default "
+          "console.listen; behind a load balancer, its address "
+          "(docs/console.md)", 0 },
         { "message.max.bytes", FLOQ_CONF_SIZE, "1M",
           "largest command accepted; larger ones go to the DLQ", 0 },
         /* Process backend */
@@ -172,9 +175,8 @@ static const floq_conf_prop_t conf_props[] = {
           "total time of an artifact download at run time (executor "
           "thread)", 0 },
         { "artifact.deploy.timeout.ms", FLOQ_CONF_MS, "5000",
-          "total time of an artifact download by a deploy (on the loop; "
-          "at most half of worker.transaction.timeout.ms and a third of "
-          "worker.heartbeat.timeout.ms)", 0 },
+          "total time of an artifact download by a deploy (off the loop, "
+          "while the deploy waits parked)", 0 },
         { "artifact.redirects.max", FLOQ_CONF_INT, "3",
           "HTTP redirects followed (never to file:)", 0 },
         { "artifact.protocols", FLOQ_CONF_STR, "https,http",
@@ -229,6 +231,10 @@ static const floq_conf_prop_t conf_props[] = {
           "CA bundle that verifies the http backend's servers; unset: the "
           "system's",
           0 },
+        { "noop.backend.enabled", FLOQ_CONF_BOOL, "false",
+          "accept noop-backend deployments (attempts succeed at once, run "
+          "nothing; for benchmarks and tests)",
+          0 },
         { "http.backend.unreachable.ms", FLOQ_CONF_MS, "300000",
           "how long an http-backend run's status URL may stay unreachable "
           "before the run ends LOST",
@@ -261,6 +267,16 @@ static const floq_conf_prop_t conf_props[] = {
           "its task instances to stop running before reporting what is "
           "still running",
             0 },
+        { "airflow.queued.timeout.ms", FLOQ_CONF_MS, "600000",
+          "how long a DAG run may stay queued (not started by Airflow's "
+          "scheduler) before floq marks it failed and the attempt ends "
+          "TIMED_OUT; 0: no bound",
+          0 },
+        { "airflow.api.version", FLOQ_CONF_INT, "2",
+          "the Airflow REST API the airflow backend speaks: 2 is Airflow "
+          "3's /api/v2 with a JWT from /auth/token, 1 is Airflow 2's "
+          "/api/v1 with basic auth from airflow.auth.file",
+          0 },
         { "prefect.api.url", FLOQ_CONF_STR, "http://127.0.0.1:4200/api",
           "the Prefect 3 server's API the prefect backend calls (only this "
           "config chooses it, never a spec)",
@@ -290,9 +306,103 @@ static const floq_conf_prop_t conf_props[] = {
           "after set_state CANCELLING, how long a stop waits for the flow "
           "run to be CANCELLED before it forces CANCELLED",
           0 },
+        { "prefect.start.timeout.ms", FLOQ_CONF_MS, "600000",
+          "how long a flow run may stay SCHEDULED or PENDING (no worker "
+          "picked it up) before floq cancels it and the attempt ends "
+          "TIMED_OUT; 0: no bound",
+          0 },
+        { "kubernetes.api.url", FLOQ_CONF_STR, NULL,
+          "the Kubernetes API server the kubernetes backend creates Jobs "
+          "on; unset: in-cluster, https://$KUBERNETES_SERVICE_HOST:"
+          "$KUBERNETES_SERVICE_PORT with the pod's service account",
+          0 },
+        { "kubernetes.token.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is the bearer token, read at each request "
+          "and again on a 401 (bound tokens rotate); unset: the service "
+          "account's token when in-cluster, else none",
+          0 },
+        { "kubernetes.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the API server; unset: the service "
+          "account's ca.crt when in-cluster, else the system's",
+          0 },
+        { "kubernetes.serviceaccount.dir", FLOQ_CONF_STR,
+          "/var/run/secrets/kubernetes.io/serviceaccount",
+          "where the in-cluster token, ca.crt and namespace files are", 0 },
+        { "kubernetes.namespace", FLOQ_CONF_STR, NULL,
+          "namespace of Jobs whose spec names none; unset: the service "
+          "account's namespace when in-cluster, else default",
+          0 },
+        { "kubernetes.namespaces.allowed", FLOQ_CONF_STR, "",
+          "comma-separated namespaces a spec may name besides "
+          "kubernetes.namespace ('*': any)",
+          0 },
+        { "kubernetes.poll.interval.ms", FLOQ_CONF_MS, "2000",
+          "how often a kubernetes-backend Job is polled (spec "
+          "poll_interval_ms overrides)",
+          0 },
+        { "kubernetes.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long the API server may stay unreachable (or refuse the "
+          "token) during a run before the run ends LOST",
+          0 },
+        { "kubernetes.stop.wait.ms", FLOQ_CONF_MS, "60000",
+          "after a stop deletes the Job, how long to wait for it to be gone "
+          "before reporting that it is still there",
+          0 },
+        { "dagster.url", FLOQ_CONF_STR, "http://127.0.0.1:3000",
+          "base URL of the Dagster webserver or Dagster+ deployment the "
+          "dagster backend calls ({url}/graphql; run pages {url}/runs/{id}); "
+          "only this config chooses it, never a spec",
+          0 },
+        { "dagster.api.token.file", FLOQ_CONF_STR, NULL,
+          "file whose first line is the Dagster+ API token "
+          "(Dagster-Cloud-Api-Token header), read at each call",
+          0 },
+        { "dagster.api.token.env", FLOQ_CONF_STR, NULL,
+          "name of an environment variable holding the Dagster+ API token "
+          "(when dagster.api.token.file is unset)",
+          0 },
+        { "dagster.ca.file", FLOQ_CONF_STR, NULL,
+          "CA bundle that verifies the Dagster server; unset: the system's",
+          0 },
+        { "dagster.poll.interval.ms", FLOQ_CONF_MS, "2000",
+          "how often a dagster-backend run's Dagster run is polled (spec "
+          "poll_interval_ms overrides)",
+          0 },
+        { "dagster.unreachable.ms", FLOQ_CONF_MS, "300000",
+          "how long Dagster may stay unreachable during a run before the "
+          "run ends LOST",
+          0 },
+        { "dagster.stop.wait.ms", FLOQ_CONF_MS, "60000",
+          "after terminateRun, how long a stop waits for the Dagster run to "
+          "be CANCELED before it marks it canceled at once",
+          0 },
         { "metrics.listen", FLOQ_CONF_STR, NULL,
           "host:port for /metrics, /healthz and /readyz "
           "(docs/worker.md, Metrics and probes); unset disables", 0 },
+        /* Console (floq-console, docs/console.md) */
+        { "console.listen", FLOQ_CONF_STR, "127.0.0.1:8080",
+          "host:port floq-console serves its pages on; the default "
+          "worker.run.url.template points here", 0 },
+        { "console.history.ms", FLOQ_CONF_MS, "86400000",
+          "how far back floq-console reads the replies, lineage and DLQ "
+          "topics at start (the state topics are read whole)", 0 },
+        { "console.runs.max", FLOQ_CONF_INT, "100000",
+          "runs floq-console keeps in memory; the oldest finished go "
+          "first", 0 },
+        { "console.run.events.max", FLOQ_CONF_INT, "100",
+          "replies and lineage events floq-console keeps per run (the "
+          "newest)", 0 },
+        { "console.events.max", FLOQ_CONF_INT, "200000",
+          "replies and lineage events floq-console keeps over all runs",
+          0 },
+        { "console.dlq.max", FLOQ_CONF_INT, "500",
+          "DLQ records floq-console keeps (the newest)", 0 },
+        { "console.field.max.bytes", FLOQ_CONF_SIZE, "16k",
+          "longest text floq-console keeps of any field read from Kafka "
+          "(output tail, parameter, reason); longer ones are cut", 0 },
+        { "console.page.size", FLOQ_CONF_INT, "50",
+          "runs per page of floq-console's /runs unless per_page says "
+          "(1-200)", 0 },
         { "config", FLOQ_CONF_STR, NULL,
           "properties file to load (FLOQ_CONFIG)", 0 },
         { "worker.transaction.timeout.ms", FLOQ_CONF_MS, "10000",
@@ -317,6 +427,14 @@ static const floq_conf_prop_t conf_props[] = {
           "a finished run's RunState is removed (tombstoned) this long "
           "after it ended; a command issued longer ago than this is "
           "REJECTED, since its outcome may be gone (0: keep every run)", 0 },
+        { "worker.offload.threads", FLOQ_CONF_INT, "2",
+          "threads that do the network work of deploy and validate "
+          "commands (artifact downloads, backend checks) off the "
+          "consume-transact loop; the command waits parked, its partition "
+          "paused at it", 0 },
+        { "worker.offload.timeout.ms", FLOQ_CONF_MS, "60000",
+          "a parked deploy or validate whose off-loop work takes longer is "
+          "answered without it (REJECTED / INVALID: timed out)", 0 },
         { "worker.queue.max", FLOQ_CONF_INT, "1000",
           "accepted runs waiting for an executor slot before the worker "
           "pauses its partitions", 0 },
@@ -342,16 +460,27 @@ static const struct conf_check {
         { "worker.clock.skew.ms", 0, INT32_MAX, NULL },
         { "process.lease.ms", 0, INT32_MAX, NULL },
         { "worker.slot", 0, 1000000, NULL },
+        { "worker.offload.threads", 1, 64, NULL },
+        { "worker.offload.timeout.ms", 1, INT32_MAX, NULL },
         { "worker.run.retention.ms", 0, INT32_MAX, NULL },
         { "security.command.max.lifetime.ms", 1000, INT32_MAX, NULL },
         { "message.max.bytes", 1, INT32_MAX, NULL },
         { "http.retries", 0, 100, NULL },
+        { "airflow.api.version", 1, 2, NULL },
         { "prefect.poll.interval.ms", 100, INT32_MAX, NULL },
+        { "kubernetes.poll.interval.ms", 100, INT32_MAX, NULL },
+        { "dagster.poll.interval.ms", 100, INT32_MAX, NULL },
         { "artifact.max.bytes", 1, INT64_MAX, NULL },
         { "artifact.connect.timeout.ms", 1, INT32_MAX, NULL },
         { "artifact.fetch.timeout.ms", 1, INT32_MAX, NULL },
         { "artifact.deploy.timeout.ms", 1, INT32_MAX, NULL },
         { "artifact.redirects.max", 0, 50, NULL },
+        { "console.runs.max", 1, 100000000, NULL },
+        { "console.run.events.max", 1, 100000, NULL },
+        { "console.events.max", 1, 100000000, NULL },
+        { "console.dlq.max", 1, 1000000, NULL },
+        { "console.field.max.bytes", 256, 16 << 20, NULL },
+        { "console.page.size", 1, 200, NULL },
         { "log.level", 0, 0, "err|error|warn|warning|notice|info|debug|3|4|5|6|7" },
         { "log.format", 0, 0, "text|json" },
         { NULL },

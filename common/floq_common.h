@@ -108,6 +108,34 @@ void floq_log_write(int level, const char *facility, const char *fmt, ...)
 #define floq_info(fac, ...)   floq_log(FLOQ_LOG_INFO, fac, __VA_ARGS__)
 #define floq_debug(fac, ...)  floq_log(FLOQ_LOG_DEBUG, fac, __VA_ARGS__)
 
+/**
+ * Write one log line about a run and/or a command; use the floq_*_ids()
+ * macros. With JSON lines the ids are the fields "run_id" and
+ * "command_id" (each left out when NULL or empty), so a log pipeline can
+ * select every line of a run; the text format prints the message alone
+ * (it names the ids it needs). Borrows every string. Thread-safe.
+ */
+void floq_log_write_ids(int level, const char *facility, const char *run_id,
+                        const char *command_id, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+
+#define floq_log_ids(level, facility, run_id, command_id, ...)                 \
+        do {                                                                   \
+                if ((int)(level) <= floq_log_level)                            \
+                        floq_log_write_ids((level), (facility), (run_id),      \
+                                           (command_id), __VA_ARGS__);         \
+        } while (0)
+#define floq_err_ids(fac, rid, cid, ...)                                       \
+        floq_log_ids(FLOQ_LOG_ERR, fac, rid, cid, __VA_ARGS__)
+#define floq_warn_ids(fac, rid, cid, ...)                                      \
+        floq_log_ids(FLOQ_LOG_WARN, fac, rid, cid, __VA_ARGS__)
+#define floq_notice_ids(fac, rid, cid, ...)                                    \
+        floq_log_ids(FLOQ_LOG_NOTICE, fac, rid, cid, __VA_ARGS__)
+#define floq_info_ids(fac, rid, cid, ...)                                      \
+        floq_log_ids(FLOQ_LOG_INFO, fac, rid, cid, __VA_ARGS__)
+#define floq_debug_ids(fac, rid, cid, ...)                                     \
+        floq_log_ids(FLOQ_LOG_DEBUG, fac, rid, cid, __VA_ARGS__)
+
 /** librdkafka log callback that routes into floq_log_write(). */
 void floq_log_rdkafka_cb(const rd_kafka_t *rk, int level, const char *fac,
                          const char *buf);
@@ -185,6 +213,57 @@ const floq_conf_prop_t *floq_conf_props(void);
 
 /** Print the table (name, type, default, help) for --help / man pages. */
 void floq_conf_print_help(FILE *out);
+
+/* ---- program start (prog.c): what every floq daemon's main.c shares */
+
+/** A program's own option that sets one property ("--slot N" sets
+ *  worker.slot). */
+typedef struct floq_prog_opt_s {
+        const char *long_name; /**< "slot"; NULL ends the list */
+        int short_name;        /**< 'l', or 0 for the long name only */
+        const char *property;  /**< "worker.slot" */
+} floq_prog_opt_t;
+
+typedef struct floq_prog_s {
+        const char *name;             /**< "floq-worker": messages, logs */
+        void (*usage)(FILE *out);     /**< --help text, and on bad usage */
+        const floq_prog_opt_t *opts;  /**< its own options, or NULL */
+} floq_prog_t;
+
+/**
+ * Parse the flags every daemon takes (-b BROKERS, -F/-c FILE, -X KEY=VALUE,
+ * -o NAME=VALUE, -v/-q, --log-json, --dump-config, -h/--help,
+ * -V/--version) and @p prog's own options; build the configuration (file
+ * named by -F or FLOQ_CONFIG < environment < flags, in command-line
+ * order) and set up the logger from log.level, log.format and -v/-q.
+ * @return -1 with *confp the configuration (the caller destroys it) when
+ * the program goes on; otherwise the exit status to return at once, the
+ * message printed: 0 after --help, --version or --dump-config, 1 out of
+ * memory, 2 a usage or configuration error.
+ */
+int floq_prog_config(const floq_prog_t *prog, int argc, char **argv,
+                     floq_conf_t **confp);
+
+/**
+ * SIGTERM and SIGINT call @p stop(@p arg) (it must be async-signal-safe:
+ * set a flag); a second one exits at once with 130. SIGPIPE is ignored.
+ * Call it again with NULL before @p arg is freed, so a late signal does
+ * not reach freed memory. A crash signal prints "floq: fatal signal N"
+ * and the stack on stderr, then takes its default action.
+ */
+void floq_prog_signals(void (*stop)(void *arg), void *arg);
+
+struct addrinfo;
+/**
+ * Resolve a daemon's listen address @p listen ("host:port", "[v6]:port",
+ * ":port" for every address) for a passive TCP socket; @p key names the
+ * property in the message ("metrics.listen '...': expected host:port").
+ * @param aip  receives the first of the addresses (freeaddrinfo() it)
+ * @return FLOQ_OK or FLOQ_ERR_CONFIG with errstr set.
+ */
+floq_err_t floq_listen_resolve(const char *key, const char *listen,
+                               struct addrinfo **aip, char *errstr,
+                               size_t errstr_size);
 /** Print current values, secrets shown as "(set)". */
 void floq_conf_dump(const floq_conf_t *conf, FILE *out);
 

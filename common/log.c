@@ -1,9 +1,11 @@
 /*
- * log.c - the process logger. One line per call, either text
+ * log.c - the process logger. One line per call (control characters in
+ * a text line are escaped), either text
  *   2026-11-23T10:50:14.123Z floq-worker INFO  [fac] msg
  * or a JSON object per line (jansson does the escaping), written under a
  * mutex so lines from worker threads and librdkafka's threads never
- * interleave. The floq_log() macros check floq_log_level before evaluating
+ * interleave. Lines about a run or a command (floq_*_ids()) carry its
+ * run_id / command_id as JSON fields. The floq_log() macros check floq_log_level before evaluating
  * their arguments (Redis serverLog); librdkafka's own log is routed here by
  * floq_log_rdkafka_cb(). Nothing else in libfloq prints.
  */
@@ -77,7 +79,8 @@ int floq_log_level_parse(const char *s) {
 }
 
 static void write_json(FILE *out, const char *ts, int level,
-                       const char *facility, const char *msg) {
+                       const char *facility, const char *run_id,
+                       const char *command_id, const char *msg) {
         json_t *obj = json_object();
         char *line = NULL;
 
@@ -87,6 +90,13 @@ static void write_json(FILE *out, const char *ts, int level,
         json_object_set_new(obj, "level", json_string(levels[level].name));
         json_object_set_new(obj, "program", json_string(log_program));
         json_object_set_new(obj, "facility", json_string(facility));
+        /* ids come from decoded commands: json_string() refuses invalid
+         * UTF-8, and then the field is simply left out */
+        if (run_id && *run_id)
+                json_object_set_new(obj, "run_id", json_string(run_id));
+        if (command_id && *command_id)
+                json_object_set_new(obj, "command_id",
+                                    json_string(command_id));
         /* json_stringn replaces nothing: invalid UTF-8 makes it NULL, so
          * fall back to a lossy copy rather than drop the line. */
         if (json_object_set_new(obj, "msg", json_string(msg)) == -1) {
@@ -103,15 +113,44 @@ static void write_json(FILE *out, const char *ts, int level,
         }
         line = json_dumps(obj, JSON_PRESERVE_ORDER | JSON_COMPACT);
         if (line) {
+                json_free_t jfree = NULL;
+
                 fputs(line, out);
                 fputc('\n', out);
-                free(line);
+                /* jansson's own free: a program may count what jansson
+                 * holds (floq-console's byte budget) */
+                json_get_alloc_funcs(NULL, &jfree);
+                (jfree ? jfree : free)(line);
         }
         json_decref(obj);
 }
 
-static void log_vwrite(int level, const char *facility, const char *fmt,
-                       va_list ap) {
+/* @p msg on one line: a newline, carriage return or other control
+ * character in it (a reason, a backend's answer, an id from a command)
+ * is written as an escape (\n, \r, \xNN), so that no message can start
+ * a line that looks like another one. Tabs stay. */
+static void write_text_msg(FILE *out, const char *msg) {
+        const char *run = msg, *p;
+
+        for (p = msg; *p; p++) {
+                unsigned char c = (unsigned char)*p;
+
+                if ((c >= 0x20 && c != 0x7f) || c == '\t')
+                        continue;
+                fwrite(run, 1, (size_t)(p - run), out);
+                if (c == '\n')
+                        fputs("\\n", out);
+                else if (c == '\r')
+                        fputs("\\r", out);
+                else
+                        fprintf(out, "\\x%02x", c);
+                run = p + 1;
+        }
+        fputs(run, out);
+}
+
+static void log_vwrite(int level, const char *facility, const char *run_id,
+                       const char *command_id, const char *fmt, va_list ap) {
         char stackbuf[1024];
         char *msg = stackbuf;
         char *heap = NULL;
@@ -140,10 +179,16 @@ static void log_vwrite(int level, const char *facility, const char *fmt,
         pthread_mutex_lock(&log_lock);
         out = log_out ? log_out : stderr;
         if (log_json)
-                write_json(out, ts, level, facility, msg);
-        else
-                fprintf(out, "%s %s %s [%s] %s\n", ts, log_program,
-                        levels[level].text, facility, msg);
+                write_json(out, ts, level, facility, run_id, command_id,
+                           msg);
+        else {
+                fprintf(out, "%s %s %s [", ts, log_program,
+                        levels[level].text);
+                write_text_msg(out, facility);
+                fputs("] ", out);
+                write_text_msg(out, msg);
+                fputc('\n', out);
+        }
         fflush(out);
         pthread_mutex_unlock(&log_lock);
         free(heap);
@@ -157,7 +202,18 @@ void floq_log_write(int level, const char *facility, const char *fmt, ...) {
         if (level > floq_log_level)
                 return;
         va_start(ap, fmt);
-        log_vwrite(level, facility, fmt, ap);
+        log_vwrite(level, facility, NULL, NULL, fmt, ap);
+        va_end(ap);
+}
+
+void floq_log_write_ids(int level, const char *facility, const char *run_id,
+                        const char *command_id, const char *fmt, ...) {
+        va_list ap;
+
+        if (level > floq_log_level)
+                return;
+        va_start(ap, fmt);
+        log_vwrite(level, facility, run_id, command_id, fmt, ap);
         va_end(ap);
 }
 

@@ -170,6 +170,31 @@ static json_t *facet_new(const char *producer, const char *url) {
                          url);
 }
 
+/* The floq_backend run facet of a remote run: the backend, its own id of
+ * the run (RunState.backend_ref) and its page of it (backend_url). NULL
+ * without a backend and a reference or URL (the worker leaves them out of
+ * runs whose backend is local, lineage_hook.c), and on ENOMEM (*nomem). */
+static json_t *backend_facet(const char *producer, const json_t *run_state,
+                             int *nomem) {
+        const char *name = str_field(run_state, "backend");
+        const char *ref = str_field(run_state, "backend_ref");
+        const char *url = str_field(run_state, "backend_url");
+        json_t *f;
+
+        *nomem = 0;
+        if (!name || !*name || (!ref && !url))
+                return NULL;
+        if (!(f = facet_new(producer, FLOQ_BACKEND_FACET_URL)) ||
+            json_object_set_new(f, "backend", json_string(name)) ||
+            (ref && json_object_set_new(f, "runId", json_string(ref))) ||
+            (url && json_object_set_new(f, "url", json_string(url)))) {
+                json_decref(f);
+                *nomem = 1;
+                return NULL;
+        }
+        return f;
+}
+
 /* Set key to a new reference; 0, or -1 (ENOMEM) after dropping it. */
 static int set_new(json_t *obj, const char *key, json_t *value) {
         return value ? json_object_set_new(obj, key, value) : -1;
@@ -569,6 +594,15 @@ static json_t *event_build(floq_lineage_event_type_t type,
               str_field(run_state, "reason")))) {
                 if (set_new(run_facets, "errorMessage",
                             error_facet(producer, run_state, opts)))
+                        goto nomem;
+        }
+
+        {
+                int err;
+                json_t *f = backend_facet(producer, run_state, &err);
+
+                if (err || (f && json_object_set_new(run_facets,
+                                                     "floq_backend", f)))
                         goto nomem;
         }
 

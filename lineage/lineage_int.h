@@ -34,6 +34,13 @@
                       "#/$defs/EnvironmentVariablesRunFacet"
 #define OL_JOB_TYPE_URL                                                        \
         OL_FACET_BASE "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
+/* floq's own run facet (floq_backend): the remote run behind a floq run.
+ * Its schema is in the repository, next to the spec's facets it is
+ * validated with. */
+#define FLOQ_BACKEND_FACET_URL                                                 \
+        "https://raw.githubusercontent.com/floq-io/floq/main/tests/data/"      \
+        "openlineage/spec/facets/FloqBackendRunFacet.json"                     \
+        "#/$defs/FloqBackendRunFacet"
 
 /** 1 if @p s is a UUID in 8-4-4-4-12 hex form. */
 int floq_lineage_is_uuid(const char *s);

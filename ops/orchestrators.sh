@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ops/orchestrators.sh NAME: install the orchestrator NAME (prefect) into a
+# ops/orchestrators.sh NAME: install the orchestrator NAME (prefect, dagster) into a
 # virtual environment under the user's cache, pinned by the lock file
 # ops/orchestrators/NAME.txt, and print the venv's bin directory on the last
 # line of stdout.
@@ -16,7 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 name=${1:-}
 case "$name" in
   prefect) ;;
-  *) echo "usage: $0 prefect" >&2; exit 1 ;;
+  dagster) ;; # dagster + dagster-webserver (tests/integration/0280)
+  *) echo "usage: $0 prefect|dagster" >&2; exit 1 ;;
 esac
 
 lock="$here/orchestrators/$name.txt"

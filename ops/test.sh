@@ -27,6 +27,17 @@ run() {
 step "dependencies"
 ops/install-deps.sh
 ops/kafka/kafka.sh fetch >/dev/null
+# Tools some tests use, installed once into ~/.cache/floq (pinned; quick
+# when present). A failure here is reported and the tests that need the
+# tool say why they skip.
+prime() {
+    local what=$1; shift
+    "$@" >/dev/null 2>"${TMPDIR:-/tmp}/floq-prime-$what.log" ||
+        echo "  $what: install failed (see ${TMPDIR:-/tmp}/floq-prime-$what.log)"
+}
+prime helm ops/helm/install-helm.sh
+prime hadolint ops/docker/install-hadolint.sh
+prime playwright ops/browser.sh
 
 step "build"
 make -j"$(nproc)" all
@@ -37,6 +48,9 @@ if (( ! quick )); then
     run "unit tests under valgrind" make valgrind
     run "fuzz corpus replayed under ASan+UBSan" make -j"$(nproc)" fuzz-replay
 fi
+# two at a time: most tests wait on timeouts; those that need the machine
+# to themselves say so ("# itest: alone") and run alone
+export ITEST_JOBS=${ITEST_JOBS:-2}
 run "integration tests (real Kafka)" make itest
 
 exit $status

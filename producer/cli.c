@@ -1145,6 +1145,8 @@ void floq_cli_usage(FILE *out, floq_cli_cmd_t cmd) {
               "live\n"
               "  cron-next EXPR [--tz ZONE]  print a cron expression's next "
               "fire times\n"
+              "  ops resources|helm-values --size S  deployment settings "
+              "(floq ops --help)\n"
               "  help [COMMAND]              this text, or a command's "
               "with examples\n"
               "\n"
@@ -1647,7 +1649,14 @@ int floq_cli_main(int argc, char **argv) {
         floq_conf_t *conf = NULL;
         floq_client_t *client = NULL;
         cli_run_t cr;
-        int rc = floq_cli_parse(argc, argv, &args, errstr, sizeof(errstr));
+        int rc;
+
+        /* `floq ops` has options of its own and needs no Kafka. */
+        if (argc > 1 && !strcmp(argv[1], "ops"))
+                return floq_cli_ops_main(argc - 1, argv + 1);
+        if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "ops"))
+                return floq_cli_ops_main(2, (char *[]){ argv[2], "--help" });
+        rc = floq_cli_parse(argc, argv, &args, errstr, sizeof(errstr));
 
         if (rc) {
                 fprintf(stderr, "floq: %s\n", errstr);

@@ -153,4 +153,8 @@ void floq_cli_usage(FILE *out, floq_cli_cmd_t cmd);
 /** The whole program; returns its exit code. */
 int floq_cli_main(int argc, char **argv);
 
+/** `floq ops ...` (producer/ops.c): @p argv[0] is "ops". Local, no Kafka;
+ *  returns the exit status. */
+int floq_cli_ops_main(int argc, char **argv);
+
 #endif /* FLOQ_CLI_H */

@@ -58,6 +58,34 @@ void floq_avro_path_init(floq_avro_path_t *path, const char *root) {
         floq_avro_path_push(path, "%s", root ? root : "");
 }
 
+/* ".name" or "[index]" appended without printf: the codec pushes one for
+ * every field and item it walks (a path is read only in an error), and
+ * vsnprintf() was a quarter of encoding a Deployment with its outcomes.
+ * Returns 0 when it does not fit (the caller's printf cuts it). */
+static int path_fast(floq_avro_path_t *path, const char *prefix,
+                     const char *name, size_t idx) {
+        size_t room = sizeof(path->buf) - path->len, len;
+        char digits[24], *d = digits + sizeof(digits);
+
+        if (!name) {
+                *--d = '\0';
+                do
+                        *--d = (char)('0' + idx % 10);
+                while ((idx /= 10));
+                name = d;
+        }
+        len = strlen(name);
+        if (len + 3 > room)
+                return 0;
+        path->buf[path->len++] = prefix[0];
+        memcpy(path->buf + path->len, name, len);
+        path->len += len;
+        if (prefix[1])
+                path->buf[path->len++] = prefix[1];
+        path->buf[path->len] = '\0';
+        return 1;
+}
+
 size_t floq_avro_path_push(floq_avro_path_t *path, const char *fmt, ...) {
         size_t old = path->len;
         va_list ap;
@@ -66,6 +94,25 @@ size_t floq_avro_path_push(floq_avro_path_t *path, const char *fmt, ...) {
         if (path->len >= sizeof(path->buf) - 1)
                 return old;
         va_start(ap, fmt);
+        if (!strcmp(fmt, ".%s")) {
+                const char *name = va_arg(ap, const char *);
+
+                if (name && path_fast(path, ".", name, 0)) {
+                        va_end(ap);
+                        return old;
+                }
+                va_end(ap);
+                va_start(ap, fmt);
+        } else if (!strcmp(fmt, "[%zu]")) {
+                size_t idx = va_arg(ap, size_t);
+
+                if (path_fast(path, "[]", NULL, idx)) {
+                        va_end(ap);
+                        return old;
+                }
+                va_end(ap);
+                va_start(ap, fmt);
+        }
         n = vsnprintf(path->buf + path->len, sizeof(path->buf) - path->len,
                       fmt, ap);
         va_end(ap);

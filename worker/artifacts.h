@@ -43,7 +43,8 @@ typedef struct floq_artifact_conf_s {
         int64_t cache_max_bytes;     /**< cache bound, 0: unbounded */
         int64_t connect_timeout_ms;  /**< TCP/TLS connect */
         int64_t fetch_timeout_ms;    /**< whole download, per attempt */
-        int64_t deploy_timeout_ms;   /**< bound of a fetch on the loop */
+        int64_t deploy_timeout_ms;   /**< bound of a deploy's fetch (off the
+                                      *   loop: commands.c parks the deploy) */
         long redirects_max;          /**< HTTP redirects followed */
         char protocols[64];          /**< "https,http,file" (curl's form) */
         long share_gid;              /**< -1: the cache is the worker's

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "artifacts.h"
+#include "offload.h"
 #include "worker_int.h"
 
 /* Largest spec text accepted in a deploy (the whole command is bounded by
@@ -473,9 +474,10 @@ static void answer_run_repeat(floq_worker_t *w, const json_t *cmd,
         /* G3: marked, so that a count of final replies per command
          * (repeat false) is not fooled by a new publish of the same id. */
         json_object_set_new(r, "repeat", json_true());
-        floq_info("command", "%s: repeat of run %s answered with %s",
-                  wjs(cmd, "command_id"), wjs(rs, "run_id"),
-                  terminal ? status : "ACCEPTED");
+        floq_info_ids("command", wjs(rs, "run_id"), wjs(cmd, "command_id"),
+                      "%s: repeat of run %s answered with %s",
+                      wjs(cmd, "command_id"), wjs(rs, "run_id"),
+                      terminal ? status : "ACCEPTED");
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
@@ -488,8 +490,9 @@ static void answer_recent(floq_worker_t *w, const json_t *cmd,
         if ((v = json_object_get(o, "cancelled_runs")) && json_is_array(v))
                 json_object_set(r, "cancelled_runs", v);
         json_object_set_new(r, "repeat", json_true());
-        floq_info("command", "%s: repeat answered with %s",
-                  wjs(cmd, "command_id"), wjs(o, "status"));
+        floq_info_ids("command", wjs(o, "run_id"), wjs(cmd, "command_id"),
+                      "%s: repeat answered with %s",
+                      wjs(cmd, "command_id"), wjs(o, "status"));
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
@@ -530,27 +533,24 @@ static int check_retry(const json_t *retry, char *why, size_t why_size) {
  * artifact_sha256, and the artifact is fetched and verified into this
  * worker's cache before the deploy is answered, even when the cache has
  * it: every other worker will fetch it from that URL, so a deploy proves
- * the URL serves those bytes now. The fetch runs on the loop
- * inside the open transaction, so it is bounded by
- * artifact.deploy.timeout.ms, and never more than half the transaction
- * timeout or a third of the heartbeat timeout (the watchdog self-fences
- * after two thirds without a commit). URL and digest go into the spec as
- * "artifact", which is how the backend learns of them at every start, on
- * whichever worker. @p sha_out (65 bytes) gets the digest in lower case, or
- * "" when the deploy has no artifact.
+ * the URL serves those bytes now. Here only what needs no network: the
+ * digest, the URL and the reserved "artifact" of the spec. URL and digest
+ * go into the spec as "artifact", which is how the backend learns of them
+ * at every start, on whichever worker. *artp gets that object (borrowed
+ * from @p spec), NULL when the deploy has no artifact; the download itself
+ * is off the loop (deploy_job_run()).
  */
-static floq_err_t deploy_artifact(floq_worker_t *w, const json_t *body,
-                                  json_t *spec, char *sha_out, char *why,
-                                  size_t why_size) {
+static floq_err_t deploy_artifact_check(floq_worker_t *w, const json_t *body,
+                                        json_t *spec, json_t **artp,
+                                        char *why, size_t why_size) {
         const char *url = wjs(body, "artifact_url");
         const char *sha = wjs(body, "artifact_sha256");
         json_t *given = json_object_get(spec, "artifact"), *art = NULL;
-        char path[PATH_MAX], norm[FLOQ_ARTIFACT_SHA256_LEN + 1];
+        char norm[FLOQ_ARTIFACT_SHA256_LEN + 1];
         floq_artifact_conf_t ac;
-        int64_t bound, t;
         floq_err_t err;
 
-        sha_out[0] = '\0';
+        *artp = NULL;
         if (!url && sha)
                 return floq_seterr(why, why_size, FLOQ_ERR_INVALID_ARG,
                                    "artifact_sha256 is set but "
@@ -569,31 +569,8 @@ static floq_err_t deploy_artifact(floq_worker_t *w, const json_t *body,
                                    "out of memory");
         if (given && !json_equal(given, art))
                 goto reserved;
-        bound = ac.deploy_timeout_ms;
-        t = floq_conf_int(w->conf, "worker.transaction.timeout.ms") / 2;
-        if (t > 0 && t < bound)
-                bound = t;
-        t = w->hb_timeout_ms / 3;
-        if (t > 0 && t < bound)
-                bound = t;
-        if (bound < ac.deploy_timeout_ms)
-                floq_notice("command", "artifact download bounded to %lld ms "
-                                       "(artifact.deploy.timeout.ms is %lld)",
-                            (long long)bound,
-                            (long long)ac.deploy_timeout_ms);
-        ac.fetch_timeout_ms = bound;
-        /* On the loop, but the watchdog knows (timing.c). */
-        worker_busy_begin(w, "artifact download");
-        err = floq_artifact_ensure(&ac, url, norm, FLOQ_ARTIFACT_F_REFRESH,
-                                   path, sizeof(path), NULL, NULL, why,
-                                   why_size);
-        worker_busy_end(w);
-        if (err) {
-                json_decref(art);
-                return err;
-        }
         json_object_set_new(spec, "artifact", art);
-        memcpy(sha_out, norm, sizeof(norm));
+        *artp = art;
         return FLOQ_OK;
 reserved:
         json_decref(art);
@@ -602,34 +579,319 @@ reserved:
                            "sets it from artifact_url and artifact_sha256");
 }
 
-static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
-                       int32_t p, const json_t *cmd, const json_t *body) {
-        const char *name = wjs(cmd, "deployment");
-        const char *backend = wjs(body, "backend");
-        const char *spec_text = wjs(body, "spec");
-        json_t *old = json_object_get(w->parts[p].deployments, name);
-        json_t *spec = NULL, *dep = NULL, *r;
-        floq_backend_t *be;
-        json_error_t jerr;
-        char why[512], *norm = NULL;
-        char sha[FLOQ_ARTIFACT_SHA256_LEN + 1];
+/* ------------------------------------------------------------ parking */
+
+/*
+ * A command whose decision needs work that waits on the network (a
+ * deploy's artifact download and its backend's deploy hook, a validate) is
+ * parked: its partition is paused at it (per-partition order holds; the
+ * messages fetched behind it are read again from it on resume, as while
+ * intake is stopped), its offset is not committed, and the work goes to the
+ * offload pool (offload.c) with copies of what it needs. The loop goes on
+ * consuming, deciding and committing the other partitions, heartbeats and
+ * executor events included. When the work comes back (or
+ * worker.offload.timeout.ms passed: answered without it, the late result
+ * dropped) the command is decided in the open transaction, its offset with
+ * it, and the partition resumes. A partition revoked or rewound meanwhile
+ * (wpart_clear() bumps its epoch) drops the parked command: whoever owns
+ * the partition reads it again from the committed offset and redoes it.
+ */
+
+/* What the pool thread works on: its own copies, nothing of the loop's. */
+typedef struct wjob_s {
+        floq_offload_job_t base;
+        uint64_t id;
+        wcmd_kind_t kind;
+        floq_backend_t *be;     /* thread-safe ops (backend.h) */
+        char *name;             /* deployment */
+        json_t *spec;           /* owned; the deploy hook may normalise it */
+        int has_artifact;       /* spec.artifact to download first */
+        floq_artifact_conf_t ac;
+        floq_err_t err;         /* the outcome, with why */
+        int hook_failed;        /* the backend refused (not the download) */
+        char why[512];
+} wjob_t;
+
+/* The loop's half of a parked command. */
+typedef struct wpark_s {
+        struct wpark_s *next;
+        uint64_t id;
+        int32_t partition;
+        unsigned epoch;         /* the partition's park_epoch then */
+        int64_t offset;
+        int64_t parked_mono, deadline_mono;
+        json_t *cmd;            /* the decoded command (owned) */
+        rd_kafka_message_t msg; /* what the DLQ record needs: topic,
+                                 * partition, offset, key and payload
+                                 * copies (owned; no librdkafka op) */
+} wpark_t;
+
+static void job_free(floq_offload_job_t *base) {
+        wjob_t *job = (wjob_t *)base;
+
+        free(job->name);
+        json_decref(job->spec);
+        free(job);
+}
+
+static void deploy_job_run(floq_offload_job_t *base) {
+        wjob_t *job = (wjob_t *)base;
+        const json_t *art = json_object_get(job->spec, "artifact");
+        char path[PATH_MAX];
+
+        job->why[0] = '\0';
+        if (job->has_artifact) {
+                job->err = floq_artifact_ensure(
+                        &job->ac, json_string_value(json_object_get(art, "url")),
+                        json_string_value(json_object_get(art, "sha256")),
+                        FLOQ_ARTIFACT_F_REFRESH, path, sizeof(path), NULL,
+                        NULL, job->why, sizeof(job->why));
+                if (job->err)
+                        return;
+        }
+        if (job->be->ops->deploy(job->be, job->name, job->spec, job->why,
+                                 sizeof(job->why))) {
+                job->err = FLOQ_ERR_REJECTED;
+                job->hook_failed = 1;
+        }
+}
+
+static void validate_job_run(floq_offload_job_t *base) {
+        wjob_t *job = (wjob_t *)base;
+
+        job->why[0] = '\0';
+        job->err = job->be->ops->validate(job->be, job->spec, job->why,
+                                          sizeof(job->why));
+}
+
+static void park_free(wpark_t *pk) {
+        if (!pk)
+                return;
+        json_decref(pk->cmd);
+        free(pk->msg.key);
+        free(pk->msg.payload);
+        if (pk->msg.rkt)
+                rd_kafka_topic_destroy(pk->msg.rkt);
+        free(pk);
+}
+
+/* The pool's wake-up: the loop's consumer poll returns at once. */
+static void park_wake(void *opaque) {
+        rd_kafka_queue_t *q = opaque;
+
+        rd_kafka_queue_yield(q);
+}
+
+static floq_err_t offload_ready(floq_worker_t *w, char *why,
+                                size_t why_size) {
+        int threads;
+
+        if (w->offload)
+                return FLOQ_OK;
+        threads = (int)floq_conf_int(w->conf, "worker.offload.threads");
+        if (!w->offload_q)
+                w->offload_q = rd_kafka_queue_get_consumer(w->consumer);
+        /* One parked command per partition at most, and as many again
+         * for work that outlived its deadline (still running). */
+        w->offload = floq_offload_new(threads,
+                                      (size_t)w->part_cnt + 2 * (size_t)threads,
+                                      w->offload_q ? park_wake : NULL,
+                                      w->offload_q, why, why_size);
+        return w->offload ? FLOQ_OK : FLOQ_ERR_NOMEM;
+}
+
+/* Park command @p cmd (message @p m of partition @p p) for @p job (taken).
+ * FLOQ_OK: parked (the caller does not advance the partition's offset);
+ * else nothing was parked, @p job is freed and why says why. */
+static floq_err_t park(floq_worker_t *w, const rd_kafka_message_t *m,
+                       int32_t p, const json_t *cmd, wjob_t *job, char *why,
+                       size_t why_size) {
+        wpart_t *part = &w->parts[p];
+        wpark_t *pk = calloc(1, sizeof(*pk));
+        rd_kafka_topic_partition_list_t *l;
         floq_err_t err;
+
+        if (!pk || (m->key_len && !(pk->msg.key = malloc(m->key_len))) ||
+            (m->len && !(pk->msg.payload = malloc(m->len)))) {
+                err = floq_seterr(why, why_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto fail;
+        }
+        if ((err = offload_ready(w, why, why_size)))
+                goto fail;
+        if (m->key_len)
+                memcpy(pk->msg.key, m->key, m->key_len);
+        if (m->len)
+                memcpy(pk->msg.payload, m->payload, m->len);
+        pk->msg.key_len = m->key_len;
+        pk->msg.len = m->len;
+        pk->msg.partition = m->partition;
+        pk->msg.offset = m->offset;
+        pk->msg.rkt = rd_kafka_topic_new(w->consumer,
+                                         rd_kafka_topic_name(m->rkt), NULL);
+        pk->id = job->id = ++w->park_seq;
+        pk->partition = p;
+        pk->epoch = part->park_epoch;
+        pk->offset = m->offset;
+        pk->parked_mono = floq_mono_ms();
+        pk->deadline_mono = pk->parked_mono +
+                            floq_conf_int(w->conf, "worker.offload.timeout.ms");
+        pk->cmd = json_deep_copy(cmd);
+        if (!pk->msg.rkt || !pk->cmd) {
+                err = floq_seterr(why, why_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto fail;
+        }
+        if (floq_offload_submit(w->offload, &job->base)) {
+                err = floq_seterr(why, why_size, FLOQ_ERR_TOO_LARGE,
+                                  "the worker has %zu deploy/validate jobs "
+                                  "under way already: retry later",
+                                  floq_offload_held(w->offload));
+                goto fail;
+        }
+        job = NULL;
+        /* Stop the partition here: what is fetched behind it is skipped
+         * (skip_from) and read again once it is decided. */
+        if (!part->paused) {
+                l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, w->t_commands, p);
+                rd_kafka_pause_partitions(w->consumer, l);
+                rd_kafka_topic_partition_list_destroy(l);
+                part->paused = 1;
+        }
+        part->parked = 1;
+        pk->next = w->parks;
+        w->parks = pk;
+        floq_info("command", "%s: parked at partition %d offset %lld until "
+                             "its off-loop work is done",
+                  wjs(cmd, "command_id"), (int)p, (long long)m->offset);
+        return FLOQ_OK;
+fail:
+        park_free(pk);
+        if (job)
+                job_free(&job->base);
+        return err;
+}
+
+/* A new job of @p kind for backend @p be; @p spec is taken. */
+static wjob_t *job_new(wcmd_kind_t kind, floq_backend_t *be,
+                       const char *name, json_t *spec) {
+        wjob_t *job = calloc(1, sizeof(*job));
+
+        if (!job || !(job->name = strdup(name ? name : ""))) {
+                free(job);
+                json_decref(spec);
+                return NULL;
+        }
+        job->base.run = kind == WCMD_DEPLOY ? deploy_job_run
+                                            : validate_job_run;
+        job->base.free_ = job_free;
+        job->kind = kind;
+        job->be = be;
+        job->spec = spec;
+        return job;
+}
+
+/* The deploy's outcome, once its checks, download and hook are done: the
+ * Deployment record and DEPLOYED, or REJECTED with @p err and @p why. */
+static void deploy_decide(floq_worker_t *w, const rd_kafka_message_t *m,
+                          int32_t p, const json_t *cmd, json_t *spec,
+                          floq_err_t err, const char *why_in) {
+        const char *name = wjs(cmd, "deployment");
+        json_t *body = NULL, *old, *dep, *r, *v;
+        const char *backend, *sha;
+        char why[512], *norm = NULL;
         static const char *const copied[] = { "artifact_url",
                                               "artifact_sha256", "namespace",
                                               "inputs", "outputs",
                                               "timeout_ms", "retry" };
         size_t i;
 
+        if (err) {
+                reject(w, m, cmd, err, why_in, 0);
+                return;
+        }
+        wcmd_kind(cmd, &body);
+        backend = wjs(body, "backend");
+        old = json_object_get(w->parts[p].deployments, name);
+        norm = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+
+        dep = json_object();
+        json_object_set_new(dep, "name", json_string(name));
+        json_object_set_new(dep, "backend", json_string(backend));
+        json_object_set_new(dep, "spec", json_string(norm ? norm : "{}"));
+        for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+                if ((v = json_object_get(body, copied[i])))
+                        json_object_set(dep, copied[i], v);
+        /* the digest as the cache names it */
+        if ((sha = wjs(json_object_get(spec, "artifact"), "sha256")))
+                json_object_set_new(dep, "artifact_sha256", json_string(sha));
+        json_object_set_new(dep, "enabled", json_true());
+        json_object_set_new(dep, "generation",
+                            json_integer(wji(old, "generation", 0) + 1));
+        json_object_set_new(dep, "updated_at", json_integer(floq_now_ms()));
+        json_object_set_new(dep, "command_id",
+                            json_string(wjs(cmd, "command_id")));
+        /* The outcomes so far, shared (an outcome is never changed once
+         * added): a deep copy of up to WRECENT_MAX of them per deploy was
+         * a third of a deploy's CPU. */
+        if (old && json_is_array(json_object_get(old, "recent_commands")))
+                json_object_set_new(dep, "recent_commands",
+                                    json_copy(json_object_get(
+                                            old, "recent_commands")));
+        worker_recent_add(w, dep, cmd, "DEPLOYED", NULL, NULL);
+
+        r = reply_for(w, cmd, "DEPLOYED", 1);
+        snprintf(why, sizeof(why), "generation %lld",
+                 (long long)wji(dep, "generation", 1));
+        json_object_set_new(r, "reason", json_string(why));
+        floq_info_ids("command", NULL, wjs(cmd, "command_id"),
+                      "%s: deployed '%s' (%s, %s)",
+                      wjs(cmd, "command_id"), name, backend, why);
+        if (!wtxn_put_deployment(w, p, dep))
+                worker_reply(w, wjs(cmd, "reply_to"), r);
+        else
+                json_decref(r);
+        free(norm);
+}
+
+/* The validate's outcome: VALID, or INVALID with @p why. */
+static void validate_decide(floq_worker_t *w, const json_t *cmd,
+                            floq_err_t err, const char *why) {
+        json_t *r = reply_for(w, cmd, err ? "INVALID" : "VALID", 1);
+
+        if (err)
+                json_object_set_new(r, "reason",
+                                    json_string(why && why[0]
+                                                        ? why
+                                                        : floq_err2str(err)));
+        worker_reply(w, wjs(cmd, "reply_to"), r);
+}
+
+/* Returns 1 when the command was parked (decided later). */
+static int cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
+                      int32_t p, const json_t *cmd, const json_t *body) {
+        const char *name = wjs(cmd, "deployment");
+        const char *backend = wjs(body, "backend");
+        const char *spec_text = wjs(body, "spec");
+        json_t *spec = NULL, *art = NULL;
+        floq_backend_t *be;
+        json_error_t jerr;
+        char why[512];
+        floq_err_t err;
+        wjob_t *job;
+        int parked = 0;
+
         if (!backend || !(be = worker_backend(w, backend))) {
                 snprintf(why, sizeof(why), "unknown backend '%s'",
                          backend ? backend : "");
                 reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, why, 0);
-                return;
+                return 0;
         }
         if (!spec_text || strlen(spec_text) > WSPEC_MAX) {
                 reject(w, m, cmd, FLOQ_ERR_TOO_LARGE,
                        "spec is missing or too large", 0);
-                return;
+                return 0;
         }
         spec = json_loads(spec_text, JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(spec)) {
@@ -648,65 +910,59 @@ static void cmd_deploy(floq_worker_t *w, const rd_kafka_message_t *m,
                 reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, why, 0);
                 goto out;
         }
-        if ((err = deploy_artifact(w, body, spec, sha, why, sizeof(why)))) {
+        if ((err = deploy_artifact_check(w, body, spec, &art, why,
+                                         sizeof(why)))) {
                 reject(w, m, cmd, err, why, 0);
                 goto out;
         }
-        why[0] = '\0';
-        if (be->ops->deploy(be, name, spec, why, sizeof(why))) {
-                reject(w, m, cmd, FLOQ_ERR_REJECTED,
-                       why[0] ? why : "the backend rejected the spec", 0);
+        if (art || be->ops->outlives_worker) {
+                /* A download, or a backend whose deploy hook asks a
+                 * remote service: off the loop. */
+                if (!(job = job_new(WCMD_DEPLOY, be, name, spec))) {
+                        spec = NULL;
+                        reject(w, m, cmd, FLOQ_ERR_NOMEM, "out of memory", 1);
+                        goto out;
+                }
+                spec = NULL;
+                if (art) {
+                        job->has_artifact = 1;
+                        if ((err = floq_artifact_conf_init(&job->ac, w->conf,
+                                                           why,
+                                                           sizeof(why)))) {
+                                job_free(&job->base);
+                                reject(w, m, cmd, err, why, 0);
+                                goto out;
+                        }
+                        job->ac.fetch_timeout_ms = job->ac.deploy_timeout_ms;
+                }
+                if ((err = park(w, m, p, cmd, job, why, sizeof(why))))
+                        reject(w, m, cmd, err, why, 0);
+                else
+                        parked = 1;
                 goto out;
         }
-        norm = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-
-        dep = json_object();
-        json_object_set_new(dep, "name", json_string(name));
-        json_object_set_new(dep, "backend", json_string(backend));
-        json_object_set_new(dep, "spec", json_string(norm ? norm : "{}"));
-        for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
-                json_t *v = json_object_get(body, copied[i]);
-
-                if (v)
-                        json_object_set(dep, copied[i], v);
+        why[0] = '\0';
+        err = FLOQ_OK;
+        if (be->ops->deploy(be, name, spec, why, sizeof(why))) {
+                err = FLOQ_ERR_REJECTED;
+                if (!why[0])
+                        snprintf(why, sizeof(why),
+                                 "the backend rejected the spec");
         }
-        if (sha[0]) /* the digest as the cache names it */
-                json_object_set_new(dep, "artifact_sha256", json_string(sha));
-        json_object_set_new(dep, "enabled", json_true());
-        json_object_set_new(dep, "generation",
-                            json_integer(wji(old, "generation", 0) + 1));
-        json_object_set_new(dep, "updated_at", json_integer(floq_now_ms()));
-        json_object_set_new(dep, "command_id",
-                            json_string(wjs(cmd, "command_id")));
-        if (old && json_is_array(json_object_get(old, "recent_commands")))
-                json_object_set_new(dep, "recent_commands",
-                                    json_deep_copy(json_object_get(
-                                            old, "recent_commands")));
-        worker_recent_add(w, dep, cmd, "DEPLOYED", NULL, NULL);
-
-        r = reply_for(w, cmd, "DEPLOYED", 1);
-        snprintf(why, sizeof(why), "generation %lld",
-                 (long long)wji(dep, "generation", 1));
-        json_object_set_new(r, "reason", json_string(why));
-        floq_info("command", "%s: deployed '%s' (%s, %s)",
-                  wjs(cmd, "command_id"), name, backend, why);
-        if (!wtxn_put_deployment(w, p, dep))
-                worker_reply(w, wjs(cmd, "reply_to"), r);
-        else
-                json_decref(r);
+        deploy_decide(w, m, p, cmd, spec, err, why);
 out:
-        free(norm);
         json_decref(spec);
+        return parked;
 }
-
 static void cmd_run(floq_worker_t *w, const rd_kafka_message_t *m, int32_t p,
                     const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
         const char *key = wjs(cmd, "idempotency_key");
         json_t *dep = json_object_get(w->parts[p].deployments, name);
+        const json_t *gone;
         json_t *rs, *r;
         const char *rid;
-        char why[512];
+        char why[512], gone_run[64];
 
         if (!dep) {
                 snprintf(why, sizeof(why), "unknown deployment '%s'", name);
@@ -714,7 +970,7 @@ static void cmd_run(floq_worker_t *w, const rd_kafka_message_t *m, int32_t p,
                 return;
         }
         if (key && (rid = wpart_find_idem(&w->parts[p], name, key)) &&
-            (rs = json_object_get(w->parts[p].runs, rid))) {
+            (rs = wpart_run(&w->parts[p], rid))) {
                 answer_run_repeat(w, cmd, rs, 1);
                 return;
         }
@@ -738,12 +994,30 @@ static void cmd_run(floq_worker_t *w, const rd_kafka_message_t *m, int32_t p,
                 reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
                 return;
         }
+        /* G3 holds for a key only while its run is kept: say so when the
+         * key's run was removed by retention. */
+        gone = key ? wpart_find_idem_gone(&w->parts[p], name, key) : NULL;
+        /* the accept forgets the entry (the key is used again) */
+        snprintf(gone_run, sizeof(gone_run), "%s",
+                 !gone ? "" : wjs(gone, "run_id") ? wjs(gone, "run_id") : "?");
         if (!(rs = worker_run_accept(w, p, cmd, body)))
                 return;
         r = reply_for(w, cmd, "ACCEPTED", 0);
         reply_add_run(w, r, rs);
-        floq_info("command", "%s: run %s of '%s' accepted",
-                  wjs(cmd, "command_id"), wjs(rs, "run_id"), name);
+        if (gone_run[0]) {
+                snprintf(why, sizeof(why),
+                         "idempotency key older than the retention window "
+                         "of %lld ms (worker.run.retention.ms): its run %s "
+                         "finished and was removed; a new run was created",
+                         (long long)w->run_retention_ms, gone_run);
+                json_object_set_new(r, "reason", json_string(why));
+                floq_notice_ids("command", wjs(rs, "run_id"),
+                                wjs(cmd, "command_id"), "%s: %s",
+                                wjs(cmd, "command_id"), why);
+        }
+        floq_info_ids("command", wjs(rs, "run_id"), wjs(cmd, "command_id"),
+                      "%s: run %s of '%s' accepted",
+                      wjs(cmd, "command_id"), wjs(rs, "run_id"), name);
         worker_reply(w, wjs(cmd, "reply_to"), r);
         json_decref(rs);
 }
@@ -765,7 +1039,7 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
                 goto out;
         }
         if (run_id) {
-                rs = json_object_get(w->parts[p].runs, run_id);
+                rs = wpart_run(&w->parts[p], run_id);
                 if (!rs || !wjs(rs, "deployment") ||
                     strcmp(wjs(rs, "deployment"), name)) {
                         snprintf(why, sizeof(why),
@@ -776,16 +1050,13 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
                 }
                 json_array_append_new(ids, json_string(run_id));
         } else {
-                json_object_foreach(w->parts[p].runs, k, v) {
-                        const char *d = wjs(v, "deployment");
-
-                        if (d && !strcmp(d, name) &&
-                            !wrun_status_terminal(wjs(v, "status")))
-                                json_array_append_new(ids, json_string(k));
-                }
+                json_object_foreach((json_t *)wpart_live_runs(&w->parts[p],
+                                                              name),
+                                    k, v)
+                        json_array_append_new(ids, json_string(k));
         }
         json_array_foreach(ids, i, v) {
-                rs = json_object_get(w->parts[p].runs, json_string_value(v));
+                rs = wpart_run(&w->parts[p], json_string_value(v));
                 if (rs && worker_run_cancel(w, p, rs,
                                             "cancelled by a stop command"))
                         json_array_append(cancelled, v);
@@ -799,7 +1070,17 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
         if (!run_id && !reason)
                 reason = "deployment disabled until it is deployed again";
 
-        ndep = json_deep_copy(dep);
+        /* Shallow: the values are never changed once in a record, so
+         * they are shared; recent_commands gets an array of its own (the
+         * same outcomes), which worker_recent_add() extends. */
+        if (!(ndep = json_copy(dep))) {
+                reject(w, m, cmd, FLOQ_ERR_NOMEM, "out of memory", 1);
+                goto out;
+        }
+        if (json_is_array(json_object_get(dep, "recent_commands")))
+                json_object_set_new(ndep, "recent_commands",
+                                    json_copy(json_object_get(
+                                            dep, "recent_commands")));
         if (!run_id) {
                 json_object_set_new(ndep, "enabled", json_false());
                 json_object_set_new(ndep, "command_id",
@@ -811,8 +1092,9 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
         json_object_set(r, "cancelled_runs", cancelled);
         if (reason)
                 json_object_set_new(r, "reason", json_string(reason));
-        floq_info("command", "%s: stop of '%s' cancelled %zu run(s)",
-                  wjs(cmd, "command_id"), name, json_array_size(cancelled));
+        floq_info_ids("command", run_id, wjs(cmd, "command_id"),
+                      "%s: stop of '%s' cancelled %zu run(s)",
+                      wjs(cmd, "command_id"), name, json_array_size(cancelled));
         if (!wtxn_put_deployment(w, p, ndep))
                 worker_reply(w, wjs(cmd, "reply_to"), r);
         else
@@ -873,13 +1155,13 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
         const char *name = wjs(cmd, "deployment");
         const char *run_id = wjs(body, "run_id");
         json_t *dep = json_object_get(w->parts[p].deployments, name);
-        json_t *detail, *r, *rs = NULL, *active;
+        json_t *detail, *r, *rs = NULL, *active, *v;
         size_t room, used, len, total = 0, listed = 0;
         const char *k;
         char why[512], *text, *one;
 
         if (run_id) {
-                rs = json_object_get(w->parts[p].runs, run_id);
+                rs = wpart_run(&w->parts[p], run_id);
                 if (!rs || !wjs(rs, "deployment") ||
                     strcmp(wjs(rs, "deployment"), name)) {
                         snprintf(why, sizeof(why),
@@ -910,20 +1192,27 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
         room = status_room(w, r);
         json_object_del(r, "reason");
         /* The fixed part first, then as many active runs as fit; the rest
-         * are counted and the reply says so. */
+         * are counted and the reply says so. The deployment without its
+         * recent_commands (the replay memory, up to WRECENT_MAX outcomes):
+         * serialising them into every status made a status cost, and its
+         * reply weigh, as much as the deployment's last hour of deploys. */
+        if (!(dep = json_copy(dep))) {
+                json_decref(r);
+                reject(w, m, cmd, FLOQ_ERR_NOMEM, "out of memory", 0);
+                return;
+        }
+        json_object_del(dep, "recent_commands");
         active = json_array();
-        detail = json_pack("{s:O,s:o,s:O?,s:I,s:b}", "deployment", dep,
+        detail = json_pack("{s:o,s:o,s:O?,s:I,s:b}", "deployment", dep,
                            "active_runs", active, "schedules",
                            json_object_get(w->parts[p].schedules, name),
                            "active_runs_total", (json_int_t)0,
                            "active_runs_truncated", 0);
         text = status_text(detail, &used);
         free(text);
-        json_object_foreach(w->parts[p].runs, k, rs) {
-                const char *d = wjs(rs, "deployment");
-
-                if (!d || strcmp(d, name) ||
-                    wrun_status_terminal(wjs(rs, "status")))
+        json_object_foreach((json_t *)wpart_live_runs(&w->parts[p], name), k,
+                            v) {
+                if (!(rs = wpart_run(&w->parts[p], k)))
                         continue;
                 total++;
                 if (listed < total - 1)
@@ -947,8 +1236,9 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
                          "larger than the size budget (%zu bytes)",
                          listed, total, wtxn_budget(w));
                 json_object_set_new(r, "reason", json_string(why));
-                floq_notice("command", "%s: status of '%s' %s",
-                            wjs(cmd, "command_id"), name, why);
+                floq_notice_ids("command", NULL, wjs(cmd, "command_id"),
+                                "%s: status of '%s' %s",
+                                wjs(cmd, "command_id"), name, why);
         }
         text = status_text(detail, &len);
         json_decref(detail);
@@ -957,36 +1247,160 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
-static void cmd_validate(floq_worker_t *w, const json_t *cmd,
-                         const json_t *body) {
+/* Returns 1 when the command was parked (decided later). */
+static int cmd_validate(floq_worker_t *w, const rd_kafka_message_t *m,
+                        int32_t p, const json_t *cmd, const json_t *body) {
         const char *backend = wjs(body, "backend");
         const char *spec_text = wjs(body, "spec");
         floq_backend_t *be = backend ? worker_backend(w, backend) : NULL;
-        json_t *spec = NULL, *r;
+        json_t *spec = NULL;
         json_error_t jerr;
         char why[512] = "";
         floq_err_t err = FLOQ_OK;
+        wjob_t *job;
 
+        /* Not inside json_is_object(): the macro evaluates its argument
+         * twice (two parses, the first one leaked). */
+        if (be && spec_text)
+                spec = json_loads(spec_text, 0, &jerr);
         if (!be) {
                 snprintf(why, sizeof(why), "unknown backend '%s'",
                          backend ? backend : "");
                 err = FLOQ_ERR_NOT_FOUND;
-        } else if (spec_text &&
-                   !json_is_object(spec = json_loads(spec_text, 0, &jerr))) {
+        } else if (spec_text && !json_is_object(spec)) {
                 snprintf(why, sizeof(why), "spec is not a JSON object");
                 err = FLOQ_ERR_INVALID_ARG;
         } else if (be->ops->validate) {
-                worker_busy_begin(w, "validate");
-                err = be->ops->validate(be, spec, why, sizeof(why));
-                worker_busy_end(w);
+                /* Connectivity: off the loop, always. */
+                job = job_new(WCMD_VALIDATE, be, wjs(cmd, "deployment"),
+                              spec);
+                spec = NULL;
+                if (!job)
+                        err = floq_seterr(why, sizeof(why), FLOQ_ERR_NOMEM,
+                                          "out of memory");
+                else if (!(err = park(w, m, p, cmd, job, why, sizeof(why))))
+                        return 1;
         }
-        r = reply_for(w, cmd, err ? "INVALID" : "VALID", 1);
-        if (err)
-                json_object_set_new(r, "reason",
-                                    json_string(why[0] ? why
-                                                       : floq_err2str(err)));
         json_decref(spec);
-        worker_reply(w, wjs(cmd, "reply_to"), r);
+        validate_decide(w, cmd, err, why);
+        return 0;
+}
+
+/* Decide parked command @p pk with the outcome @p err / @p why (@p spec:
+ * the deploy's spec after its hook, NULL when it did not come back). */
+static void park_decide(floq_worker_t *w, wpark_t *pk, json_t *spec,
+                        floq_err_t err, const char *why) {
+        json_t *body = NULL;
+        wcmd_kind_t kind = wcmd_kind(pk->cmd, &body);
+        int32_t p = pk->partition;
+
+        wtxn_source(w, p, pk->offset);
+        if (kind == WCMD_DEPLOY)
+                deploy_decide(w, &pk->msg, p, pk->cmd, spec, err, why);
+        else
+                validate_decide(w, pk->cmd, err, why);
+        wmetrics_command(w, pk->cmd);
+        wtxn_source(w, -1, -1);
+        w->parts[p].next_offset = pk->offset + 1;
+        w->parts[p].parked = 0; /* the intake resumes it (worker.c) */
+        w->txn.commands++;
+}
+
+/* Unlink @p pk from the parked list (found through *link). */
+static void park_unlink(wpark_t **link, wpark_t *pk) {
+        *link = pk->next;
+        pk->next = NULL;
+}
+
+void worker_parked_tick(floq_worker_t *w) {
+        floq_offload_job_t *base;
+        wpark_t **link, *pk;
+        int64_t now = floq_mono_ms();
+
+        if (!w->offload && !w->parks)
+                return;
+        /* Work that came back. */
+        while (w->offload && (base = floq_offload_next(w->offload))) {
+                wjob_t *job = (wjob_t *)base;
+
+                for (link = &w->parks; (pk = *link); link = &pk->next)
+                        if (pk->id == job->id)
+                                break;
+                if (!pk) {
+                        floq_debug("command", "off-loop job %llu came back "
+                                              "after its command was "
+                                              "answered or dropped",
+                                   (unsigned long long)job->id);
+                } else if (!w->parts[pk->partition].owned ||
+                           w->parts[pk->partition].park_epoch != pk->epoch) {
+                        park_unlink(link, pk);
+                        floq_info("command", "%s: partition %d revoked or "
+                                             "rewound while parked: its "
+                                             "result is dropped",
+                                  wjs(pk->cmd, "command_id"),
+                                  (int)pk->partition);
+                        park_free(pk);
+                } else if (!wtxn_begin(w)) {
+                        park_unlink(link, pk);
+                        floq_info("command", "%s: off-loop work done in %lld "
+                                             "ms",
+                                  wjs(pk->cmd, "command_id"),
+                                  (long long)(now - pk->parked_mono));
+                        park_decide(w, pk, job->spec,
+                                    job->err,
+                                    job->why[0] ? job->why
+                                    : job->hook_failed
+                                            ? "the backend rejected the spec"
+                                            : floq_err2str(job->err));
+                        park_free(pk);
+                } else {
+                        /* No transaction: the rewind that follows drops
+                         * it and the command is read again. */
+                }
+                job_free(base);
+        }
+        /* Deadlines, and partitions gone. */
+        for (link = &w->parks; (pk = *link);) {
+                wpart_t *part = &w->parts[pk->partition];
+                char why[300];
+
+                if (!part->owned || part->park_epoch != pk->epoch) {
+                        park_unlink(link, pk);
+                        park_free(pk);
+                        continue;
+                }
+                if (now < pk->deadline_mono || wtxn_begin(w)) {
+                        link = &pk->next;
+                        continue;
+                }
+                park_unlink(link, pk);
+                snprintf(why, sizeof(why),
+                         "the %s did not finish within "
+                         "worker.offload.timeout.ms (%lld ms)",
+                         wcmd_kind(pk->cmd, NULL) == WCMD_DEPLOY
+                                 ? "deploy's artifact download and backend "
+                                   "check"
+                                 : "backend's validate",
+                         (long long)(pk->deadline_mono - pk->parked_mono));
+                floq_warn("command", "%s: %s", wjs(pk->cmd, "command_id"),
+                          why);
+                park_decide(w, pk, NULL, FLOQ_ERR_TIMED_OUT, why);
+                park_free(pk);
+        }
+}
+
+void worker_parked_release(floq_worker_t *w) {
+        wpark_t *pk;
+
+        floq_offload_destroy(w->offload);
+        w->offload = NULL;
+        while ((pk = w->parks)) {
+                w->parks = pk->next;
+                park_free(pk);
+        }
+        if (w->offload_q)
+                rd_kafka_queue_destroy(w->offload_q);
+        w->offload_q = NULL;
 }
 
 /* ------------------------------------------------------------ the gate */
@@ -1033,7 +1447,8 @@ static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
                          "of %d: workers disagree on the partition count "
                          "of '%s'",
                          count, (int)home, (int)w->part_cnt, w->t_commands);
-                floq_err("command", "%s: %s", wjs(cmd, "command_id"), why);
+                floq_err_ids("command", NULL, wjs(cmd, "command_id"), "%s: %s",
+                             wjs(cmd, "command_id"), why);
                 reject(w, m, cmd, FLOQ_ERR_INVALID_ARG, why, 0);
                 return;
         }
@@ -1054,9 +1469,10 @@ static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
                 reject(w, m, cmd, FLOQ_ERR_TOO_LARGE, why, 0);
                 return;
         }
-        floq_info("command", "%s: forwarded from partition %d to its home "
-                             "partition %d",
-                  wjs(cmd, "command_id"), (int)m->partition, (int)home);
+        floq_info_ids("command", NULL, wjs(cmd, "command_id"),
+                      "%s: forwarded from partition %d to its home "
+                      "partition %d",
+                      wjs(cmd, "command_id"), (int)m->partition, (int)home);
         wtxn_produce_raw(w, w->t_commands, home, m->key, m->key_len,
                          m->payload, m->len, h);
 }
@@ -1071,7 +1487,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         char why[600];
         int64_t now;
         floq_err_t err;
-        int fwd_count;
+        int fwd_count, parked = 0;
 
         w->n_commands++;
         if (wtxn_begin(w)) {
@@ -1185,7 +1601,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
 
         /* G3: a command already processed executes nothing. */
         if ((rid = wpart_find_cmd(&w->parts[p], wjs(cmd, "command_id"))) &&
-            (o = json_object_get(w->parts[p].runs, rid))) {
+            (o = wpart_run(&w->parts[p], rid))) {
                 answer_run_repeat(w, cmd, o, 0);
                 goto done;
         }
@@ -1211,7 +1627,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
 
         switch (kind) {
         case WCMD_DEPLOY:
-                cmd_deploy(w, m, p, cmd, body);
+                parked = cmd_deploy(w, m, p, cmd, body);
                 break;
         case WCMD_RUN:
                 cmd_run(w, m, p, cmd, body);
@@ -1223,7 +1639,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 cmd_status(w, m, p, cmd, body);
                 break;
         case WCMD_VALIDATE:
-                cmd_validate(w, cmd, body);
+                parked = cmd_validate(w, m, p, cmd, body);
                 break;
         case WCMD_SCHEDULE:
                 if ((err = worker_cmd_schedule(w, p, cmd, body, why,
@@ -1241,9 +1657,13 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 break;
         }
 done:
-        wmetrics_command(w, cmd);
+        /* A parked command is counted and its offset committed when it
+         * is decided (worker_parked_tick()). */
+        if (!parked)
+                wmetrics_command(w, cmd);
         wtxn_source(w, -1, -1);
         json_decref(cmd);
-        w->parts[p].next_offset = m->offset + 1;
+        if (!parked)
+                w->parts[p].next_offset = m->offset + 1;
         w->txn.commands++;
 }

@@ -1,20 +1,28 @@
 /*
  * executor.c - the bounded pool that runs attempts off the worker's poll
- * loop. Each submitted attempt gets a job record and one thread; the thread
- * starts the attempt through its backend, blocks in wait() in slices of at
+ * loop. Each submitted attempt gets a job record and a thread of the pool
+ * (at most `concurrency` threads, created when first needed and kept until
+ * the executor is destroyed, so no thread is created or joined per
+ * attempt); the thread starts the attempt through its backend, blocks in wait() in slices of at
  * most 200 ms (so timeouts are enforced with stop(FLOQ_STOP_TIMEOUT) and the
  * backend keeps waiting for the outcome), and queues STARTED and FINISHED
- * events the core takes with floq_executor_next_event().
+ * events the core takes with floq_executor_next_event(). A takeover of a
+ * remote run submits a request with attach_ref: its thread re-attaches
+ * (job_attach(), the backend's attach() retried with backoff up to its
+ * unreachable bound) where it would have called start(), and the rest is
+ * the same.
  *
  * A job occupies its slot, and its run_id stays "live", from submit() until
  * the core has taken its FINISHED event: the core always learns the outcome
  * before the same run can be started again, so two attempts of one run never
- * overlap. Taking the FINISHED event joins the (then exiting) thread.
+ * overlap. The FINISHED event is the thread's last touch of the job: the
+ * core frees the job when it takes it, and the thread takes the next one.
  *
  * The thread that calls start() is also the one that waits for and destroys
- * the attempt, so it outlives any child process the backend forked: the
- * process backend's PR_SET_PDEATHSIG is tied to the forking thread and would
- * otherwise kill the job when a short-lived thread exited.
+ * the attempt, and it lives until the executor is destroyed, so it outlives
+ * any child process the backend started: the process backend's
+ * PR_SET_PDEATHSIG is tied to the starting thread and would otherwise kill
+ * the job when a short-lived thread exited.
  *
  * Locking: one mutex guards the job list and the event queue. Backend calls
  * are never made under it; stop() from another thread pins the attempt
@@ -29,9 +37,16 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "prog_int.h"
 
 /* Longest single wait() call: bounds how late a timeout is noticed. */
 #define EXEC_WAIT_SLICE_MS 200
+
+/* Re-attach: backoff between tries of a retriable attach() error, and the
+ * bound when the backend sets no unreachable_ms. */
+#define EXEC_ATTACH_BACKOFF_MIN_MS 200
+#define EXEC_ATTACH_BACKOFF_MAX_MS 5000
+#define EXEC_ATTACH_BOUND_MS       300000
 
 typedef struct exec_job_s {
         struct exec_job_s *next;
@@ -45,9 +60,11 @@ typedef struct exec_job_s {
         int attempt;
         int64_t timeout_ms;
         int64_t scheduled_for;
+        char *attach_ref;     /* re-attach instead of start(); NULL: start */
         void *opaque;
 
-        pthread_t thread;
+        struct exec_job_s *pending_next; /* ex->pending, until a thread
+                                          * takes it */
         floq_attempt_t *att;  /* set while the attempt exists */
         int stop_requested;   /* a stop (or the timeout) was asked for */
         floq_stop_why_t why;
@@ -66,9 +83,22 @@ struct floq_executor_s {
         pthread_cond_t cond; /* events queued; stops_inflight dropped */
         int concurrency;
         int wakeup_fd;
+        /* called whenever an event is queued (floq_executor_set_notify) */
+        void (*notify)(void *opaque);
+        void *notify_opaque;
         exec_job_t *jobs;
         int job_cnt;
         exec_event_node_t *ev_head, *ev_tail;
+        /* The pool: threads[thread_cnt], thread_idle of them not running
+         * a job (waiting on work_cond for one of the pending FIFO); a
+         * submit adds a thread unless an idle one is left for its job
+         * (thread_idle > pending_cnt), so no job waits for another; quit
+         * ends them. */
+        pthread_t *threads;
+        int thread_cnt, thread_idle, quit;
+        int pending_cnt; /* jobs in pending */
+        pthread_cond_t work_cond;
+        exec_job_t *pending, *pending_tail;
 };
 
 /* ------------------------------------------------------------- results */
@@ -104,7 +134,8 @@ void floq_exec_event_release(floq_exec_event_t *ev) {
         if (!ev)
                 return;
         free(ev->backend_ref);
-        ev->backend_ref = NULL;
+        free(ev->backend_url);
+        ev->backend_ref = ev->backend_url = NULL;
         floq_run_result_release(&ev->result);
 }
 
@@ -114,6 +145,7 @@ static void job_free(exec_job_t *job) {
         if (!job)
                 return;
         free(job->deployment);
+        free(job->attach_ref);
         json_decref(job->spec);
         json_decref(job->params);
         free(job);
@@ -163,8 +195,14 @@ static void enqueue(floq_executor_t *ex, exec_event_node_t *node) {
         if (node->ev.type == FLOQ_EXEC_FINISHED)
                 node->job->finished = 1;
         pthread_cond_broadcast(&ex->cond);
-        pthread_mutex_unlock(&ex->lock);
+        /* Under the lock: once set_notify() changed it, the old one is
+         * never running; and the wakeup byte is written before the core
+         * can take the event (a FINISHED job's thread does not touch the
+         * executor after it). */
+        if (ex->notify)
+                ex->notify(ex->notify_opaque);
         wakeup(ex);
+        pthread_mutex_unlock(&ex->lock);
 }
 
 static exec_event_node_t *event_new(exec_job_t *job,
@@ -178,6 +216,7 @@ static exec_event_node_t *event_new(exec_job_t *job,
         memcpy(node->ev.run_id, job->run_id, sizeof(job->run_id));
         node->ev.attempt = job->attempt;
         node->ev.opaque = job->opaque;
+        node->ev.backend = job->be->ops->name;
         node->ev.result.exit_code = -1;
         return node;
 }
@@ -221,8 +260,103 @@ static int job_request_stop(floq_executor_t *ex, exec_job_t *job,
 
 /* ---------------------------------------------------------- the thread */
 
-static void *job_main(void *arg) {
-        exec_job_t *job = arg;
+/* The result of a re-attach that did not attach: @p outcome, the reason,
+ * and the stored reference kept as the result's. */
+static void attach_result(exec_job_t *job, floq_run_result_t *res,
+                          floq_outcome_t outcome, const char *reason) {
+        res->outcome = outcome;
+        res->reason = strdup(reason);
+        res->backend_ref = strdup(job->attach_ref);
+}
+
+/*
+ * Re-attach @p job to the remote run job->attach_ref names: attach()
+ * again with backoff while its error is retriable, for at most the
+ * backend's unreachable bound, and not after a stop was asked for.
+ * FLOQ_OK with *attp set; else @p res is filled: FAILED when the remote
+ * run is gone (FLOQ_ERR_NOT_FOUND: the retry policy decides), the stop's
+ * outcome, or LOST (nothing says the remote run ended, so never retried).
+ * Runs on the job's thread; takes ex->lock only to read the stop flag.
+ */
+static floq_err_t job_attach(floq_executor_t *ex, exec_job_t *job,
+                             const floq_run_req_t *req, floq_attempt_t **attp,
+                             floq_run_result_t *res) {
+        const floq_backend_ops_t *ops = job->be->ops;
+        int64_t bound = job->be->unreachable_ms > 0 ? job->be->unreachable_ms
+                                                    : EXEC_ATTACH_BOUND_MS;
+        int64_t since = floq_mono_ms(), backoff = EXEC_ATTACH_BACKOFF_MIN_MS;
+        char errstr[512], why[800];
+        floq_err_t err;
+
+        for (;;) {
+                int64_t elapsed, until;
+
+                errstr[0] = '\0';
+                if (!ops->attach) {
+                        snprintf(why, sizeof(why),
+                                 "backend '%s' cannot re-attach to remote "
+                                 "run %s: it may still run",
+                                 ops->name, job->attach_ref);
+                        attach_result(job, res, FLOQ_OUTCOME_LOST, why);
+                        return FLOQ_ERR_UNSUPPORTED;
+                }
+                err = ops->attach(job->be, req, job->attach_ref, attp,
+                                  errstr, sizeof(errstr));
+                if (!err)
+                        return FLOQ_OK;
+                if (!errstr[0])
+                        snprintf(errstr, sizeof(errstr), "%s",
+                                 floq_err2str(err));
+                if (err == FLOQ_ERR_NOT_FOUND) {
+                        snprintf(why, sizeof(why),
+                                 "remote run %s is gone: %s",
+                                 job->attach_ref, errstr);
+                        attach_result(job, res, FLOQ_OUTCOME_FAILED, why);
+                        return err;
+                }
+                elapsed = floq_mono_ms() - since;
+                if (!floq_err_is_retriable(err) || elapsed >= bound) {
+                        snprintf(why, sizeof(why),
+                                 "cannot re-attach to remote run %s "
+                                 "(tried for %lld ms, bound %lld ms): %s: "
+                                 "it may still run",
+                                 job->attach_ref, (long long)elapsed,
+                                 (long long)bound, errstr);
+                        attach_result(job, res, FLOQ_OUTCOME_LOST, why);
+                        return err;
+                }
+                until = floq_mono_ms() +
+                        (backoff < bound - elapsed ? backoff : bound - elapsed);
+                for (;;) {
+                        int64_t now = floq_mono_ms();
+                        int pending;
+                        floq_stop_why_t stop_why;
+
+                        pthread_mutex_lock(&ex->lock);
+                        pending = job->stop_requested;
+                        stop_why = job->why;
+                        pthread_mutex_unlock(&ex->lock);
+                        if (pending) {
+                                snprintf(why, sizeof(why),
+                                         "stopped while re-attaching to "
+                                         "remote run %s (%s): it may still "
+                                         "run",
+                                         job->attach_ref, errstr);
+                                attach_result(job, res,
+                                              stop_outcome(stop_why), why);
+                                return FLOQ_ERR_STATE;
+                        }
+                        if (now >= until)
+                                break;
+                        floq_sleep_ms(until - now < 50 ? until - now : 50);
+                }
+                backoff = backoff * 2 < EXEC_ATTACH_BACKOFF_MAX_MS
+                                  ? backoff * 2
+                                  : EXEC_ATTACH_BACKOFF_MAX_MS;
+        }
+}
+
+static void job_run(exec_job_t *job) {
         floq_executor_t *ex = job->ex;
         const floq_backend_ops_t *ops = job->be->ops;
         floq_run_req_t req = {
@@ -233,6 +367,7 @@ static void *job_main(void *arg) {
                 .params = job->params,
                 .timeout_ms = job->timeout_ms,
                 .scheduled_for = job->scheduled_for,
+                .attach_ref = job->attach_ref,
         };
         exec_event_node_t *started = event_new(job, FLOQ_EXEC_STARTED);
         exec_event_node_t *finished = event_new(job, FLOQ_EXEC_FINISHED);
@@ -273,9 +408,15 @@ static void *job_main(void *arg) {
         }
 
         errstr[0] = '\0';
-        if ((err = ops->start(job->be, &req, &att, errstr, sizeof(errstr)))) {
+        if (job->attach_ref) {
+                /* A takeover: the remote run goes on, never a second. */
+                err = job_attach(ex, job, &req, &att, res);
+        } else if ((err = ops->start(job->be, &req, &att, errstr,
+                                     sizeof(errstr)))) {
                 res->outcome = FLOQ_OUTCOME_FAILED;
                 res->reason = strdup(errstr[0] ? errstr : floq_err2str(err));
+        }
+        if (err) {
                 free(started);
                 goto done;
         }
@@ -285,8 +426,12 @@ static void *job_main(void *arg) {
         {
                 const char *ref = ops->ref ? ops->ref(job->be, att) : NULL;
 
+                const char *url = ops->url ? ops->url(job->be, att) : NULL;
+
                 if (ref)
                         started->ev.backend_ref = strdup(ref);
+                if (url)
+                        started->ev.backend_url = strdup(url);
         }
         enqueue(ex, started);
         started = NULL;
@@ -348,10 +493,42 @@ done:
         /* The job must not be touched after this: the core may retire it
          * (and free it) as soon as the event is queued. */
         enqueue(ex, finished);
+}
+
+/* A pool thread: runs pending jobs one after the other until quit and
+ * none is left. */
+static void *pool_main(void *arg) {
+        floq_executor_t *ex = arg;
+        exec_job_t *job;
+
+        pthread_mutex_lock(&ex->lock);
+        for (;;) {
+                while (!ex->pending && !ex->quit)
+                        pthread_cond_wait(&ex->work_cond, &ex->lock);
+                if (!(job = ex->pending))
+                        break; /* quit, nothing left */
+                if (!(ex->pending = job->pending_next))
+                        ex->pending_tail = NULL;
+                ex->pending_cnt--;
+                ex->thread_idle--;
+                pthread_mutex_unlock(&ex->lock);
+                job_run(job);
+                pthread_mutex_lock(&ex->lock);
+                ex->thread_idle++;
+        }
+        pthread_mutex_unlock(&ex->lock);
         return NULL;
 }
 
 /* ----------------------------------------------------------------- API */
+
+void floq_executor_set_notify(floq_executor_t *ex, void (*fn)(void *opaque),
+                              void *opaque) {
+        pthread_mutex_lock(&ex->lock);
+        ex->notify = fn;
+        ex->notify_opaque = opaque;
+        pthread_mutex_unlock(&ex->lock);
+}
 
 floq_executor_t *floq_executor_new(int concurrency, int wakeup_fd,
                                    char *errstr, size_t errstr_size) {
@@ -371,24 +548,39 @@ floq_executor_t *floq_executor_new(int concurrency, int wakeup_fd,
         }
         ex->concurrency = concurrency;
         ex->wakeup_fd = wakeup_fd;
+        if (!(ex->threads = calloc((size_t)concurrency,
+                                   sizeof(*ex->threads)))) {
+                free(ex);
+                floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                            "out of memory");
+                return NULL;
+        }
         pthread_mutex_init(&ex->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&ex->cond, &ca);
         pthread_condattr_destroy(&ca);
+        pthread_cond_init(&ex->work_cond, NULL);
         return ex;
 }
 
 void floq_executor_destroy(floq_executor_t *ex) {
         exec_event_node_t *node;
         exec_job_t *job;
+        int i;
 
         if (!ex)
                 return;
         floq_executor_stop_all(ex, FLOQ_STOP_DRAIN);
-        /* Every job's thread ends once its backend reports the outcome. */
-        for (job = ex->jobs; job; job = job->next)
-                pthread_join(job->thread, NULL);
+        /* Each thread ends once it ran what is pending and its backends
+         * reported the outcomes. */
+        pthread_mutex_lock(&ex->lock);
+        ex->quit = 1;
+        pthread_cond_broadcast(&ex->work_cond);
+        pthread_mutex_unlock(&ex->lock);
+        for (i = 0; i < ex->thread_cnt; i++)
+                pthread_join(ex->threads[i], NULL);
+        free(ex->threads);
         while ((job = ex->jobs)) {
                 ex->jobs = job->next;
                 job_free(job);
@@ -398,6 +590,7 @@ void floq_executor_destroy(floq_executor_t *ex) {
                 floq_exec_event_release(&node->ev);
                 free(node);
         }
+        pthread_cond_destroy(&ex->work_cond);
         pthread_cond_destroy(&ex->cond);
         pthread_mutex_destroy(&ex->lock);
         free(ex);
@@ -423,7 +616,8 @@ floq_err_t floq_executor_submit(floq_executor_t *ex, floq_backend_t *be,
         if (!(job = calloc(1, sizeof(*job))) ||
             (req->deployment && !(job->deployment = strdup(req->deployment))) ||
             (req->spec && !(job->spec = json_deep_copy(req->spec))) ||
-            (req->params && !(job->params = json_deep_copy(req->params)))) {
+            (req->params && !(job->params = json_deep_copy(req->params))) ||
+            (req->attach_ref && !(job->attach_ref = strdup(req->attach_ref)))) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                                   "out of memory");
                 goto out;
@@ -451,18 +645,36 @@ floq_err_t floq_executor_submit(floq_executor_t *ex, floq_backend_t *be,
                                   ex->concurrency);
                 goto out;
         }
-        /* Executor threads take no signals: process signals go to the
-         * worker's main thread, and SIGPIPE becomes EPIPE here. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(&job->thread, NULL, job_main, job);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc) {
-                pthread_mutex_unlock(&ex->lock);
-                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
-                                  "cannot create a thread: %s", strerror(rc));
-                goto out;
+        /* A thread for it: an idle one of the pool, or a new one (at most
+         * concurrency, as jobs are). Executor threads take no signals:
+         * process signals go to the worker's main thread, and SIGPIPE
+         * becomes EPIPE here. */
+        if (ex->thread_idle <= ex->pending_cnt &&
+            ex->thread_cnt < ex->concurrency) {
+                floq_sigset_thread(&all);
+                pthread_sigmask(SIG_SETMASK, &all, &old);
+                rc = pthread_create(&ex->threads[ex->thread_cnt], NULL,
+                                    pool_main, ex);
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                if (rc) {
+                        pthread_mutex_unlock(&ex->lock);
+                        err = floq_seterr(errstr, errstr_size,
+                                          FLOQ_ERR_NOMEM,
+                                          "cannot create a thread: %s",
+                                          strerror(rc));
+                        goto out;
+                }
+                ex->thread_cnt++;
+                ex->thread_idle++;
         }
+        job->pending_next = NULL;
+        if (ex->pending_tail)
+                ex->pending_tail->pending_next = job;
+        else
+                ex->pending = job;
+        ex->pending_tail = job;
+        ex->pending_cnt++;
+        pthread_cond_signal(&ex->work_cond);
         job->next = ex->jobs;
         ex->jobs = job;
         ex->job_cnt++;
@@ -577,10 +789,8 @@ int floq_executor_next_event(floq_executor_t *ex, floq_exec_event_t *ev,
         }
         pthread_mutex_unlock(&ex->lock);
 
-        if (job) {
-                pthread_join(job->thread, NULL); /* it is returning */
-                job_free(job);
-        }
+        if (job)
+                job_free(job); /* its thread is done with it (job_run) */
         *ev = node->ev;
         free(node);
         return 1;

@@ -24,6 +24,9 @@ typedef struct floq_exec_event_s {
         int attempt;
         void *opaque;             /**< as given to submit() */
         char *backend_ref;        /**< STARTED: malloc()ed, may be NULL */
+        char *backend_url;        /**< STARTED: the backend's page of the
+                                   *   attempt (url()), malloc()ed or NULL */
+        const char *backend;      /**< the backend's name (static) */
         floq_run_result_t result; /**< FINISHED; start failures are
                                    *   FAILED with the reason */
 } floq_exec_event_t;
@@ -40,6 +43,17 @@ floq_executor_t *floq_executor_new(int concurrency, int wakeup_fd,
                                    char *errstr, size_t errstr_size);
 
 /**
+ * Have @p fn(@p opaque) called whenever an event is queued, from the
+ * thread that queued it, with the executor's lock held (so that the
+ * core's loop wakes at once: the worker yields its consumer's poll). Once
+ * this returns, the previous function is not running and will not be
+ * called again (NULL: none). @p fn must be quick, thread-safe and must
+ * not call into the executor.
+ */
+void floq_executor_set_notify(floq_executor_t *ex, void (*fn)(void *opaque),
+                              void *opaque);
+
+/**
  * Stop every attempt with FLOQ_STOP_DRAIN, join the threads and free.
  * Events not yet taken are dropped.
  */
@@ -50,6 +64,12 @@ void floq_executor_destroy(floq_executor_t *ex);
  * are json_deep_copy()ed), so the caller keeps ownership of @p req.
  * FLOQ_ERR_STATE when full (check floq_executor_free_slots()), or when a
  * live attempt of the same run_id is already there (never two at once).
+ * With req->attach_ref set, the thread re-attaches to the remote run an
+ * earlier worker started (attach(), retried with backoff while its error
+ * is retriable, up to the backend's unreachable_ms) instead of starting
+ * one: STARTED once attached; else FINISHED with FAILED (the remote run is
+ * gone: FLOQ_ERR_NOT_FOUND) or LOST (no attach, a fatal error or the
+ * bound passed; the reason has the last error).
  */
 floq_err_t floq_executor_submit(floq_executor_t *ex, floq_backend_t *be,
                                 const floq_run_req_t *req, void *opaque,

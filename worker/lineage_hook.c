@@ -15,6 +15,12 @@
  * START just before its terminal event. A transaction that aborts is
  * replayed from Kafka's state, which has no started_at either, so its
  * START is written again in the replaying transaction.
+ *
+ * A remote run (its RunState's backend outlives the worker: http, airflow,
+ * prefect, dagster, kubernetes) gets floq's floq_backend run facet in every event, with
+ * the backend's id of the run and its page in the backend's UI
+ * (RunState.backend_ref, backend_url; docs/lineage.md). A local run's
+ * reference (a pid) means nothing outside its host: no facet.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,13 +51,13 @@ static const char *job_namespace(const json_t *dep,
  */
 static void parent_jobs(floq_worker_t *w, int32_t p, const json_t *rs,
                         floq_lineage_opts_t *lo) {
-        const wpart_t *part = &w->parts[p];
+        wpart_t *part = &w->parts[p];
         const json_t *parent, *cur, *up;
         const char *id;
         int depth;
 
         if (!(id = wjs(rs, "parent_run_id")) ||
-            !(parent = json_object_get(part->runs, id)) ||
+            !(parent = wpart_run(part, id)) ||
             !wjs(parent, "deployment"))
                 return;
         lo->parent_job_name = wjs(parent, "deployment");
@@ -63,7 +69,7 @@ static void parent_jobs(floq_worker_t *w, int32_t p, const json_t *rs,
         for (depth = 0; depth < WLINEAGE_PARENT_DEPTH; depth++) {
                 if (!(id = wjs(cur, "parent_run_id")))
                         break;
-                if (!(up = json_object_get(part->runs, id)) ||
+                if (!(up = wpart_run(part, id)) ||
                     !wjs(up, "deployment"))
                         return; /* a link is unknown: no root */
                 cur = up;
@@ -78,6 +84,15 @@ static void parent_jobs(floq_worker_t *w, int32_t p, const json_t *rs,
                 lo->root_job_name = lo->root_job_namespace = NULL;
 }
 
+/* 1 when run @p rs's backend (RunState.backend) runs it elsewhere and it
+ * goes on without its worker. */
+static int run_is_remote(const json_t *rs) {
+        const char *name = wjs(rs, "backend");
+        const floq_backend_ops_t *ops = name ? floq_backend_find(name) : NULL;
+
+        return ops && ops->outlives_worker;
+}
+
 /* Build one event and produce it in the open transaction. Errors building
  * it are logged and leave the transaction alone. */
 static void emit_one(floq_worker_t *w, floq_lineage_event_type_t type,
@@ -88,17 +103,19 @@ static void emit_one(floq_worker_t *w, floq_lineage_event_type_t type,
 
         if (floq_lineage_record_new(type, dep, rs, lo, &key, &value, errstr,
                                     sizeof(errstr)) != FLOQ_OK) {
-                floq_err("lineage", "run %s: cannot build the %s event, "
-                                    "not emitted: %s",
-                         wjs(rs, "run_id") ? wjs(rs, "run_id") : "?", name,
-                         errstr);
+                floq_err_ids("lineage", wjs(rs, "run_id"), wjs(rs, "command_id"),
+                             "run %s: cannot build the %s event, "
+                             "not emitted: %s",
+                             wjs(rs, "run_id") ? wjs(rs, "run_id") : "?", name,
+                             errstr);
                 return;
         }
         if (wtxn_produce_raw(w, w->t_lineage, RD_KAFKA_PARTITION_UA, key,
                              strlen(key), value, strlen(value), NULL) ==
             FLOQ_OK)
-                floq_debug("lineage", "run %s: %s (key %s)",
-                           wjs(rs, "run_id"), name, key);
+                floq_debug_ids("lineage", wjs(rs, "run_id"), wjs(rs, "command_id"),
+                               "run %s: %s (key %s)",
+                               wjs(rs, "run_id"), name, key);
         free(key);
         free(value);
 }
@@ -107,6 +124,7 @@ void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                          const char *event) {
         floq_lineage_opts_t lo;
         const json_t *dep;
+        json_t *local = NULL;
         const char *status;
         int type;
 
@@ -123,13 +141,22 @@ void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                                        : -1;
 
                 if (by_status < 0 || by_status == FLOQ_LINEAGE_RUNNING) {
-                        floq_err("lineage", "run %s: no %s event for status "
-                                            "%s",
-                                 wjs(rs, "run_id") ? wjs(rs, "run_id") : "?",
-                                 event, status ? status : "?");
+                        floq_err_ids("lineage", wjs(rs, "run_id"),
+                                     wjs(rs, "command_id"),
+                                     "run %s: no %s event for status %s",
+                                     wjs(rs, "run_id") ? wjs(rs, "run_id") : "?",
+                                     event, status ? status : "?");
                         return;
                 }
                 type = by_status;
+        }
+        if (!run_is_remote(rs)) {
+                /* lineage/event.c makes the facet from these fields */
+                if (!(local = json_copy((json_t *)rs)))
+                        return;
+                json_object_del(local, "backend");
+                json_object_del(local, "backend_url");
+                rs = local;
         }
         dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
         floq_lineage_opts_from_conf(&lo, w->conf);
@@ -145,4 +172,5 @@ void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                 emit_one(w, FLOQ_LINEAGE_START, dep, rs, &so);
         }
         emit_one(w, (floq_lineage_event_type_t)type, dep, rs, &lo);
+        json_decref(local);
 }

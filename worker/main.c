@@ -5,25 +5,13 @@
  * after a clean drain, 1 on a fatal runtime error (fenced by a newer
  * instance, Kafka unusable), 2 on a usage or configuration error.
  */
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "floq_common.h"
 #include "floq_worker.h"
 
-static floq_worker_t *g_worker;
-static volatile sig_atomic_t g_signalled;
-
-static void on_signal(int sig) {
-        (void)sig;
-        if (g_signalled)
-                _exit(130); /* second signal: at once */
-        g_signalled = 1;
-        floq_worker_stop(g_worker);
+static void stop_worker(void *w) {
+        floq_worker_stop(w);
 }
 
 static void usage(FILE *out) {
@@ -79,154 +67,31 @@ static void usage(FILE *out) {
         floq_conf_print_help(out);
 }
 
-struct flag {
-        char kind; /* 'b', 'X', 'o', 'S' (--slot) */
-        const char *arg;
-};
-
 int main(int argc, char **argv) {
-        static const struct option longopts[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                { "log-json", no_argument, NULL, 'J' },
-                { "dump-config", no_argument, NULL, 'D' },
-                { "slot", required_argument, NULL, 'S' },
-                { NULL, 0, NULL, 0 },
+        static const floq_prog_opt_t opts[] = {
+                { "slot", 0, "worker.slot" },
+                { NULL, 0, NULL },
         };
-        struct flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
-        size_t nflags = 0, i;
-        const char *file = NULL, *v;
-        int verbosity = 0, log_json = 0, dump = 0, opt, level, rc = 2;
-        floq_conf_t *conf = NULL;
+        static const floq_prog_t prog = { "floq-worker", usage, opts };
+        floq_worker_t *w;
+        floq_conf_t *conf;
         char errstr[512];
-        struct sigaction sa;
         floq_err_t err;
+        int rc;
 
-        if (!flags)
-                return 1;
-        while ((opt = getopt_long(argc, argv, "b:c:F:X:o:vqhV", longopts,
-                                  NULL)) != -1) {
-                switch (opt) {
-                case 'b':
-                case 'X':
-                case 'o':
-                case 'S':
-                        flags[nflags].kind = (char)opt;
-                        flags[nflags++].arg = optarg;
-                        break;
-                case 'c':
-                case 'F':
-                        file = optarg;
-                        break;
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
-                case 'J':
-                        log_json = 1;
-                        break;
-                case 'D':
-                        dump = 1;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        rc = 0;
-                        goto out;
-                case 'V':
-                        printf("floq-worker %s\n", FLOQ_VERSION_STR);
-                        rc = 0;
-                        goto out;
-                default:
-                        usage(stderr);
-                        goto out;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "floq-worker: unexpected argument '%s'\n",
-                        argv[optind]);
-                goto out;
-        }
-
-        if (!(conf = floq_conf_new())) {
-                fprintf(stderr, "floq-worker: out of memory\n");
-                rc = 1;
-                goto out;
-        }
-        if (!file && (v = getenv("FLOQ_CONFIG")) && *v)
-                file = v;
-        /* Remembered as "config": the process backend checks that a job
-         * user cannot read it (it may hold secrets inline). */
-        if (file && (floq_conf_load_file(conf, file, errstr,
-                                         sizeof(errstr)) ||
-                     floq_conf_set(conf, "config", file, errstr,
-                                   sizeof(errstr)))) {
-                fprintf(stderr, "floq-worker: %s\n", errstr);
-                goto out;
-        }
-        if (floq_conf_load_env(conf, NULL, errstr, sizeof(errstr))) {
-                fprintf(stderr, "floq-worker: %s\n", errstr);
-                goto out;
-        }
-        for (i = 0; i < nflags; i++) {
-                floq_err_t e;
-
-                if (flags[i].kind == 'b')
-                        e = floq_conf_set(conf, "brokers", flags[i].arg,
-                                          errstr, sizeof(errstr));
-                else if (flags[i].kind == 'S')
-                        e = floq_conf_set(conf, "worker.slot", flags[i].arg,
-                                          errstr, sizeof(errstr));
-                else
-                        e = floq_conf_set_pair(conf, flags[i].arg,
-                                               flags[i].kind == 'X', errstr,
-                                               sizeof(errstr));
-                if (e) {
-                        fprintf(stderr, "floq-worker: %s %s: %s\n",
-                                flags[i].kind == 'S' ? "--slot"
-                                : flags[i].kind == 'b' ? "-b"
-                                : flags[i].kind == 'X' ? "-X" : "-o",
-                                flags[i].arg, errstr);
-                        goto out;
-                }
-        }
-
-        if (dump) {
-                floq_conf_dump(conf, stdout);
-                rc = 0;
-                goto out;
-        }
-        level = floq_log_level_parse(floq_conf_str(conf, "log.level"));
-        if (level < 0)
-                level = FLOQ_LOG_INFO;
-        level += verbosity;
-        if (level < FLOQ_LOG_ERR)
-                level = FLOQ_LOG_ERR;
-        if (level > FLOQ_LOG_DEBUG)
-                level = FLOQ_LOG_DEBUG;
-        if ((v = floq_conf_str(conf, "log.format")) && !strcmp(v, "json"))
-                log_json = 1;
-        floq_log_setup("floq-worker", level, log_json, stderr);
-
-        if (!(g_worker = floq_worker_new(conf, errstr, sizeof(errstr)))) {
+        if ((rc = floq_prog_config(&prog, argc, argv, &conf)) >= 0)
+                return rc;
+        if (!(w = floq_worker_new(conf, errstr, sizeof(errstr)))) {
                 floq_err("worker", "cannot start: %s", errstr);
-                goto out;
+                floq_conf_destroy(conf);
+                return 2;
         }
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-
-        err = floq_worker_run(g_worker);
+        floq_prog_signals(stop_worker, w);
+        err = floq_worker_run(w);
         rc = err == FLOQ_OK ? 0 : err == FLOQ_ERR_CONFIG ? 2 : 1;
-        floq_worker_destroy(g_worker);
-        g_worker = NULL;
+        floq_prog_signals(NULL, NULL); /* w is freed next */
+        floq_worker_destroy(w);
         floq_notice("worker", "exit %d", rc);
-out:
         floq_conf_destroy(conf);
-        free(flags);
         return rc;
 }

@@ -21,6 +21,7 @@
 
 #include <microhttpd.h>
 
+#include "notify.h"
 #include "worker_int.h"
 
 /* ------------------------------------------------------------- labels */
@@ -135,6 +136,7 @@ void wmetrics_loop_pass(floq_worker_t *w) {
                 atomic_store_explicit(&m->slots_used,
                                       floq_executor_active(w->ex),
                                       memory_order_relaxed);
+        wnotify_pass(w);
 }
 
 void wmetrics_command(floq_worker_t *w, const json_t *cmd) {
@@ -326,6 +328,7 @@ void wmetrics_stopping(floq_worker_t *w, floq_err_t why) {
 
         if (m)
                 atomic_store(&m->stopping, why ? (int)why : -1);
+        wnotify_stopping(why);
 }
 
 /* ------------------------------------------------------------- stats */
@@ -809,39 +812,14 @@ floq_err_t wmetrics_start(floq_worker_t *w, char *errstr,
                           size_t errstr_size) {
         wmetrics_t *m = M(w);
         const char *listen;
-        char host[256], port[16];
-        const char *colon;
-        struct addrinfo hints, *ai = NULL;
-        int rc;
+        struct addrinfo *ai = NULL;
 
         if (!m || !m->enabled || m->mhd)
                 return FLOQ_OK;
         listen = floq_conf_str(w->conf, "metrics.listen");
-        colon = strrchr(listen, ':');
-        if (!colon || !colon[1] || (size_t)(colon - listen) >= sizeof(host) ||
-            strlen(colon + 1) >= sizeof(port)) {
-                floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
-                            "metrics.listen '%s': expected host:port",
-                            listen);
+        if (floq_listen_resolve("metrics.listen", listen, &ai, errstr,
+                                errstr_size))
                 return FLOQ_ERR_CONFIG;
-        }
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-        snprintf(port, sizeof(port), "%s", colon + 1);
-        if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-                memmove(host, host + 1, strlen(host));
-                host[strlen(host) - 1] = '\0';
-        }
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-        if ((rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai))) {
-                floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
-                            "metrics.listen '%s': %s", listen,
-                            gai_strerror(rc));
-                return FLOQ_ERR_CONFIG;
-        }
         m->mhd = MHD_start_daemon(
                 MHD_USE_INTERNAL_POLLING_THREAD |
                         (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),

@@ -4,10 +4,14 @@
  * from the beginning to its end with a read_committed consumer of its own
  * (assign() only, never a group member), each record applied in offset
  * order, tombstones removing keys, heartbeat records ("<run_id>:hb")
- * refreshing their run's heartbeat_at. Called on assignment, after the
- * committed offsets of the commands partition were fetched stable
- * (worker.c), before any command of p is processed, and after an aborted
- * transaction. A read_committed reader stops at the last stable offset, so
+ * refreshing their run's heartbeat_at. On assignment the loop advances it
+ * in bounded steps (worker_restore_tick(), one partition at a time, never
+ * a wait on the broker inside a step): first the committed offset of the
+ * commands partition, fetched stable (require_stable), then the state
+ * partitions; no command of p is processed before it is complete
+ * (worker.c). After an aborted transaction every owned partition is
+ * restored again the same way (txn.c marks them restoring; the loop
+ * drives the steps). A read_committed reader stops at the last stable offset, so
  * an open transaction of a previous owner (killed, or committed with its
  * markers not yet written) would hide what it wrote: the restore first
  * waits until the last stable offset of each partition has reached the
@@ -19,6 +23,10 @@
 #include <string.h>
 
 #include "worker_int.h"
+
+/* The longest the loop's poll waits while every restore waits on the
+ * broker: short, so that a restore asks again soon after its time. */
+#define WRESTORE_IDLE_MAX_MS 20
 
 /* One assign()-only reader; @p isolation: read_committed for the records,
  * read_uncommitted for the high watermark (a read_committed ListOffsets
@@ -85,74 +93,6 @@ static void refresh_leaders(rd_kafka_t *rk, const char *topic) {
         if (!rd_kafka_metadata(rk, 0, rkt, &md, 2000) && md)
                 rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
-}
-
-/* First offset and end of @p topic [@p p] as @p rk sees it (the last
- * stable offset for the restorer, the high watermark for restorer_hw).
- * Right after topic creation or a leader change the broker answers "not
- * leader" for a while, and a dead leader does not answer: retried with
- * fresh metadata until @p deadline. */
-static rd_kafka_resp_err_t query_end(rd_kafka_t *rk, const char *topic,
-                                     int32_t p,
-                                     int64_t deadline, int64_t *lo,
-                                     int64_t *end) {
-        rd_kafka_resp_err_t err;
-
-        while ((err = floq_kafka_watermarks(rk, topic, p, lo, end, 5000)) &&
-               floq_mono_ms() + 200 < deadline) {
-                floq_debug("restore", "'%s' [%d]: %s, retrying", topic,
-                           (int)p, rd_kafka_err2str(err));
-                refresh_leaders(rk, topic);
-                rd_kafka_poll(rk, 200);
-        }
-        if (err)
-                floq_err("restore", "cannot read the end of '%s' [%d]: %s",
-                         topic, (int)p, rd_kafka_err2str(err));
-        return err;
-}
-
-/* Wait until the last stable offset of @p topic [@p p] has reached the
- * high watermark as it is now: every transaction that wrote below it (a
- * dead owner's, or one committed whose markers are still pending) has
- * ended, so a read_committed read up to @p end sees all it committed.
- * Records written after the start are not waited for: only this worker
- * writes p's state now. The coordinator aborts an abandoned transaction
- * after its transaction.timeout.ms, which bounds the wait in practice;
- * worker.restore.timeout.ms (@p deadline) bounds it for sure. */
-static floq_err_t wait_stable(floq_worker_t *w, const char *topic,
-                              int32_t p, int64_t deadline, int64_t *lo,
-                              int64_t *end) {
-        int64_t hw, hw_lo, t0 = floq_mono_ms();
-        int logged = 0;
-
-        if (query_end(w->restorer_hw, topic, p, deadline, &hw_lo, &hw) ||
-            query_end(w->restorer, topic, p, deadline, lo, end))
-                return FLOQ_ERR_KAFKA;
-        while (*end < hw) {
-                if (!logged++)
-                        floq_notice("restore", "'%s' [%d]: waiting for an "
-                                               "open transaction (stable "
-                                               "offset %lld, end %lld)",
-                                    topic, (int)p, (long long)*end,
-                                    (long long)hw);
-                if (floq_mono_ms() > deadline) {
-                        floq_err("restore", "'%s' [%d]: a transaction is "
-                                            "still open after %lld ms "
-                                            "(stable offset %lld, end %lld)",
-                                 topic, (int)p,
-                                 (long long)(floq_mono_ms() - t0),
-                                 (long long)*end, (long long)hw);
-                        return FLOQ_ERR_TIMED_OUT;
-                }
-                /* The condition is on the broker: ask again shortly. */
-                rd_kafka_poll(w->restorer, 100);
-                if (query_end(w->restorer, topic, p, deadline, lo, end))
-                        return FLOQ_ERR_KAFKA;
-        }
-        if (logged)
-                floq_notice("restore", "'%s' [%d]: stable after %lld ms",
-                            topic, (int)p, (long long)(floq_mono_ms() - t0));
-        return FLOQ_OK;
 }
 
 /* A heartbeat record ("<run_id>:hb", heartbeat_only): attempt `attempt`
@@ -226,51 +166,140 @@ static void apply(floq_worker_t *w, int32_t p, int which,
         }
 }
 
-floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p) {
-        const char *topics[R_CNT] = { w->t_deployments, w->t_schedules,
-                                      w->t_runs };
-        int64_t lo[R_CNT], hi[R_CNT];
-        int done[R_CNT] = { 0 }, left = 0, i;
-        long records = 0;
-        rd_kafka_topic_partition_list_t *l;
-        rd_kafka_resp_err_t err;
-        int64_t t0 = floq_mono_ms(), deadline;
-        floq_err_t ret = FLOQ_OK;
-
+/* A restore starts: partition @p p's state is dropped and rebuilt, the
+ * commands partition's stable committed offset first. */
+static void restore_start(floq_worker_t *w, wrestore_t *rs, int32_t p) {
+        memset(rs, 0, sizeof(*rs));
+        rs->p = p;
+        rs->stage = WRS_OFFSETS;
+        rs->t0 = floq_mono_ms();
+        rs->deadline = rs->t0 + w->restore_timeout_ms;
+        rs->committed = -1;
         wpart_clear(&w->parts[p]);
-        deadline = t0 + w->restore_timeout_ms;
-        l = rd_kafka_topic_partition_list_new(R_CNT);
-        for (i = 0; i < R_CNT; i++) {
-                if ((ret = wait_stable(w, topics[i], p, deadline, &lo[i],
-                                       &hi[i])))
-                        goto out;
-                if (hi[i] <= lo[i]) {
-                        done[i] = 1;
-                        continue;
-                }
-                rd_kafka_topic_partition_list_add(l, topics[i], p)->offset =
-                        RD_KAFKA_OFFSET_BEGINNING;
-                left++;
+}
+
+/* WRS_OFFSETS: the committed offset of commands partition p, from the
+ * group coordinator. The consumer is read_committed, so librdkafka asks
+ * with require_stable (KIP-447): while a previous owner's transaction
+ * over the group's offsets is open the broker answers
+ * UNSTABLE_OFFSET_COMMIT, and the state that transaction wrote must not
+ * be read yet. One bounded ask per step; 1 when it is known. */
+static int step_offsets(floq_worker_t *w, wrestore_t *rs, int ask_ms) {
+        rd_kafka_topic_partition_list_t *l =
+                rd_kafka_topic_partition_list_new(1);
+        rd_kafka_resp_err_t err;
+
+        rd_kafka_topic_partition_list_add(l, w->t_commands, rs->p)->offset =
+                RD_KAFKA_OFFSET_INVALID;
+        err = rd_kafka_committed(w->consumer, l, ask_ms);
+        if (!err)
+                err = l->elems[0].err;
+        if (!err) {
+                rs->committed = l->elems[0].offset >= 0 ? l->elems[0].offset
+                                                         : -1;
+                if (rs->logged)
+                        floq_notice("rebalance", "committed offsets stable "
+                                                 "after %lld ms",
+                                    (long long)(floq_mono_ms() - rs->t0));
+                rs->logged = 0;
+        } else if (!rs->logged++ ||
+                   err != RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT) {
+                floq_notice("rebalance", "committed offsets of '%s' [%d]: "
+                                         "%s, asking again",
+                            w->t_commands, (int)rs->p, rd_kafka_err2str(err));
         }
-        if (!left)
-                goto out;
-        if ((err = rd_kafka_assign(w->restorer, l))) {
-                floq_err("restore", "cannot assign: %s", rd_kafka_err2str(err));
-                ret = FLOQ_ERR_KAFKA;
-                goto out;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                /* Unstable: a condition on the broker. A call that timed
+                 * out waited already (librdkafka retries an unstable
+                 * answer inside it): ask again at the next step, so that
+                 * the end of the transaction is seen within librdkafka's
+                 * retry back-off; one answered at once, shortly. */
+                rs->next_try = err == RD_KAFKA_RESP_ERR__TIMED_OUT
+                                       ? 0
+                                       : floq_mono_ms() + 100;
+                return 0;
         }
-        while (left > 0) {
+        return 1;
+}
+
+/* WRS_STABLE, topic rs->topic: wait until its last stable offset has
+ * reached the high watermark as it was at the first ask: every
+ * transaction that wrote below it (a dead owner's, or one committed whose
+ * markers are still pending) has ended, so a read_committed read up to
+ * the end sees all it committed. Records written after the first ask are
+ * not waited for: only this worker writes p's state now. The coordinator
+ * aborts an abandoned transaction after its transaction.timeout.ms, which
+ * bounds the wait in practice; worker.restore.timeout.ms bounds it for
+ * sure. 1 when this topic is stable, 0 to ask again. */
+static int step_stable(floq_worker_t *w, wrestore_t *rs, const char *topic,
+                       int ask_ms) {
+        int i = rs->topic;
+        int64_t hw_lo;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        /* Right after topic creation or a leader change the broker
+         * answers "not leader" for a while, and a dead leader does not
+         * answer: asked again, with fresh metadata, at a later step (the
+         * restore's deadline bounds it). */
+        if (!rs->hw[i]) {
+                err = floq_kafka_watermarks(w->restorer_hw, topic, rs->p,
+                                            &hw_lo, &rs->hw[i], ask_ms);
+                if (!err && !rs->hw[i])
+                        rs->hw[i] = -1; /* empty: asked once */
+                if (err)
+                        rs->hw[i] = 0;
+        }
+        if (!err)
+                err = floq_kafka_watermarks(w->restorer, topic, rs->p,
+                                            &rs->lo[i], &rs->hi[i], ask_ms);
+        if (err) {
+                floq_debug("restore", "'%s' [%d]: %s, asking again", topic,
+                           (int)rs->p, rd_kafka_err2str(err));
+                refresh_leaders(rs->hw[i] ? w->restorer : w->restorer_hw,
+                                topic);
+                rs->next_try = floq_mono_ms() + 200;
+                if (rs->next_try > rs->deadline)
+                        floq_err("restore", "cannot read the end of '%s' "
+                                            "[%d]: %s",
+                                 topic, (int)rs->p, rd_kafka_err2str(err));
+                return 0;
+        }
+        if (rs->hi[i] >= rs->hw[i]) {
+                if (rs->logged)
+                        floq_notice("restore", "'%s' [%d]: stable after "
+                                               "%lld ms",
+                                    topic, (int)rs->p,
+                                    (long long)(floq_mono_ms() - rs->t0));
+                rs->logged = 0;
+                return 1;
+        }
+        if (!rs->logged++)
+                floq_notice("restore", "'%s' [%d]: waiting for an open "
+                                       "transaction (stable offset %lld, "
+                                       "end %lld)",
+                            topic, (int)rs->p, (long long)rs->hi[i],
+                            (long long)rs->hw[i]);
+        rs->next_try = floq_mono_ms() + 100;
+        return 0;
+}
+
+/* WRS_READ: records of the restorer, for up to @p until (mono ms); 1 when
+ * every state partition is read to its end. */
+static int step_read(floq_worker_t *w, wrestore_t *rs,
+                     const char *const *topics, int64_t until) {
+        int i;
+
+        while (rs->left > 0) {
                 rd_kafka_message_t *m;
+                int64_t now = floq_mono_ms();
                 int which = -1;
 
-                if (floq_mono_ms() > deadline) {
-                        floq_err("restore", "partition %d: not restored "
-                                            "within %lld ms",
-                                 (int)p, (long long)w->restore_timeout_ms);
-                        ret = FLOQ_ERR_TIMED_OUT;
-                        break;
-                }
-                if (!(m = rd_kafka_consumer_poll(w->restorer, 100)))
+                if (now >= until)
+                        return 0;
+                if (!(m = rd_kafka_consumer_poll(
+                              w->restorer,
+                              until - now > 100 ? 100 : (int)(until - now))))
                         continue;
                 if (m->rkt)
                         for (i = 0; i < R_CNT; i++)
@@ -278,31 +307,217 @@ floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p) {
                                             topics[i]))
                                         which = i;
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        if (which >= 0 && !done[which]) {
-                                done[which] = 1;
-                                left--;
+                        if (which >= 0 && !rs->done[which]) {
+                                rs->done[which] = 1;
+                                rs->left--;
                         }
+                } else if (m->err ==
+                                   RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED &&
+                           !m->rkt) {
+                        /* the reader's placeholder group (never joined,
+                         * nothing committed: see reader_new) needs no
+                         * ACL; librdkafka still looks its coordinator up */
+                        floq_debug("restore", "partition %d: %s", (int)rs->p,
+                                   rd_kafka_message_errstr(m));
                 } else if (m->err) {
-                        floq_warn("restore", "partition %d: %s", (int)p,
+                        floq_warn("restore", "partition %d: %s", (int)rs->p,
                                   rd_kafka_message_errstr(m));
-                } else if (which >= 0 && !done[which] &&
-                           m->partition == p) {
-                        apply(w, p, which, m);
-                        records++;
-                        if (m->offset >= hi[which] - 1) {
-                                done[which] = 1;
-                                left--;
+                } else if (which >= 0 && !rs->done[which] &&
+                           m->partition == rs->p) {
+                        apply(w, rs->p, which, m);
+                        rs->records++;
+                        if (m->offset >= rs->hi[which] - 1) {
+                                rs->done[which] = 1;
+                                rs->left--;
                         }
                 }
                 rd_kafka_message_destroy(m);
         }
-        rd_kafka_assign(w->restorer, NULL);
-out:
-        rd_kafka_topic_partition_list_destroy(l);
+        return 1;
+}
+
+/* The restore log line (0162 reads it). */
+static void restore_logged(floq_worker_t *w, const wrestore_t *rs) {
         floq_info("restore", "partition %d: %zu deployments, %zu runs from "
                              "%ld records in %lld ms",
-                  (int)p, json_object_size(w->parts[p].deployments),
-                  json_object_size(w->parts[p].runs), records,
-                  (long long)(floq_mono_ms() - t0));
-        return ret;
+                  (int)rs->p, json_object_size(w->parts[rs->p].deployments),
+                  wpart_run_count(&w->parts[rs->p]), rs->records,
+                  (long long)(floq_mono_ms() - rs->t0));
+}
+
+/* The restorer reads for one restore at a time (WRS_READ); the others
+ * wait for it at the end of WRS_STABLE. */
+static void reader_release(floq_worker_t *w, wrestore_t *rs) {
+        if (rs->stage == WRS_READ && w->reading == rs->p) {
+                rd_kafka_assign(w->restorer, NULL);
+                w->reading = -1;
+        }
+}
+
+/* Advance @p rs until it is done, it must wait for the broker
+ * (rs->next_try), or @p until (mono ms) has come. FLOQ_OK also while it
+ * goes on (rs->stage tells); an error ends it. */
+static floq_err_t restore_step(floq_worker_t *w, wrestore_t *rs,
+                               int64_t until, int ask_ms) {
+        const char *topics[R_CNT] = { w->t_deployments, w->t_schedules,
+                                      w->t_runs };
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_resp_err_t err;
+        int i;
+
+        while (rs->stage != WRS_DONE) {
+                int64_t now = floq_mono_ms();
+
+                if (now > rs->deadline) {
+                        floq_err("restore", "partition %d: not restored "
+                                            "within %lld ms (%s)",
+                                 (int)rs->p, (long long)w->restore_timeout_ms,
+                                 rs->stage == WRS_OFFSETS
+                                         ? "its committed offsets are not "
+                                           "stable"
+                                 : rs->stage == WRS_STABLE
+                                         ? "a transaction is still open"
+                                         : "reading");
+                        return FLOQ_ERR_TIMED_OUT;
+                }
+                if (rs->next_try > now || now >= until)
+                        return FLOQ_OK;
+                switch (rs->stage) {
+                case WRS_OFFSETS:
+                        if (step_offsets(w, rs, ask_ms))
+                                rs->stage = WRS_STABLE;
+                        break;
+                case WRS_STABLE:
+                        if (rs->topic < R_CNT) {
+                                if (!step_stable(w, rs, topics[rs->topic],
+                                                 ask_ms))
+                                        break;
+                                if (++rs->topic < R_CNT)
+                                        break;
+                        }
+                        if (w->reading >= 0 && w->reading != rs->p) {
+                                /* Another restore is reading. */
+                                rs->next_try = now + 20;
+                                break;
+                        }
+                        l = rd_kafka_topic_partition_list_new(R_CNT);
+                        for (i = 0; i < R_CNT; i++) {
+                                if (rs->hi[i] <= rs->lo[i]) {
+                                        rs->done[i] = 1;
+                                        continue;
+                                }
+                                rd_kafka_topic_partition_list_add(
+                                        l, topics[i], rs->p)
+                                        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                                rs->left++;
+                        }
+                        err = l->cnt ? rd_kafka_assign(w->restorer, l)
+                                     : RD_KAFKA_RESP_ERR_NO_ERROR;
+                        rd_kafka_topic_partition_list_destroy(l);
+                        if (err) {
+                                floq_err("restore", "cannot assign: %s",
+                                         rd_kafka_err2str(err));
+                                return FLOQ_ERR_KAFKA;
+                        }
+                        rs->stage = rs->left ? WRS_READ : WRS_DONE;
+                        if (rs->left)
+                                w->reading = rs->p;
+                        break;
+                case WRS_READ:
+                        if (step_read(w, rs, topics, until)) {
+                                reader_release(w, rs);
+                                rs->stage = WRS_DONE;
+                        }
+                        break;
+                case WRS_DONE:
+                        break;
+                }
+        }
+        restore_logged(w, rs);
+        return FLOQ_OK;
+}
+
+void worker_restore_cancel(floq_worker_t *w, int32_t p) {
+        wrestore_t *rs;
+
+        if (p < 0 || p >= w->part_cnt || !w->restores)
+                return;
+        rs = &w->restores[p];
+        if (rs->p == p) {
+                floq_notice("restore", "partition %d: restore abandoned "
+                                       "after %lld ms (no longer assigned)",
+                            (int)p, (long long)(floq_mono_ms() - rs->t0));
+                reader_release(w, rs);
+                rs->p = -1;
+        }
+        wpart_clear(&w->parts[p]);
+        w->parts[p].restoring = 0;
+}
+
+int32_t worker_restore_tick(floq_worker_t *w, int64_t budget_ms,
+                            int64_t *committed) {
+        int64_t now = floq_mono_ms(), soonest = now + WRESTORE_IDLE_MAX_MS;
+        int64_t spent;
+        wrestore_t *rs = NULL;
+        floq_err_t err;
+        int32_t p = -1, i;
+
+        *committed = -1;
+        /* Round robin over the partitions being restored, skipping those
+         * that wait on the broker (an open transaction, an election): one
+         * restore held for seconds holds no other (after an abort every
+         * owned partition is restored again). The one reading goes first:
+         * it holds the restorer. */
+        if (w->reading >= 0 && w->parts[w->reading].restoring)
+                p = w->reading;
+        for (i = 0; p < 0 && i < w->part_cnt; i++) {
+                int32_t q = (w->restore_next + i) % w->part_cnt;
+
+                if (!w->parts[q].restoring)
+                        continue;
+                rs = &w->restores[q];
+                if (rs->p != q)
+                        restore_start(w, rs, q);
+                if (rs->next_try > now && now <= rs->deadline) {
+                        if (rs->next_try < soonest)
+                                soonest = rs->next_try;
+                        continue;
+                }
+                p = q;
+        }
+        if (p < 0) {
+                /* each waits on the broker: the loop may wait until the
+                 * soonest asks again instead of spinning */
+                w->restore_idle_ms = (int)(soonest > now ? soonest - now : 1);
+                return -1;
+        }
+        w->restore_idle_ms = 0;
+        rs = &w->restores[p];
+        if (rs->p != p)
+                restore_start(w, rs, p);
+        w->restore_next = (p + 1) % w->part_cnt;
+        worker_busy_begin(w, "restore step");
+        err = restore_step(w, rs, now + budget_ms, 500);
+        worker_busy_end(w);
+        /* The time this step read is not the others' (one reader): their
+         * worker.restore.timeout.ms counts only their own waiting. */
+        spent = floq_mono_ms() - now;
+        for (i = 0; i < w->part_cnt; i++)
+                if (i != p && w->restores[i].p == i)
+                        w->restores[i].deadline += spent;
+        if (err) {
+                /* Serving it from half a state could run commands twice:
+                 * stop, and let the supervisor restart us. */
+                floq_err("rebalance", "partition %d: restore failed",
+                         (int)p);
+                w->fatal = FLOQ_ERR_KAFKA;
+                reader_release(w, rs);
+                rs->p = -1;
+                return -1;
+        }
+        if (rs->stage != WRS_DONE)
+                return -1;
+        *committed = rs->committed;
+        rs->p = -1;
+        return p;
 }

@@ -5,10 +5,14 @@
  * does not know about). Executor events become RUNNING and terminal
  * RunStates plus replies; live runs refresh heartbeat_at; runs whose
  * owner vanished (heartbeat older than worker.heartbeat.timeout.ms and not
- * live here) are retried per the deployment's policy or end LOST (G2);
- * runs of partitions this worker gives up are stopped with DRAIN and
- * recorded RETRYING without consuming an attempt, so the next owner
- * restarts them and two attempts never overlap.
+ * live here) are retried per the deployment's policy or end LOST (G2),
+ * except remote runs (their RunState's backend outlives its worker),
+ * which the new owner re-attaches to (executor.c) and tracks to their end;
+ * runs of partitions this worker gives up are stopped with DRAIN and,
+ * once ended, recorded RETRYING without consuming an attempt (a drain) or
+ * announced to the next owner by a handover notice (a revocation, a lost
+ * assignment), never waited for on the loop, so the next owner restarts
+ * them and two attempts never overlap.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,7 +134,12 @@ json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
                           const json_t *body) {
         char run_id[37];
         json_t *rs = run_state_new(w, cmd, body, run_id);
+        const json_t *dep = json_object_get(w->parts[p].deployments,
+                                            wjs(cmd, "deployment"));
 
+        /* The backend is the run's own from here on: a redeploy to
+         * another one does not change what a takeover finds running. */
+        set_str(rs, "backend", dep ? wjs(dep, "backend") : NULL);
         if (wtxn_put_run(w, p, json_incref(rs))) {
                 json_decref(rs);
                 return NULL;
@@ -147,14 +156,18 @@ static void run_reply(floq_worker_t *w, const json_t *rs, const char *status,
                                      wjs(rs, "deployment"), status, final);
         const char *id = wjs(rs, "run_id");
         const char *ref = wjs(rs, "backend_ref");
+        const char *burl = wjs(rs, "backend_url");
         char *url = wurl_expand(w->url_template, id, wjs(rs, "deployment"));
         json_t *v;
 
         json_object_set_new(r, "run_id", json_string(id));
-        /* A backend whose reference is a URL (airflow: the DAG run's page
-         * in the Airflow UI) names the run better than the template. */
-        if (ref && (!strncmp(ref, "http://", 7) ||
-                    !strncmp(ref, "https://", 8)))
+        /* The run's page in its backend's own UI (the Airflow DAG run, the
+         * Prefect flow run) names it better than the template; a reference
+         * that is a URL (an older worker's airflow runs) too. */
+        if (burl)
+                json_object_set_new(r, "url", json_string(burl));
+        else if (ref && (!strncmp(ref, "http://", 7) ||
+                         !strncmp(ref, "https://", 8)))
                 json_object_set_new(r, "url", json_string(ref));
         else if (url)
                 json_object_set_new(r, "url", json_string(url));
@@ -199,10 +212,11 @@ void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
         json_object_set_new(n, "next_attempt_at", json_null());
         set_str(n, "reason", reason);
         set_result(n, res);
-        floq_info("run", "run %s of '%s' ended %s (attempt %lld)%s%s",
-                  wjs(n, "run_id"), wjs(n, "deployment"), status,
-                  (long long)wji(n, "attempt", 1), reason ? ": " : "",
-                  reason ? reason : "");
+        floq_info_ids("run", wjs(n, "run_id"), wjs(n, "command_id"),
+                      "run %s of '%s' ended %s (attempt %lld)%s%s",
+                      wjs(n, "run_id"), wjs(n, "deployment"), status,
+                      (long long)wji(n, "attempt", 1), reason ? ": " : "",
+                      reason ? reason : "");
         json_incref(n);
         if (!wtxn_put_run(w, p, n)) {
                 heartbeat_forget(w, p, wjs(n, "run_id"));
@@ -236,9 +250,10 @@ static void run_retrying(floq_worker_t *w, int32_t p, json_t *rs,
         json_object_set_new(n, "heartbeat_at", json_integer(floq_now_ms()));
         set_str(n, "reason", reason);
         set_result(n, res);
-        floq_info("run", "run %s of '%s': attempt %d due in %lld ms: %s",
-                  wjs(n, "run_id"), wjs(n, "deployment"), attempt,
-                  (long long)(due - floq_now_ms()), reason ? reason : "");
+        floq_info_ids("run", wjs(n, "run_id"), wjs(n, "command_id"),
+                      "run %s of '%s': attempt %d due in %lld ms: %s",
+                      wjs(n, "run_id"), wjs(n, "deployment"), attempt,
+                      (long long)(due - floq_now_ms()), reason ? reason : "");
         json_incref(n);
         if (!wtxn_put_run(w, p, n))
                 wtakeover_mark_mine(&w->parts[p], id, n);
@@ -251,6 +266,42 @@ static const json_t *run_retry_policy(floq_worker_t *w, int32_t p,
                                       wjs(rs, "deployment"));
 
         return dep ? json_object_get(dep, "retry") : NULL;
+}
+
+/* The name of the backend running @p rs's attempt: the run's own
+ * (RunState.backend), or for a record of an older worker without one its
+ * deployment's (NULL when that is gone too). */
+static const char *run_backend_name(floq_worker_t *w, int32_t p,
+                                    const json_t *rs) {
+        const json_t *dep;
+
+        if (wjs(rs, "backend"))
+                return wjs(rs, "backend");
+        dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
+        return dep ? wjs(dep, "backend") : NULL;
+}
+
+/* 1 when run @p rs's attempts go on without their worker: the backend
+ * that started it says so, whatever the deployment names today (a
+ * redeploy to another backend does not stop a remote run). */
+static int run_outlives_worker(floq_worker_t *w, int32_t p, const json_t *rs) {
+        const char *name = run_backend_name(w, p, rs);
+        const floq_backend_ops_t *ops = name ? floq_backend_find(name) : NULL;
+
+        return ops && ops->outlives_worker;
+}
+
+/* The backend instance that can re-attach to @p rs's remote run, or NULL
+ * (no attach, not configured here, or no stored reference). */
+static floq_backend_t *run_attach_backend(floq_worker_t *w, int32_t p,
+                                          const json_t *rs) {
+        floq_backend_t *be = worker_backend(w, run_backend_name(w, p, rs));
+
+        return be && be->ops->outlives_worker && be->ops->attach &&
+                               wjs(rs, "backend_ref") &&
+                               ref_ok(wjs(rs, "backend_ref"))
+                       ? be
+                       : NULL;
 }
 
 /* A failed attempt: retry when the policy allows, else end @p status. */
@@ -279,27 +330,58 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
         json_t *rs, *n;
         const char *status;
 
+        if (p >= 0 && p < w->part_cnt && w->parts[p].restoring &&
+            w->parts[p].rewound) {
+                /* Restoring again after an abort: applied once the
+                 * partition's state is back (worker_runs_rewound_done()). */
+                wevlist_push(&w->replay, ev);
+                return;
+        }
         if (p < 0 || p >= w->part_cnt || !w->parts[p].owned ||
-            !(rs = json_object_get(w->parts[p].runs, ev->run_id))) {
-                floq_debug("run", "event for run %s of a partition not "
-                                  "owned any more, dropped",
-                           ev->run_id);
+            !(rs = wpart_run(&w->parts[p], ev->run_id))) {
+                floq_debug_ids("run", ev->run_id, NULL,
+                               "event for run %s of a partition not "
+                               "owned any more, dropped",
+                               ev->run_id);
                 floq_exec_event_release(ev);
                 return;
         }
         status = wjs(rs, "status");
         if (wji(rs, "attempt", 1) != ev->attempt ||
             wrun_status_terminal(status)) {
-                floq_debug("run", "stale event for run %s attempt %d (%s)",
-                           ev->run_id, ev->attempt, status ? status : "?");
+                floq_debug_ids("run", ev->run_id, wjs(rs, "command_id"),
+                               "stale event for run %s attempt %d (%s)",
+                               ev->run_id, ev->attempt, status ? status : "?");
                 floq_exec_event_release(ev);
                 return;
         }
         if (wtxn_begin(w)) {
-                floq_exec_event_release(ev);
+                /* Kept with the step's events: the commit that follows
+                 * rewinds (begin_failed), and the rewind applies them
+                 * again once the partition is restored; released, the
+                 * attempt's end would be lost (the executor does not send
+                 * it twice) and the run retried by a takeover. */
+                wtxn_keep_event(w, ev);
                 return;
         }
-        if (ev->type == FLOQ_EXEC_STARTED) {
+        if (ev->type == FLOQ_EXEC_STARTED && status &&
+            !strcmp(status, "RUNNING")) {
+                /* Re-attached (a takeover, scan()): the run started long
+                 * ago and said so; only its new worker is news. */
+                n = json_deep_copy(rs);
+                json_object_set_new(n, "heartbeat_at",
+                                    json_integer(floq_now_ms()));
+                set_str(n, "worker", w->id);
+                if (ev->backend_url && ref_ok(ev->backend_url))
+                        set_str(n, "backend_url", ev->backend_url);
+                floq_notice("run", "run %s of '%s': re-attached to remote "
+                                   "run %s (attempt %d)",
+                            ev->run_id, wjs(n, "deployment"),
+                            wjs(n, "backend_ref") ? wjs(n, "backend_ref")
+                                                  : "-",
+                            ev->attempt);
+                wtxn_put_run(w, p, n);
+        } else if (ev->type == FLOQ_EXEC_STARTED) {
                 int64_t now = floq_now_ms();
                 /* START once per run; a later attempt is RUNNING (G7) */
                 const char *ol = json_is_integer(json_object_get(
@@ -313,17 +395,24 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
                 json_object_set_new(n, "heartbeat_at", json_integer(now));
                 json_object_set_new(n, "next_attempt_at", json_null());
                 set_str(n, "worker", w->id);
+                if (ev->backend)
+                        set_str(n, "backend", ev->backend);
+                set_str(n, "backend_url", ref_ok(ev->backend_url)
+                                                  ? ev->backend_url
+                                                  : NULL);
                 if (ref_ok(ev->backend_ref))
                         set_str(n, "backend_ref", ev->backend_ref);
                 else if (ev->backend_ref)
-                        floq_warn("run", "run %s: backend reference of %zu "
-                                         "bytes not kept (longer than %d "
-                                         "or not printable)",
-                                  ev->run_id, strlen(ev->backend_ref),
-                                  WREF_MAX);
-                floq_info("run", "run %s of '%s' started (attempt %d, %s)",
-                          ev->run_id, wjs(n, "deployment"), ev->attempt,
-                          ref_ok(ev->backend_ref) ? ev->backend_ref : "-");
+                        floq_warn_ids("run", ev->run_id, wjs(n, "command_id"),
+                                      "run %s: backend reference of %zu "
+                                      "bytes not kept (longer than %d "
+                                      "or not printable)",
+                                      ev->run_id, strlen(ev->backend_ref),
+                                      WREF_MAX);
+                floq_info_ids("run", ev->run_id, wjs(n, "command_id"),
+                              "run %s of '%s' started (attempt %d, %s)",
+                              ev->run_id, wjs(n, "deployment"), ev->attempt,
+                              ref_ok(ev->backend_ref) ? ev->backend_ref : "-");
                 json_incref(n);
                 if (!wtxn_put_run(w, p, n)) {
                         run_reply(w, n, "RUNNING", 0);
@@ -384,10 +473,84 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev) {
 
 static void submit_failed(floq_worker_t *w, int32_t p, json_t *rs,
                           const char *why) {
-        floq_warn("run", "run %s: cannot start: %s", wjs(rs, "run_id"), why);
+        floq_warn_ids("run", wjs(rs, "run_id"), wjs(rs, "command_id"),
+                      "run %s: cannot start: %s", wjs(rs, "run_id"), why);
         if (wtxn_begin(w))
                 return;
         run_failed(w, p, rs, "FAILED", why, NULL);
+}
+
+/* A re-attach that cannot even be submitted: the remote run may still go
+ * on, so LOST (never a retry beside it). */
+static void attach_lost(floq_worker_t *w, int32_t p, json_t *rs,
+                        const char *why) {
+        char reason[700];
+
+        snprintf(reason, sizeof(reason),
+                 "cannot re-attach to remote run %s: %s: it may still run",
+                 wjs(rs, "backend_ref") ? wjs(rs, "backend_ref") : "-", why);
+        if (!wtxn_begin(w))
+                worker_run_terminal(w, p, rs, "LOST", reason, NULL);
+}
+
+/* Submit the re-attach of RUNNING run @p rs that scan() took over: the
+ * executor calls the backend's attach() with the stored backend_ref on
+ * the attempt's thread (it may block on the network), and tracks the
+ * remote run as if it had started it. The spec is the deployment's only
+ * while it still names the run's backend (a redeploy to another backend
+ * leaves the backend only its reference). The timeout counts from the
+ * attempt's start. 1: handled; 0: no slot. */
+static int submit_attach(floq_worker_t *w, int32_t p, json_t *rs) {
+        const char *name = run_backend_name(w, p, rs);
+        floq_backend_t *be = run_attach_backend(w, p, rs);
+        const json_t *dep = json_object_get(w->parts[p].deployments,
+                                            wjs(rs, "deployment"));
+        json_t *spec = NULL;
+        floq_run_req_t req;
+        json_error_t jerr;
+        char errstr[512];
+        floq_err_t err;
+        int64_t timeout = wji(rs, "timeout_ms", -1);
+
+        if (!be) {
+                attach_lost(w, p, rs, "its backend cannot re-attach here");
+                return 1;
+        }
+        if (dep && wjs(dep, "backend") && !strcmp(wjs(dep, "backend"), name))
+                spec = json_loads(wjs(dep, "spec") ? wjs(dep, "spec") : "", 0,
+                                  &jerr);
+        if (!spec)
+                spec = json_object();
+        if (timeout < 0)
+                timeout = dep ? wji(dep, "timeout_ms", 0) : 0;
+        if (timeout > 0) {
+                timeout -= floq_now_ms() -
+                           wji(rs, "started_at", floq_now_ms());
+                if (timeout < 1)
+                        timeout = 1;
+        }
+        memset(&req, 0, sizeof(req));
+        req.run_id = wjs(rs, "run_id");
+        req.deployment = wjs(rs, "deployment");
+        req.attempt = (int)wji(rs, "attempt", 1);
+        req.spec = spec;
+        req.params = json_object_get(rs, "params");
+        req.timeout_ms = timeout > 0 ? timeout : 0;
+        req.scheduled_for = wji(rs, "scheduled_for", 0);
+        req.attach_ref = wjs(rs, "backend_ref");
+        err = floq_executor_submit(w->ex, be, &req,
+                                   (void *)(intptr_t)(p + 1), errstr,
+                                   sizeof(errstr));
+        json_decref(spec);
+        if (err == FLOQ_ERR_STATE && floq_executor_free_slots(w->ex) <= 0)
+                return 0;
+        if (err) {
+                attach_lost(w, p, rs, errstr);
+                return 1;
+        }
+        floq_debug("run", "run %s: re-attach submitted (attempt %d, %s)",
+                   req.run_id, req.attempt, req.attach_ref);
+        return 1;
 }
 
 /* 1: handled (started, dropped or failed); 0: no slot, try later. */
@@ -403,13 +566,17 @@ static int submit_one(floq_worker_t *w, const wafter_t *a) {
         int64_t timeout;
 
         if (!w->parts[p].owned ||
-            !(rs = json_object_get(w->parts[p].runs, a->run_id)))
+            !(rs = wpart_run(&w->parts[p], a->run_id)))
                 return 1;
         status = wjs(rs, "status");
+        if (floq_executor_has(w->ex, a->run_id))
+                return 1;
+        /* scan() took it over to re-attach to its remote run */
+        if (status && !strcmp(status, "RUNNING") && wjs(rs, "worker") &&
+            !strcmp(wjs(rs, "worker"), w->id) && run_attach_backend(w, p, rs))
+                return submit_attach(w, p, rs);
         if (!status || (strcmp(status, "ACCEPTED") &&
                         strcmp(status, "RETRYING")))
-                return 1;
-        if (floq_executor_has(w->ex, a->run_id))
                 return 1;
         dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
         if (!dep) {
@@ -450,27 +617,34 @@ static int submit_one(floq_worker_t *w, const wafter_t *a) {
                 submit_failed(w, p, rs, errstr);
                 return 1;
         }
-        floq_debug("run", "run %s submitted (attempt %d)", a->run_id,
-                   req.attempt);
+        floq_debug_ids("run", a->run_id, NULL,
+                       "run %s submitted (attempt %d)", a->run_id,
+                       req.attempt);
         return 1;
 }
 
 void worker_runs_pump(floq_worker_t *w) {
-        size_t done = 0;
+        size_t i, k;
+        int full = 0;
 
         if (w->draining)
                 return;
-        while (done < w->queue.cnt && floq_executor_free_slots(w->ex) > 0) {
-                if (!submit_one(w, &w->queue.items[done]))
-                        break;
-                json_object_del(w->inflight, w->queue.items[done].run_id);
-                done++;
+        /* In order; a run of a partition being restored (again, after an
+         * abort) keeps its place until its state is back. */
+        for (i = 0, k = 0; i < w->queue.cnt; i++) {
+                wafter_t *a = &w->queue.items[i];
+
+                if (full || w->parts[a->partition].restoring ||
+                    floq_executor_free_slots(w->ex) <= 0 ||
+                    !submit_one(w, a)) {
+                        if (!w->parts[a->partition].restoring)
+                                full = 1;
+                        w->queue.items[k++] = *a;
+                        continue;
+                }
+                json_object_del(w->inflight, a->run_id);
         }
-        if (done) {
-                memmove(w->queue.items, w->queue.items + done,
-                        (w->queue.cnt - done) * sizeof(*w->queue.items));
-                w->queue.cnt -= done;
-        }
+        w->queue.cnt = k;
 }
 
 /* ------------------------------------------------------------ ticks */
@@ -484,31 +658,40 @@ static int run_is_ours(floq_worker_t *w, const char *run_id) {
 typedef int (*run_pick_t)(floq_worker_t *w, const char *run_id,
                           const json_t *rs, int64_t now);
 
-/* The ids of partition @p p's runs that @p want picks, at most @p max,
- * copied into @p ids (cleared first): the passes below change the runs
- * object while they walk the ids. */
+/* The ids of partition @p p's non-terminal runs that @p want picks, at
+ * most @p max, copied into @p ids (cleared first): the passes below change
+ * the runs object while they walk the ids. Only the live index is walked,
+ * never the retained finished runs. */
 static void pick_runs(floq_worker_t *w, int32_t p, run_pick_t want,
                       int64_t now, size_t max, json_t *ids) {
-        const char *k;
-        json_t *v;
+        const char *dep, *k;
+        json_t *set, *v, *rs;
 
         json_array_clear(ids);
-        json_object_foreach(w->parts[p].runs, k, v) {
-                if (json_array_size(ids) >= max)
-                        break;
-                if (want(w, k, v, now))
-                        json_array_append_new(ids, json_string(k));
+        json_object_foreach(w->parts[p].live, dep, set) {
+                json_object_foreach(set, k, v) {
+                        if (json_array_size(ids) >= max)
+                                return;
+                        if ((rs = wpart_run(&w->parts[p], k)) &&
+                            want(w, k, rs, now))
+                                json_array_append_new(ids, json_string(k));
+                }
         }
 }
 
-/* Live here: accepted or running on this worker's executor. */
+/* Live here: an attempt on this worker's executor (accepted or running).
+ * A run still queued here (w->inflight) gets no heartbeat: nothing of it
+ * runs, so nothing could overlap with another worker's attempt, and under
+ * a backlog those heartbeats outnumbered the state changes. It stays ours
+ * (no takeover here, run_is_ours()); a new owner after a rebalance or a
+ * crash waits the heartbeat timeout on its own clock as for any run. */
 static int pick_live(floq_worker_t *w, const char *run_id, const json_t *rs,
                      int64_t now) {
         const char *s = wjs(rs, "status");
 
         (void)now;
         return s && (!strcmp(s, "RUNNING") || !strcmp(s, "ACCEPTED")) &&
-               run_is_ours(w, run_id);
+               floq_executor_has(w->ex, run_id);
 }
 
 /* Not finished and not ours: possibly orphaned, or a retry that is due. */
@@ -517,18 +700,6 @@ static int pick_unowned(floq_worker_t *w, const char *run_id,
         (void)now;
         return !wrun_status_terminal(wjs(rs, "status")) &&
                !run_is_ours(w, run_id);
-}
-
-/* Finished longer than worker.run.retention.ms ago. */
-static int pick_expired(floq_worker_t *w, const char *run_id,
-                        const json_t *rs, int64_t now) {
-        int64_t ended = wji(rs, "finished_at", -1);
-
-        (void)run_id;
-        if (ended < 0)
-                ended = wji(rs, "heartbeat_at", wji(rs, "created_at", now));
-        return wrun_status_terminal(wjs(rs, "status")) &&
-               now - ended > w->run_retention_ms;
 }
 
 /* The heartbeat record of @p rs at @p now: a RunState with only the run's
@@ -574,7 +745,7 @@ static void heartbeats(floq_worker_t *w) {
                 pick_runs(w, p, pick_live, now, SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
                         const char *id = json_string_value(v);
-                        json_t *rs = json_object_get(w->parts[p].runs, id);
+                        json_t *rs = wpart_run(&w->parts[p], id);
                         json_t *hb, *n;
                         floq_err_t err;
 
@@ -622,7 +793,9 @@ static void expire(floq_worker_t *w) {
         for (p = 0; p < w->part_cnt && w->run_retention_ms > 0; p++) {
                 if (!w->parts[p].owned)
                         continue;
-                pick_runs(w, p, pick_expired, now, WEXPIRE_BATCH - n, ids);
+                json_array_clear(ids);
+                wpart_expired(&w->parts[p], now, w->run_retention_ms,
+                              WEXPIRE_BATCH - n, ids);
                 json_array_foreach(ids, i, v) {
                         if (wtxn_del_run(w, p, json_string_value(v)))
                                 break;
@@ -654,17 +827,6 @@ static int64_t retry_delay_of(const json_t *rs) {
  * handover: no worker named), starts when its backoff has passed; any
  * other one (its writer may have started the next attempt before it
  * vanished) also waits the heartbeat timeout. */
-/* 1 when run @p rs's attempts go on without their worker (its
- * deployment's backend says so). */
-static int run_outlives_worker(floq_worker_t *w, int32_t p, const json_t *rs) {
-        const json_t *dep = json_object_get(w->parts[p].deployments,
-                                            wjs(rs, "deployment"));
-        floq_backend_t *be = dep ? worker_backend(w, wjs(dep, "backend"))
-                                 : NULL;
-
-        return be && be->ops->outlives_worker;
-}
-
 static void scan(floq_worker_t *w) {
         int64_t mono = floq_mono_ms();
         json_t *ids = json_array(), *keep = json_object(), *v;
@@ -678,7 +840,7 @@ static void scan(floq_worker_t *w) {
                 pick_runs(w, p, pick_unowned, floq_now_ms(), SIZE_MAX, ids);
                 json_array_foreach(ids, i, v) {
                         const char *id = json_string_value(v);
-                        json_t *rs = json_object_get(w->parts[p].runs, id);
+                        json_t *rs = wpart_run(&w->parts[p], id);
                         const char *s = rs ? wjs(rs, "status") : NULL;
                         const char *prev;
                         int64_t age;
@@ -709,10 +871,11 @@ static void scan(floq_worker_t *w) {
                                  * the same attempt here. */
                                 json_t *n = json_deep_copy(rs);
 
-                                floq_notice("run", "run %s: taking over from "
-                                                   "worker %s (accepted, "
-                                                   "unchanged for %lld ms)",
-                                            id, prev, (long long)age);
+                                floq_notice_ids("run", id, wjs(rs, "command_id"),
+                                                "run %s: taking over from "
+                                                "worker %s (accepted, "
+                                                "unchanged for %lld ms)",
+                                                id, prev, (long long)age);
                                 json_object_set_new(n, "heartbeat_at",
                                                     json_integer(floq_now_ms()));
                                 set_str(n, "worker", w->id);
@@ -724,12 +887,48 @@ static void scan(floq_worker_t *w) {
                                  "worker %s lost: no heartbeat seen for "
                                  "%lld ms",
                                  prev, (long long)age);
-                        floq_notice("run", "run %s (attempt %lld): %s", id,
-                                    (long long)wji(rs, "attempt", 1), why);
+                        floq_notice_ids("run", id, wjs(rs, "command_id"),
+                                        "run %s (attempt %lld): %s", id,
+                                        (long long)wji(rs, "attempt", 1), why);
+                        if (!strcmp(s, "RUNNING") &&
+                            run_attach_backend(w, p, rs)) {
+                                /* Its remote run goes on: track it from
+                                 * here (re-attach on an executor thread,
+                                 * submit_one()), never start another. */
+                                json_t *n = json_deep_copy(rs);
+
+                                floq_notice_ids("run", id,
+                                                wjs(rs, "command_id"),
+                                                "run %s: re-attaching to "
+                                                "remote run %s",
+                                                id, wjs(rs, "backend_ref"));
+                                json_object_set_new(n, "heartbeat_at",
+                                                    json_integer(floq_now_ms()));
+                                set_str(n, "worker", w->id);
+                                if (!wtxn_put_run(w, p, n))
+                                        wtxn_after(w, WAFTER_SUBMIT, p, id);
+                                continue;
+                        }
+                        if (wpart_stop_recorded(&w->parts[p], rs, id)) {
+                                /* A committed stop had cancelled it
+                                 * before its worker died: the stop
+                                 * stands, never a retry (a remote run
+                                 * was re-attached above instead: its
+                                 * stop went out after that commit, and
+                                 * it ends as its backend says). */
+                                size_t n = strlen(why);
+
+                                snprintf(why + n, sizeof(why) - n,
+                                         "; it had been stopped");
+                                worker_run_terminal(w, p, rs, "CANCELLED",
+                                                    why, NULL);
+                                continue;
+                        }
                         if (run_outlives_worker(w, p, rs)) {
                                 /* Its remote job may still be going on:
                                  * another attempt would run beside it
-                                 * (G2). */
+                                 * (G2), and this backend cannot re-attach
+                                 * to it. */
                                 size_t n = strlen(why);
 
                                 snprintf(why + n, sizeof(why) - n,
@@ -782,66 +981,46 @@ int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,
 
 /* ------------------------------------------------------------ handover */
 
-void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
-        json_t *live = json_array(), *v;
+static void orphan_add(floq_worker_t *w, int32_t p, const char *run_id,
+                       int attempt, const char *deployment,
+                       const char *command_id, int64_t deadline);
+
+/* No wait here (issue 9, item 5): the ends of the stopped attempts come
+ * back as executor events, which the loop records (a drain, which waits
+ * for them in the loop before it leaves the group) or announces to the
+ * next owner (a revocation, @p announce). */
+int worker_runs_handover(floq_worker_t *w, const unsigned char *which,
+                         int announce) {
+        int64_t deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
         const char *k;
+        json_t *v, *rs;
         int32_t p;
         size_t i, j;
-        int64_t deadline;
+        int stopped = 0;
 
         for (p = 0; p < w->part_cnt; p++) {
                 if (!which[p] || !w->parts[p].owned)
                         continue;
                 json_object_foreach(w->parts[p].runs, k, v) {
-                        if (floq_executor_has(w->ex, k)) {
-                                floq_executor_stop(w->ex, k, FLOQ_STOP_DRAIN);
-                                json_array_append_new(live, json_string(k));
-                        }
+                        if (!floq_executor_has(w->ex, k))
+                                continue;
+                        floq_executor_stop(w->ex, k, FLOQ_STOP_DRAIN);
+                        stopped++;
+                        if (announce)
+                                orphan_add(w, p, k, (int)wji(v, "attempt", 1),
+                                           wjs(v, "deployment"),
+                                           wjs(v, "command_id"), deadline);
                 }
         }
-        if (json_array_size(live))
-                floq_notice("run", "handing over %zu live run(s)",
-                            json_array_size(live));
-        /* The process backend needs its kill grace at most; the margin
-         * covers the executor's own polling. */
-        deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
-        worker_busy_begin(w, "handover wait");
-        for (;;) {
-                floq_exec_event_t ev;
-                int any = 0;
-
-                json_array_foreach(live, i, v)
-                        if (floq_executor_has(w->ex, json_string_value(v)))
-                                any = 1;
-                if (!any || floq_mono_ms() > deadline)
-                        break;
-                memset(&ev, 0, sizeof(ev));
-                if (floq_executor_next_event(w->ex, &ev, 100))
-                        worker_run_event(w, &ev);
-        }
-        worker_busy_end(w);
-        {
-                floq_exec_event_t ev;
-
-                /* Events queued meanwhile (FINISHED of handed-over runs
-                 * included) still belong in this transaction. */
-                memset(&ev, 0, sizeof(ev));
-                while (floq_executor_next_event(w->ex, &ev, 0)) {
-                        worker_run_event(w, &ev);
-                        memset(&ev, 0, sizeof(ev));
-                }
-        }
-        json_array_foreach(live, i, v)
-                if (floq_executor_has(w->ex, json_string_value(v)))
-                        floq_err("run", "run %s did not stop in time; the "
-                                        "next owner takes it over after the "
-                                        "heartbeat timeout",
-                                 json_string_value(v));
+        if (stopped)
+                floq_notice("run", "handing over %d live run(s)%s", stopped,
+                            announce ? ": their next owner is told once "
+                                       "they have ended"
+                                     : "");
 
         /* Queued runs that never started: RETRYING now, same attempt. */
         for (i = 0, j = 0; i < w->queue.cnt; i++) {
                 wafter_t *a = &w->queue.items[i];
-                json_t *rs;
 
                 p = a->partition;
                 if (!which[p]) {
@@ -850,7 +1029,7 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
                 }
                 json_object_del(w->inflight, a->run_id);
                 rs = w->parts[p].owned
-                             ? json_object_get(w->parts[p].runs, a->run_id)
+                             ? wpart_run(&w->parts[p], a->run_id)
                              : NULL;
                 if (rs && wjs(rs, "status") &&
                     !strcmp(wjs(rs, "status"), "ACCEPTED") &&
@@ -861,5 +1040,310 @@ void worker_runs_handover(floq_worker_t *w, const unsigned char *which) {
                                      1);
         }
         w->queue.cnt = j;
-        json_decref(live);
+        return stopped;
+}
+
+/* ------------------------------------------------------------ lost */
+
+/* A handover notice on the commands topic: the header that tells it from
+ * a command, and its value, a heartbeat-shaped RunState (runs.c's
+ * heartbeat_record(): run id, deployment, command id, attempt, worker). */
+#define WNOTICE_HEADER "floq.handover"
+
+static void orphan_add(floq_worker_t *w, int32_t p, const char *run_id,
+                       int attempt, const char *deployment,
+                       const char *command_id, int64_t deadline) {
+        json_t *o = json_object_get(w->orphans, run_id);
+
+        if (o)
+                return;
+        o = json_pack("{s:i, s:i, s:s, s:s, s:I}", "p", (int)p, "attempt",
+                      attempt, "deployment", deployment ? deployment : "",
+                      "command_id", command_id ? command_id : "", "deadline",
+                      (json_int_t)deadline);
+        if (o)
+                json_object_set_new(w->orphans, run_id, o);
+}
+
+void worker_runs_lost(floq_worker_t *w, const unsigned char *which) {
+        int64_t deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        const char *k;
+        json_t *v;
+        int32_t p;
+        size_t i;
+
+        for (p = 0; p < w->part_cnt; p++) {
+                if (!which[p] || !w->parts[p].owned)
+                        continue;
+                json_object_foreach(w->parts[p].runs, k, v) {
+                        if (!floq_executor_has(w->ex, k))
+                                continue;
+                        floq_executor_stop(w->ex, k, FLOQ_STOP_DRAIN);
+                        orphan_add(w, p, k, (int)wji(v, "attempt", 1),
+                                   wjs(v, "deployment"), wjs(v, "command_id"),
+                                   deadline);
+                }
+        }
+        /* Attempts that ended in the transaction being aborted: their end
+         * is not in Kafka, where they are still RUNNING. */
+        for (i = 0; i < w->txn.events.cnt; i++) {
+                const floq_exec_event_t *ev = &w->txn.events.evs[i];
+                json_t *rs;
+
+                p = (int32_t)((intptr_t)ev->opaque - 1);
+                if (p < 0 || p >= w->part_cnt || !which[p] ||
+                    ev->type == FLOQ_EXEC_STARTED || !ev->run_id[0])
+                        continue;
+                rs = wpart_run(&w->parts[p], ev->run_id);
+                orphan_add(w, p, ev->run_id, ev->attempt,
+                           rs ? wjs(rs, "deployment") : NULL,
+                           rs ? wjs(rs, "command_id") : NULL, deadline);
+        }
+        if (json_object_size(w->orphans))
+                floq_notice("run", "%zu attempt(s) of lost partitions: "
+                                   "stopping them, their next owner is told "
+                                   "once they have ended",
+                            json_object_size(w->orphans));
+}
+
+void worker_runs_rewound_gone(floq_worker_t *w, int32_t p) {
+        int64_t deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+        const char *k;
+        json_t *v, *tmp;
+        size_t i, n;
+
+        json_object_foreach_safe(w->rewound_live, tmp, k, v) {
+                if (wji(v, "p", -1) != p)
+                        continue;
+                if (floq_executor_has(w->ex, k)) {
+                        floq_executor_stop(w->ex, k, FLOQ_STOP_DRAIN);
+                        orphan_add(w, p, k, (int)wji(v, "attempt", 1),
+                                   wjs(v, "deployment"), wjs(v, "command_id"),
+                                   deadline);
+                }
+        }
+        /* Ended while the partition was being restored: their end is not
+         * in Kafka, where they are still RUNNING. */
+        for (i = 0, n = 0; i < w->replay.cnt; i++) {
+                floq_exec_event_t *ev = &w->replay.evs[i];
+
+                if ((int32_t)((intptr_t)ev->opaque - 1) != p) {
+                        w->replay.evs[n++] = *ev;
+                        continue;
+                }
+                if (ev->type != FLOQ_EXEC_STARTED && ev->run_id[0] &&
+                    (v = json_object_get(w->rewound_live, ev->run_id)))
+                        orphan_add(w, p, ev->run_id, ev->attempt,
+                                   wjs(v, "deployment"), wjs(v, "command_id"),
+                                   deadline);
+                else if (ev->type != FLOQ_EXEC_STARTED && ev->run_id[0])
+                        orphan_add(w, p, ev->run_id, ev->attempt, NULL, NULL,
+                                   deadline);
+                floq_exec_event_release(ev);
+        }
+        w->replay.cnt = n;
+        /* only now: the loop above names its notices from these */
+        json_object_foreach_safe(w->rewound_live, tmp, k, v)
+                if (wji(v, "p", -1) == p)
+                        json_object_del(w->rewound_live, k);
+}
+
+void worker_runs_rewound_done(floq_worker_t *w, int32_t p) {
+        wevlist_t mine;
+        const char *k;
+        json_t *v, *tmp;
+        size_t i, n;
+
+        json_object_foreach_safe(w->rewound_live, tmp, k, v) {
+                if (wji(v, "p", -1) == p)
+                        json_object_del(w->rewound_live, k);
+        }
+        memset(&mine, 0, sizeof(mine));
+        for (i = 0, n = 0; i < w->replay.cnt; i++) {
+                floq_exec_event_t *ev = &w->replay.evs[i];
+
+                if ((int32_t)((intptr_t)ev->opaque - 1) == p)
+                        wevlist_push(&mine, ev);
+                else
+                        w->replay.evs[n++] = *ev;
+        }
+        w->replay.cnt = n;
+        for (i = 0; i < mine.cnt; i++)
+                worker_run_event(w, &mine.evs[i]);
+        free(mine.evs);
+}
+
+static rd_kafka_t *notices_producer(floq_worker_t *w) {
+        char errstr[512];
+        rd_kafka_conf_t *kc;
+
+        if (w->notices)
+                return w->notices;
+        if (!(kc = floq_kafka_conf_new(w->conf, "producer", errstr,
+                                       sizeof(errstr))))
+                goto fail;
+        if (!(w->notices = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
+                                        sizeof(errstr)))) {
+                rd_kafka_conf_destroy(kc);
+                goto fail;
+        }
+        return w->notices;
+fail:
+        floq_err("run", "cannot create the producer of handover notices: %s",
+                 errstr);
+        return NULL;
+}
+
+/* Tell partition @p p's owner that attempt @p attempt of run @p run_id
+ * ended on this worker after the partition was lost. Not state: a
+ * plain record on the commands partition, which only its owner acts on. */
+static void notice_send(floq_worker_t *w, const char *run_id,
+                        const json_t *o) {
+        rd_kafka_t *rk = notices_producer(w);
+        int32_t p = (int32_t)wji(o, "p", 0);
+        json_t *rs = json_object(), *hb;
+        rd_kafka_resp_err_t err;
+        void *buf = NULL;
+        size_t len = 0;
+
+        json_object_set_new(rs, "run_id", json_string(run_id));
+        json_object_set(rs, "deployment", json_object_get(o, "deployment"));
+        json_object_set(rs, "command_id", json_object_get(o, "command_id"));
+        json_object_set_new(rs, "status", json_string("RUNNING"));
+        json_object_set(rs, "attempt", json_object_get(o, "attempt"));
+        hb = heartbeat_record(rs, w->id, floq_now_ms());
+        json_decref(rs);
+        if (!rk || !hb ||
+            floq_codec_encode(w->codec, FLOQ_MSG_RUN_STATE, hb, &buf, &len,
+                              NULL, 0)) {
+                json_decref(hb);
+                return;
+        }
+        err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(w->t_commands), RD_KAFKA_V_PARTITION(p),
+                RD_KAFKA_V_KEY(wjs(hb, "deployment"),
+                               strlen(wjs(hb, "deployment"))),
+                RD_KAFKA_V_VALUE(buf, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_HEADER(WNOTICE_HEADER, "1", 1), RD_KAFKA_V_END);
+        if (err)
+                floq_err("run", "run %s: cannot send its handover notice: %s",
+                         run_id, rd_kafka_err2str(err));
+        else
+                floq_notice("run", "run %s: attempt %lld ended after "
+                                   "partition %d was lost: handover notice "
+                                   "sent to its next owner",
+                            run_id, (long long)wji(hb, "attempt", 1), (int)p);
+        free(buf);
+        json_decref(hb);
+}
+
+void worker_runs_orphans_tick(floq_worker_t *w) {
+        int64_t now = floq_mono_ms();
+        const char *k;
+        json_t *v, *tmp;
+
+        if (w->notices)
+                rd_kafka_poll(w->notices, 0);
+        json_object_foreach_safe(w->orphans, tmp, k, v) {
+                int32_t p = (int32_t)wji(v, "p", 0);
+
+                if (floq_executor_has(w->ex, k)) {
+                        if (now < wji(v, "deadline", 0))
+                                continue;
+                        /* Still live: no notice (the heartbeat timeout
+                         * settles it, as after a death). */
+                        floq_err("run", "run %s: its attempt did not stop "
+                                        "in time after partition %d was "
+                                        "lost; no handover",
+                                 k, (int)p);
+                } else {
+                        /* Also when p is ours again: its event may have
+                         * been dropped while it was not, and a notice the
+                         * state no longer matches is ignored. */
+                        notice_send(w, k, v);
+                }
+                json_object_del(w->orphans, k);
+        }
+}
+
+int worker_runs_is_notice(const rd_kafka_message_t *m) {
+        rd_kafka_headers_t *h = NULL;
+        const void *val;
+        size_t size;
+
+        return !rd_kafka_message_headers(m, &h) &&
+               !rd_kafka_header_get_last(h, WNOTICE_HEADER, &val, &size);
+}
+
+void worker_runs_notice(floq_worker_t *w, int32_t p,
+                        const rd_kafka_message_t *m) {
+        json_t *hb = NULL, *rs, *n;
+        const char *id, *by, *s;
+        char errstr[256], why[400];
+        int attempt;
+
+        if (!m->payload ||
+            floq_codec_decode(w->codec, FLOQ_MSG_RUN_STATE, m->payload,
+                              m->len, &hb, errstr, sizeof(errstr))) {
+                floq_warn("run", "partition %d offset %lld: a handover "
+                                 "notice that does not decode, ignored",
+                          (int)p, (long long)m->offset);
+                return;
+        }
+        id = wjs(hb, "run_id");
+        by = wjs(hb, "worker");
+        attempt = (int)wji(hb, "attempt", 1);
+        rs = id ? wpart_run(&w->parts[p], id) : NULL;
+        s = rs ? wjs(rs, "status") : NULL;
+        if (!rs || !s || strcmp(s, "RUNNING") || !by || !wjs(rs, "worker") ||
+            strcmp(by, wjs(rs, "worker")) || wji(rs, "attempt", 1) != attempt ||
+            run_is_ours(w, id)) {
+                floq_info("run", "run %s: handover notice of worker %s "
+                                 "(attempt %d) does not match its state, "
+                                 "ignored",
+                          id ? id : "?", by ? by : "?", attempt);
+                json_decref(hb);
+                return;
+        }
+        if (wpart_stop_recorded(&w->parts[p], rs, id)) {
+                /* A committed stop had cancelled it: its CANCELLED was
+                 * the old owner's to write, and it lost the partition
+                 * first. The stop stands: never a retry. */
+                snprintf(why, sizeof(why), "stopped; its attempt %d ended "
+                                           "on worker %s, which lost "
+                                           "partition %d before recording "
+                                           "it",
+                         attempt, by, (int)p);
+                floq_notice("run", "run %s: %s", id, why);
+                worker_run_terminal(w, p, rs, "CANCELLED", why, NULL);
+                json_decref(hb);
+                return;
+        }
+        /* RETRYING at the same attempt, still naming the worker: the
+         * record changed, so the takeover clock starts again and the
+         * attempt starts after a heartbeat timeout of ours, as any
+         * takeover (a notice is not signed; waiting keeps "never two live
+         * attempts" whoever wrote it). */
+        snprintf(why, sizeof(why), "attempt %d handed over by worker %s "
+                                   "(it lost partition %d)",
+                 attempt, by, (int)p);
+        n = json_deep_copy(rs);
+        json_object_set_new(n, "status", json_string("RETRYING"));
+        json_object_set_new(n, "next_attempt_at",
+                            json_integer(floq_now_ms()));
+        json_object_set_new(n, "heartbeat_at", json_integer(floq_now_ms()));
+        set_str(n, "reason", why);
+        floq_notice("run", "run %s: %s", id, why);
+        wtxn_put_run(w, p, n);
+        json_decref(hb);
+}
+
+void worker_runs_notices_close(floq_worker_t *w) {
+        if (!w->notices)
+                return;
+        if (rd_kafka_flush(w->notices, 5000))
+                floq_warn("run", "handover notices not delivered");
+        rd_kafka_destroy(w->notices);
+        w->notices = NULL;
 }

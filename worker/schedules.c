@@ -637,9 +637,10 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
         json_object_set_new(r, "next_fire_times", times);
         set_detail(r, sch);
         json_object_set_new(r, "reason", json_string(err));
-        floq_info("schedule", "%s: schedule '%s' of '%s' %s: '%s' in %s",
-                  wjs(cmd, "command_id"), sid, name,
-                  old ? "replaced" : "added", expr, tzname);
+        floq_info_ids("schedule", NULL, wjs(cmd, "command_id"),
+                      "%s: schedule '%s' of '%s' %s: '%s' in %s",
+                      wjs(cmd, "command_id"), sid, name,
+                      old ? "replaced" : "added", expr, tzname);
         worker_reply(w, wjs(cmd, "reply_to"), r);
         return FLOQ_OK;
 }
@@ -719,8 +720,9 @@ static floq_err_t pause_resume(floq_worker_t *w, int32_t p,
         free(text);
         json_decref(d);
         json_object_set_new(r, "reason", json_string(reason));
-        floq_info("schedule", "%s: '%s': %s", wjs(cmd, "command_id"), name,
-                  reason);
+        floq_info_ids("schedule", NULL, wjs(cmd, "command_id"),
+                      "%s: '%s': %s", wjs(cmd, "command_id"), name,
+                      reason);
         worker_reply(w, wjs(cmd, "reply_to"), r);
         return FLOQ_OK;
 }
@@ -774,8 +776,9 @@ floq_err_t worker_cmd_unschedule(floq_worker_t *w, int32_t p,
                              wjs(cmd, "correlation_id"), name, "UNSCHEDULED",
                              1);
         json_object_set_new(r, "reason", json_string(reason));
-        floq_info("schedule", "%s: '%s': %s", wjs(cmd, "command_id"), name,
-                  reason);
+        floq_info_ids("schedule", NULL, wjs(cmd, "command_id"),
+                      "%s: '%s': %s", wjs(cmd, "command_id"), name,
+                      reason);
         worker_reply(w, wjs(cmd, "reply_to"), r);
         return FLOQ_OK;
 }
@@ -798,7 +801,7 @@ static void schedule_runs(floq_worker_t *w, int32_t p, const char *name,
         sr->active = json_array();
         sr->prev = wpart_schedule_runs(&w->parts[p], name, sid, &active);
         json_object_foreach((json_t *)active, k, v)
-                if ((rs = json_object_get(w->parts[p].runs, k)))
+                if ((rs = wpart_run(&w->parts[p], k)))
                         json_array_append(sr->active, rs);
 }
 
@@ -841,8 +844,9 @@ static void fire(floq_worker_t *w, int32_t p, const char *name,
                 json_object_set_new(r, "url", json_string(url));
         free(url);
         json_object_set_new(r, "attempt", json_integer(1));
-        floq_info("schedule", "'%s'/'%s' due %lld: run %s (command %s)",
-                  name, sid, (long long)due, wjs(rs, "run_id"), cmd_id);
+        floq_info_ids("schedule", wjs(rs, "run_id"), cmd_id,
+                      "'%s'/'%s' due %lld: run %s (command %s)",
+                      name, sid, (long long)due, wjs(rs, "run_id"), cmd_id);
         worker_reply(w, NULL, r);
         json_decref(rs);
 }

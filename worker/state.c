@@ -15,6 +15,10 @@
 
 #include "worker_int.h"
 
+/* Bound of a kept finished run's encoding: far above the size budget,
+ * which every record written meets. */
+#define WPART_CODEC_MAX (16u << 20)
+
 /* Bounds on envelope strings: a command id is a UUID, names are short. */
 #define WCMD_NAME_MAX 249 /* Kafka's own topic/key manners */
 
@@ -34,16 +38,62 @@ int64_t wji(const json_t *obj, const char *key, int64_t def) {
         return def;
 }
 
+/* ------------------------------------------------- the ended queue */
+
+/* Each entry is three words: the run id's hash, the end the record said
+ * when it was queued (wrun_ended_at(), -1 for none: a later end of the
+ * same run queues it again and makes this entry stale), and when it is
+ * due: that end, but never later than the clock when it was queued, so
+ * that one record stamped far ahead (a fast clock) holds back nothing
+ * queued after it. */
+#define RUNQ_WORDS 3
+
+static void runq_clear(wrunq_t *q) {
+        q->head = q->cnt = 0;
+}
+
+/* Append run @p run_id that ended with record @p rs; out of memory loses
+ * the entry (the run is then kept past its retention, never removed
+ * early). */
+static void runq_push(wrunq_t *q, const char *run_id, const json_t *rs) {
+        int64_t now = floq_now_ms(), ended = wrun_ended_at(rs, -1);
+
+        if (q->head && q->head * 2 >= q->cnt) {
+                memmove(q->ids, q->ids + q->head,
+                        (q->cnt - q->head) * sizeof(*q->ids));
+                q->cnt -= q->head;
+                q->head = 0;
+        }
+        if (q->cnt + RUNQ_WORDS > q->cap) {
+                size_t ncap = q->cap ? q->cap * 2 : 64 * RUNQ_WORDS;
+                uint64_t *n = realloc(q->ids, ncap * sizeof(*n));
+
+                if (!n)
+                        return;
+                q->ids = n;
+                q->cap = ncap;
+        }
+        q->ids[q->cnt++] = wdone_hash(run_id);
+        q->ids[q->cnt++] = (uint64_t)ended;
+        q->ids[q->cnt++] = (uint64_t)(ended < 0 || ended > now ? now : ended);
+}
+
 void wpart_init(wpart_t *part) {
         memset(part, 0, sizeof(*part));
         part->deployments = json_object();
         part->schedules = json_object();
         part->runs = json_object();
         part->idem = json_object();
+        part->idem_gone = json_object();
         part->cmds = json_object();
         part->sched_active = json_object();
         part->sched_last = json_object();
         part->seen = json_object();
+        part->live = json_object();
+        part->decoded = json_object();
+        part->decoded_old = json_object();
+        wdone_init(&part->done);
+        part->codec = floq_codec_new(WPART_CODEC_MAX, NULL, 0);
         part->next_offset = -1;
         part->skip_from = -1;
         part->committed = -1;
@@ -54,16 +104,24 @@ void wpart_clear(wpart_t *part) {
         json_object_clear(part->schedules);
         json_object_clear(part->runs);
         json_object_clear(part->idem);
+        json_object_clear(part->idem_gone);
         json_object_clear(part->cmds);
         json_object_clear(part->sched_active);
         json_object_clear(part->sched_last);
         json_object_clear(part->seen);
+        json_object_clear(part->live);
+        json_object_clear(part->decoded);
+        json_object_clear(part->decoded_old);
+        wdone_clear(&part->done);
+        runq_clear(&part->ended);
         part->owned = 0;
         part->next_offset = -1;
         part->skip_from = -1;
         part->committed = -1;
         part->pos_retry_mono = 0;
         part->paused = 0;
+        part->parked = 0;
+        part->park_epoch++;
         part->sched_gen++;
 }
 
@@ -72,10 +130,19 @@ void wpart_release(wpart_t *part) {
         json_decref(part->schedules);
         json_decref(part->runs);
         json_decref(part->idem);
+        json_decref(part->idem_gone);
         json_decref(part->cmds);
         json_decref(part->sched_active);
         json_decref(part->sched_last);
         json_decref(part->seen);
+        json_decref(part->live);
+        json_decref(part->decoded);
+        json_decref(part->decoded_old);
+        wdone_clear(&part->done);
+        if (part->codec)
+                floq_codec_destroy(part->codec);
+        runq_clear(&part->ended);
+        free(part->ended.ids);
         memset(part, 0, sizeof(*part));
 }
 
@@ -133,7 +200,7 @@ static void sched_index(wpart_t *part, const char *run_id, const json_t *old,
                         json_object_del(part->sched_active, k);
         }
         last_id = json_string_value(json_object_get(part->sched_last, k));
-        last = last_id ? json_object_get(part->runs, last_id) : NULL;
+        last = last_id ? wpart_run(part, last_id) : NULL;
         if (!rs) {
                 /* Past retention: the latest one goes without a successor
                  * (only BUFFER_ONE looks at it, for a finished time). */
@@ -146,41 +213,266 @@ static void sched_index(wpart_t *part, const char *run_id, const json_t *old,
         free(k);
 }
 
-void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs) {
-        json_t *old = json_object_get(part->runs, run_id);
+/* Keep the live index and the ended queue in step with RunState @p rs of
+ * @p run_id (NULL: the run goes away) replacing @p old (or NULL). */
+static void live_index(wpart_t *part, const char *run_id, const json_t *old,
+                       const json_t *rs) {
+        int was = old && !wrun_status_terminal(wjs(old, "status"));
+        int is = rs && !wrun_status_terminal(wjs(rs, "status"));
+        const char *od = old ? wjs(old, "deployment") : NULL;
+        const char *nd = rs ? wjs(rs, "deployment") : NULL;
+        json_t *set;
+
+        if (was && od && (!is || !nd || strcmp(od, nd)) &&
+            (set = json_object_get(part->live, od))) {
+                json_object_del(set, run_id);
+                if (!json_object_size(set))
+                        json_object_del(part->live, od);
+        }
+        if (is && nd) {
+                if (!(set = json_object_get(part->live, nd))) {
+                        set = json_object();
+                        json_object_set_new(part->live, nd, set);
+                }
+                json_object_set_new(set, run_id, json_true());
+        }
+        /* A run enters the queue when it becomes finished (or is first
+         * seen finished, as in a restore). */
+        if (rs && !is && (!old || was))
+                runq_push(&part->ended, run_id, rs);
+}
+
+const json_t *wpart_live_runs(const wpart_t *part, const char *deployment) {
+        return deployment ? json_object_get(part->live, deployment) : NULL;
+}
+
+int64_t wrun_ended_at(const json_t *rs, int64_t now) {
+        int64_t ended = wji(rs, "finished_at", -1);
+
+        if (ended < 0)
+                ended = wji(rs, "heartbeat_at", wji(rs, "created_at", now));
+        return ended;
+}
+
+size_t wpart_expired(wpart_t *part, int64_t now, int64_t retention_ms,
+                     size_t max, json_t *ids) {
+        wrunq_t *q = &part->ended;
+        size_t i, n = 0;
+
+        for (i = q->head; i + RUNQ_WORDS <= q->cnt && n < max;
+             i += RUNQ_WORDS) {
+                json_t *rs = part->codec ? wdone_get_hash(&part->done,
+                                                          part->codec,
+                                                          q->ids[i])
+                                         : NULL;
+                int64_t due = (int64_t)q->ids[i + 2];
+
+                if (!rs || !wjs(rs, "run_id") ||
+                    wrun_ended_at(rs, -1) != (int64_t)q->ids[i + 1]) {
+                        /* gone, live again, or ended again (queued again
+                         * then): drop it (only from the front, so the
+                         * entries handed out stay put) */
+                        json_decref(rs);
+                        if (i == q->head)
+                                q->head += RUNQ_WORDS;
+                        continue;
+                }
+                if (now - due <= retention_ms) {
+                        json_decref(rs);
+                        break; /* the rest are due later (near enough) */
+                }
+                json_array_append_new(ids, json_string(wjs(rs, "run_id")));
+                json_decref(rs);
+                n++;
+        }
+        return n;
+}
+
+/* Remember @p rs as the object borrowed for finished run @p run_id (a
+ * new reference is taken), in the current generation. @p rs and @p
+ * run_id may live in the older generation, which a turnover frees: both
+ * are held until they are in the new one. An object already borrowed for
+ * @p run_id is never replaced (callers may hold it): the caller uses the
+ * one returned. */
+static json_t *decoded_keep(wpart_t *part, const char *run_id, json_t *rs) {
+        json_t *have = json_object_get(part->decoded, run_id);
+        char *id;
+
+        if (have)
+                return have;
+        if (!(id = strdup(run_id)))
+                return rs; /* not kept: valid while the caller's ref is */
+        if ((have = json_object_get(part->decoded_old, run_id)))
+                rs = have; /* the borrowed one moves to the new generation */
+        json_incref(rs);
+        if (json_object_size(part->decoded) >= WPART_DECODED_MAX) {
+                json_t *t = part->decoded_old;
+
+                part->decoded_old = part->decoded;
+                part->decoded = t;
+                json_object_clear(part->decoded);
+        }
+        json_object_set(part->decoded, id, rs);
+        json_decref(rs);
+        free(id);
+        return rs;
+}
+
+static void decoded_forget(wpart_t *part, const char *run_id) {
+        json_object_del(part->decoded, run_id);
+        json_object_del(part->decoded_old, run_id);
+}
+
+json_t *wpart_run(wpart_t *part, const char *run_id) {
+        json_t *rs, *kept;
+
+        if (!run_id)
+                return NULL;
+        if ((rs = json_object_get(part->runs, run_id)) ||
+            (rs = json_object_get(part->decoded, run_id)))
+                return rs;
+        if ((rs = json_object_get(part->decoded_old, run_id)))
+                return decoded_keep(part, run_id, rs); /* in use: younger */
+        if (!part->codec || !(rs = wdone_get(&part->done, part->codec, run_id)))
+                return NULL;
+        kept = decoded_keep(part, run_id, rs);
+        if (kept != rs) {
+                json_decref(rs);
+                return kept;
+        }
+        /* kept holds a reference unless strdup failed: then rs leaks
+         * rather than dangles */
+        if (json_object_get(part->decoded, run_id) == rs)
+                json_decref(rs);
+        return rs;
+}
+
+int wpart_stop_recorded(const wpart_t *part, const json_t *rs,
+                        const char *run_id) {
+        const char *name = wjs(rs, "deployment");
+        json_t *dep = name ? json_object_get(part->deployments, name) : NULL;
+        json_t *o, *v;
+        size_t i, j;
+
+        json_array_foreach(json_object_get(dep, "recent_commands"), i, o) {
+                if (!wjs(o, "status") || strcmp(wjs(o, "status"), "STOPPED"))
+                        continue;
+                json_array_foreach(json_object_get(o, "cancelled_runs"), j, v)
+                        if (json_is_string(v) &&
+                            !strcmp(json_string_value(v), run_id))
+                                return 1;
+        }
+        return 0;
+}
+
+size_t wpart_run_count(const wpart_t *part) {
+        return json_object_size(part->runs) + part->done.cnt;
+}
+
+/* Remember that idempotency key @p k (idem_key()) went away with its
+ * finished run @p old (retention): a later run command with it is told
+ * (commands.c). Bounded: the oldest entries go first. */
+static void idem_gone_add(wpart_t *part, const char *k, const char *run_id,
+                          const json_t *old) {
+        void *it;
+
+        while (json_object_size(part->idem_gone) >= WIDEM_GONE_MAX &&
+               (it = json_object_iter(part->idem_gone)))
+                json_object_del(part->idem_gone, json_object_iter_key(it));
+        json_object_set_new(part->idem_gone, k,
+                            json_pack("{s:s,s:I}", "run_id", run_id,
+                                      "finished_at",
+                                      (json_int_t)wji(old, "finished_at",
+                                                      0)));
+}
+
+const json_t *wpart_find_idem_gone(const wpart_t *part,
+                                   const char *deployment,
+                                   const char *idempotency_key) {
+        char *k = idem_key(deployment, idempotency_key);
+        const json_t *o;
+
+        if (!k)
+                return NULL;
+        o = json_object_get(part->idem_gone, k);
+        free(k);
+        return o;
+}
+
+void wpart_put_run(wpart_t *part, const char *run_id_arg, json_t *rs) {
+        /* the caller's id may be borrowed from the version this replaces,
+         * which goes below */
+        char *run_id = strdup(run_id_arg);
+        json_t *old;
         const char *dep, *key, *cmd;
+        int old_live, keep_compact;
         char *k;
 
-        sched_index(part, run_id, old, rs);
+        if (!run_id) {
+                json_decref(rs); /* out of memory: the record is lost */
+                return;
+        }
+        old = wpart_run(part, run_id);
 
-        if (old) {
+        json_incref(old); /* it may leave runs below */
+        old_live = old && json_object_get(part->runs, run_id) == old;
+        sched_index(part, run_id, old, rs);
+        live_index(part, run_id, old, rs);
+
+        if (old && !rs) {
                 /* An older version's index entries point at the same run;
                  * drop them only when the run goes away. */
-                if (!rs) {
-                        dep = wjs(old, "deployment");
-                        key = wjs(old, "idempotency_key");
-                        cmd = wjs(old, "command_id");
-                        if (dep && key && (k = idem_key(dep, key))) {
-                                json_object_del(part->idem, k);
-                                free(k);
-                        }
-                        if (cmd)
-                                json_object_del(part->cmds, cmd);
-                        json_object_del(part->runs, run_id);
+                dep = wjs(old, "deployment");
+                key = wjs(old, "idempotency_key");
+                if (dep && key && (k = idem_key(dep, key))) {
+                        json_object_del(part->idem, k);
+                        if (wrun_status_terminal(wjs(old, "status")))
+                                idem_gone_add(part, k, run_id, old);
+                        free(k);
                 }
         }
-        if (!rs)
+        /* The live command index follows live runs only (the finished
+         * ones answer from done): the entry goes when the run goes, ends
+         * or names another command. */
+        if (old_live && (cmd = wjs(old, "command_id")) &&
+            (!rs || wrun_status_terminal(wjs(rs, "status")) ||
+             !wjs(rs, "command_id") || strcmp(cmd, wjs(rs, "command_id"))))
+                json_object_del(part->cmds, cmd);
+        json_decref(old);
+        decoded_forget(part, run_id);
+        if (!rs) {
+                json_object_del(part->runs, run_id);
+                if (part->codec)
+                        wdone_del(&part->done, part->codec, run_id);
+                free(run_id);
                 return;
+        }
         dep = wjs(rs, "deployment");
         key = wjs(rs, "idempotency_key");
         cmd = wjs(rs, "command_id");
         if (dep && key && (k = idem_key(dep, key))) {
                 json_object_set_new(part->idem, k, json_string(run_id));
+                json_object_del(part->idem_gone, k);
                 free(k);
         }
+        /* A finished run is kept compact (its Avro bytes); the object put
+         * stays borrowable as a decoded one. */
+        keep_compact = wrun_status_terminal(wjs(rs, "status")) &&
+                       part->codec &&
+                       !wdone_put(&part->done, part->codec, run_id, rs);
+        if (keep_compact) {
+                json_object_del(part->runs, run_id);
+                decoded_keep(part, run_id, rs);
+                json_decref(rs);
+                free(run_id);
+                return;
+        }
+        if (part->codec)
+                wdone_del(&part->done, part->codec, run_id);
         if (cmd && *cmd)
                 json_object_set_new(part->cmds, cmd, json_string(run_id));
         json_object_set_new(part->runs, run_id, rs);
+        free(run_id);
 }
 
 const char *wpart_find_idem(const wpart_t *part, const char *deployment,
@@ -195,11 +487,27 @@ const char *wpart_find_idem(const wpart_t *part, const char *deployment,
         return id;
 }
 
-const char *wpart_find_cmd(const wpart_t *part, const char *command_id) {
-        return json_string_value(json_object_get(part->cmds, command_id));
+const char *wpart_find_cmd(wpart_t *part, const char *command_id) {
+        const char *id = json_string_value(json_object_get(part->cmds,
+                                                           command_id));
+        json_t *rs, *kept;
+
+        if (id || !part->codec ||
+            !(rs = wdone_find_cmd(&part->done, part->codec, command_id)))
+                return id;
+        /* borrowed from the decoded object, kept like wpart_run()'s (the
+         * one already borrowed for that run, if any, stays) */
+        if (!wjs(rs, "run_id")) {
+                json_decref(rs);
+                return NULL;
+        }
+        kept = decoded_keep(part, wjs(rs, "run_id"), rs);
+        if (json_object_get(part->decoded, wjs(kept, "run_id")) == kept)
+                json_decref(rs);
+        return wjs(kept, "run_id");
 }
 
-const json_t *wpart_schedule_runs(const wpart_t *part, const char *deployment,
+const json_t *wpart_schedule_runs(wpart_t *part, const char *deployment,
                                   const char *schedule_id,
                                   const json_t **activep) {
         char *k = idem_key(deployment, schedule_id);
@@ -211,7 +519,7 @@ const json_t *wpart_schedule_runs(const wpart_t *part, const char *deployment,
         *activep = json_object_get(part->sched_active, k);
         last = json_string_value(json_object_get(part->sched_last, k));
         free(k);
-        return last ? json_object_get(part->runs, last) : NULL;
+        return last ? wpart_run(part, last) : NULL;
 }
 
 int wrun_status_terminal(const char *status) {

@@ -16,7 +16,8 @@
  *   heartbeat_at timestamps another host's clock wrote.
  *
  * - What the loop is doing, for the watchdog: time the loop spends in its
- *   own blocking work (a restore, a handover wait, an artifact download)
+ *   own blocking work (a restore step, the rebalance callback; network work of commands
+ *   is parked off the loop, commands.c)
  *   does not count as "heartbeats cannot reach Kafka", up to the consumer's
  *   session.timeout.ms: while the loop is busy librdkafka's own thread keeps
  *   the group membership, and the partitions cannot move to another worker

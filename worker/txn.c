@@ -95,9 +95,7 @@ void wevlist_clear(wevlist_t *l) {
         l->cnt = 0;
 }
 
-void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev) {
-        wevlist_t *l = &w->txn.events;
-
+void wevlist_push(wevlist_t *l, floq_exec_event_t *ev) {
         if (l->cnt == l->size) {
                 size_t ns = l->size ? l->size * 2 : 16;
                 floq_exec_event_t *n = realloc(l->evs, ns * sizeof(*n));
@@ -113,6 +111,10 @@ void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev) {
         }
         l->evs[l->cnt++] = *ev;
         memset(ev, 0, sizeof(*ev));
+}
+
+void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev) {
+        wevlist_push(&w->txn.events, ev);
 }
 
 void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
@@ -796,6 +798,87 @@ static void discard_after_actions(floq_worker_t *w) {
         t->after_cnt = 0;
 }
 
+/* The stop actions of the open transaction (malloc()ed copies, *cntp of
+ * them; NULL when none), taken before an abort discards them. */
+static wafter_t *stops_take(floq_worker_t *w, size_t *cntp) {
+        wtxn_t *t = &w->txn;
+        wafter_t *out = NULL;
+        size_t i, n = 0;
+
+        *cntp = 0;
+        for (i = 0; i < t->after_cnt; i++)
+                n += t->after[i].op == WAFTER_STOP;
+        if (!n || !(out = malloc(n * sizeof(*out))))
+                return NULL;
+        for (i = 0, n = 0; i < t->after_cnt; i++)
+                if (t->after[i].op == WAFTER_STOP)
+                        out[n++] = t->after[i];
+        *cntp = n;
+        return out;
+}
+
+/*
+ * After an abort and its rewind: the stops the aborted transaction had
+ * queued. When Kafka holds the stop (the commit's outcome was unknown to
+ * librdkafka, say a fatal error after the broker had committed it, and the
+ * restore found the stop's outcome in the Deployment), its command will
+ * not be read again, so the stop is done now; otherwise the transaction
+ * really aborted, the stop command is read again from the committed offset
+ * and decided anew. Either way no stop is silently lost.
+ */
+static void stop_rederive(floq_worker_t *w, const wafter_t *a) {
+        wpart_t *part = &w->parts[a->partition];
+        json_t *rs = json_object_get(part->runs, a->run_id);
+
+        if (!part->owned || !rs || wrun_status_terminal(wjs(rs, "status")) ||
+            !floq_executor_has(w->ex, a->run_id) ||
+            !wpart_stop_recorded(part, rs, a->run_id))
+                return;
+        floq_notice("txn", "run %s: its stop is in Kafka although "
+                           "the commit that carried it failed "
+                           "(outcome unknown): stopping it now",
+                    a->run_id);
+        floq_executor_stop(w->ex, a->run_id, FLOQ_STOP_CANCEL);
+}
+
+void wtxn_restops_tick(floq_worker_t *w) {
+        size_t i, k;
+
+        for (i = 0, k = 0; i < w->restop_cnt; i++) {
+                const wafter_t *a = &w->restops[i];
+
+                if (a->partition < 0 || a->partition >= w->part_cnt)
+                        continue;
+                if (w->parts[a->partition].restoring &&
+                    w->parts[a->partition].rewound) {
+                        w->restops[k++] = *a; /* not restored yet */
+                        continue;
+                }
+                /* Restored (decided now) or no longer ours (dropped). */
+                stop_rederive(w, a);
+        }
+        w->restop_cnt = k;
+}
+
+/* Keep @p cnt stops (taken) for wtxn_restops_tick(). */
+static void restops_add(floq_worker_t *w, wafter_t *stops, size_t cnt) {
+        wafter_t *n;
+
+        if (!cnt)
+                return;
+        n = realloc(w->restops, (w->restop_cnt + cnt) * sizeof(*n));
+        if (!n) {
+                floq_warn("txn", "out of memory: %zu stop(s) of the aborted "
+                                 "transaction are decided again when their "
+                                 "commands are read again",
+                          cnt);
+                return;
+        }
+        memcpy(n + w->restop_cnt, stops, cnt * sizeof(*n));
+        w->restops = n;
+        w->restop_cnt += cnt;
+}
+
 void wtxn_abort(floq_worker_t *w) {
         rd_kafka_error_t *e;
         int attempt = 0;
@@ -1050,45 +1133,76 @@ void wtxn_position(floq_worker_t *w) {
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* After an abort: state back to what Kafka holds, consumer back to the
- * committed offsets, then the executor events of the aborted transaction
- * applied again in a new one. */
-static void txn_rewind(floq_worker_t *w, wevlist_t *replay) {
-        int64_t now = floq_mono_ms();
+/* After an abort: every owned partition is restored again from Kafka,
+ * through the same stepped restore as an assignment (restore.c, driven by
+ * the loop: worker.c's restore_tick()), never here: a restore held by an
+ * open transaction of someone else must not hold the other partitions.
+ * Each partition is paused, marked restoring (not owned: none of its
+ * commands decided, none of its state written) and positioned at its
+ * committed offset once restored. What the aborted transaction had
+ * applied waits for its partition: the executor events in w->replay
+ * (worker_runs_rewound_done()), the stops in w->restops
+ * (wtxn_restops_tick()); the live attempts are remembered in
+ * w->rewound_live, so that a revocation meanwhile can still hand them
+ * over. */
+static void txn_rewind(floq_worker_t *w, wevlist_t *replay, wafter_t *stops,
+                       size_t stop_cnt) {
+        rd_kafka_topic_partition_list_t *pause =
+                rd_kafka_topic_partition_list_new(w->part_cnt + 1);
         int32_t p;
         size_t i;
 
-        worker_busy_begin(w, "restore after an abort");
         for (p = 0; p < w->part_cnt; p++) {
-                int paused = w->parts[p].paused;
-                int64_t committed = w->parts[p].committed;
+                wpart_t *part = &w->parts[p];
+                const char *dep, *k;
+                json_t *set, *v, *rs;
 
-                if (!w->parts[p].owned)
+                if (!part->owned)
                         continue;
-                if (worker_restore_partition(w, p)) {
-                        /* Its state is gone from memory: serving it from
-                         * nothing would lose its runs. Stop, as a failed
-                         * restore on assignment does. */
-                        floq_err("txn", "cannot restore partition %d after "
-                                        "an abort", (int)p);
-                        w->fatal = FLOQ_ERR_KAFKA;
+                json_object_foreach(part->live, dep, set) {
+                        json_object_foreach(set, k, v) {
+                                if (!floq_executor_has(w->ex, k) ||
+                                    !(rs = wpart_run(part, k)))
+                                        continue;
+                                json_object_set_new(
+                                        w->rewound_live, k,
+                                        json_pack("{s:i, s:I, s:s, s:s}", "p",
+                                                  (int)p, "attempt",
+                                                  (json_int_t)wji(rs, "attempt",
+                                                                  1),
+                                                  "deployment",
+                                                  wjs(rs, "deployment")
+                                                          ? wjs(rs, "deployment")
+                                                          : "",
+                                                  "command_id",
+                                                  wjs(rs, "command_id")
+                                                          ? wjs(rs, "command_id")
+                                                          : ""));
+                        }
                 }
-                w->parts[p].owned = 1;
-                w->parts[p].paused = paused;
-                w->parts[p].committed = committed;
-                w->parts[p].next_offset = -1;
-                w->parts[p].skip_from = -1;
-                w->parts[p].pos_retry_mono = now;
+                wpart_clear(part);
+                part->restoring = 1;
+                part->rewound = 1;
+                part->awaiting_pos = 0;
+                part->paused = 1;
+                part->next_offset = -1;
+                part->skip_from = -1;
+                part->committed = -1;
+                part->pos_retry_mono = 0;
+                rd_kafka_topic_partition_list_add(pause, w->t_commands, p);
         }
-        /* Never to the beginning of a partition that has committed
-         * offsets: a fetch that fails is asked again from the loop. */
+        if (pause->cnt) {
+                floq_notice("txn", "restoring %d partition(s) again after "
+                                   "the abort (from the loop)",
+                            pause->cnt);
+                rd_kafka_pause_partitions(w->consumer, pause);
+        }
+        rd_kafka_topic_partition_list_destroy(pause);
         w->pos_backoff_ms = 0;
-        wtxn_position(w);
-        worker_busy_end(w);
-
         for (i = 0; i < replay->cnt; i++)
-                worker_run_event(w, &replay->evs[i]);
+                wevlist_push(&w->replay, &replay->evs[i]);
         replay->cnt = 0;
+        restops_add(w, stops, stop_cnt);
 }
 
 floq_err_t wtxn_commit(floq_worker_t *w) {
@@ -1096,6 +1210,8 @@ floq_err_t wtxn_commit(floq_worker_t *w) {
         rd_kafka_consumer_group_metadata_t *cgmd;
         rd_kafka_error_t *e = NULL;
         wevlist_t replay;
+        wafter_t *stops = NULL;
+        size_t stop_cnt = 0;
         int tries;
         int32_t p;
 
@@ -1212,14 +1328,16 @@ abort:
         replay = w->txn.events;
         memset(&w->txn.events, 0, sizeof(w->txn.events));
         w->txn.begin_failed = 0;
+        stops = stops_take(w, &stop_cnt);
         if (w->txn.open)
                 wtxn_abort(w);
         else
                 discard_after_actions(w);
         if (!w->fatal) {
                 abort_backoff(w);
-                txn_rewind(w, &replay);
+                txn_rewind(w, &replay, stops, stop_cnt);
         }
+        free(stops);
         wevlist_clear(&replay);
         free(replay.evs);
         return w->fatal ? w->fatal : FLOQ_ERR_KAFKA;

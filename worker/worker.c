@@ -7,9 +7,14 @@
  * worker.batch.size commands, drains executor events, writes heartbeats and
  * takes over stale runs, and commits one transaction per batch or per
  * worker.commit.interval.ms. Partitions are paused while the executor's
- * queue is full and while draining. The rebalance callback restores state
- * on assignment and commits, hands runs over and drops state on
- * revocation. See docs/worker.md.
+ * queue is full and while draining. The rebalance callback only records
+ * an assignment (the new partitions paused, restored by the loop a step at
+ * a time while the owned ones go on); on revocation it commits, records
+ * the queued runs RETRYING and drops state, and on revocation or a lost
+ * assignment it stops the live attempts, whose ends are then announced to
+ * the next owner (runs.c): it never waits for them. A drain stops them
+ * from the loop and leaves the group once their ends are committed. See
+ * docs/worker.md.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 #define WGROUP_HEARTBEAT_MS "1000"
 
 static void watchdog_join(floq_worker_t *w);
+static void drain_events(floq_worker_t *w);
 
 const char *floq_worker_id(const floq_worker_t *w) { return w->id; }
 
@@ -75,13 +81,14 @@ void worker_update_intake(floq_worker_t *w) {
         for (p = 0; p < w->part_cnt; p++) {
                 wpart_t *part = &w->parts[p];
 
-                if (!part->owned)
+                if (!part->owned || part->awaiting_pos)
                         continue;
                 if (w->intake_stopped && !part->paused) {
                         rd_kafka_topic_partition_list_add(pause, w->t_commands,
                                                           p);
                         part->paused = 1;
-                } else if (!w->intake_stopped && part->paused) {
+                } else if (!w->intake_stopped && part->paused &&
+                           !part->parked) {
                         rd_kafka_topic_partition_list_add(resume,
                                                           w->t_commands, p);
                         part->paused = 0;
@@ -123,84 +130,19 @@ void worker_update_intake(floq_worker_t *w) {
 
 /* ------------------------------------------------------------ rebalance */
 
-/* The committed offsets of the commands partitions in @p parts, into
- * their offset fields. The consumer is read_committed, so librdkafka asks
- * with require_stable (KIP-447): while a previous owner's transaction over
- * these offsets is open the broker answers UNSTABLE_OFFSET_COMMIT, and the
- * fetch is asked again until it is stable (the coordinator aborts an
- * abandoned transaction after its transaction.timeout.ms), bounded by
- * worker.restore.timeout.ms. Only then does the restore read the state
- * that transaction may have written. A partition without a committed
- * offset keeps RD_KAFKA_OFFSET_INVALID (auto.offset.reset applies). */
-static floq_err_t fetch_stable_offsets(floq_worker_t *w,
-                                       rd_kafka_topic_partition_list_t *parts) {
-        int64_t t0 = floq_mono_ms(), deadline = t0 + w->restore_timeout_ms;
-        rd_kafka_topic_partition_list_t *l =
-                rd_kafka_topic_partition_list_new(parts->cnt);
-        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        floq_err_t ret = FLOQ_OK;
-        int i, tries = 0;
-
-        for (i = 0; i < parts->cnt; i++)
-                if (!strcmp(parts->elems[i].topic, w->t_commands))
-                        rd_kafka_topic_partition_list_add(
-                                l, parts->elems[i].topic,
-                                parts->elems[i].partition);
-        while (l->cnt > 0) {
-                int64_t left = deadline - floq_mono_ms();
-
-                err = rd_kafka_committed(w->consumer, l,
-                                         left < 100 ? 100
-                                         : left > 5000 ? 5000 : (int)left);
-                for (i = 0; !err && i < l->cnt; i++)
-                        if (l->elems[i].err)
-                                err = l->elems[i].err;
-                tries++;
-                if (!err)
-                        break;
-                if (floq_mono_ms() >= deadline) {
-                        floq_err("rebalance", "committed offsets of '%s' "
-                                              "not stable within %lld ms: "
-                                              "%s",
-                                 w->t_commands,
-                                 (long long)w->restore_timeout_ms,
-                                 rd_kafka_err2str(err));
-                        ret = FLOQ_ERR_TIMED_OUT;
-                        goto out;
-                }
-                if (tries == 1 || err != RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT)
-                        floq_notice("rebalance", "committed offsets of '%s': "
-                                                 "%s, asking again",
-                                    w->t_commands, rd_kafka_err2str(err));
-                /* Unstable: a previous owner's transaction is still open;
-                 * ask again shortly (a condition on the broker). */
-                rd_kafka_poll(w->restorer, 200);
-        }
-        for (i = 0; i < l->cnt; i++) {
-                rd_kafka_topic_partition_t *rp = rd_kafka_topic_partition_list_find(
-                        parts, l->elems[i].topic, l->elems[i].partition);
-
-                if (rp && l->elems[i].offset >= 0)
-                        rp->offset = l->elems[i].offset;
-        }
-        if (tries > 1)
-                floq_notice("rebalance", "committed offsets stable after "
-                                         "%lld ms",
-                            (long long)(floq_mono_ms() - t0));
-out:
-        rd_kafka_topic_partition_list_destroy(l);
-        return ret;
-}
-
+/* Partitions assigned: recorded, nothing more. Each one is paused and
+ * marked restoring; the loop restores them one by one
+ * (worker_restore_tick(): the stable committed offset first, then the
+ * state partitions up to their high watermark) while the partitions
+ * already owned go on being consumed and committed. A partition becomes
+ * owned only when its restore is complete and the consumer stands at its
+ * committed offset, so no command of it is decided before (G1). The
+ * callback never waits on the broker: a long restore can neither exceed
+ * max.poll.interval.ms nor hold the other partitions' commits back. */
 static void on_assign(floq_worker_t *w,
                       rd_kafka_topic_partition_list_t *parts) {
         int i;
 
-        if (fetch_stable_offsets(w, parts)) {
-                /* Restoring now could miss what the previous owner
-                 * committed: stop, and let the supervisor restart us. */
-                w->fatal = FLOQ_ERR_KAFKA;
-        }
         for (i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
 
@@ -219,21 +161,133 @@ static void on_assign(floq_worker_t *w,
                         w->fatal = FLOQ_ERR_CONFIG;
                         continue;
                 }
-                if (!w->fatal && worker_restore_partition(w, p)) {
-                        /* Serving it from half a state could run commands
-                         * twice: stop, and let the supervisor restart us. */
-                        floq_err("rebalance", "partition %d: restore failed",
-                                 (int)p);
-                        w->fatal = FLOQ_ERR_KAFKA;
-                }
-                w->parts[p].owned = 1;
-                w->parts[p].paused = 0;
+                if (w->parts[p].owned || w->parts[p].restoring)
+                        continue; /* an eager re-assign of what we hold */
+                wpart_clear(&w->parts[p]);
+                w->parts[p].restoring = 1;
+                w->parts[p].awaiting_pos = 0;
+                w->parts[p].paused = 1;
                 w->parts[p].next_offset = -1;
                 w->parts[p].skip_from = -1;
+                w->parts[p].committed = -1;
+                w->parts[p].pos_retry_mono = 0;
         }
         floq_notice("rebalance", "assigned %d partition(s)", parts->cnt);
 }
 
+/* The assigned partitions that are not owned yet, paused until their
+ * restore is complete (a new assignment arrives unpaused). */
+static void pause_restoring(floq_worker_t *w,
+                            rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *l =
+                rd_kafka_topic_partition_list_new(parts->cnt + 1);
+        int i;
+
+        for (i = 0; i < parts->cnt; i++) {
+                int32_t p = parts->elems[i].partition;
+
+                if (!strcmp(parts->elems[i].topic, w->t_commands) && p >= 0 &&
+                    p < w->part_cnt && w->parts[p].restoring)
+                        rd_kafka_topic_partition_list_add(l, w->t_commands, p);
+        }
+        if (l->cnt)
+                rd_kafka_pause_partitions(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Partition @p p's restore is complete (@p committed: its stable
+ * committed offset, -1 none): the loop positions the consumer there
+ * (wtxn_position(), which also absorbs librdkafka 2.0.2's seek time-out,
+ * #4230) and only then resumes it (worker_update_intake()). */
+static void restored(floq_worker_t *w, int32_t p, int64_t committed) {
+        wpart_t *part = &w->parts[p];
+
+        part->restoring = 0;
+        part->rewound = 0;
+        part->owned = 1;
+        part->paused = 1;
+        part->committed = committed;
+        part->next_offset = -1;
+        part->skip_from = -1;
+        part->awaiting_pos = 1;
+        part->pos_retry_mono = floq_mono_ms();
+        /* The schedule timers were looked at while it was not owned yet
+         * (and left empty): built now. */
+        part->sched_gen++;
+        w->next_scan = 0;
+}
+
+static int any_restoring(const floq_worker_t *w) {
+        int32_t p;
+
+        for (p = 0; w->parts && p < w->part_cnt; p++)
+                if (w->parts[p].restoring || w->parts[p].awaiting_pos)
+                        return 1;
+        return 0;
+}
+
+/* /readyz says 503 while a partition is being restored. */
+static void restoring_gauge(floq_worker_t *w) {
+        if (w->metrics)
+                atomic_store(&w->metrics->restoring, any_restoring(w));
+}
+
+/* The loop's share of the restores: a bounded step, then the partitions
+ * whose restore completed are positioned and resumed. */
+static void restore_tick(floq_worker_t *w) {
+        int64_t committed;
+        int32_t p;
+        int i;
+
+        /* Also while draining: a partition restoring again after an
+         * abort holds live attempts to hand over. */
+        for (i = 0; i < 4 && !w->fatal; i++) {
+                int rewound;
+
+                p = worker_restore_tick(w, WPOLL_SLICE_MS, &committed);
+                if (p < 0)
+                        break;
+                rewound = w->parts[p].rewound;
+                restored(w, p, committed);
+                if (rewound) {
+                        /* What the aborted transaction had applied, now
+                         * that the state is back. */
+                        worker_runs_rewound_done(w, p);
+                        wtxn_restops_tick(w);
+                }
+        }
+        wtxn_position(w);
+        for (p = 0; p < w->part_cnt; p++)
+                if (w->parts[p].awaiting_pos && !w->parts[p].pos_retry_mono) {
+                        w->parts[p].awaiting_pos = 0;
+                        floq_info("rebalance", "partition %d restored and "
+                                               "positioned (committed "
+                                               "offset %lld)",
+                                  (int)p, (long long)w->parts[p].committed);
+                }
+        restoring_gauge(w);
+}
+
+/* A partition restoring again after an abort (txn.c) leaves: its
+ * restore is abandoned, and its live attempts are this worker's, so they
+ * are stopped and announced to the next owner (runs.c). */
+static void rewound_gone(floq_worker_t *w, int32_t p) {
+        worker_runs_rewound_gone(w, p);
+        worker_restore_cancel(w, p);
+        w->parts[p].rewound = 0;
+        wtxn_restops_tick(w);
+}
+
+/*
+ * Partitions revoked (or lost). Nothing here waits for another process
+ * (issue 9, item 5): when this callback returns the partitions are given
+ * up, so what must be in Kafka by then is written now (the open
+ * transaction with the revoked partitions' offsets, the queued runs'
+ * RETRYING), and the live attempts are stopped and, once ended, announced
+ * to the next owner by a handover notice (runs.c), as after a lost
+ * assignment. A drain does not come here with live attempts: it stops
+ * them and records their ends in the loop before it leaves the group.
+ */
 static void on_revoke(floq_worker_t *w,
                       rd_kafka_topic_partition_list_t *parts, int lost) {
         unsigned char *which = calloc((size_t)w->part_cnt, 1);
@@ -244,8 +298,20 @@ static void on_revoke(floq_worker_t *w,
                 return;
         for (i = 0; i < parts->cnt; i++) {
                 p = parts->elems[i].partition;
-                if (!strcmp(parts->elems[i].topic, w->t_commands) && p >= 0 &&
-                    p < w->part_cnt && w->parts[p].owned) {
+                if (strcmp(parts->elems[i].topic, w->t_commands) || p < 0 ||
+                    p >= w->part_cnt)
+                        continue;
+                if (w->parts[p].restoring) {
+                        /* Its restore is abandoned: nothing of it was
+                         * decided or written. */
+                        if (w->parts[p].rewound)
+                                rewound_gone(w, p);
+                        else
+                                worker_restore_cancel(w, p);
+                        which[p] = 2; /* its queued runs dropped below */
+                        continue;
+                }
+                if (w->parts[p].owned) {
                         which[p] = 1;
                         any = 1;
                 }
@@ -256,22 +322,23 @@ static void on_revoke(floq_worker_t *w,
                 goto drop;
         if (lost) {
                 /* Someone else owns them already: nothing of ours may be
-                 * written; the runs stop, the new owner takes over after the
-                 * heartbeat timeout. */
-                const char *k;
-                json_t *v;
-
+                 * written. The attempts stop, and each is announced to the
+                 * next owner once it has ended (a handover notice), so it
+                 * is retried without consuming an attempt. */
+                worker_runs_lost(w, which);
                 wtxn_abort(w);
-                for (p = 0; p < w->part_cnt; p++)
-                        if (which[p])
-                                json_object_foreach(w->parts[p].runs, k, v)
-                                        floq_executor_stop(w->ex, k,
-                                                           FLOQ_STOP_DRAIN);
                 goto drop;
         }
+        drain_events(w);
         wtxn_commit(w);
-        worker_runs_handover(w, which);
+        worker_runs_handover(w, which, 1);
         wtxn_commit(w);
+        /* An abort in these commits put the partitions to restoring
+         * again: they leave all the same. */
+        for (p = 0; p < w->part_cnt; p++)
+                if (which[p] == 1 && w->parts[p].restoring &&
+                    w->parts[p].rewound)
+                        rewound_gone(w, p);
 drop:
         for (p = 0; p < w->part_cnt; p++) {
                 size_t j, k;
@@ -279,6 +346,10 @@ drop:
                 if (!which[p])
                         continue;
                 wpart_clear(&w->parts[p]);
+                w->parts[p].restoring = 0;
+                w->parts[p].rewound = 0;
+                w->parts[p].awaiting_pos = 0;
+                w->parts[p].pos_retry_mono = 0;
                 for (j = 0, k = 0; j < w->queue.cnt; j++) {
                         if (w->queue.items[j].partition == p)
                                 json_object_del(w->inflight,
@@ -291,6 +362,24 @@ drop:
         free(which);
 }
 
+/* librdkafka 2.0.2, upstream #4059: a commit made while a cooperative
+ * rebalance is under way meets the new generation and loses the
+ * assignment. floq commits offsets only through the transaction
+ * (TxnOffsetCommit), whose generation error aborts the transaction
+ * instead, but that abort costs a rewind and a restore of every owned
+ * partition: from a cooperative revoke until the assignment that ends
+ * that rebalance, no transaction is committed (bounded, so that the
+ * heartbeats of live runs stay far inside the self-fence bound). */
+static int64_t rebalance_hold_ms(const floq_worker_t *w) {
+        int64_t b = w->hb_timeout_ms / 3;
+        int64_t t = floq_conf_int(w->conf, "worker.transaction.timeout.ms") /
+                    3;
+
+        if (b > w->session_timeout_ms)
+                b = w->session_timeout_ms;
+        return b < t ? b : t;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -299,30 +388,33 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   "COOPERATIVE");
         rd_kafka_error_t *e = NULL;
 
-        /* Restores and handover waits: the loop's own work (timing.c). */
+        /* Handover waits: the loop's own work (timing.c). */
         worker_busy_begin(w, "rebalance");
         wmetrics_rebalance_begin(w, err);
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                w->rebalancing = 0;
                 if (!w->fatal)
                         on_assign(w, parts);
                 if (cooperative)
                         e = rd_kafka_incremental_assign(rk, parts);
                 else
                         rd_kafka_assign(rk, parts);
-                /* Partitions arrive unpaused: apply the intake state. */
-                for (int i = 0; i < parts->cnt; i++)
-                        if (parts->elems[i].partition < w->part_cnt)
-                                w->parts[parts->elems[i].partition].paused = 0;
-                if (w->intake_stopped)
-                        worker_update_intake(w);
-                w->next_scan = 0;
+                if (!e)
+                        pause_restoring(w, parts);
         } else {
-                if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-                        on_revoke(w, parts, rd_kafka_assignment_lost(rk));
-                else
+                if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                        int lost = rd_kafka_assignment_lost(rk);
+
+                        on_revoke(w, parts, lost);
+                        if (cooperative && !lost) {
+                                w->rebalancing = 1;
+                                w->rebalancing_since = floq_mono_ms();
+                        }
+                } else {
                         floq_err("rebalance", "rebalance error: %s",
                                  rd_kafka_err2str(err));
+                }
                 if (cooperative)
                         e = rd_kafka_incremental_unassign(rk, parts);
                 else
@@ -334,6 +426,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_error_destroy(e);
         }
         wmetrics_rebalance_end(w, err);
+        restoring_gauge(w);
         worker_busy_end(w);
 }
 
@@ -350,26 +443,33 @@ static int conf_ms(const floq_conf_t *c, const char *name) {
  * operator set it (-X message.max.bytes). Kafka's default broker and topic
  * limit (1048588 bytes for a batch) holds a record of this size. */
 #define WORKER_PRODUCER_MAX_BYTES "1000000"
+/* After a commit the coordinator still writes its markers, and the next
+ * transaction's first AddPartitionsToTxn gets CONCURRENT_TRANSACTIONS;
+ * librdkafka 2.0.2 retries it after retry.backoff.ms, 100 ms by default,
+ * which bounded every single-reply command to one transaction per ~100 ms
+ * (issue 13; the Java producer retries that case after 20 ms). */
+#define WORKER_PRODUCER_RETRY_BACKOFF_MS "10"
 
-static int producer_max_bytes(rd_kafka_conf_t *kc, char *errstr,
-                              size_t errstr_size) {
+/* Set @p name to @p ours unless the operator set it (-X): left at
+ * librdkafka's default. @return 0, or 1 with errstr. */
+static int producer_default(rd_kafka_conf_t *kc, const char *name,
+                            const char *ours, char *errstr,
+                            size_t errstr_size) {
         rd_kafka_conf_t *dflt = rd_kafka_conf_new();
-        char ours[32] = "", theirs[32] = "";
-        size_t n1 = sizeof(ours), n2 = sizeof(theirs);
+        char cur[32] = "", theirs[32] = "";
+        size_t n1 = sizeof(cur), n2 = sizeof(theirs);
         int set;
 
         /* Left at librdkafka's default: not set by the operator. */
-        set = !dflt ||
-              rd_kafka_conf_get(kc, "message.max.bytes", ours, &n1) ||
-              rd_kafka_conf_get(dflt, "message.max.bytes", theirs, &n2) ||
-              strcmp(ours, theirs);
+        set = !dflt || rd_kafka_conf_get(kc, name, cur, &n1) ||
+              rd_kafka_conf_get(dflt, name, theirs, &n2) ||
+              strcmp(cur, theirs);
         if (dflt)
                 rd_kafka_conf_destroy(dflt);
         if (set)
                 return 0;
-        return rd_kafka_conf_set(kc, "message.max.bytes",
-                                 WORKER_PRODUCER_MAX_BYTES, errstr,
-                                 errstr_size) != RD_KAFKA_CONF_OK;
+        return rd_kafka_conf_set(kc, name, ours, errstr, errstr_size) !=
+               RD_KAFKA_CONF_OK;
 }
 
 rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
@@ -387,7 +487,12 @@ rd_kafka_t *worker_producer_new(floq_worker_t *w, char *errstr,
                               errstr_size) ||
             rd_kafka_conf_set(kc, "transaction.timeout.ms", buf, errstr,
                               errstr_size) ||
-            producer_max_bytes(kc, errstr, errstr_size)) {
+            producer_default(kc, "message.max.bytes",
+                             WORKER_PRODUCER_MAX_BYTES, errstr,
+                             errstr_size) ||
+            producer_default(kc, "retry.backoff.ms",
+                             WORKER_PRODUCER_RETRY_BACKOFF_MS, errstr,
+                             errstr_size)) {
                 rd_kafka_conf_destroy(kc);
                 return NULL;
         }
@@ -428,6 +533,15 @@ static floq_err_t consumer_timeouts(floq_worker_t *w, rd_kafka_conf_t *kc,
             RD_KAFKA_CONF_OK)
                 w->session_timeout_ms = strtoll(buf, NULL, 10);
         return FLOQ_OK;
+}
+
+/* An executor event is queued (any thread): end the loop's consumer poll
+ * now rather than after its slice, so a finished run is written at once. */
+static void wake_loop(void *opaque) {
+        floq_worker_t *w = opaque;
+
+        if (w->consumer_q)
+                rd_kafka_queue_yield(w->consumer_q);
 }
 
 floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
@@ -489,6 +603,9 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 w->rng = 1;
         w->inflight = json_object();
         w->topics_ok = json_object();
+        w->orphans = json_object();
+        w->rewound_live = json_object();
+        w->reading = -1;
         w->metrics = wmetrics_new(conf);
 
         if (!(w->codec = floq_codec_new(w->max_message + 4096, errstr,
@@ -555,6 +672,8 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
                 goto fail;
         kc = NULL;
         rd_kafka_poll_set_consumer(w->consumer);
+        w->consumer_q = rd_kafka_queue_get_consumer(w->consumer);
+        floq_executor_set_notify(w->ex, wake_loop, w);
 
         if (worker_restorer_new(w, errstr, errstr_size))
                 goto fail;
@@ -576,6 +695,12 @@ void floq_worker_destroy(floq_worker_t *w) {
         if (!w)
                 return;
         watchdog_join(w);
+        /* before the consumer (its queue) and the backends (jobs) */
+        worker_parked_release(w);
+        if (w->ex)
+                floq_executor_set_notify(w->ex, NULL, NULL);
+        if (w->consumer_q)
+                rd_kafka_queue_destroy(w->consumer_q);
         if (w->consumer)
                 rd_kafka_destroy(w->consumer);
         if (w->ex)
@@ -590,6 +715,7 @@ void floq_worker_destroy(floq_worker_t *w) {
                 rd_kafka_flush(w->producer, 5000);
                 rd_kafka_destroy(w->producer);
         }
+        worker_runs_notices_close(w);
         for (i = 0; i < w->backend_cnt; i++)
                 w->backends[i]->ops->destroy(w->backends[i]);
         free(w->backends);
@@ -600,12 +726,18 @@ void floq_worker_destroy(floq_worker_t *w) {
         for (p = 0; p < w->part_cnt; p++)
                 wpart_release(&w->parts[p]);
         free(w->parts);
+        free(w->restores);
         wevlist_clear(&w->txn.events);
         free(w->txn.events.evs);
+        wevlist_clear(&w->replay);
+        free(w->replay.evs);
+        free(w->restops);
+        json_decref(w->rewound_live);
         free(w->txn.after);
         free(w->queue.items);
         json_decref(w->inflight);
         json_decref(w->topics_ok);
+        json_decref(w->orphans);
         floq_conf_destroy(w->conf);
         if (w->lock_fd >= 0)
                 close(w->lock_fd); /* releases the id's lock */
@@ -682,6 +814,18 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                 if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET &&
                     m->rkt && !strcmp(rd_kafka_topic_name(m->rkt),
                                       w->t_commands) &&
+                    p >= 0 && p < w->part_cnt &&
+                    (w->parts[p].restoring || w->parts[p].awaiting_pos)) {
+                        /* Positioned at its committed offset once its
+                         * restore is complete (restore_tick()). */
+                        floq_debug("worker", "partition %d: %s (being "
+                                             "restored)",
+                                   (int)p, rd_kafka_message_errstr(m));
+                        return;
+                }
+                if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET &&
+                    m->rkt && !strcmp(rd_kafka_topic_name(m->rkt),
+                                      w->t_commands) &&
                     p >= 0 && p < w->part_cnt && w->parts[p].owned) {
                         /* auto.offset.reset=error: librdkafka had no
                          * usable committed offset (none, or the fetch
@@ -719,7 +863,11 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                           rd_kafka_message_errstr(m));
                 return;
         }
-        if (p < 0 || p >= w->part_cnt || !w->parts[p].owned)
+        /* A partition being restored (not owned yet) or not yet back at
+         * its committed offset: its messages wait; the consumer is put at
+         * the committed offset before any is decided. */
+        if (p < 0 || p >= w->part_cnt || !w->parts[p].owned ||
+            w->parts[p].awaiting_pos)
                 return;
         part = &w->parts[p];
         /* G1/G3: a command below the partition's committed offset was
@@ -740,6 +888,16 @@ static void handle_message(floq_worker_t *w, rd_kafka_message_t *m) {
                         part->skip_from = m->offset;
                 return;
         }
+        if (worker_runs_is_notice(m)) {
+                /* A handover notice of a worker that lost p: not a
+                 * command, never answered; consumed in the transaction. */
+                if (wtxn_begin(w))
+                        return;
+                worker_runs_notice(w, p, m);
+                part->next_offset = m->offset + 1;
+                w->txn.commands++;
+                return;
+        }
         worker_handle_command(w, m);
 }
 
@@ -756,6 +914,20 @@ static void drain_events(floq_worker_t *w) {
 static int commit_due(floq_worker_t *w) {
         if (!w->txn.open)
                 return 0;
+        if (w->rebalancing && !w->draining) {
+                int64_t now = floq_mono_ms();
+
+                /* Bounded from the revoke and from the transaction's
+                 * start: it must commit long before its own
+                 * transaction.timeout.ms. */
+                if (now - w->rebalancing_since < rebalance_hold_ms(w) &&
+                    now - w->txn.opened_mono < rebalance_hold_ms(w))
+                        return 0;
+                floq_info("rebalance", "no assignment %lld ms after a "
+                                       "revoke: committing again",
+                          (long long)rebalance_hold_ms(w));
+                w->rebalancing = 0;
+        }
         return w->txn.commands >= w->batch_size ||
                floq_mono_ms() - w->txn.opened_mono >= w->commit_interval_ms ||
                w->draining;
@@ -788,19 +960,58 @@ static void fatal_stop_attempts(floq_worker_t *w) {
                          (long long)(w->kill_grace_ms + 5000));
 }
 
-/* The last step of a drain: hand over what is left and commit. */
-static void drain_finish(floq_worker_t *w) {
+static int any_rewound(const floq_worker_t *w) {
+        int32_t p;
+
+        for (p = 0; p < w->part_cnt; p++)
+                if (w->parts[p].restoring && w->parts[p].rewound)
+                        return 1;
+        return 0;
+}
+
+/* The drain's grace is over (or nothing is live): every attempt is
+ * stopped and the queued runs are recorded RETRYING. The loop then goes
+ * on (heartbeats, events, commits of every partition) while the stopped
+ * attempts end, each end recorded RETRYING (same attempt) as it comes,
+ * and the worker leaves the group only after that (drain_finish()):
+ * no wait for another process on the loop, and the partitions are kept
+ * until their handovers are committed. */
+static void drain_handover_begin(floq_worker_t *w) {
         unsigned char *all = calloc((size_t)w->part_cnt, 1);
         int32_t p;
 
         drain_events(w);
-        wtxn_commit(w);
         if (all) {
                 for (p = 0; p < w->part_cnt; p++)
                         all[p] = (unsigned char)w->parts[p].owned;
-                worker_runs_handover(w, all);
+                worker_runs_handover(w, all, 0);
                 free(all);
         }
+        /* Attempts of partitions restoring after an abort too: their
+         * ends wait for the restore (worker_run_event()). */
+        floq_executor_stop_all(w->ex, FLOQ_STOP_DRAIN);
+        w->handing_over = 1;
+        /* The process backend needs its kill grace at most; the margin
+         * covers the executor's own polling. */
+        w->handover_deadline = floq_mono_ms() + w->kill_grace_ms + 5000;
+}
+
+/* 1 when the drain's handover is complete or out of time. */
+static int drain_handover_done(floq_worker_t *w) {
+        return (floq_executor_active(w->ex) == 0 && !any_rewound(w)) ||
+               floq_mono_ms() >= w->handover_deadline;
+}
+
+/* The last step of a drain: commit what the handover recorded; attempts
+ * still live are left RUNNING for the heartbeat timeout to settle. */
+static void drain_finish(floq_worker_t *w) {
+        drain_events(w);
+        if (floq_executor_active(w->ex) > 0)
+                floq_err("run", "%d attempt(s) did not stop within %lld ms; "
+                                "the next owner takes them over after the "
+                                "heartbeat timeout",
+                         floq_executor_active(w->ex),
+                         (long long)(w->kill_grace_ms + 5000));
         wtxn_commit(w);
 }
 
@@ -829,6 +1040,11 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                 return FLOQ_ERR_NOMEM;
         for (p = 0; p < w->part_cnt; p++)
                 wpart_init(&w->parts[p]);
+        if (!(w->restores = calloc((size_t)w->part_cnt,
+                                   sizeof(*w->restores))))
+                return FLOQ_ERR_NOMEM;
+        for (p = 0; p < w->part_cnt; p++)
+                w->restores[p].p = -1;
 
         if ((e = rd_kafka_init_transactions(w->producer, 60000))) {
                 floq_err("worker", "cannot initialise transactions as '%s': "
@@ -871,14 +1087,21 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                                     (long long)w->drain_grace_ms);
                         worker_update_intake(w);
                 }
-                if (w->draining &&
+                if (w->draining && !w->handing_over &&
                     (floq_executor_active(w->ex) == 0 ||
                      floq_mono_ms() >= w->drain_deadline))
+                        drain_handover_begin(w);
+                if (w->handing_over && drain_handover_done(w))
                         break;
 
                 while (n < w->batch_size && !w->fatal) {
+                        /* A restore under way gets the time the poll
+                         * would wait. */
                         rd_kafka_message_t *m = rd_kafka_consumer_poll(
-                                w->consumer, n == 0 ? WPOLL_SLICE_MS : 0);
+                                w->consumer,
+                                n > 0 ? 0
+                                : !any_restoring(w) ? WPOLL_SLICE_MS
+                                                    : w->restore_idle_ms);
 
                         if (!m)
                                 break;
@@ -889,8 +1112,10 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                             w->concurrency + w->queue_max)
                                 break;
                 }
-                wtxn_position(w);
+                restore_tick(w);
+                worker_parked_tick(w);
                 drain_events(w);
+                worker_runs_orphans_tick(w);
                 if (floq_executor_active(w->ex) == 0 && !w->txn.open)
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);

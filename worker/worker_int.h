@@ -10,7 +10,9 @@
  * Threading: everything here runs on the worker's one loop thread, except
  * worker_runs_self_fence(), which the watchdog thread calls (it touches
  * only atomics and the executor's locked calls); the executor's threads
- * only meet the loop through floq_executor_next_event().
+ * only meet the loop through floq_executor_next_event(), and the offload
+ * pool's (offload.c: a parked command's network work) through
+ * floq_offload_next(), with copies of what they need.
  */
 #ifndef FLOQ_WORKER_INT_H
 #define FLOQ_WORKER_INT_H
@@ -32,18 +34,79 @@
 
 /* ------------------------------------------------------------- state */
 
+/** The run id hashes (wdone_hash) of finished runs in the order they
+ *  ended (a FIFO; entries whose run has gone or is live again are
+ *  dropped when met). */
+typedef struct wrunq_s {
+        uint64_t *ids;        /**< [head, cnt) used */
+        size_t head, cnt, cap;
+} wrunq_t;
+
+/** The compact table of a partition's finished runs (done.c): each kept
+ *  as its RunState's Avro bytes, keyed by the hashes of its ids. */
+typedef struct wdone_slot_s wdone_slot_t;
+typedef struct wdone_pair_s wdone_pair_t;
+typedef struct wdone_s {
+        wdone_slot_t *slots; /**< by run id hash */
+        size_t cap, cnt, used; /**< slots, runs, runs + deleted */
+        wdone_pair_t *cmds;  /**< command id hash -> run id hash */
+        size_t ccap, ccnt, cused;
+} wdone_t;
+
+void wdone_init(wdone_t *t);
+/** Free every record; the table is empty and usable again. */
+void wdone_clear(wdone_t *t);
+/** Keep finished run @p rs (not stolen) of @p run_id, replacing any. */
+floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
+                     const json_t *rs);
+/** The finished run @p run_id decoded (a new reference), or NULL. */
+json_t *wdone_get(wdone_t *t, floq_codec_t *codec, const char *run_id);
+/** The hash the table keys a run id by (never 0 or 1). */
+uint64_t wdone_hash(const char *s);
+/** The first finished run kept under run id hash @p id_hash decoded (a new
+ *  reference), or NULL; the caller checks its run_id. */
+json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash);
+void wdone_del(wdone_t *t, floq_codec_t *codec, const char *run_id);
+/** The finished run created by run command @p command_id decoded (a new
+ *  reference), or NULL. */
+json_t *wdone_find_cmd(wdone_t *t, floq_codec_t *codec,
+                       const char *command_id);
+
 /** State of one partition of the co-partitioned topic set. */
 typedef struct wpart_s {
         int owned;            /**< assigned to this worker and restored */
         json_t *deployments;  /**< name -> Deployment */
         json_t *schedules;    /**< name -> ScheduleSet */
-        json_t *runs;         /**< run_id -> RunState */
+        json_t *runs;         /**< run_id -> RunState of its non-terminal
+                               *   runs (the finished ones are in done;
+                               *   wpart_run() finds either) */
+        wdone_t done;         /**< the finished runs, compact */
+        floq_codec_t *codec;  /**< encodes and decodes done's records; NULL
+                               *   (out of memory): finished runs stay in
+                               *   runs as objects */
+        json_t *decoded;      /**< run_id -> finished RunState decoded by
+                               *   wpart_run(), and the object last put for
+                               *   it: what callers borrow */
+        json_t *decoded_old;  /**< the generation before (a borrowed
+                               *   finished run stays valid for at least
+                               *   WPART_DECODED_MAX more lookups) */
         json_t *idem;         /**< "deployment\n key" -> run_id */
-        json_t *cmds;         /**< run command_id -> run_id */
+        json_t *idem_gone;    /**< "deployment\n key" -> {run_id,
+                               *   finished_at} of keys whose finished run
+                               *   retention removed (bounded by
+                               *   WIDEM_GONE_MAX; known while the records
+                               *   are on topic.runs) */
+        json_t *cmds;         /**< run command_id -> run_id, live runs */
         json_t *sched_active; /**< "deployment\n schedule_id" -> object of
                                *   the run ids of its non-terminal runs */
         json_t *sched_last;   /**< "deployment\n schedule_id" -> run id of
                                *   its latest run (by scheduled_for) */
+        json_t *live;         /**< deployment -> object of the run ids of
+                               *   its non-terminal runs (status, stop
+                               *   and the runs passes walk these, never
+                               *   every retained run) */
+        wrunq_t ended;        /**< run ids in the order they ended: the
+                               *   retention pass reads its front */
         int64_t next_offset;  /**< next commands offset to commit, -1 none */
         int64_t skip_from;    /**< first offset left unprocessed while
                                *   intake was stopped, -1 none */
@@ -60,6 +123,22 @@ typedef struct wpart_s {
                                *   the takeover clock (timing.c); cleared
                                *   with the partition, so after a restore
                                *   it starts at the restore */
+        int restoring;        /**< assigned and paused, its restore not
+                               *   finished yet (restore.c): not owned,
+                               *   none of its commands decided */
+        int awaiting_pos;     /**< restored; its messages are dropped until
+                               *   the consumer stands at the committed
+                               *   offset (pos_retry_mono back to 0) */
+        int parked;           /**< a command of it waits for off-loop
+                               *   work (commands.c): paused at it, the
+                               *   intake must not resume it */
+        unsigned park_epoch;  /**< bumped by wpart_clear(): a parked
+                               *   command of an earlier epoch is dropped
+                               *   (revoked, or rewound: read again) */
+        int rewound;          /**< restoring again after an aborted
+                               *   transaction (txn.c): its live attempts
+                               *   are this worker's, their events wait in
+                               *   w->replay until it is restored */
 } wpart_t;
 
 void wpart_init(wpart_t *part);
@@ -77,12 +156,39 @@ void wpart_put_schedules(wpart_t *part, const char *name, json_t *set);
  */
 void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs);
 
+/**
+ * RunState of run @p run_id, live or finished, or NULL. Borrowed: a live
+ * run's object lives until the run's next wpart_put_run(); a finished
+ * one's (decoded from the compact table) for at least WPART_DECODED_MAX
+ * further lookups of other finished runs, and until its next put. Change
+ * a run only through wpart_put_run() (a copy), never in place unless it
+ * is live.
+ */
+json_t *wpart_run(wpart_t *part, const char *run_id);
+/** 1 when the restored Deployment of run @p rs records a stop that
+ *  cancelled it: a STOPPED outcome in its recent_commands listing the run
+ *  (commands.c, worker_recent_add()); a stop whose attempt ended on a
+ *  worker that could no longer record it (a handover, a takeover). */
+int wpart_stop_recorded(const wpart_t *part, const json_t *rs,
+                        const char *run_id);
+#define WPART_DECODED_MAX 256
+
+/** Number of runs kept, live and finished. */
+size_t wpart_run_count(const wpart_t *part);
+
 /** Run id that @p idempotency_key of @p deployment already started, or
  *  NULL. Borrowed. */
 const char *wpart_find_idem(const wpart_t *part, const char *deployment,
                             const char *idempotency_key);
+/** Most expired idempotency keys remembered per partition. */
+#define WIDEM_GONE_MAX 10000
+/** {run_id, finished_at} of the finished run that @p idempotency_key of
+ *  @p deployment started and that retention removed, or NULL. Borrowed. */
+const json_t *wpart_find_idem_gone(const wpart_t *part,
+                                   const char *deployment,
+                                   const char *idempotency_key);
 /** Run id created by run command @p command_id, or NULL. Borrowed. */
-const char *wpart_find_cmd(const wpart_t *part, const char *command_id);
+const char *wpart_find_cmd(wpart_t *part, const char *command_id);
 /**
  * The runs of schedule @p schedule_id of @p deployment, from the index
  * wpart_put_run() keeps (no scan of the partition's runs): *activep gets
@@ -90,9 +196,29 @@ const char *wpart_find_cmd(const wpart_t *part, const char *command_id);
  * none), and the return value is its latest RunState by scheduled_for
  * (borrowed, NULL when none is kept).
  */
-const json_t *wpart_schedule_runs(const wpart_t *part, const char *deployment,
+const json_t *wpart_schedule_runs(wpart_t *part, const char *deployment,
                                   const char *schedule_id,
                                   const json_t **activep);
+
+/**
+ * The non-terminal runs of @p deployment: an object whose keys are their
+ * run ids (values true), kept by wpart_put_run(); borrowed, NULL when the
+ * deployment has none. NULL @p deployment: NULL.
+ */
+const json_t *wpart_live_runs(const wpart_t *part, const char *deployment);
+
+/**
+ * Append to @p ids (an array) the ids of at most @p max finished runs that
+ * ended more than @p retention_ms before @p now, oldest first, without a
+ * scan: the front of the ended queue. Entries of runs that have gone (or
+ * are live again) are dropped from the queue on the way. Returns how many
+ * were appended.
+ */
+size_t wpart_expired(wpart_t *part, int64_t now, int64_t retention_ms,
+                     size_t max, json_t *ids);
+
+/** When finished run @p rs ended (finished_at, else its last stamp). */
+int64_t wrun_ended_at(const json_t *rs, int64_t now);
 
 /** 1 when @p status is one of SUCCEEDED/FAILED/CANCELLED/TIMED_OUT/LOST. */
 int wrun_status_terminal(const char *status);
@@ -224,6 +350,31 @@ typedef struct wpoison_s {
 
 #define WPOISON_SLOTS 16
 
+/** Stages of a partition's restore (restore.c). */
+typedef enum wrestore_stage_e {
+        WRS_OFFSETS, /**< the commands partition's committed offset,
+                      *   stable (require_stable) */
+        WRS_STABLE,  /**< each state partition's last stable offset up to
+                      *   its high watermark */
+        WRS_READ,    /**< reading the state partitions */
+        WRS_DONE,
+} wrestore_stage_t;
+
+/** One partition's restore, advanced a step at a time from the loop
+ *  (worker_restore_tick()), after an assignment or an abort; several may
+ *  be under way, one of them reading at a time. */
+typedef struct wrestore_s {
+        int32_t p;             /**< partition, -1: none in progress */
+        wrestore_stage_t stage;
+        int topic;             /**< WRS_STABLE: the state topic at hand */
+        int64_t t0, deadline;  /**< mono ms */
+        int64_t next_try;      /**< mono ms: ask the broker again */
+        int64_t committed;     /**< WRS_OFFSETS' answer, -1 none */
+        int64_t lo[3], hi[3], hw[3];
+        int done[3], left, logged;
+        long records;
+} wrestore_t;
+
 /** Pending submissions: committed runs waiting for an executor slot. */
 typedef struct wqueue_s {
         wafter_t *items;
@@ -240,6 +391,8 @@ struct floq_worker_s {
                 *t_runs, *t_dlq, *t_lineage;
 
         rd_kafka_t *consumer;  /**< group member on topic.commands */
+        rd_kafka_queue_t *consumer_q; /**< its queue: executor events
+                                       *   yield the loop's poll on it */
         rd_kafka_t *producer;  /**< transactional */
         rd_kafka_t *restorer;  /**< assign()-only read_committed reader */
         rd_kafka_t *restorer_hw; /**< read_uncommitted: high watermarks */
@@ -261,6 +414,12 @@ struct floq_worker_s {
         wqueue_t queue;        /**< committed runs waiting for a slot */
         json_t *inflight;      /**< run_id -> true: queued or to be queued */
         json_t *topics_ok;     /**< reply_to topics known to exist */
+        struct floq_offload_s *offload; /**< the off-loop pool (commands.c,
+                                         *   created on first use) */
+        rd_kafka_queue_t *offload_q;    /**< the consumer's queue, yielded
+                                         *   when a job finished */
+        struct wpark_s *parks; /**< parked commands (commands.c) */
+        uint64_t park_seq;     /**< ids of parked commands */
 
         int intake_stopped;    /**< partitions paused (full or draining) */
         volatile sig_atomic_t stop_requested;
@@ -319,6 +478,36 @@ struct floq_worker_s {
                                *   failure since the last commit, 0 none */
         int64_t pos_backoff_ms; /**< committed-offset fetch retry delay */
         struct wmetrics_s *metrics; /**< counters for /metrics (metrics.c) */
+
+        wrestore_t *restores;     /**< per partition: its restore under
+                                   *   way (p -1: none), advanced by the
+                                   *   loop (restore.c) */
+        int32_t reading;          /**< the partition whose restore reads
+                                   *   with the restorer, -1 none */
+        int32_t restore_next;     /**< round robin of the restore steps */
+        int restore_idle_ms;      /**< every restore waits on the broker:
+                                   *   the loop may poll this long (0: a
+                                   *   step ran, poll without waiting) */
+        int rebalancing;          /**< a cooperative revoke was served and
+                                   *   its assignment is not: no commit */
+        int64_t rebalancing_since; /**< mono ms */
+        wevlist_t replay;         /**< executor events of partitions
+                                   *   restoring after an abort, applied
+                                   *   once their partition is restored */
+        wafter_t *restops;        /**< stops of an aborted transaction
+                                   *   whose partition is restoring */
+        size_t restop_cnt;
+        json_t *rewound_live;     /**< run_id -> {p, attempt, deployment,
+                                   *   command_id}: live attempts of
+                                   *   partitions restoring after an abort */
+        int handing_over;         /**< a drain stopped every attempt and
+                                   *   waits (in the loop) for their ends */
+        int64_t handover_deadline; /**< mono ms */
+        json_t *orphans;          /**< run_id -> {p, attempt, deadline}:
+                                   *   attempts of lost partitions whose end
+                                   *   is awaited to hand them over */
+        rd_kafka_t *notices;      /**< plain producer of handover notices,
+                                   *   created on first use */
 };
 
 /* worker.c */
@@ -335,10 +524,19 @@ floq_backend_t *worker_backend(floq_worker_t *w, const char *name);
 /* restore.c */
 floq_err_t worker_restorer_new(floq_worker_t *w, char *errstr,
                                size_t errstr_size);
-/** Rebuild the state of partition @p p from the state topics (read
- *  committed, beginning to end, once no transaction of a previous owner
- *  is open on them: see docs/worker.md, "Restore"). */
-floq_err_t worker_restore_partition(floq_worker_t *w, int32_t p);
+/**
+ * Advance the restores of the partitions marked restoring, one partition
+ * at a time, for about @p budget_ms (never a wait on the broker: a
+ * condition still unmet is asked again at a later call). Returns the
+ * partition whose restore finished in this call (its state complete, its
+ * stable committed offset in *committed, -1 none), or -1. A restore past
+ * worker.restore.timeout.ms sets w->fatal. Loop thread only.
+ */
+int32_t worker_restore_tick(floq_worker_t *w, int64_t budget_ms,
+                            int64_t *committed);
+/** Abandon partition @p p's restore (revoked or lost meanwhile): the
+ *  restorer lets its partitions go, the half state is dropped. */
+void worker_restore_cancel(floq_worker_t *w, int32_t p);
 /** The suffix of a heartbeat record's key on topic.runs: "<run_id>:hb"
  *  holds a small RunState with heartbeat_only=true (runs.c writes it,
  *  restore.c applies it to the run's state). */
@@ -434,6 +632,13 @@ void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
 /** Keep a copy of @p ev for re-application after an abort (takes it). */
 void wtxn_keep_event(floq_worker_t *w, floq_exec_event_t *ev);
 void wevlist_clear(wevlist_t *l);
+/** Append @p ev to @p l (takes it; released when out of memory). */
+void wevlist_push(wevlist_t *l, floq_exec_event_t *ev);
+/** The stops of an aborted transaction whose partition was restoring
+ *  (w->restops): decided now for partitions restored since (see
+ *  docs/worker.md, "A commit whose outcome is unknown keeps its stops"),
+ *  dropped for partitions no longer assigned. */
+void wtxn_restops_tick(floq_worker_t *w);
 
 /* commands.c */
 /** Handle one message of the commands topic inside the open transaction. */
@@ -457,6 +662,18 @@ void worker_recent_add(floq_worker_t *w, json_t *rec, const json_t *cmd,
                        const char *status, const char *reason,
                        json_t *cancelled);
 json_t *worker_recent_find(const json_t *rec, const char *command_id);
+/**
+ * Parked commands (a deploy or validate whose decision waits for work on
+ * the network, done off the loop by worker/offload.c): decide those whose
+ * work came back or whose worker.offload.timeout.ms passed, each in the
+ * open transaction with its partition's offset; drop those of partitions
+ * revoked or rewound since (the command is read again, by whoever owns
+ * it). Loop thread; never blocks.
+ */
+void worker_parked_tick(floq_worker_t *w);
+/** Stop the pool (waits for running jobs, bounded by their own timeouts)
+ *  and free every parked command. */
+void worker_parked_release(floq_worker_t *w);
 /** A Reply object for @p status to the command @p command_id. */
 json_t *worker_reply_new(floq_worker_t *w, const char *command_id,
                          const char *correlation_id, const char *deployment,
@@ -488,15 +705,61 @@ void worker_runs_tick(floq_worker_t *w, int force);
 int worker_run_cancel(floq_worker_t *w, int32_t p, json_t *rs,
                       const char *reason);
 /**
- * Hand over the runs of partitions with @p which[p] set: stop live ones
- * with FLOQ_STOP_DRAIN, wait (bounded) for them to end, record them
- * RETRYING without consuming an attempt. Runs in the open transaction.
+ * Hand over the runs of partitions with @p which[p] set, without waiting:
+ * queued runs that never started are recorded RETRYING (same attempt) in
+ * the open transaction and their live attempts are stopped with
+ * FLOQ_STOP_DRAIN. Each attempt's end (ABANDONED) is then recorded
+ * RETRYING by worker_run_event() while the partition is still owned (a
+ * drain: the loop waits for the ends before it leaves the group). With
+ * @p announce (a revocation: the partitions go when the callback returns)
+ * each stopped attempt is also announced to the next owner by a handover
+ * notice once it has ended (worker_runs_orphans_tick()). Returns the
+ * number of attempts stopped.
  */
-void worker_runs_handover(floq_worker_t *w, const unsigned char *which);
+int worker_runs_handover(floq_worker_t *w, const unsigned char *which,
+                         int announce);
 /** End run @p rs now with terminal @p status (RunState + final reply). */
 void worker_run_terminal(floq_worker_t *w, int32_t p, json_t *rs,
                          const char *status, const char *reason,
                          const floq_run_result_t *res);
+/**
+ * Partitions with @p which[p] set were *lost* (someone else owns them):
+ * nothing of theirs may be written. The live attempts of their runs are
+ * stopped, and each one, once it has ended, is announced to the
+ * partition's next owner by a handover notice (worker_runs_orphans_tick()),
+ * so that it retries the attempt instead of declaring the run LOST. Call
+ * before the open transaction is aborted (its applied events count).
+ */
+void worker_runs_lost(floq_worker_t *w, const unsigned char *which);
+/**
+ * Partition @p p, restoring again after an aborted transaction, is
+ * revoked or lost before its restore completed: its live attempts (known
+ * from w->rewound_live) are stopped and announced to the next owner once
+ * ended, as worker_runs_lost() does, and its waiting events are dropped
+ * (their attempts announced too). Loop thread only.
+ */
+void worker_runs_rewound_gone(floq_worker_t *w, int32_t p);
+/** Partition @p p is restored again after an abort: its waiting events
+ *  (w->replay) are applied and its live attempts forgotten from
+ *  w->rewound_live. */
+void worker_runs_rewound_done(floq_worker_t *w, int32_t p);
+/** Send the handover notices of lost attempts that have ended; give up on
+ *  those that do not end in time. Loop thread only. */
+void worker_runs_orphans_tick(floq_worker_t *w);
+/** 1 when @p m (commands topic) is a handover notice, not a command. */
+int worker_runs_is_notice(const rd_kafka_message_t *m);
+/**
+ * A handover notice of partition @p p read by its owner: when the run it
+ * names is still RUNNING at that attempt on that worker, and not live
+ * here, it is recorded RETRYING at the same attempt (no attempt consumed),
+ * still naming that worker, so the takeover clock's heartbeat timeout
+ * still applies before it starts again (never two live attempts). In the
+ * open transaction; the message's offset is the caller's.
+ */
+void worker_runs_notice(floq_worker_t *w, int32_t p,
+                        const rd_kafka_message_t *m);
+/** Destroy the notice producer, delivering what it holds (bounded). */
+void worker_runs_notices_close(floq_worker_t *w);
 /** Number of live or queued runs (load on the executor). */
 int worker_runs_load(floq_worker_t *w);
 

@@ -5,7 +5,9 @@
 # benchmark gets topics of its own and prints its result with a ratio
 # against a baseline measured in the same run (see each bench_*.c). A
 # failing benchmark makes the script exit non-zero. BENCH_N sets the
-# message count of bench_publish (default 10000).
+# message count of bench_publish (default 10000); BENCH_QUICK=1 runs
+# bench_worker's short version (and bench_latency's, bench_soak's and
+# bench_restore's, which read it from the environment).
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
@@ -34,6 +36,7 @@ for b in "$@"; do
     echo "== $name"
     case $name in
         bench_publish) set -- -n "${BENCH_N:-10000}" ;;
+        bench_worker) set -- ${BENCH_QUICK:+--quick} ;;
         *) set -- ;;
     esac
     if ! timeout -k 10 "${BENCH_TIMEOUT:-600}" "$b" "$@"; then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # 0100: floq-worker's interface: --help lists every config key with its
 # default, --version, precedence flags > environment > file, and a bad
 # key or value stops start-up with a clear message and exit status 2.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: load
 # 0111 (G1): three workers, 1000 run commands of a short process: every
 # command accounted for, exactly one terminal reply each, zero duplicates,
 # zero missing.

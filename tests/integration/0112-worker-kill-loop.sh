@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0112 (G1, G2): three workers under load while one of them is killed with
 # SIGKILL and restarted, five times. The job is a shell script with
 # children (data/attempt.sh, no exec) that logs every execution of itself.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: load
 # 0114: a full executor and queue pause the partitions; commands that
 # arrived meanwhile are left unprocessed and picked up again after the
 # resume (seek back), so each is still answered exactly once and in order.

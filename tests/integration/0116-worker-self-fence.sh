@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0116 (G2): a worker that cannot commit (the broker is frozen with
 # SIGSTOP) stops its live attempts before its heartbeats could be declared
 # missing, so a takeover can never overlap them; once the broker is back the

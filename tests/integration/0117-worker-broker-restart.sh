@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: its own cluster
 # 0117 (G1, G2): the broker itself dies. On a single-node Kafka of its own,
 # two workers run a few hundred short runs and a dozen runs of a few
 # seconds; while they are in flight the broker is killed with SIGKILL (no

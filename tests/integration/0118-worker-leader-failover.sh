@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: its own cluster
 # 0118 (G1, G2): a broker of a three-node cluster dies under load. On a
 # 3-node Kafka of its own (every floq topic and the transaction state log
 # with replication factor 3, min.insync.replicas 2), two workers run a few

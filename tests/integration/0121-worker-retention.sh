@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a time bound
 # 0121: retention of finished runs. With worker.run.retention.ms set, a
 # finished run's RunState is tombstoned once it is older than that (memory
 # and the compacted runs topic stay bounded), a worker restarted afterwards
@@ -8,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 worker_env
-RET=3000
+RET=10000   # well above a loaded machine's delay from issue to decision
 start_worker w1 -o worker.run.retention.ms=$RET
 ok "worker joins" wait_for 60 worker_assigned w1
 R=$FLOQ_TEST_TMP/replies.json

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: schedule timing
 # 0131 (G5): a schedule firing every second (`* * * * * *`, catch-up all) for
 # about a minute on three workers; the worker owning the schedule is
 # SIGKILLed in the middle and restarted. Every due second of the window has

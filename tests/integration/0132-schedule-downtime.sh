@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: schedule timing
 # 0132 (G5): catch-up after downtime. Five deployments get a schedule with
 # five due times two seconds apart (6-field cron naming exact seconds);
 # every worker is stopped before the first and restarted after the last.

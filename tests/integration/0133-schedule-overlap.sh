@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: schedule timing
 # 0133 (G5): overlap policies with runs (2.5 s) longer than the interval
 # (1 s), over about eight seconds: allow starts every due time (runs
 # overlap); skip never overlaps and skips due times; buffer_one never

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: schedule timing
 # 0134 (G5 item 5): start and end dates, pause and resume. A schedule every
 # second with a window of four seconds a few seconds ahead is answered with
 # exactly the window's fire times and fires exactly those due times (checked

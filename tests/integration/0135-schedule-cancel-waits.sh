@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: schedule timing
 # 0135 (G5): cancel_previous waits for the previous run to stop before the
 # new one starts (as Temporal's CANCEL_OTHER): jobs that take 1 s to stop
 # after TERM, a due time every 2 s; no run starts before its predecessor

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0140 (G1, G3): "G1 no re-read from offset 0 after UNSTABLE_OFFSET_COMMIT".
 # The deterministic reproduction: w1 answers 12 commands; then a
 # transaction is held open over the group's offsets (what a worker killed in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0141 (G1, G2): "G2 a zombie cannot write after losing its partitions".
 # KIP-447: every transaction that writes state of a partition carries that
 # partition's offsets with the group metadata, so the group coordinator

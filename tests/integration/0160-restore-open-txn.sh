@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0160 (G1, G2): a restore waits for the previous owner's transaction. w1
 # runs a long job and is killed with SIGKILL; its last transaction (the
 # run SUCCEEDED, its final reply and the consumed offsets, as a worker
@@ -63,7 +64,7 @@ scenario() {
     holder_done() { grep -q '^committed' "$T/holder$a.log"; }
     ok "the transaction commits" wait_for 60 holder_done
     wait "$HOLDER" 2>/dev/null
-    ok "$b waited for it" worker_log_has $b "$waited"
+    ok "$b waited for it" wait_for 10 worker_log_has $b "$waited"
 
     # Another command through $b: by its answer $b has scanned its runs many
     # times (every 500 ms), so a LOST would have been written.

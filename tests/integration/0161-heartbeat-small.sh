@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: counts heartbeats
 # 0161 (G2): heartbeats do not rewrite a run. A run with 100 kB of params
 # runs for a while: its full RunState is written twice (ACCEPTED,
 # RUNNING), every heartbeat is a small record of its own key

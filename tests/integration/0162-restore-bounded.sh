@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a time bound
 # 0162 (G2): a restore stays bounded as history grows. Four live runs on
 # one partition, then days of their heartbeats written at speed (N small
 # heartbeat records "<run_id>:hb", 2 s apart in heartbeat_at, as a worker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0163 (G1, G2): kill -9 right at a run's end, the kill -9 version of 0160.
 # Four rounds: the owner of the one partition runs a job and is killed
 # with SIGKILL, in odd rounds the moment it logs the run SUCCEEDED (its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: fault timing
 # 0180 (G2, never two live attempts): a new owner times a takeover on its
 # own clock, never on the heartbeat_at another host's clock wrote. Two
 # RUNNING runs are left by a "worker" whose clock is a day behind (its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # 0181 (G1/G2, stable identity): with no worker.id given, a worker's id is
 # <hostname>-<worker.slot>, the same on every start, so a restarted worker
 # fences its previous incarnation (KIP-98): here the old one is frozen with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # floq CLI against a real broker and a running floq-worker: deploy a
 # process job, `run --wait` exits 0 with SUCCEEDED, `run` without --wait
 # prints ACCEPTED with run id and URL and exits 0, `status` by name and by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # A failing run makes `floq run --wait` exit 1 with FAILED, its exit code
 # and the output tail; a rejected deploy (executable outside the allowed
 # directories) and a run of an unknown deployment exit 1 with REJECTED.

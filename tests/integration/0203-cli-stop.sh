@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # `floq stop NAME --run RUN_ID` cancels a long run: STOPPED (exit 0) lists
 # it, and the `run --wait` following it ends CANCELLED with exit 1 well
 # before the job would have finished. `stop NAME` cancels every active run.

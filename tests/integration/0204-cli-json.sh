@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # --json: every line of output is one JSON object (a Reply) that a script
 # can parse; checked with jq when installed, else Debian's python3.
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: load
 # One libfloq client publishes 10,000 run commands without waiting for
 # replies (asynchronous sends, one flush); every one is on the commands
 # topic afterwards (counted with a plain consumer), and the throughput is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # Any language can produce: Debian's python3-avro encodes a deploy and a
 # run Command from schemas/Command.avsc in Avro single-object encoding (the
 # C3 01 header and the CRC-64-AVRO fingerprint of the canonical form

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: a worker of the default identity
 # 0211 (issue 6): `floq deploy --input/--output NAMESPACE,NAME` set the
 # deployment's lineage datasets. The Deployment record (shown by `floq
 # status NAME --json`) carries them in order, split at the first ',' so

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: its own cluster
 # 0213 (design.md, Security): floq over TLS + SASL against a real listener.
 # A Kafka of its own with a SASL_SSL listener (kafka.sh --security
 # sasl_ssl: throw-away CA, SASL/PLAIN and SCRAM-SHA-256); floq-worker, the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: its own cluster
 # 0220 (G4, issue 10 item 1): reply_to cannot write anywhere. On a broker
 # that auto-creates topics (its own, started here with kafka.sh
 # --auto-create), a worker allowing "$ns.ok.*" besides its reply topic:

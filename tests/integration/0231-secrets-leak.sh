@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: its own cluster
 # 0231 (design.md, Security; issue 10 item 5): planted secrets never leak.
 # Distinctive secrets are planted: the HMAC key of the keys file the
 # worker verifies and the CLI signs with, the SASL password (SASL_SSL

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # 0241 (G2, issue 11): a remote job outlives its worker. The worker running
-# an http-backend run is SIGKILLed; the next owner must not start attempt 2
-# beside the remote job that still runs (the retry policy allows 3): the
-# run ends LOST, saying its remote job may still run, and the webhook saw
-# one trigger. (Re-attaching to the remote job is not built yet.)
+# an http-backend run is SIGKILLed and its status server goes away too;
+# the next owner must not start attempt 2 beside the remote job that may
+# still run (the retry policy allows 3): it tries to re-attach, with
+# backoff, until http.backend.unreachable.ms, then the run ends LOST with
+# the last error, saying its remote job may still run, and the webhook saw
+# one trigger. (0242: the re-attach that succeeds.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
@@ -11,6 +13,7 @@ worker_env
 T=$FLOQ_TEST_TMP
 mkdir -p "$T/hook"
 bg hook python3 "$DATA/webhook_server.py" "$T/hook" "$T/port"
+hook_pid=$!
 ok "webhook server up" wait_for 20 test -s "$T/port"
 H="http://127.0.0.1:$(cat "$T/port")"
 start_worker w1
@@ -25,6 +28,8 @@ id=$(run_cmd hk '{}' | produce)
 running() { replies_now "$T/r.json"; [[ $(statuses "$T/r.json" "$1") == *RUNNING* ]]; }
 ok "RUNNING on w1" wait_for 60 running "$id"
 kill -KILL "${WPID[w1]}"
+kill -KILL "$hook_pid"
+export FLOQ_HTTP_BACKEND_UNREACHABLE_MS=3000
 start_worker w2
 ok "w2 joins" wait_for 60 worker_assigned w2
 final() { replies_now "$T/r.json"; [[ $(finals "$T/r.json" "$1") -ge 1 ]]; }
@@ -33,8 +38,9 @@ ok "LOST, not retried ($(statuses "$T/r.json" "$id"))" \
     test "$(jq -r --arg id "$id" 'select(.command_id==$id and .final) | .status' "$T/r.json")" = LOST
 ok "the reason says the remote job may still run" bash -c \
     'jq -r --arg id "$2" "select(.command_id==\$id and .final) | .reason" "$1" | grep -q "may still run"' _ "$T/r.json" "$id"
+ok "after re-attach tries with the last error" bash -c \
+    'jq -r --arg id "$2" "select(.command_id==\$id and .final) | .reason" "$1" | grep -q "cannot re-attach.*bound 3000 ms"' _ "$T/r.json" "$id"
 ok "one final reply" test "$(finals "$T/r.json" "$id")" -eq 1
 triggers=$(jq -r 'select(.method=="POST" and .path=="/hook") | .key' "$T/hook/requests.jsonl" | sort -u | wc -l)
 ok "one remote job, no attempt 2 beside it ($triggers)" test "$triggers" -eq 1
-touch "$T/hook/all.done"
 finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: an orchestrator
 # 0250 (G1, G3, issue 11): the prefect backend against a real Prefect 3
 # server (installed by ops/orchestrators.sh into ~/.cache/floq, pinned by
 # ops/orchestrators/prefect.txt), started here on 127.0.0.1 with a SQLite
@@ -9,6 +10,8 @@
 # in the log; the same command twice makes one flow run (counted through
 # POST /api/flow_runs/filter), whose idempotency_key is the run id and
 # attempt, also when a drain hands the attempt to the next worker; a
+# worker SIGKILLed mid-run -> the next owner re-attaches to the flow run
+# and reports it once (was 0251); a
 # failing flow -> FAILED with its message; stop mid-run ->
 # CANCELLED and the flow run really CANCELLED in Prefect; a flow run deleted
 # from outside -> FAILED; validate good and bad (unknown deployment, server
@@ -32,9 +35,13 @@ T=$FLOQ_TEST_TMP
 # Prefect's processes run in process groups of their own (setsid), so that
 # the flow runs' subprocesses go with them.
 PGIDS=()
+# stop_prefect [-KILL]: the servers' process groups, by TERM (a clean
+# stop) or, with -KILL, as a crash: nothing of Prefect reports anything
+# on the way (under TERM its runner marked the flow run CRASHED before
+# the server went, and the run ended FAILED instead of LOST).
 stop_prefect() {
-    local g
-    for g in "${PGIDS[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+    local g sig=${1:--TERM}
+    for g in "${PGIDS[@]}"; do kill "$sig" -- "-$g" 2>/dev/null || true; done
     for g in "${PGIDS[@]}"; do
         wait_for 10 bash -c '! kill -0 -- "-$1" 2>/dev/null' _ "$g" ||
             kill -KILL -- "-$g" 2>/dev/null || true
@@ -108,6 +115,8 @@ ok "that flow run COMPLETED in Prefect" test "$(pstate "$fr1")" = COMPLETED
 ok "its idempotency_key is the run id and attempt" test "$(pget "$fr1" | jq -r .idempotency_key)" = "$run1-1"
 ok "the run's params reached the flow" test "$(pget "$fr1" | jq -r .parameters.gate)" = g1
 ok "the worker logged the flow run's URL" worker_log_has w1 "http://127.0.0.1:$PORT/runs/flow-run/$fr1"
+ok "the SUCCEEDED reply's url is the flow run's Prefect page" \
+    test "$(jq -r --arg id "$id" 'select(.command_id==$id and .final) | .url' "$T/r.json")" = "http://127.0.0.1:$PORT/runs/flow-run/$fr1"
 
 # the same command again: the original outcome, no second flow run
 printf '%s\n' "$(run_cmd pf-gated '{"gate":"g1"}' "{\"command_id\":\"$id\"}")" | produce >/dev/null
@@ -180,10 +189,33 @@ ok "one flow run for that attempt (Prefect's own count)" \
     test "$(pkeys "$GATED_ID" | grep -cx "$run5-1")" -eq 1
 ok "no attempt 2 was made" test "$(pkeys "$GATED_ID" | grep -c "^$run5-")" -eq 1
 
-# the server goes away mid-run: LOST after the bound, not RUNNING forever
+# a worker SIGKILLed while its flow run runs: the next owner re-attaches to
+# the flow run by the id in the RunState (no create_flow_run) and reports
+# it exactly once, with the flow run's page as its url
+idk=$(run_cmd pf-gated '{"gate":"k1"}' | produce)
+ok "run before the SIGKILL RUNNING" wait_for 60 running "$idk"
+runk=$(run_of "$idk")
+frk=$(jq -r --arg id "$idk" 'select(.command_id==$id and .status=="RUNNING") | .url' "$T/r.json" | head -1 | sed 's|.*/||')
+ok "its flow really started" wait_for 60 test -e "$FLOQ_PREFECT_GATES/k1.started"
+kill -KILL "${WPID[w2]}"
+FLOQ_PREFECT_API_AUTH_STRING_FILE=$T/auth start_worker w3
+ok "w3 joins" wait_for 60 worker_assigned w3
+ok "w3 re-attaches to the flow run $frk" wait_for 60 worker_log_has w3 "re-attached to flow run $frk"
+touch "$FLOQ_PREFECT_GATES/k1.go"
+ok "the re-attached run ends" wait_for 120 final "$idk"
+fin() { jq -r --arg id "$idk" "select(.command_id==\$id and .final) | .$1" "$T/r.json"; }
+ok "SUCCEEDED ($(statuses "$T/r.json" "$idk") $(fin reason))" test "$(fin status)" = SUCCEEDED
+ok "exactly one final reply" test "$(finals "$T/r.json" "$idk")" -eq 1
+ok "reported by the next owner ($(fin worker))" bash -c '[[ $1 == w3-* ]]' _ "$(fin worker)"
+ok "its url is the flow run's Prefect page ($(fin url))" test "$(fin url)" = "http://127.0.0.1:$PORT/runs/flow-run/$frk"
+ok "Prefect says the flow run COMPLETED" test "$(pstate "$frk")" = COMPLETED
+ok "exactly one flow run for it, attempt 1 (Prefect's own count)" test "$(pkeys "$GATED_ID" | grep "^$runk-")" = "$runk-1"
+
+# the server goes away mid-run (killed: a crash, a lost network): LOST
+# after the bound, not RUNNING forever
 id4=$(run_cmd pf-gated '{"gate":"g4"}' | produce)
 ok "fourth run RUNNING" wait_for 60 running "$id4"
-stop_prefect
+stop_prefect -KILL
 ok "the Prefect server is gone" bash -c '! curl -s "$1/health" >/dev/null' _ "$A"
 lost() { replies_now "$T/r.json"; [[ $(jq -r --arg id "$id4" 'select(.command_id==$id and .final) | .status' "$T/r.json") == LOST ]]; }
 ok "fourth run LOST once Prefect stays unreachable" wait_for 60 lost
@@ -209,5 +241,5 @@ ok "validate with a wrong auth string: INVALID, refused, in ${VMS} ms ($(jq -r .
     bash -c '[[ $(jq -r .status "$1") == INVALID && $(jq -r .reason "$1") == *"credentials are refused"* ]] && (( $2 < 10000 ))' _ "$T/v.json" "$VMS"
 replies_now "$T/r.json"
 ok "the auth string is in no reply" bash -c '! grep -qF "$1" "$2"' _ "$AUTH" "$T/r.json"
-ok "the auth string is in no worker log" bash -c '! grep -qF "$1" "$2" "$3"' _ "$AUTH" "$T/w1.log" "$T/w2.log"
+ok "the auth string is in no worker log" bash -c '! grep -qF "$1" "$2" "$3" "$4"' _ "$AUTH" "$T/w1.log" "$T/w2.log" "$T/w3.log"
 finish

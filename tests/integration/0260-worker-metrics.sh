@@ -138,12 +138,29 @@ ok "six live runs on w1" wait_for 60 live
 
 # A second worker with the same worker id (its own lock dir, as on another
 # host): it restores what the load left, and its producer fences w1's.
+# Its restore is held back for certain: a transaction of another producer
+# (a tombstone on the runs topic's partition 0) is open for 6 s, and a
+# restore waits until the last stable offset reaches the end, so w2 is
+# seen while it owns partitions and restores them. (Without it the probes
+# could miss that window on a loaded machine.)
+printf '{"topic":"%s","partition":0,"key":"hold-%s","type":"RunState"}\n' \
+    "$FLOQ_TOPIC_RUNS" "$$" >"$T/hold.jsonl"
+bg holder "$TOOLS/floq_state_tool" hold-txn --txn-id "floq-hold-$$" \
+    --hold-ms 6000 --input "$T/hold.jsonl"
+holder_open() { grep -q "^open" "$T/holder.log"; }
+ok "a transaction on the runs topic is open" wait_for 30 holder_open
 mkdir -p "$T/lock2"
 start_worker w2 -o worker.id="w1-$$" -o worker.lock.dir="$T/lock2" \
     -o metrics.listen=127.0.0.1:$M2
 ok "w2's first /readyz answer comes" first_ready "$M2" w2
-ok "w2 is not ready before its restore is done (503: $(cat "$T/w2.first.body" 2>/dev/null))" \
-    test "$(cat "$T/w2.first.code")" = 503
+# Not ready while a partition it owns is being restored. (Its first answer
+# may be 200: a member that owns nothing yet, between the rebalances of
+# the cooperative protocol, has nothing to restore.)
+ok "w2's restore waits for the open transaction" \
+    wait_for 30 worker_log_has w2 "waiting for an open transaction"
+ok "w2 is not ready while it restores (503: $(probe "$M2" /readyz w2r; cat "$T/w2r.body" 2>/dev/null))" \
+    test "$(cat "$T/w2r.code")" = 503
+ok "... saying so" grep -q "restoring partitions" "$T/w2r.body"
 # w1 not ready, the fence being the reason, until it has replaced its
 # producer and committed again (docs/worker.md, "Metrics and probes"); the
 # window is short (the rewind's restore), so w1's answers are sampled.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# itest: alone: an orchestrator
 # 0270 (G1, G3, issue 11 item 5): the airflow backend end to end through
 # Kafka against a real Apache Airflow 3 (api-server, scheduler and
 # dag-processor on 127.0.0.1, SQLite in the scratch dir, SimpleAuthManager
@@ -8,7 +9,9 @@
 # says unpause; deploy -> run -> SUCCEEDED with the Airflow UI URL of the DAG
 # run in the reply; the same run command twice -> one DAG run (counted with
 # GET dagRuns); a failing DAG -> FAILED naming the failed task; stop mid-run
-# -> CANCELLED and Airflow says the DAG run and its task ended; Airflow gone
+# -> CANCELLED and Airflow says the DAG run and its task ended; a worker
+# SIGKILLed mid-run -> the next owner re-attaches to the DAG run and
+# reports it once, no second DAG run (was 0271); Airflow gone
 # mid-run -> LOST after airflow.unreachable.ms. Skips (77) only when Airflow
 # cannot be installed (ops/orchestrators-airflow.sh).
 source "$(dirname "$0")/lib.sh"
@@ -89,7 +92,9 @@ export FLOQ_AIRFLOW_API_URL=$AF
 export FLOQ_AIRFLOW_UI_URL=$AF
 export FLOQ_AIRFLOW_AUTH_FILE=$T/auth
 export FLOQ_AIRFLOW_POLL_INTERVAL_MS=300
-export FLOQ_AIRFLOW_UNREACHABLE_MS=4000
+# 10 s: a loaded Airflow (SQLite, 2 cores) can miss the 1.2 s poll
+# timeout for a few seconds in a row without being gone
+export FLOQ_AIRFLOW_UNREACHABLE_MS=10000
 export FLOQ_AIRFLOW_STOP_WAIT_MS=60000
 start_worker w1
 ok "w1 joins" wait_for 60 worker_assigned w1
@@ -146,6 +151,19 @@ url=$(jq -r --arg id "$id" 'select(.command_id==$id and .final) | .url' "$T/r.js
 ok "the reply's url is the Airflow page of the DAG run ($url)" test "$url" = "$AF/dags/floq_gate/runs/$run1-1"
 ok "Airflow says the DAG run succeeded" test "$(api "/dags/floq_gate/dagRuns/$run1-1" | jq -r .state)" = success
 ok "conf came from the params" test "$(api "/dags/floq_gate/dagRuns/$run1-1" | jq -r .conf.day)" = 2026-12-01
+# its OpenLineage events: START and COMPLETE, valid (2-0-2 + facets), the
+# Airflow page and DAG run id in the floq_backend facet
+L=$T/lineage.jsonl
+lineage_of_run1() {
+    "$BIN/floq-lineage" tail --json --from-beginning -e >"$L" 2>/dev/null &&
+        [[ $(jq -r --arg r "$run1" 'select(.run.runId == $r) | .eventType' "$L" |
+            sort | tr '\n' ' ') == "COMPLETE START " ]]
+}
+ok "START and COMPLETE on the lineage topic" wait_for 30 lineage_of_run1
+ok "the events are valid OpenLineage 2-0-2" /usr/bin/python3 tests/data/openlineage/validate.py "$L"
+ok "the COMPLETE event names the Airflow DAG run" test "$(jq -r --arg r "$run1" \
+    'select(.run.runId == $r and .eventType == "COMPLETE") | .run.facets.floq_backend | "\(.backend) \(.url)"' "$L")" \
+    = "airflow $AF/dags/floq_gate/runs/$run1-1"
 
 # the same command again: answered, no second DAG run
 printf '%s\n' "$(run_cmd gate '{"day":"2026-12-01"}' "{\"command_id\":\"$id\"}")" | produce >/dev/null
@@ -175,6 +193,27 @@ ok "Airflow says the DAG run failed" test "$(api "/dags/floq_gate/dagRuns/$run2-
 ti_state=$(api "/dags/floq_gate/dagRuns/$run2-1/taskInstances" | jq -r '.task_instances[].state' | sort -u | tr '\n' ' ')
 ok "and its task instance is not running ($ti_state)" bash -c '[[ -n $1 && $1 != *running* && $1 != *queued* ]]' _ "$ti_state"
 
+# a worker SIGKILLed while its DAG run's task runs: the next owner
+# re-attaches to the DAG run by the dag_run_id in the RunState (no second
+# trigger) and reports it exactly once, with the DAG run's page (was 0271)
+idk=$(run_cmd gate '{"day":"dk"}' | produce)
+ok "run before the SIGKILL RUNNING" wait_for 60 running "$idk"
+runk=$(run_of "$idk")
+ok "its task started" wait_for 120 test -e "$T/gates/$runk-1.started"
+kill -KILL "${WPID[w1]}"
+start_worker w2
+ok "w2 joins" wait_for 60 worker_assigned w2
+ok "w2 re-attaches to the DAG run" wait_for 60 worker_log_has w2 "re-attached to DAG run $runk-1"
+touch "$T/gates/$runk-1.go"
+ok "the re-attached run ends" wait_for 120 final "$idk"
+fin() { jq -r --arg id "$idk" "select(.command_id==\$id and .final) | .$1" "$T/r.json"; }
+ok "SUCCEEDED ($(statuses "$T/r.json" "$idk") $(fin reason))" test "$(fin status)" = SUCCEEDED
+ok "exactly one final reply" test "$(finals "$T/r.json" "$idk")" -eq 1
+ok "reported by the next owner ($(fin worker))" bash -c '[[ $1 == w2-* ]]' _ "$(fin worker)"
+ok "its url is the Airflow page of the DAG run ($(fin url))" test "$(fin url)" = "$AF/dags/floq_gate/runs/$runk-1"
+ok "Airflow says that DAG run succeeded" test "$(api "/dags/floq_gate/dagRuns/$runk-1" | jq -r .state)" = success
+ok "exactly one DAG run for it in Airflow" test "$(api '/dags/floq_gate/dagRuns?limit=100' | jq --arg r "$runk" '[.dag_runs[] | select(.dag_run_id | startswith($r))] | length')" -eq 1
+
 # Airflow goes away mid-run: LOST after the bound; validate says unreachable
 id3=$(run_cmd gate '{"day":"d3"}' | produce)
 ok "third run RUNNING" wait_for 60 running "$id3"
@@ -188,6 +227,6 @@ ok "validate closed port: INVALID '$(jq -r .reason "$T/v4.json")'" \
 ok "... within 10 s" within10 "$T/v4.json"
 
 ok "the password is in no reply" bash -c '! grep -qF "$1" "$2"' _ "$PW" "$T/r.json"
-ok "the password is in no worker log" bash -c '! grep -qF "$1" "$2"' _ "$PW" "$T/w1.log"
+ok "the password is in no worker log" bash -c '! grep -qF "$1" "$2" "$3"' _ "$PW" "$T/w1.log" "$T/w2.log"
 af_down
 finish

@@ -13,10 +13,15 @@ _fails=0
 _passes=0
 _pids=()
 
-# ok COND_DESC CMD...: run CMD; count a pass or a failure.
+# ok COND_DESC CMD...: run CMD; count a pass or a failure. With
+# FLOQ_TEST_TIMES=1 each line ends with the seconds since the test began
+# (where a slow test spends its time).
+_t0=$SECONDS
 ok() {
-    local desc=$1; shift
-    if "$@"; then
+    local desc=$1 rc=0; shift
+    "$@" || rc=$?
+    [[ -n ${FLOQ_TEST_TIMES:-} ]] && desc+=" [+$((SECONDS - _t0))s]"
+    if (( rc == 0 )); then
         echo "  ok: $desc"; _passes=$((_passes + 1))
     else
         echo "  FAIL: $desc"; _fails=$((_fails + 1))

@@ -19,31 +19,16 @@
 
 #include "backends/backend.h"
 #include "test_util.h"
+#include "test_mhd.h"
 
 static struct MHD_Daemon *srv;
 static char base[64];
 static atomic_int logins, token_gen, refuse_login, posts, conflict, polls,
         polls_to_end, end_failed, patches_run, patches_dag, ti_running_left,
-        ti_polls, short_exp;
+        ti_polls, short_exp, down_after_patch, stay_queued, end_weird, v1_calls, v1_refused;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char run_state[32], posted[1024];
+static char run_state[32], posted[1024], seen_url[256];
 
-typedef struct upload_s {
-        char data[1024];
-        size_t len;
-} upload_t;
-
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned status,
-                              const char *body) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-                strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-        enum MHD_Result ret;
-
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        ret = MHD_queue_response(c, status, r);
-        MHD_destroy_response(r);
-        return ret;
-}
 
 /* base64url of @p s, no padding. */
 static void b64url(const char *s, char *out) {
@@ -95,41 +80,50 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                                const char *url, const char *method,
                                const char *version, const char *data,
                                size_t *data_size, void **con_cls) {
-        upload_t *up = *con_cls;
-        char buf[1024], tok[256];
+        test_mhd_body_t *up;
+        const char *body_s;
+        char buf[1024], tok[256], v2[512];
+        int v1 = 0;
 
         (void)cls;
         (void)version;
-        if (!up) {
-                *con_cls = calloc(1, sizeof(upload_t));
+        if (test_mhd_gather(con_cls, data, data_size))
                 return MHD_YES;
-        }
-        if (*data_size) {
-                size_t k = *data_size < sizeof(up->data) - up->len - 1
-                                   ? *data_size
-                                   : sizeof(up->data) - up->len - 1;
+        up = *con_cls;
+        body_s = up->data ? up->data : "";
+        if (!strncmp(url, "/api/v1/", 8)) {
+                /* Airflow 2: the same API under /api/v1, basic auth */
+                const char *h = MHD_lookup_connection_value(
+                        c, MHD_HEADER_KIND, "Authorization");
 
-                memcpy(up->data + up->len, data, k);
-                up->len += k;
-                *data_size = 0;
-                return MHD_YES;
+                atomic_fetch_add(&v1_calls, 1);
+                snprintf(v2, sizeof(v2), "/api/v2/%s", url + 8);
+                url = v2;
+                v1 = 1;
+                if (strcmp(url, "/api/v2/version") &&
+                    (!h || strcmp(h, "Basic ZmxvcTpwdw=="))) {
+                        atomic_fetch_add(&v1_refused, 1);
+                        return test_mhd_answer(c, 401, "{\"detail\":\"no\"}");
+                }
         }
         if (!strcmp(url, "/api/v2/version"))
-                return answer(c, 200, "{\"version\":\"3.2.1\"}");
+                return test_mhd_answer(c, 200, "{\"version\":\"3.2.1\"}");
         if (!strcmp(url, "/auth/token")) {
                 atomic_fetch_add(&logins, 1);
                 if (atomic_load(&refuse_login) ||
-                    !strstr(up->data, "\"pw\""))
-                        return answer(c, 401, "{\"detail\":\"Invalid "
+                    !strstr(body_s, "\"pw\""))
+                        return test_mhd_answer(c, 401, "{\"detail\":\"Invalid "
                                               "credentials\"}");
                 token_of(atomic_load(&token_gen), tok, sizeof(tok));
                 snprintf(buf, sizeof(buf), "{\"access_token\":\"%s\"}", tok);
-                return answer(c, 201, buf);
+                return test_mhd_answer(c, 201, buf);
         }
-        if (!authorized(c))
-                return answer(c, 401, "{\"detail\":\"Invalid JWT token\"}");
+        if (!v1 && !authorized(c))
+                return test_mhd_answer(c, 401, "{\"detail\":\"Invalid JWT token\"}");
+        if (!strcmp(url, "/api/v2/dags"))
+                return test_mhd_answer(c, 200, "{\"dags\":[]}");
         if (!strcmp(url, "/api/v2/dags/floq_gate"))
-                return answer(c, 200,
+                return test_mhd_answer(c, 200,
                               !strcmp(method, "PATCH")
                                       ? (atomic_fetch_add(&patches_dag, 1),
                                          "{\"is_paused\":false}")
@@ -137,12 +131,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                                         "\"is_paused\":true,"
                                         "\"has_import_errors\":false}");
         if (!strcmp(url, "/api/v2/dags/broken"))
-                return answer(c, 200, "{\"dag_id\":\"broken\","
+                return test_mhd_answer(c, 200, "{\"dag_id\":\"broken\","
                                       "\"is_paused\":false,"
                                       "\"has_import_errors\":true,"
                                       "\"relative_fileloc\":\"broken.py\"}");
         if (!strcmp(url, "/api/v2/importErrors"))
-                return answer(c, 200,
+                return test_mhd_answer(c, 200,
                               "{\"import_errors\":[{\"filename\":"
                               "\"/dags/broken.py\",\"stack_trace\":"
                               "\"Traceback:\\n  File x\\nNameError: name "
@@ -151,26 +145,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
             !strcmp(method, "POST")) {
                 atomic_fetch_add(&posts, 1);
                 pthread_mutex_lock(&lock);
-                snprintf(posted, sizeof(posted), "%s", up->data);
+                snprintf(posted, sizeof(posted), "%s", body_s);
                 snprintf(run_state, sizeof(run_state), "queued");
                 pthread_mutex_unlock(&lock);
                 if (atomic_load(&conflict))
-                        return answer(c, 409, "{\"detail\":\"exists\"}");
-                return answer(c, 200, "{\"state\":\"queued\"}");
+                        return test_mhd_answer(c, 409, "{\"detail\":\"exists\"}");
+                return test_mhd_answer(c, 200, "{\"state\":\"queued\"}");
         }
+        if (!strncmp(url, "/api/v2/dags/floq_gate/dagRuns/", 31) &&
+            strcmp(method, "PATCH") && atomic_load(&down_after_patch) &&
+            atomic_load(&patches_run) > 0)
+                return test_mhd_answer(c, 503, "{\"detail\":\"down\"}");
         if (!strncmp(url, "/api/v2/dags/floq_gate/dagRuns/", 31) &&
             strstr(url, "/taskInstances")) {
                 const char *st = MHD_lookup_connection_value(
                         c, MHD_GET_ARGUMENT_KIND, "state");
 
                 if (st && !strcmp(st, "failed"))
-                        return answer(c, 200, "{\"task_instances\":[{"
+                        return test_mhd_answer(c, 200, "{\"task_instances\":[{"
                                               "\"task_id\":\"explode\"}]}");
                 atomic_fetch_add(&ti_polls, 1);
                 if (atomic_fetch_sub(&ti_running_left, 1) > 0)
-                        return answer(c, 200, "{\"task_instances\":[{"
+                        return test_mhd_answer(c, 200, "{\"task_instances\":[{"
                                               "\"task_id\":\"wait\"}]}");
-                return answer(c, 200, "{\"task_instances\":[]}");
+                return test_mhd_answer(c, 200, "{\"task_instances\":[]}");
         }
         if (!strncmp(url, "/api/v2/dags/floq_gate/dagRuns/", 31)) {
                 if (!strcmp(method, "PATCH")) {
@@ -178,7 +176,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                         pthread_mutex_lock(&lock);
                         snprintf(run_state, sizeof(run_state), "failed");
                         pthread_mutex_unlock(&lock);
-                        return answer(c, 200, "{\"state\":\"failed\"}");
+                        return test_mhd_answer(c, 200, "{\"state\":\"failed\"}");
                 }
                 pthread_mutex_lock(&lock);
                 if (atomic_fetch_add(&polls, 1) + 1 >=
@@ -187,22 +185,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                         snprintf(run_state, sizeof(run_state), "%s",
                                  atomic_load(&end_failed) ? "failed"
                                                           : "success");
-                else if (!strcmp(run_state, "queued"))
+                else if (!strcmp(run_state, "queued") &&
+                         !atomic_load(&stay_queued))
                         snprintf(run_state, sizeof(run_state), "running");
+                if (atomic_load(&end_weird) && !strcmp(run_state, "success"))
+                        snprintf(run_state, sizeof(run_state), "restarting");
                 snprintf(buf, sizeof(buf), "{\"state\":\"%s\"}", run_state);
                 pthread_mutex_unlock(&lock);
-                return answer(c, 200, buf);
+                return test_mhd_answer(c, 200, buf);
         }
-        return answer(c, 404, "{\"detail\":\"not found\"}");
-}
-
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode toe) {
-        (void)cls;
-        (void)c;
-        (void)toe;
-        free(*con_cls);
-        *con_cls = NULL;
+        return test_mhd_answer(c, 404, "{\"detail\":\"not found\"}");
 }
 
 static char auth_file[64];
@@ -223,15 +215,15 @@ static void setup(void) {
         atomic_store(&ti_running_left, 0);
         atomic_store(&ti_polls, 0);
         atomic_store(&short_exp, 0);
+        atomic_store(&stay_queued, 0);
+        atomic_store(&down_after_patch, 0);
+        atomic_store(&end_weird, 0);
+        atomic_store(&v1_calls, 0);
+        atomic_store(&v1_refused, 0);
+        seen_url[0] = '\0';
         run_state[0] = posted[0] = '\0';
-        srv = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                                       MHD_USE_INTERNAL_POLLING_THREAD,
-                               0, NULL, NULL, handler, NULL,
-                               MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
-                               MHD_OPTION_END);
+        srv = test_mhd_start(handler, base, sizeof(base));
         ck_assert_ptr_nonnull(srv);
-        snprintf(base, sizeof(base), "http://127.0.0.1:%u",
-                 MHD_get_daemon_info(srv, MHD_DAEMON_INFO_BIND_PORT)->port);
         snprintf(auth_file, sizeof(auth_file), "/tmp/floq-af-auth-%d",
                  (int)getpid());
         ck_assert_ptr_nonnull(f = fopen(auth_file, "w"));
@@ -334,10 +326,10 @@ START_TEST(test_success_token_revoked_mid_run) {
         ck_assert_int_eq(atomic_load(&posts), 1);
         /* one login, one more after the 401 */
         ck_assert_int_eq(atomic_load(&logins), 2);
+        /* the reference is the dag_run_id (attach() takes it back); the
+         * UI page is url()'s */
         ck_assert_str_eq(res.backend_ref,
-                         strcat(strcpy((char[200]){ 0 }, base),
-                                "/dags/floq_gate/runs/"
-                                "7b0c9f6e-8f4e-4d5a-9b1a-0c2d3e4f5a6b-2"));
+                         "7b0c9f6e-8f4e-4d5a-9b1a-0c2d3e4f5a6b-2");
         ck_assert_ptr_nonnull(body = json_loads(posted, 0, NULL));
         ck_assert_str_eq(json_string_value(json_object_get(body,
                                                            "dag_run_id")),
@@ -423,6 +415,30 @@ static void server_gone(floq_backend_t *be, floq_attempt_t *att) {
         srv = NULL;
 }
 
+static void stop_timeout(floq_backend_t *be, floq_attempt_t *att) {
+        be->ops->stop(be, att, FLOQ_STOP_TIMEOUT);
+}
+
+/* A run timeout whose DAG run cannot be known to have ended (Airflow
+ * answering 503 while stopping, past airflow.stop.wait.ms) is LOST, not TIMED_OUT: a
+ * retry would run a second DAG run beside it. */
+START_TEST(test_timeout_unknown_end_is_lost) {
+        floq_backend_t *be = backend(NULL, "airflow.stop.wait.ms=500");
+        floq_run_result_t res;
+
+        atomic_store(&polls_to_end, 1000);
+        atomic_store(&ti_running_left, 1000);
+        atomic_store(&down_after_patch, 1);
+        ck_assert_int_eq(run(be, &res, 2, stop_timeout),
+                         FLOQ_OUTCOME_LOST);
+        ck_assert_msg(strstr(res.reason, "whether the DAG run ended is "
+                                         "unknown"),
+                      "%s", res.reason);
+        floq_run_result_release(&res);
+        floq_backend_airflow.destroy(be);
+}
+END_TEST
+
 START_TEST(test_unreachable_ends_lost) {
         floq_backend_t *be = backend(NULL, "airflow.unreachable.ms=500");
         floq_run_result_t res;
@@ -432,6 +448,88 @@ START_TEST(test_unreachable_ends_lost) {
         ck_assert_msg(strstr(res.reason, "airflow.unreachable.ms"), "%s",
                       res.reason);
         floq_run_result_release(&res);
+        floq_backend_airflow.destroy(be);
+}
+END_TEST
+
+/* Item 11: a DAG run the scheduler never starts (queued) does not stay
+ * RUNNING forever: past airflow.queued.timeout.ms it is marked failed in
+ * Airflow and the attempt ends TIMED_OUT saying why. */
+START_TEST(test_queued_too_long_times_out) {
+        floq_backend_t *be = backend(NULL, "airflow.queued.timeout.ms=400");
+        floq_run_result_t res;
+
+        atomic_store(&stay_queued, 1);
+        ck_assert_int_eq(run(be, &res, 0, NULL), FLOQ_OUTCOME_TIMED_OUT);
+        ck_assert_int_eq(atomic_load(&patches_run), 1);
+        ck_assert_msg(strstr(res.reason, "still queued after") &&
+                              strstr(res.reason,
+                                     "airflow.queued.timeout.ms") &&
+                              strstr(res.reason, "is failed"),
+                      "%s", res.reason);
+        floq_run_result_release(&res);
+        floq_backend_airflow.destroy(be);
+}
+END_TEST
+
+/* A state floq does not know says nothing about the run's end: LOST (a
+ * retry could run a second DAG run beside it), not FAILED. */
+START_TEST(test_unknown_state_is_lost) {
+        floq_backend_t *be = backend(NULL, NULL);
+        floq_run_result_t res;
+
+        atomic_store(&end_weird, 1);
+        ck_assert_int_eq(run(be, &res, 0, NULL), FLOQ_OUTCOME_LOST);
+        ck_assert_msg(strstr(res.reason, "'restarting'") &&
+                              strstr(res.reason, "may still run"),
+                      "%s", res.reason);
+        floq_run_result_release(&res);
+        floq_backend_airflow.destroy(be);
+}
+END_TEST
+
+static void keep_url(floq_backend_t *be, floq_attempt_t *att) {
+        snprintf(seen_url, sizeof(seen_url), "%s", be->ops->url(be, att));
+}
+
+/* airflow.api.version=1 (Airflow 2): /api/v1 paths, basic auth with the
+ * auth file's user:password (no /auth/token), no logical_date in the
+ * trigger, the run's page in Airflow 2's grid view. */
+START_TEST(test_api_v1) {
+        floq_backend_t *be = backend(NULL, "airflow.api.version=1");
+        floq_run_result_t res;
+        json_t *body, *spec = json_pack("{s:s}", "dag_id", "floq_gate");
+        char err[512];
+        FILE *f;
+
+        ck_assert_int_eq(run(be, &res, 1, keep_url), FLOQ_OUTCOME_SUCCEEDED);
+        ck_assert_int_eq(atomic_load(&logins), 0);
+        ck_assert_int_ge(atomic_load(&v1_calls), 4);
+        ck_assert_int_eq(atomic_load(&v1_refused), 0);
+        ck_assert_int_eq(atomic_load(&patches_dag), 1); /* unpaused */
+        ck_assert_ptr_nonnull(body = json_loads(posted, 0, NULL));
+        ck_assert_ptr_null(json_object_get(body, "logical_date"));
+        ck_assert_str_eq(json_string_value(json_object_get(body,
+                                                           "dag_run_id")),
+                         "7b0c9f6e-8f4e-4d5a-9b1a-0c2d3e4f5a6b-2");
+        json_decref(body);
+        ck_assert_msg(strstr(seen_url, "/dags/floq_gate/grid?dag_run_id="
+                                       "7b0c9f6e-8f4e-4d5a-9b1a-"
+                                       "0c2d3e4f5a6b-2"),
+                      "%s", seen_url);
+        floq_run_result_release(&res);
+        /* validate: good, then refused credentials */
+        ck_assert_msg(be->ops->validate(be, spec, err, sizeof(err)) ==
+                              FLOQ_OK,
+                      "%s", err);
+        ck_assert_ptr_nonnull(f = fopen(auth_file, "w"));
+        fputs("floq:wrong\n", f);
+        fclose(f);
+        ck_assert_int_eq(be->ops->validate(be, spec, err, sizeof(err)),
+                         FLOQ_ERR_UNAUTHORIZED);
+        ck_assert_msg(strstr(err, "check airflow.auth.file"), "%s", err);
+        ck_assert_ptr_null(strstr(err, "wrong"));
+        json_decref(spec);
         floq_backend_airflow.destroy(be);
 }
 END_TEST
@@ -475,8 +573,8 @@ START_TEST(test_deploy_and_validate_messages) {
         /* a closed port: its own message, well within 10 s */
         closed = backend("http://127.0.0.1:9", NULL);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        ck_assert_int_eq(closed->ops->validate(closed, NULL, err, sizeof(err)),
-                         FLOQ_ERR_TRANSPORT);
+        ck_assert(test_unreachable(closed->ops->validate(closed, NULL, err,
+                                                    sizeof(err))));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         ck_assert_msg(strstr(err, "api-server running"), "%s", err);
         ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
@@ -489,7 +587,7 @@ int main(void) {
         TCase *tc = tcase_create("core");
 
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
+        tcase_set_timeout(tc, 20);
         tcase_add_test(tc, test_success_token_revoked_mid_run);
         tcase_add_test(tc, test_token_refreshed_before_expiry);
         tcase_add_test(tc, test_trigger_409_is_the_same_run);
@@ -497,6 +595,10 @@ int main(void) {
         tcase_add_test(tc, test_stop_waits_for_the_tasks);
         tcase_add_test(tc, test_unreachable_ends_lost);
         tcase_add_test(tc, test_deploy_and_validate_messages);
+        tcase_add_test(tc, test_queued_too_long_times_out);
+        tcase_add_test(tc, test_unknown_state_is_lost);
+        tcase_add_test(tc, test_api_v1);
+        tcase_add_test(tc, test_timeout_unknown_end_is_lost);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "test_util.h"
+#include "test_mhd.h"
 
 #define DEP_ID "0d6c1b2a-1111-4222-8333-944455556666"
 #define FR_ID  "5f0e9d8c-7777-4888-9999-aaaabbbbcccc"
@@ -33,24 +34,10 @@ static const char *const *script;
 static const char *script_msg;
 static int polls, cancelling_sent, forced_sent, creates;
 static int runner_acts; /* 1: CANCELLING becomes CANCELLED at the next poll */
+static int refuse_force; /* 1: a forced CANCELLED is answered REJECT */
 static char seen_auth[256], seen_create[1024];
+static const char *start_timeout; /* prefect.start.timeout.ms, NULL: default */
 
-typedef struct upload_s {
-        char data[1024];
-        size_t len;
-} upload_t;
-
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned status,
-                              const char *body) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-                strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-        enum MHD_Result ret;
-
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        ret = MHD_queue_response(c, status, r);
-        MHD_destroy_response(r);
-        return ret;
-}
 
 static enum MHD_Result flow_run(struct MHD_Connection *c) {
         const char *type;
@@ -75,51 +62,44 @@ static enum MHD_Result flow_run(struct MHD_Connection *c) {
                  script_msg ? "\"" : "");
         pthread_mutex_unlock(&lock);
         if (!strcmp(type, "GONE"))
-                return answer(c, 404, "{\"detail\":\"Flow run not found\"}");
-        return answer(c, 200, body);
+                return test_mhd_answer(c, 404, "{\"detail\":\"Flow run not found\"}");
+        if (!strcmp(type, "REFUSED"))
+                return test_mhd_answer(c, 403, "{\"detail\":\"Forbidden\"}");
+        return test_mhd_answer(c, 200, body);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                                const char *url, const char *method,
                                const char *version, const char *data,
                                size_t *data_size, void **con_cls) {
-        upload_t *up = *con_cls;
+        test_mhd_body_t *up;
+        const char *body_s;
         const char *v;
 
         (void)cls;
         (void)version;
-        if (!up) {
-                *con_cls = calloc(1, sizeof(upload_t));
+        if (test_mhd_gather(con_cls, data, data_size))
                 return MHD_YES;
-        }
-        if (*data_size) {
-                size_t k = *data_size < sizeof(up->data) - up->len - 1
-                                   ? *data_size
-                                   : sizeof(up->data) - up->len - 1;
-
-                memcpy(up->data + up->len, data, k);
-                up->len += k;
-                *data_size = 0;
-                return MHD_YES;
-        }
+        up = *con_cls;
+        body_s = up->data ? up->data : "";
         pthread_mutex_lock(&lock);
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         snprintf(seen_auth, sizeof(seen_auth), "%s", v ? v : "");
         pthread_mutex_unlock(&lock);
         if (!strcmp(url, "/api/health"))
-                return answer(c, 200, "true");
+                return test_mhd_answer(c, 200, "true");
         if (!strcmp(url, "/api/flows/filter"))
-                return answer(c, 200, "[]");
+                return test_mhd_answer(c, 200, "[]");
         if (!strcmp(url, "/api/deployments/name/etl/nightly") ||
             !strcmp(url, "/api/deployments/" DEP_ID))
-                return answer(c, 200, "{\"id\":\"" DEP_ID "\"}");
+                return test_mhd_answer(c, 200, "{\"id\":\"" DEP_ID "\"}");
         if (!strcmp(url, "/api/deployments/" DEP_ID "/create_flow_run") &&
             !strcmp(method, "POST")) {
                 pthread_mutex_lock(&lock);
                 creates++;
-                snprintf(seen_create, sizeof(seen_create), "%s", up->data);
+                snprintf(seen_create, sizeof(seen_create), "%s", body_s);
                 pthread_mutex_unlock(&lock);
-                return answer(c, 201,
+                return test_mhd_answer(c, 201,
                               "{\"id\":\"" FR_ID "\",\"state\":{\"type\":"
                               "\"SCHEDULED\"}}");
         }
@@ -127,38 +107,34 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
                 return flow_run(c);
         if (!strcmp(url, "/api/flow_runs/" FR_ID "/set_state")) {
                 pthread_mutex_lock(&lock);
-                if (strstr(up->data, "\"CANCELLING\""))
+                if (strstr(body_s, "\"CANCELLING\""))
                         cancelling_sent++;
-                if (strstr(up->data, "\"CANCELLED\"") &&
-                    strstr(up->data, "true"))
+                if (strstr(body_s, "\"CANCELLED\"") &&
+                    strstr(body_s, "true")) {
+                        if (refuse_force) {
+                                pthread_mutex_unlock(&lock);
+                                return test_mhd_answer(
+                                        c, 200,
+                                        "{\"status\":\"REJECT\","
+                                        "\"details\":{\"reason\":\"no\"}}");
+                        }
                         forced_sent++;
+                }
                 pthread_mutex_unlock(&lock);
-                return answer(c, 201, "{\"status\":\"ACCEPT\"}");
+                return test_mhd_answer(c, 201, "{\"status\":\"ACCEPT\"}");
         }
-        return answer(c, 404, "{\"detail\":\"Not Found\"}");
-}
-
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode toe) {
-        (void)cls;
-        (void)c;
-        (void)toe;
-        free(*con_cls);
-        *con_cls = NULL;
+        return test_mhd_answer(c, 404, "{\"detail\":\"Not Found\"}");
 }
 
 static void setup(void) {
         polls = cancelling_sent = forced_sent = creates = runner_acts = 0;
+        start_timeout = NULL;
+        refuse_force = 0;
         script_msg = NULL;
         seen_auth[0] = seen_create[0] = '\0';
-        srv = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                                       MHD_USE_INTERNAL_POLLING_THREAD,
-                               0, NULL, NULL, handler, NULL,
-                               MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
-                               MHD_OPTION_END);
+        srv = test_mhd_start(handler, api, sizeof(api));
         ck_assert_ptr_nonnull(srv);
-        snprintf(api, sizeof(api), "http://127.0.0.1:%u/api",
-                 MHD_get_daemon_info(srv, MHD_DAEMON_INFO_BIND_PORT)->port);
+        strncat(api, "/api", sizeof(api) - strlen(api) - 1);
 }
 
 static void teardown(void) {
@@ -181,6 +157,12 @@ static floq_backend_t *backend(const char *key_file) {
         ck_assert_int_eq(floq_conf_set(conf, "prefect.stop.grace.ms", "400",
                                        err, sizeof(err)),
                          FLOQ_OK);
+        if (start_timeout)
+                ck_assert_int_eq(floq_conf_set(conf,
+                                               "prefect.start.timeout.ms",
+                                               start_timeout, err,
+                                               sizeof(err)),
+                                 FLOQ_OK);
         if (key_file)
                 ck_assert_int_eq(floq_conf_set(conf, "prefect.api.key.file",
                                                key_file, err, sizeof(err)),
@@ -343,6 +325,73 @@ START_TEST(test_stop_forced_after_grace) {
 }
 END_TEST
 
+/* Item 11: a flow run no worker picks up (SCHEDULED, then PENDING) does
+ * not stay RUNNING forever: past prefect.start.timeout.ms it is cancelled
+ * and the attempt ends TIMED_OUT saying why. */
+START_TEST(test_stuck_scheduled_times_out) {
+        static const char *const s[] = { "SCHEDULED", "PENDING", NULL };
+        floq_backend_t *be;
+        floq_run_result_t res;
+
+        start_timeout = "500";
+        be = backend(NULL);
+        script = s;
+        runner_acts = 1;
+        ck_assert_int_eq(run(be, &res, 0, FLOQ_STOP_CANCEL),
+                         FLOQ_OUTCOME_TIMED_OUT);
+        ck_assert_int_eq(cancelling_sent, 1);
+        ck_assert_ptr_nonnull(strstr(res.reason, "still PENDING after"));
+        ck_assert_ptr_nonnull(strstr(res.reason, "prefect.start.timeout.ms"));
+        ck_assert_ptr_nonnull(strstr(res.reason, "cancelled in Prefect"));
+        floq_run_result_release(&res);
+        floq_backend_prefect.destroy(be);
+}
+END_TEST
+
+/* An answer that does not say how the flow run is (a state type floq does
+ * not know, a refused poll) is LOST, not FAILED nor RUNNING forever: a
+ * retry could run a second flow run beside it. */
+START_TEST(test_indeterminate_is_lost) {
+        static const char *const unknown[] = { "RUNNING", "SUSPENDED", NULL };
+        static const char *const refused[] = { "RUNNING", "REFUSED", NULL };
+        floq_backend_t *be = backend(NULL);
+        floq_run_result_t res;
+
+        script = unknown;
+        ck_assert_int_eq(run(be, &res, 0, FLOQ_STOP_CANCEL),
+                         FLOQ_OUTCOME_LOST);
+        ck_assert_ptr_nonnull(strstr(res.reason, "'SUSPENDED'"));
+        floq_run_result_release(&res);
+
+        polls = 0;
+        script = refused;
+        ck_assert_int_eq(run(be, &res, 0, FLOQ_STOP_CANCEL),
+                         FLOQ_OUTCOME_LOST);
+        ck_assert_ptr_nonnull(strstr(res.reason, "403"));
+        ck_assert_ptr_nonnull(strstr(res.reason, "may still run"));
+        floq_run_result_release(&res);
+        floq_backend_prefect.destroy(be);
+}
+END_TEST
+
+/* A run timeout whose flow run could not be cancelled nor forced
+ * CANCELLED may still run: LOST (no retry beside it), not TIMED_OUT. */
+START_TEST(test_timeout_not_ended_is_lost) {
+        static const char *const s[] = { "RUNNING", NULL };
+        floq_backend_t *be = backend(NULL);
+        floq_run_result_t res;
+
+        script = s;
+        refuse_force = 1;
+        ck_assert_int_eq(run(be, &res, 2, FLOQ_STOP_TIMEOUT),
+                         FLOQ_OUTCOME_LOST);
+        ck_assert_int_eq(cancelling_sent, 1);
+        ck_assert_ptr_nonnull(strstr(res.reason, "REJECT"));
+        floq_run_result_release(&res);
+        floq_backend_prefect.destroy(be);
+}
+END_TEST
+
 START_TEST(test_key_and_deploy_checks) {
         char path[] = "/tmp/floq-prefect-key-XXXXXX", err[512];
         int fd = mkstemp(path);
@@ -388,12 +437,15 @@ int main(void) {
         int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
+        tcase_set_timeout(tc, 20);
         tcase_add_test(tc, test_completed);
         tcase_add_test(tc, test_crashed_failed_cancelled_gone);
         tcase_add_test(tc, test_stop_cancelling_then_cancelled);
         tcase_add_test(tc, test_stop_forced_after_grace);
         tcase_add_test(tc, test_key_and_deploy_checks);
+        tcase_add_test(tc, test_stuck_scheduled_times_out);
+        tcase_add_test(tc, test_indeterminate_is_lost);
+        tcase_add_test(tc, test_timeout_not_ended_is_lost);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

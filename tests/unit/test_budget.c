@@ -644,7 +644,9 @@ END_TEST
  * longer fits, or it is dead-lettered by reference), and the command
  * behind it is answered. The mock fails a whole request: when the error
  * met a request without the large record (the worker's lineage or a
- * reply sent first), the try is repeated with a new command. */
+ * reply sent first), the try is repeated with a new command (up to 8
+ * times: under load the requests batch differently, and 3 tries all
+ * missed once). */
 START_TEST(test_refused_record_dead_lettered) {
         char dep[37], run[37], big[37], after[37];
         size_t budget0;
@@ -664,7 +666,7 @@ START_TEST(test_refused_record_dead_lettered) {
         pad[600 * 1024] = '\0';
         params = json_pack("{s:s}", "pad", pad);
         free(pad);
-        for (tries = 0; tries < 3 && !rejected; tries++) {
+        for (tries = 0; tries < 8 && !rejected; tries++) {
                 /* the previous run's lineage written: the worker is idle */
                 int64_t want = 2 * (tries + 1);
                 int i;

@@ -51,6 +51,7 @@ ev grandchild   COMPLETE $R/deployment.json $R/run_child.json \
 ev orphan       COMPLETE $R/deployment.json $R/run_child.json
 ev gone         ABORT    -                  $R/run_lost.json --namespace teamx
 ev nons         COMPLETE $R/deployment_nons.json $R/run_succeeded.json
+ev remote       COMPLETE $R/deployment.json $R/run_remote.json
 ev env          COMPLETE $R/deployment.json $R/run_succeeded.json \
     --env PATH=/usr/bin --env HOME=/home/job --env API_TOKEN=s3cret \
     --env DB_PASSWORD=hunter2 --env LANG=C.UTF-8 \
@@ -98,6 +99,8 @@ cases = {
              "run:teamx/nightly-orders"),
     "nons": ("COMPLETE", "3f2a7c1e", set(), set(), "run:floq/adhoc"),
     "env": ("COMPLETE", "3f2a7c1e", {"environmentVariables"}, set(), K),
+    "remote": ("COMPLETE", "b1c2d3e4", {"floq_backend"}, {"errorMessage"},
+               K),
 }
 events = {}
 for name, (etype, rid, need, forbid, key) in sorted(cases.items()):
@@ -147,6 +150,14 @@ check(events["start"]["eventTime"] == "2025-11-23T09:59:55.000Z"
       and events["failed"]["eventTime"] == "2025-11-23T10:01:01.000Z",
       "eventTime: started_at for START, finished_at for terminal events")
 
+fb = events["remote"]["run"]["facets"]["floq_backend"]
+check(fb["backend"] == "airflow"
+      and fb["runId"] == "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e-1"
+      and fb["url"].endswith("/dags/nightly_orders/runs/" + fb["runId"]),
+      "remote: floq_backend facet with the backend's run id and url")
+check("floq_backend" not in events["succeeded"]["run"]["facets"],
+      "succeeded: no floq_backend facet without a backend")
+
 # The validator must be able to fail: each broken copy must be rejected.
 def broken(name, mutate):
     ev = copy.deepcopy(events["failed"])
@@ -179,6 +190,13 @@ broken("parent runId not a uuid",
            "ParentRunFacet.json#/$defs/ParentRunFacet",
            "run": {"runId": "nope"},
            "job": {"namespace": "a", "name": "b"}}))
+broken("floq_backend without runId and url",
+       lambda e: e["run"]["facets"].__setitem__("floq_backend", {
+           "_producer": e["producer"],
+           "_schemaURL": "https://raw.githubusercontent.com/floq-io/floq/"
+           "main/tests/data/openlineage/spec/facets/"
+           "FloqBackendRunFacet.json#/$defs/FloqBackendRunFacet",
+           "backend": "airflow"}))
 broken("facet with unknown schema",
        lambda e: e["run"]["facets"].__setitem__("mystery", {
            "_producer": e["producer"],

@@ -11,6 +11,8 @@
 #include <check.h>
 #include <jansson.h>
 #include <stddef.h>
+
+#include "floq_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -47,6 +49,17 @@ static inline int test_json_subset(json_t *want, json_t *got) {
                 return 1;
         }
         return got && json_equal(want, got);
+}
+
+/**
+ * 1 when @p e is how a call to a closed port ends: the last refusal
+ * (FLOQ_ERR_TRANSPORT) or, where a try is itself slow (valgrind on a
+ * loaded machine: curl's resolver thread), the deadline passed
+ * (FLOQ_ERR_TIMED_OUT). Both are retriable and said as unreachable; which
+ * one comes is timing.
+ */
+static inline int test_unreachable(floq_err_t e) {
+        return e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT;
 }
 
 /**

@@ -34,7 +34,6 @@
 #define AF_CALL_MS         2400 /* one call of validate or deploy: four
                                  * of them (version or token, DAG, unpause
                                  * or import errors) fit in AF_VALIDATE_MS */
-#define AF_CRED_MAX        4096
 #define AF_TOKEN_EARLY_S   60 /* refresh this long before "exp" */
 #define AF_POLL_MS_MIN     100
 
@@ -49,6 +48,9 @@ typedef struct airflow_backend_s {
         int64_t poll_ms;
         int64_t unreachable_ms;
         int64_t stop_wait_ms;
+        int64_t queued_timeout_ms; /**< 0: a queued run may wait forever */
+        int api_version;      /**< 2: Airflow 3 (/api/v2), 1: Airflow 2 */
+        const char *api;      /**< "/api/v2" or "/api/v1" */
         pthread_mutex_t lock; /**< guards token, token_exp */
         char *token;          /**< secret; NULL: none yet */
         int64_t token_exp;    /**< wall seconds; 0: unknown */
@@ -60,41 +62,29 @@ typedef enum af_phase_e {
 } af_phase_t;
 
 typedef struct floq_attempt_s {
+        floq_poller_t poll; /**< first: floq_remote_stop() finds it */
         char *dag_id;
         char run_id[160];        /**< dag_run_id: floq run id + attempt */
         char *run_path;          /**< /api/v2/dags/{dag}/dagRuns/{id} */
         char *url;               /**< the Airflow UI page of the run */
-        int64_t poll_ms;
-        int64_t next_poll;       /**< mono ms */
-        int64_t unreachable_since; /**< mono ms, 0 when reachable */
+        int64_t queued_since;    /**< mono ms, 0 when not queued */
         int64_t stop_deadline;   /**< mono ms, in AF_STOPPING */
         char last_error[512];
         char stop_note[600];     /**< what the stop found */
+        char timeout_note[300];  /**< why floq stopped it, "" if asked */
         af_phase_t phase;
         int stop_why_seen;       /**< floq_stop_why_t acted on */
-        _Atomic int stop_why;    /**< -1 none, else floq_stop_why_t */
 } af_attempt_t;
 
-/* A config string without its trailing '/', or NULL when unset. */
-static char *conf_url(const floq_conf_t *conf, const char *name) {
-        const char *v = floq_conf_str(conf, name);
-        char *s;
-        size_t n;
-
-        if (!v || !*v)
-                return NULL;
-        if (!(s = strdup(v)))
-                return NULL;
-        n = strlen(s);
-        while (n && s[n - 1] == '/')
-                s[--n] = '\0';
-        return s;
-}
+/* An attempt's poll and its stop path, for floq_remote_wait(). */
+static void poll_step(floq_backend_t *be, af_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
+static void stop_step(floq_backend_t *be, af_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
 
 static floq_backend_t *af_new(const floq_conf_t *conf, char *errstr,
                               size_t errstr_size) {
         airflow_backend_t *ab = calloc(1, sizeof(*ab));
-        const char *v;
 
         if (!ab) {
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
@@ -103,21 +93,26 @@ static floq_backend_t *af_new(const floq_conf_t *conf, char *errstr,
         }
         ab->base.ops = &floq_backend_airflow;
         pthread_mutex_init(&ab->lock, NULL);
-        ab->api_url = conf_url(conf, "airflow.api.url");
-        ab->ui_url = conf_url(conf, "airflow.ui.url");
+        ab->api_url = floq_conf_url_dup(conf, "airflow.api.url");
+        ab->ui_url = floq_conf_url_dup(conf, "airflow.ui.url");
         if (!ab->ui_url && ab->api_url)
                 ab->ui_url = strdup(ab->api_url);
-        v = floq_conf_str(conf, "airflow.auth.file");
-        ab->auth_file = v && *v ? strdup(v) : NULL;
-        v = floq_conf_str(conf, "airflow.ca.file");
-        ab->ca_file = v && *v ? strdup(v) : NULL;
+        ab->auth_file = floq_conf_str_dup(conf, "airflow.auth.file");
+        ab->ca_file = floq_conf_str_dup(conf, "airflow.ca.file");
         ab->timeout_ms = (long)floq_conf_int(conf, "http.timeout.ms");
         ab->retries = (int)floq_conf_int(conf, "http.retries");
         ab->poll_ms = floq_conf_int(conf, "airflow.poll.interval.ms");
         if (ab->poll_ms < AF_POLL_MS_MIN)
                 ab->poll_ms = AF_POLL_MS_MIN;
         ab->unreachable_ms = floq_conf_int(conf, "airflow.unreachable.ms");
+        ab->base.unreachable_ms = ab->unreachable_ms;
         ab->stop_wait_ms = floq_conf_int(conf, "airflow.stop.wait.ms");
+        ab->queued_timeout_ms = floq_conf_int(conf,
+                                              "airflow.queued.timeout.ms");
+        ab->api_version = floq_conf_int(conf, "airflow.api.version") == 1
+                                  ? 1
+                                  : 2;
+        ab->api = ab->api_version == 1 ? "/api/v1" : "/api/v2";
         /* Unset airflow.api.url is not an error: the worker builds every
          * backend, and deploy/validate say what is missing. */
         return &ab->base;
@@ -200,34 +195,21 @@ static void call_opts(const airflow_backend_t *ab, const char *token,
 static floq_err_t fetch_token(airflow_backend_t *ab, long timeout_ms,
                               int retries, char **tokp, int64_t *expp,
                               char *errstr, size_t errstr_size) {
-        char *cred = NULL, *url = NULL, *colon;
+        char *cred = NULL, *url = NULL, *colon = NULL;
         json_t *body = NULL;
         floq_http_opts_t o;
         floq_http_resp_t resp = { 0 };
         const char *tok;
         floq_err_t err = FLOQ_OK;
-        FILE *f;
-        size_t n;
 
         *tokp = NULL;
         *expp = 0;
-        if (!(f = fopen(ab->auth_file, "re"))) {
-                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
-                                  "airflow: cannot read airflow.auth.file "
-                                  "'%s'",
-                                  ab->auth_file);
+        if ((err = floq_secret_read(ab->auth_file, "airflow",
+                                    "airflow.auth.file", &cred, errstr,
+                                    errstr_size)))
                 goto out;
-        }
-        if (!(cred = calloc(1, AF_CRED_MAX + 1))) {
-                fclose(f);
-                err = FLOQ_ERR_NOMEM;
-                goto out;
-        }
-        n = fread(cred, 1, AF_CRED_MAX, f);
-        fclose(f);
-        cred[strcspn(cred, "\r\n")] = '\0';
-        (void)n;
         if (!(colon = strchr(cred, ':')) || colon == cred) {
+                colon = NULL;
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
                                   "airflow: airflow.auth.file '%s' must hold "
                                   "one line 'username:password'",
@@ -279,10 +261,9 @@ out:
         if (resp.body)
                 memset(resp.body, 0, resp.len);
         floq_http_resp_release(&resp);
-        if (cred) {
-                memset(cred, 0, AF_CRED_MAX);
-                free(cred);
-        }
+        if (colon)
+                *colon = ':'; /* so the password is wiped too */
+        floq_secret_free(cred);
         free(url);
         return err;
 }
@@ -298,8 +279,8 @@ static floq_err_t get_token(airflow_backend_t *ab, int force, long timeout_ms,
         int64_t exp = 0;
 
         *tokp = NULL;
-        if (!ab->auth_file)
-                return FLOQ_OK;
+        if (!ab->auth_file || ab->api_version == 1)
+                return FLOQ_OK; /* Airflow 2: basic auth, see af_call() */
         pthread_mutex_lock(&ab->lock);
         if (ab->token && !force &&
             (!ab->token_exp ||
@@ -335,7 +316,7 @@ static floq_err_t af_call(airflow_backend_t *ab, const char *method,
                           floq_http_resp_t *resp, char *errstr,
                           size_t errstr_size) {
         floq_http_opts_t o;
-        char *url = NULL, *tok = NULL;
+        char *url = NULL, *tok = NULL, *basic = NULL;
         floq_err_t err;
         int tries;
 
@@ -344,11 +325,20 @@ static floq_err_t af_call(airflow_backend_t *ab, const char *method,
                                    "airflow: airflow.api.url is not set");
         if (asprintf(&url, "%s%s", ab->api_url, path) < 0)
                 return FLOQ_ERR_NOMEM;
+        /* Airflow 2: "username:password" as basic auth, read afresh */
+        if (ab->api_version == 1 &&
+            (err = floq_secret_read(ab->auth_file, "airflow",
+                                    "airflow.auth.file", &basic, errstr,
+                                    errstr_size))) {
+                free(url);
+                return err;
+        }
         for (tries = 0;; tries++) {
                 if ((err = get_token(ab, tries > 0, timeout_ms, retries, &tok,
                                      errstr, errstr_size)))
                         break;
                 call_opts(ab, tok, timeout_ms, &o);
+                o.basic = basic;
                 if (retries < 0)
                         o.max_retries = -1;
                 floq_http_resp_release(resp);
@@ -357,9 +347,10 @@ static floq_err_t af_call(airflow_backend_t *ab, const char *method,
                 floq_secret_free(tok);
                 tok = NULL;
                 if (err != FLOQ_ERR_UNAUTHORIZED || resp->status != 401 ||
-                    !ab->auth_file || tries > 0)
+                    !ab->auth_file || ab->api_version == 1 || tries > 0)
                         break;
         }
+        floq_secret_free(basic);
         free(url);
         return err;
 }
@@ -391,7 +382,7 @@ static int dag_id_ok(const char *id) {
 static void import_error_of(airflow_backend_t *ab, const json_t *dag,
                             long timeout_ms, char *out, size_t out_size) {
         floq_http_resp_t resp = { 0 };
-        char err[512];
+        char err[512], path[64];
         const char *rel = json_string_value(json_object_get(dag,
                                                             "relative_fileloc"));
         const char *loc = json_string_value(json_object_get(dag, "fileloc"));
@@ -399,8 +390,9 @@ static void import_error_of(airflow_backend_t *ab, const json_t *dag,
         size_t i;
 
         snprintf(out, out_size, "see Airflow's import errors");
-        if (af_call(ab, "GET", "/api/v2/importErrors?limit=100", NULL,
-                    timeout_ms, -1, &resp, err, sizeof(err)))
+        snprintf(path, sizeof(path), "%s/importErrors?limit=100", ab->api);
+        if (af_call(ab, "GET", path, NULL, timeout_ms, -1, &resp, err,
+                    sizeof(err)))
                 goto out;
         json_array_foreach(json_object_get(resp.json, "import_errors"), i, e) {
                 const char *fn = json_string_value(json_object_get(e,
@@ -439,7 +431,7 @@ static floq_err_t check_dag(airflow_backend_t *ab, const char *dag_id,
         json_t *patch = NULL;
         floq_err_t err;
 
-        snprintf(path, sizeof(path), "/api/v2/dags/%s", dag_id);
+        snprintf(path, sizeof(path), "%s/dags/%s", ab->api, dag_id);
         err = af_call(ab, "GET", path, NULL, timeout_ms, retries, &resp,
                       errstr, errstr_size);
         if (err == FLOQ_ERR_NOT_FOUND) {
@@ -551,35 +543,58 @@ static json_t *run_conf(const floq_run_req_t *req, char *errstr,
         return conf;
 }
 
+/* A new attempt tracking DAG run @p dag_run_id of @p dag_id (both
+ * checked by the caller); NULL when out of memory. */
+static af_attempt_t *attempt_new(const airflow_backend_t *ab,
+                                 const floq_run_req_t *req, const char *dag_id,
+                                 const char *dag_run_id) {
+        af_attempt_t *a = calloc(1, sizeof(*a));
+        int64_t poll_ms;
+
+        if (!a)
+                return NULL;
+        snprintf(a->run_id, sizeof(a->run_id), "%s", dag_run_id);
+        if (asprintf(&a->run_path, "%s/dags/%s/dagRuns/%s", ab->api, dag_id,
+                     a->run_id) < 0)
+                a->run_path = NULL;
+        /* the run's page: Airflow 3's UI, or Airflow 2's grid view */
+        if (asprintf(&a->url,
+                     ab->api_version == 1 ? "%s/dags/%s/grid?dag_run_id=%s"
+                                          : "%s/dags/%s/runs/%s",
+                     ab->ui_url ? ab->ui_url : "", dag_id, a->run_id) < 0)
+                a->url = NULL;
+        if (!(a->dag_id = strdup(dag_id)) || !a->run_path || !a->url) {
+                attempt_free(a);
+                return NULL;
+        }
+        poll_ms = json_integer_value(json_object_get(req->spec,
+                                                     "poll_interval_ms"));
+        floq_poller_init(&a->poll, poll_ms < AF_POLL_MS_MIN ? ab->poll_ms
+                                                            : poll_ms);
+        return a;
+}
+
 static floq_err_t af_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
         airflow_backend_t *ab = (airflow_backend_t *)be;
         const char *dag_id = json_string_value(json_object_get(req->spec,
                                                                "dag_id"));
-        af_attempt_t *a = calloc(1, sizeof(*a));
+        af_attempt_t *a = NULL;
         json_t *body = NULL, *conf = NULL;
         floq_http_resp_t resp = { 0 };
-        char path[320], msg[512];
+        char path[320], msg[512], dag_run_id[160];
         floq_err_t err = FLOQ_OK;
 
         *attp = NULL;
-        if (!a)
-                return FLOQ_ERR_NOMEM;
-        atomic_store(&a->stop_why, -1);
         if (!dag_id_ok(dag_id)) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                   "spec.dag_id is required");
                 goto out;
         }
-        snprintf(a->run_id, sizeof(a->run_id), "%s-%d", req->run_id,
+        snprintf(dag_run_id, sizeof(dag_run_id), "%s-%d", req->run_id,
                  req->attempt);
-        a->dag_id = strdup(dag_id);
-        if (asprintf(&a->run_path, "/api/v2/dags/%s/dagRuns/%s", dag_id,
-                     a->run_id) < 0 ||
-            asprintf(&a->url, "%s/dags/%s/runs/%s",
-                     ab->ui_url ? ab->ui_url : "", dag_id, a->run_id) < 0) {
-                a->run_path = a->url = NULL;
+        if (!(a = attempt_new(ab, req, dag_id, dag_run_id))) {
                 err = FLOQ_ERR_NOMEM;
                 goto out;
         }
@@ -587,10 +602,16 @@ static floq_err_t af_start(floq_backend_t *be, const floq_run_req_t *req,
                 err = FLOQ_ERR_INVALID_ARG;
                 goto out;
         }
-        /* logical_date null: a manual run (Airflow 3 needs the field). */
-        body = json_pack("{s:s,s:n,s:O}", "dag_run_id", a->run_id,
-                         "logical_date", "conf", conf);
-        snprintf(path, sizeof(path), "/api/v2/dags/%s/dagRuns", dag_id);
+        /* Airflow 3 needs logical_date (null: a manual run). Airflow 2 is
+         * sent no date: it sets the run's execution_date to now, unique
+         * to the microsecond (a date floq chose could collide). */
+        if (ab->api_version == 1)
+                body = json_pack("{s:s,s:O}", "dag_run_id", a->run_id, "conf",
+                                 conf);
+        else
+                body = json_pack("{s:s,s:n,s:O}", "dag_run_id", a->run_id,
+                                 "logical_date", "conf", conf);
+        snprintf(path, sizeof(path), "%s/dags/%s/dagRuns", ab->api, dag_id);
         err = af_call(ab, "POST", path, body, 0, 0, &resp, msg, sizeof(msg));
         if (err == FLOQ_ERR_EXISTS) {
                 /* A repeat (a retried call, a restarted attempt): the
@@ -600,11 +621,6 @@ static floq_err_t af_start(floq_backend_t *be, const floq_run_req_t *req,
                 floq_seterr(errstr, errstr_size, err, "%s", msg);
                 goto out;
         }
-        a->poll_ms = json_integer_value(json_object_get(req->spec,
-                                                        "poll_interval_ms"));
-        if (a->poll_ms < AF_POLL_MS_MIN)
-                a->poll_ms = ab->poll_ms;
-        a->next_poll = floq_mono_ms();
 out:
         floq_http_resp_release(&resp);
         json_decref(body);
@@ -613,19 +629,10 @@ out:
                 attempt_free(a);
                 return err;
         }
+        floq_poller_track(&a->poll, poll_step, stop_step, a->run_id, a->url, "DAG run",
+                          a->run_id);
         *attp = a;
         return FLOQ_OK;
-}
-
-static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
-                       const af_attempt_t *a, const char *reason) {
-        memset(res, 0, sizeof(*res));
-        res->outcome = outcome;
-        res->exit_code = -1;
-        res->reason = reason ? strdup(reason) : NULL;
-        /* the UI page of the DAG run: it names the DAG and the dag_run_id,
-         * and the worker's replies give it as their url */
-        res->backend_ref = strdup(a->url);
 }
 
 /* The ids of the task instances of the run in @p state, comma-separated
@@ -666,18 +673,22 @@ out:
 }
 
 /* The run's state from GET run_path into @p state; FLOQ_OK or the
- * adapter's error (message in @p err). */
+ * adapter's error (message in @p err). A poll's call is bounded by four
+ * poll intervals (a slow answer is retried at the next poll); @p once (an
+ * attach, made once on takeover) has the whole http.timeout.ms. */
 static floq_err_t run_state(airflow_backend_t *ab, af_attempt_t *a,
-                            char *state, size_t state_size, char *err,
-                            size_t err_size) {
+                            int once, char *state, size_t state_size,
+                            char *err, size_t err_size) {
         floq_http_resp_t resp = { 0 };
         floq_err_t e;
         const char *s;
+        long bound = !once && a->poll.poll_ms * 4 < ab->timeout_ms
+                             ? (long)a->poll.poll_ms * 4
+                             : 0;
 
         state[0] = '\0';
-        e = af_call(ab, "GET", a->run_path, NULL,
-                    a->poll_ms * 4 < ab->timeout_ms ? (long)a->poll_ms * 4 : 0,
-                    0, &resp, err, err_size);
+        e = af_call(ab, "GET", a->run_path, NULL, bound, 0, &resp, err,
+                    err_size);
         if (!e) {
                 s = json_string_value(json_object_get(resp.json, "state"));
                 snprintf(state, state_size, "%s", s ? s : "");
@@ -691,66 +702,96 @@ static floq_err_t run_state(airflow_backend_t *ab, af_attempt_t *a,
 static int unreachable(airflow_backend_t *ab, af_attempt_t *a,
                        const char *err, floq_run_result_t *res) {
         int64_t now = floq_mono_ms();
-        char why[700];
 
-        if (!a->unreachable_since)
-                a->unreachable_since = now;
+        if (!a->poll.unreachable_since)
+                a->poll.unreachable_since = now;
         snprintf(a->last_error, sizeof(a->last_error), "%s", err);
-        if (now - a->unreachable_since < ab->unreachable_ms)
+        if (now - a->poll.unreachable_since < ab->unreachable_ms)
                 return 0;
-        snprintf(why, sizeof(why),
-                 "status unknown for %lld ms (airflow.unreachable.ms): %s",
-                 (long long)(now - a->unreachable_since), a->last_error);
-        result_set(res, FLOQ_OUTCOME_LOST, a, why);
+        floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->run_id,
+                             "status unknown for %lld ms "
+                             "(airflow.unreachable.ms): %s",
+                             (long long)(now - a->poll.unreachable_since),
+                             a->last_error);
         return 1;
 }
 
-/* One poll of a running DAG run: 1 with @p res filled when it ended. */
+/* One poll of a running DAG run: 1 with @p res filled when it ended. A
+ * DAG run queued for longer than airflow.queued.timeout.ms is stopped
+ * (the stop path, as a timeout). */
 static int poll_running(airflow_backend_t *ab, af_attempt_t *a,
                         floq_run_result_t *res) {
-        char state[32], err[512], why[900], ids[400];
+        char state[32], err[512], ids[400];
         floq_err_t e;
+        int n;
 
-        e = run_state(ab, a, state, sizeof(state), err, sizeof(err));
+        e = run_state(ab, a, 0, state, sizeof(state), err, sizeof(err));
         if (e == FLOQ_ERR_NOT_FOUND) {
-                snprintf(why, sizeof(why),
-                         "the DAG run is gone (deleted in Airflow?): %s", err);
-                result_set(res, FLOQ_OUTCOME_FAILED, a, why);
+                floq_run_result_setf(res, FLOQ_OUTCOME_FAILED, a->run_id,
+                                     "the DAG run is gone (deleted in "
+                                     "Airflow?): %s",
+                                     err);
                 return 1;
         }
         if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
             e == FLOQ_ERR_BACKEND)
                 return unreachable(ab, a, err, res);
         if (e) {
-                result_set(res, FLOQ_OUTCOME_FAILED, a, err);
+                /* refused (401, 403, ...): nothing says the run ended, and
+                 * a retry would run a second one beside it (G2) */
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->run_id,
+                                     "status unknown: %s: the DAG run may "
+                                     "still run",
+                                     err);
                 return 1;
         }
-        a->unreachable_since = 0;
+        a->poll.unreachable_since = 0;
         if (!strcmp(state, "success")) {
-                result_set(res, FLOQ_OUTCOME_SUCCEEDED, a, NULL);
+                floq_run_result_setf(res, FLOQ_OUTCOME_SUCCEEDED, a->run_id,
+                                     NULL);
                 return 1;
         }
         if (!strcmp(state, "failed")) {
-                int n = tasks_in(ab, a, "state=failed&state=upstream_failed",
-                                 ids, sizeof(ids));
-
+                n = tasks_in(ab, a, "state=failed&state=upstream_failed", ids,
+                             sizeof(ids));
                 if (n > 0)
-                        snprintf(why, sizeof(why),
-                                 "DAG run '%s' failed: task%s %s failed",
-                                 a->run_id, n > 1 ? "s" : "", ids);
+                        floq_run_result_setf(res, FLOQ_OUTCOME_FAILED,
+                                             a->run_id,
+                                             "DAG run '%s' failed: task%s %s "
+                                             "failed",
+                                             a->run_id, n > 1 ? "s" : "", ids);
                 else
-                        snprintf(why, sizeof(why), "DAG run '%s' failed",
-                                 a->run_id);
-                result_set(res, FLOQ_OUTCOME_FAILED, a, why);
+                        floq_run_result_setf(res, FLOQ_OUTCOME_FAILED,
+                                             a->run_id, "DAG run '%s' failed",
+                                             a->run_id);
                 return 1;
         }
-        if (strcmp(state, "queued") && strcmp(state, "running")) {
-                snprintf(why, sizeof(why), "DAG run in unknown state '%s'",
-                         state);
-                result_set(res, FLOQ_OUTCOME_FAILED, a, why);
-                return 1;
+        if (!strcmp(state, "queued")) {
+                int64_t now = floq_mono_ms();
+
+                if (!a->queued_since)
+                        a->queued_since = now;
+                if (ab->queued_timeout_ms > 0 &&
+                    now - a->queued_since >= ab->queued_timeout_ms) {
+                        snprintf(a->timeout_note, sizeof(a->timeout_note),
+                                 "DAG run '%s' was still queued after %lld "
+                                 "ms (airflow.queued.timeout.ms); ",
+                                 a->run_id,
+                                 (long long)(now - a->queued_since));
+                        floq_poller_stop(&a->poll, FLOQ_STOP_TIMEOUT);
+                }
+                return 0;
         }
-        return 0;
+        if (!strcmp(state, "running")) {
+                a->queued_since = 0;
+                return 0;
+        }
+        /* Not a state floq knows: nothing says the run ended (G2). */
+        floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->run_id,
+                             "DAG run '%s' in unknown state '%s': it may "
+                             "still run",
+                             a->run_id, state);
+        return 1;
 }
 
 /* Mark the DAG run failed (the stop); the note says how it went. */
@@ -761,7 +802,6 @@ static void stop_remote(airflow_backend_t *ab, af_attempt_t *a) {
 
         a->phase = AF_STOPPING;
         a->stop_deadline = floq_mono_ms() + ab->stop_wait_ms;
-        a->next_poll = floq_mono_ms();
         a->stop_note[0] = '\0';
         if (af_call(ab, "PATCH", a->run_path, body, 0, 0, &resp, err,
                     sizeof(err)))
@@ -772,30 +812,40 @@ static void stop_remote(airflow_backend_t *ab, af_attempt_t *a) {
 }
 
 /* One poll of a stopping DAG run: 1 with @p res filled when the run and
- * its task instances are no longer running, or the bound is past. */
+ * its task instances are no longer running, or the bound is past. The
+ * reason starts with a->timeout_note (why floq stopped it, if not asked). */
 static int poll_stopping(airflow_backend_t *ab, af_attempt_t *a,
                          floq_run_result_t *res) {
         floq_outcome_t outcome = a->stop_why_seen == FLOQ_STOP_TIMEOUT
                                          ? FLOQ_OUTCOME_TIMED_OUT
                                          : FLOQ_OUTCOME_CANCELLED;
-        char state[32], err[512], why[1200], ids[400];
+        const char *tn = a->timeout_note;
+        char state[32], err[512], ids[400];
         int n;
         floq_err_t e;
 
-        e = run_state(ab, a, state, sizeof(state), err, sizeof(err));
+        e = run_state(ab, a, 0, state, sizeof(state), err, sizeof(err));
         if (e == FLOQ_ERR_NOT_FOUND) {
-                result_set(res, outcome, a,
-                           "stopped: the DAG run is gone from Airflow");
+                floq_run_result_setf(res, outcome, a->run_id,
+                                     "%sstopped: the DAG run is gone from "
+                                     "Airflow",
+                                     tn);
                 return 1;
         }
         if (e) {
                 if (floq_mono_ms() < a->stop_deadline)
                         return 0;
-                snprintf(why, sizeof(why),
-                         "stopped, but whether the DAG run ended is unknown "
-                         "(%s%s%s)",
-                         a->stop_note, a->stop_note[0] ? "; " : "", err);
-                result_set(res, outcome, a, why);
+                /* A timeout that cannot be known to have ended the run is
+                 * LOST: a retry would run a second DAG run beside it. */
+                floq_run_result_setf(res,
+                                     a->stop_why_seen == FLOQ_STOP_TIMEOUT
+                                             ? FLOQ_OUTCOME_LOST
+                                             : outcome,
+                                     a->run_id,
+                                     "%sstopped, but whether the DAG run "
+                                     "ended is unknown (%s%s%s)",
+                                     tn, a->stop_note,
+                                     a->stop_note[0] ? "; " : "", err);
                 return 1;
         }
         n = tasks_in(ab, a, "state=running&state=queued&state=scheduled"
@@ -803,12 +853,12 @@ static int poll_stopping(airflow_backend_t *ab, af_attempt_t *a,
                             "&state=up_for_retry",
                      ids, sizeof(ids));
         if (strcmp(state, "queued") && strcmp(state, "running") && n == 0) {
-                snprintf(why, sizeof(why),
-                         "stopped: DAG run '%s' is %s and none of its task "
-                         "instances is running%s%s",
-                         a->run_id, state, a->stop_note[0] ? "; " : "",
-                         a->stop_note);
-                result_set(res, outcome, a, why);
+                floq_run_result_setf(res, outcome, a->run_id,
+                                     "%sstopped: DAG run '%s' is %s and none "
+                                     "of its task instances is running%s%s",
+                                     tn, a->run_id, state,
+                                     a->stop_note[0] ? "; " : "",
+                                     a->stop_note);
                 return 1;
         }
         if (!strcmp(state, "queued") || !strcmp(state, "running")) {
@@ -824,82 +874,113 @@ static int poll_stopping(airflow_backend_t *ab, af_attempt_t *a,
         }
         if (floq_mono_ms() < a->stop_deadline)
                 return 0;
-        snprintf(why, sizeof(why),
-                 "stop requested, but after %lld ms (airflow.stop.wait.ms) "
-                 "DAG run '%s' is %s with task instances still active: %s",
-                 (long long)ab->stop_wait_ms, a->run_id, state,
-                 n < 0 ? "(unknown)" : ids);
-        result_set(res, outcome, a, why);
+        /* still active: as above, a timeout is LOST, not retried */
+        floq_run_result_setf(res,
+                             a->stop_why_seen == FLOQ_STOP_TIMEOUT
+                                     ? FLOQ_OUTCOME_LOST
+                                     : outcome,
+                             a->run_id,
+                             "%sstop requested, but after %lld ms "
+                             "(airflow.stop.wait.ms) DAG run '%s' is %s with "
+                             "task instances still active: %s",
+                             tn, (long long)ab->stop_wait_ms, a->run_id,
+                             state, n < 0 ? "(unknown)" : ids);
         return 1;
 }
 
-static floq_err_t af_wait(floq_backend_t *be, floq_attempt_t *att,
-                          int wait_ms, floq_run_result_t *res) {
+/* A poll of the running DAG run. */
+static void poll_step(floq_backend_t *be, af_attempt_t *a, int why,
+                      int *donep, floq_run_result_t *res) {
+        (void)why;
+        *donep = poll_running((airflow_backend_t *)be, a, res);
+}
+
+/* The stop path: the first step marks the DAG run failed, every step
+ * polls it and its task instances. */
+static void stop_step(floq_backend_t *be, af_attempt_t *a, int why,
+                      int *donep, floq_run_result_t *res) {
         airflow_backend_t *ab = (airflow_backend_t *)be;
-        af_attempt_t *a = att;
-        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 
-        for (;;) {
-                int why = atomic_load(&a->stop_why), done;
-                int64_t now = floq_mono_ms();
-
-                if (why >= 0 && a->phase == AF_RUNNING) {
-                        if (why == FLOQ_STOP_DRAIN) {
-                                /* The DAG run goes on; the next owner starts
-                                 * this attempt again and the same dag_run_id
-                                 * names the same run. */
-                                result_set(res, FLOQ_OUTCOME_ABANDONED, a,
-                                           "handed over");
-                                return FLOQ_OK;
-                        }
-                        a->stop_why_seen = why;
-                        stop_remote(ab, a);
-                        continue;
-                }
-                if (now >= a->next_poll) {
-                        done = a->phase == AF_STOPPING
-                                       ? poll_stopping(ab, a, res)
-                                       : poll_running(ab, a, res);
-                        if (done)
-                                return FLOQ_OK;
-                        /* unreachable: back off to 8 intervals */
-                        a->next_poll =
-                                floq_mono_ms() +
-                                (a->unreachable_since &&
-                                                 floq_mono_ms() - a->unreachable_since >=
-                                                         a->poll_ms * 8
-                                         ? a->poll_ms * 8
-                                         : a->poll_ms);
-                        continue;
-                }
-                if (now >= deadline)
-                        return FLOQ_ERR_TIMED_OUT;
-                /* short slices, so a stop is acted on promptly */
-                floq_sleep_ms(a->next_poll < deadline
-                                 ? (a->next_poll - now < 50 ? a->next_poll - now
-                                                            : 50)
-                                 : (deadline - now < 50 ? deadline - now : 50));
+        if (a->phase == AF_RUNNING) {
+                a->stop_why_seen = why;
+                stop_remote(ab, a);
         }
+        *donep = poll_stopping(ab, a, res);
 }
 
-static floq_err_t af_stop(floq_backend_t *be, floq_attempt_t *att,
-                          floq_stop_why_t why) {
-        af_attempt_t *a = att;
-        int none = -1;
+/*
+ * Re-attach to DAG run @p ref of the spec's DAG: GET it, and track it as
+ * af_start() would have (never a POST, so never a second DAG run). @p ref
+ * is the dag_run_id; an older worker stored the UI page of the run
+ * (".../dags/{dag}/runs/{dag_run_id}"), whose last segment is taken.
+ * FLOQ_ERR_NOT_FOUND when Airflow answers 404 (the run was deleted);
+ * the adapter's retriable errors when Airflow is unreachable.
+ */
+static floq_err_t af_attach(floq_backend_t *be, const floq_run_req_t *req,
+                            const char *ref, floq_attempt_t **attp,
+                            char *errstr, size_t errstr_size) {
+        airflow_backend_t *ab = (airflow_backend_t *)be;
+        const char *dag_id = json_string_value(json_object_get(req->spec,
+                                                               "dag_id"));
+        const char *slash = ref ? strrchr(ref, '/') : NULL;
+        const char *dag_run_id = slash ? slash + 1 : ref;
+        char state[32], msg[512];
+        af_attempt_t *a;
+        floq_err_t err;
 
-        (void)be;
-        atomic_compare_exchange_strong(&a->stop_why, &none, (int)why);
+        *attp = NULL;
+        if (!dag_id_ok(dag_id))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "airflow: the deployment no longer names "
+                                   "the DAG (spec.dag_id) of DAG run '%s'",
+                                   ref ? ref : "");
+        if (!dag_run_id || !dag_id_ok(dag_run_id) ||
+            strlen(dag_run_id) >= sizeof(a->run_id))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "airflow: '%.200s' is not a dag_run_id",
+                                   ref ? ref : "");
+        if (!(a = attempt_new(ab, req, dag_id, dag_run_id)))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        if ((err = run_state(ab, a, 1, state, sizeof(state), msg,
+                               sizeof(msg)))) {
+                floq_seterr(errstr, errstr_size, err, "%s", msg);
+                attempt_free(a);
+                return err;
+        }
+        floq_info("airflow", "run %s attempt %d: re-attached to DAG run %s "
+                             "(%s)",
+                  req->run_id, req->attempt, a->run_id, state);
+        floq_poller_track(&a->poll, poll_step, stop_step, a->run_id, a->url, "DAG run",
+                          a->run_id);
+        *attp = a;
         return FLOQ_OK;
-}
-
-static const char *af_ref(floq_backend_t *be, floq_attempt_t *att) {
-        (void)be;
-        return ((af_attempt_t *)att)->url;
 }
 
 static void af_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
         (void)be;
         attempt_free(att);
+}
+
+/* Airflow 2: one authenticated call (GET /api/v1/dags?limit=1), so
+ * refused credentials are their own message. */
+static floq_err_t check_basic(airflow_backend_t *ab, char *errstr,
+                              size_t errstr_size) {
+        floq_http_resp_t resp = { 0 };
+        char err[512];
+        floq_err_t e;
+
+        e = af_call(ab, "GET", "/api/v1/dags?limit=1", NULL, AF_CALL_MS, -1,
+                    &resp, err, sizeof(err));
+        floq_http_resp_release(&resp);
+        if (e == FLOQ_ERR_UNAUTHORIZED)
+                return floq_seterr(errstr, errstr_size, e,
+                                   "%s: the credentials were refused (check "
+                                   "airflow.auth.file)",
+                                   err);
+        if (e)
+                return floq_seterr(errstr, errstr_size, e, "%s", err);
+        return FLOQ_OK;
 }
 
 /*
@@ -920,7 +1001,7 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
         if (!ab->api_url)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
                                    "airflow: airflow.api.url is not set");
-        if (asprintf(&url, "%s/api/v2/version", ab->api_url) < 0)
+        if (asprintf(&url, "%s%s/version", ab->api_url, ab->api) < 0)
                 return FLOQ_ERR_NOMEM;
         call_opts(ab, NULL, AF_CALL_MS, &o);
         o.connect_timeout_ms = AF_CALL_MS;
@@ -937,13 +1018,17 @@ static floq_err_t af_validate(floq_backend_t *be, const json_t *spec,
         }
         if (e && e != FLOQ_ERR_UNAUTHORIZED) {
                 e = floq_seterr(errstr, errstr_size, e,
-                                "%s (is airflow.api.url '%s' an Airflow 3 "
-                                "api-server?)",
-                                err, ab->api_url);
+                                "%s (is airflow.api.url '%s' an Airflow %d "
+                                "api-server? airflow.api.version is %d)",
+                                err, ab->api_url, ab->api_version + 1,
+                                ab->api_version);
                 goto out;
         }
         if ((e = get_token(ab, 1, AF_CALL_MS, -1, &tok, errstr,
                            errstr_size)))
+                goto out;
+        if (ab->api_version == 1 && ab->auth_file &&
+            (e = check_basic(ab, errstr, errstr_size)))
                 goto out;
         if (dag_id && !dag_id_ok(dag_id)) {
                 e = floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
@@ -965,9 +1050,11 @@ const floq_backend_ops_t floq_backend_airflow = {
         .destroy = af_destroy,
         .deploy = af_deploy,
         .start = af_start,
-        .wait = af_wait,
-        .stop = af_stop,
-        .ref = af_ref,
+        .wait = floq_remote_wait,
+        .stop = floq_remote_stop,
+        .ref = floq_remote_ref,
+        .url = floq_remote_url,
+        .attach = af_attach,
         .attempt_destroy = af_attempt_destroy,
         .validate = af_validate,
 };

@@ -45,6 +45,10 @@ typedef struct floq_run_req_s {
         const json_t *params;   /**< object of string values, may be empty */
         int64_t timeout_ms;     /**< 0: none */
         int64_t scheduled_for;  /**< due time in ms, 0 when not scheduled */
+        const char *attach_ref; /**< executor only: when set, the attempt
+                                 *   is re-attached through attach() with
+                                 *   this backend_ref instead of start()ed
+                                 *   (a takeover of a remote run) */
 } floq_run_req_t;
 
 /** Outcome of an attempt; strings are malloc()ed, freed by
@@ -122,6 +126,31 @@ typedef struct floq_backend_ops_s {
          */
         floq_err_t (*validate)(floq_backend_t *be, const json_t *spec,
                                char *errstr, size_t errstr_size);
+
+        /**
+         * Re-attach to attempt req->attempt of a run that an earlier
+         * worker started and that went on without it (outlives_worker
+         * backends only). @p ref is the backend_ref stored in the run's
+         * RunState (what ref() returned). On success *attp tracks the
+         * remote run as if start() had made it: wait() and stop() work
+         * on it, and no second remote run is created. Must not create a
+         * remote run. FLOQ_ERR_NOT_FOUND: the remote run no longer
+         * exists (the run ends FAILED with errstr); a retriable error
+         * (FLOQ_ERR_TRANSPORT, FLOQ_ERR_BACKEND, ...): try again later.
+         * NULL: the backend cannot re-attach (the run ends LOST).
+         * Thread-safe; may block on the network (executor threads only).
+         */
+        floq_err_t (*attach)(floq_backend_t *be, const floq_run_req_t *req,
+                             const char *ref, floq_attempt_t **attp,
+                             char *errstr, size_t errstr_size);
+
+        /**
+         * The page of the attempt in the backend's own UI (the Airflow
+         * DAG run, Dagster run, Prefect flow run), for replies, lineage
+         * and the console; borrowed, NULL when there is none. May be
+         * NULL itself.
+         */
+        const char *(*url)(floq_backend_t *be, floq_attempt_t *att);
 } floq_backend_ops_t;
 
 /** Every backend built in; NULL-terminated. */
@@ -133,11 +162,18 @@ const floq_backend_ops_t *floq_backend_find(const char *name);
 /* Backend instance header: each backend's struct starts with this. */
 struct floq_backend_s {
         const floq_backend_ops_t *ops;
+        /** How long the backend may stay unreachable before a run it
+         *  tracks ends LOST (airflow.unreachable.ms, ...): the executor
+         *  retries a retriable attach() this long. 0: 5 minutes. */
+        int64_t unreachable_ms;
 };
 
 extern const floq_backend_ops_t floq_backend_process;
 extern const floq_backend_ops_t floq_backend_http;
 extern const floq_backend_ops_t floq_backend_airflow;
 extern const floq_backend_ops_t floq_backend_prefect;
+extern const floq_backend_ops_t floq_backend_kubernetes;
+extern const floq_backend_ops_t floq_backend_dagster;
+extern const floq_backend_ops_t floq_backend_noop;
 
 #endif /* FLOQ_BACKEND_H */

@@ -34,7 +34,6 @@
 #define HB_POLL_MS_DEFAULT 2000
 #define HB_POLL_MS_MIN     100
 #define HB_VALIDATE_MS     10000
-#define HB_TOKEN_MAX       8192
 #define HB_HEADERS_MAX     32
 #define HB_REF_MAX         256 /* longest remote id kept */
 
@@ -49,25 +48,21 @@ typedef struct http_backend_s {
 } http_backend_t;
 
 typedef struct floq_attempt_s {
+        floq_poller_t poll; /**< first: floq_remote_stop() finds it */
         char key[64];          /**< Idempotency-Key: run id + attempt */
         char *ref;             /**< remote id (id_path) or the key */
         char *status_url;      /**< expanded; NULL: done at start */
         char *cancel_url;      /**< expanded; NULL: none */
         char *cancel_method;
         json_t *spec;          /**< for state_path, states, headers */
-        int64_t poll_ms;
-        int64_t next_poll;     /**< mono ms */
-        int64_t unreachable_since; /**< mono ms, 0 when reachable */
         char last_error[512];
-        _Atomic int stop_why;  /**< -1 none, else floq_stop_why_t */
-        int cancelled;         /**< cancel URL called */
 } hb_attempt_t;
 
-static char *conf_dup(const floq_conf_t *conf, const char *name) {
-        const char *v = floq_conf_str(conf, name);
-
-        return v && *v ? strdup(v) : NULL;
-}
+/* An attempt's poll and its stop path, for floq_remote_wait(). */
+static void poll_once(floq_backend_t *be, hb_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
+static void stop_step(floq_backend_t *be, hb_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
 
 /* @p tpl expanded for a URL: every parameter value percent-encoded (all
  * but RFC 3986's unreserved [A-Za-z0-9._~-]), so a value can add neither a
@@ -146,12 +141,13 @@ static floq_backend_t *hb_new(const floq_conf_t *conf, char *errstr,
                 return NULL;
         }
         hb->base.ops = &floq_backend_http;
-        hb->token_file = conf_dup(conf, "http.backend.token.file");
-        hb->ca_file = conf_dup(conf, "http.backend.ca.file");
+        hb->token_file = floq_conf_str_dup(conf, "http.backend.token.file");
+        hb->ca_file = floq_conf_str_dup(conf, "http.backend.ca.file");
         hb->allowed = strdup(allowed ? allowed : "");
         hb->timeout_ms = (long)floq_conf_int(conf, "http.timeout.ms");
         hb->retries = (int)floq_conf_int(conf, "http.retries");
         hb->unreachable_ms = floq_conf_int(conf, "http.backend.unreachable.ms");
+        hb->base.unreachable_ms = hb->unreachable_ms;
         if (!hb->allowed) {
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                             "out of memory");
@@ -186,35 +182,13 @@ static void hb_destroy(floq_backend_t *be) {
         free(hb);
 }
 
-/* The token, read afresh (rotation); NULL when none. The caller wipes and
- * frees it. */
-static char *read_token(const http_backend_t *hb, char *errstr,
-                        size_t errstr_size, floq_err_t *errp) {
-        FILE *f;
-        char *buf;
-        size_t n;
-
-        *errp = FLOQ_OK;
-        if (!hb->token_file)
-                return NULL;
-        if (!(f = fopen(hb->token_file, "re"))) {
-                *errp = floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
-                                    "cannot read http.backend.token.file "
-                                    "'%s'",
-                                    hb->token_file);
-                return NULL;
-        }
-        if (!(buf = calloc(1, HB_TOKEN_MAX + 1))) {
-                fclose(f);
-                *errp = FLOQ_ERR_NOMEM;
-                return NULL;
-        }
-        n = fread(buf, 1, HB_TOKEN_MAX, f);
-        fclose(f);
-        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-                     buf[n - 1] == ' '))
-                buf[--n] = '\0';
-        return buf;
+/* The token into *tokp, read afresh (rotation); NULL when none. The
+ * caller frees it with floq_secret_free(). */
+static floq_err_t token_read(const http_backend_t *hb, char **tokp,
+                             char *errstr, size_t errstr_size) {
+        return floq_secret_read(hb->token_file, "http",
+                                "http.backend.token.file", tokp, errstr,
+                                errstr_size);
 }
 
 /* Options of one call to @p url: the token only where it may go; extra
@@ -541,6 +515,43 @@ static void attempt_free(hb_attempt_t *a) {
         free(a);
 }
 
+/* The status and cancel URLs of attempt @p a (a->ref known), expanded
+ * from its spec, and its polling interval. */
+static floq_err_t attempt_urls(const floq_run_req_t *req, hb_attempt_t *a,
+                               char *errstr, size_t errstr_size) {
+        const json_t *spec = a->spec;
+        json_t *params = tpl_params(req, a->key, a->ref);
+        const char *cm = json_string_value(json_object_get(spec,
+                                                           "cancel_method"));
+        floq_err_t err = FLOQ_OK;
+        int64_t poll_ms;
+
+        if (json_is_string(json_object_get(spec, "status_url")) &&
+            !(a->status_url = expand_url(spec, "status_url", params, errstr,
+                                         errstr_size))) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        if (json_is_string(json_object_get(spec, "cancel_url")) &&
+            !(a->cancel_url = expand_url(spec, "cancel_url", params, errstr,
+                                         errstr_size))) {
+                err = FLOQ_ERR_INVALID_ARG;
+                goto out;
+        }
+        if (!(a->cancel_method = strdup(method_ok(cm, 1) ? cm : "POST"))) {
+                err = FLOQ_ERR_NOMEM;
+                goto out;
+        }
+        poll_ms = json_integer_value(json_object_get(spec,
+                                                     "poll_interval_ms"));
+        floq_poller_init(&a->poll, poll_ms < HB_POLL_MS_MIN
+                                           ? HB_POLL_MS_DEFAULT
+                                           : poll_ms);
+out:
+        json_decref(params);
+        return err;
+}
+
 static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -562,7 +573,6 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
         lines[0] = NULL;
         if (!a)
                 return FLOQ_ERR_NOMEM;
-        atomic_store(&a->stop_why, -1);
         snprintf(a->key, sizeof(a->key), "%s-%d", req->run_id, req->attempt);
         a->spec = json_deep_copy(spec);
         params = tpl_params(req, a->key, NULL);
@@ -584,7 +594,7 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                 err = FLOQ_ERR_INVALID_ARG;
                 goto out;
         }
-        if (!(token = read_token(hb, errstr, errstr_size, &err)) && err)
+        if ((err = token_read(hb, &token, errstr, errstr_size)))
                 goto out;
         call_opts(hb, spec, url, token, a->key, 0, &o, lines);
         if ((err = floq_http_request(&o, method_ok(method, 0) ? method : "POST",
@@ -600,32 +610,7 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                                 !strpbrk(json_string_value(idv), "\r\n\t")
                         ? json_string_value(idv)
                         : a->key);
-        json_decref(params);
-        params = tpl_params(req, a->key, a->ref);
-        if (json_is_string(json_object_get(spec, "status_url")) &&
-            !(a->status_url = expand_url(spec, "status_url", params, errstr,
-                                         errstr_size))) {
-                err = FLOQ_ERR_INVALID_ARG;
-                goto out;
-        }
-        if (json_is_string(json_object_get(spec, "cancel_url")) &&
-            !(a->cancel_url = expand_url(spec, "cancel_url", params, errstr,
-                                         errstr_size))) {
-                err = FLOQ_ERR_INVALID_ARG;
-                goto out;
-        }
-        a->cancel_method = strdup(
-                method_ok(json_string_value(json_object_get(spec,
-                                                            "cancel_method")),
-                          1)
-                        ? json_string_value(json_object_get(spec,
-                                                            "cancel_method"))
-                        : "POST");
-        a->poll_ms = json_integer_value(json_object_get(spec,
-                                                        "poll_interval_ms"));
-        if (a->poll_ms < HB_POLL_MS_MIN)
-                a->poll_ms = HB_POLL_MS_DEFAULT;
-        a->next_poll = floq_mono_ms();
+        err = attempt_urls(req, a, errstr, errstr_size);
 out:
         lines_free(lines);
         floq_secret_free(token);
@@ -637,17 +622,10 @@ out:
                 attempt_free(a);
                 return err;
         }
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, NULL, "remote job",
+                          a->ref);
         *attp = a;
         return FLOQ_OK;
-}
-
-static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
-                       const char *ref, const char *reason) {
-        memset(res, 0, sizeof(*res));
-        res->outcome = outcome;
-        res->exit_code = -1;
-        res->reason = reason ? strdup(reason) : NULL;
-        res->backend_ref = ref ? strdup(ref) : NULL;
 }
 
 /* Call the cancel URL once (best effort: the outcome is CANCELLED or
@@ -657,14 +635,11 @@ static void cancel_remote(http_backend_t *hb, hb_attempt_t *a, char *note,
         floq_http_opts_t o;
         floq_http_resp_t resp = { 0 };
         char *token, *lines[HB_HEADERS_MAX + 2];
-        floq_err_t err;
 
         note[0] = '\0';
-        a->cancelled = 1;
         if (!a->cancel_url)
                 return;
-        token = read_token(hb, note, note_size, &err);
-        if (err)
+        if (token_read(hb, &token, note, note_size))
                 return;
         call_opts(hb, a->spec, a->cancel_url, token, a->key, 0, &o, lines);
         if (floq_http_request(&o, a->cancel_method, a->cancel_url, NULL,
@@ -675,10 +650,11 @@ static void cancel_remote(http_backend_t *hb, hb_attempt_t *a, char *note,
         floq_http_resp_release(&resp);
 }
 
-/* One poll of the status URL. FLOQ_OK with *donep set and @p res filled
- * when the remote run ended (or is gone, or unreachable for too long). */
-static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
-                      floq_run_result_t *res) {
+/* One poll of the status URL: *donep set and @p res filled when the
+ * remote run ended (or is gone, or its state cannot be known: LOST). */
+static void poll_once(floq_backend_t *be, hb_attempt_t *a, int stop_why,
+                      int *donep, floq_run_result_t *res) {
+        http_backend_t *hb = (http_backend_t *)be;
         const char *state_path =
                 json_string_value(json_object_get(a->spec, "state_path"));
         floq_http_opts_t o;
@@ -688,19 +664,26 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
         const char *state, *mapped;
         floq_err_t e;
 
+        (void)stop_why; /* -1: the stop path is stop_step() */
         *donep = 0;
-        token = read_token(hb, err, sizeof(err), &e);
-        if (e) {
+        if (!a->status_url) {
+                /* no status URL: the trigger's 2xx was the end */
+                floq_run_result_setf(res, FLOQ_OUTCOME_SUCCEEDED, a->ref,
+                                     NULL);
+                *donep = 1;
+                return;
+        }
+        if ((e = token_read(hb, &token, err, sizeof(err)))) {
                 snprintf(why, sizeof(why), "%s: the remote job may still run",
                          err);
-                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref, "%s", why);
                 *donep = 1;
                 return;
         }
         /* one poll may take 4 intervals, at least 5 s, at most the
          * configured HTTP timeout */
         call_opts(hb, a->spec, a->status_url, token, NULL,
-                  a->poll_ms * 4 > 5000 ? (long)a->poll_ms * 4 : 5000L, &o,
+                  a->poll.poll_ms * 4 > 5000 ? (long)a->poll.poll_ms * 4 : 5000L, &o,
                   lines);
         if (hb->timeout_ms > 0 && o.timeout_ms > hb->timeout_ms)
                 o.timeout_ms = hb->timeout_ms;
@@ -710,7 +693,7 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
         floq_secret_free(token);
         if (e == FLOQ_ERR_NOT_FOUND) {
                 snprintf(why, sizeof(why), "the remote run is gone: %s", err);
-                result_set(res, FLOQ_OUTCOME_FAILED, a->ref, why);
+                floq_run_result_setf(res, FLOQ_OUTCOME_FAILED, a->ref, "%s", why);
                 *donep = 1;
                 goto out;
         }
@@ -718,16 +701,16 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
             e == FLOQ_ERR_BACKEND) {
                 int64_t now = floq_mono_ms();
 
-                if (!a->unreachable_since)
-                        a->unreachable_since = now;
+                if (!a->poll.unreachable_since)
+                        a->poll.unreachable_since = now;
                 snprintf(a->last_error, sizeof(a->last_error), "%s", err);
-                if (now - a->unreachable_since >= hb->unreachable_ms) {
+                if (now - a->poll.unreachable_since >= hb->unreachable_ms) {
                         snprintf(why, sizeof(why),
                                  "status unknown for %lld ms "
                                  "(http.backend.unreachable.ms): %s",
-                                 (long long)(now - a->unreachable_since),
+                                 (long long)(now - a->poll.unreachable_since),
                                  a->last_error);
-                        result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
+                        floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref, "%s", why);
                         *donep = 1;
                 }
                 goto out;
@@ -738,11 +721,11 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
                 snprintf(why, sizeof(why),
                          "status unknown: %s: the remote job may still run",
                          err);
-                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref, "%s", why);
                 *donep = 1;
                 goto out;
         }
-        a->unreachable_since = 0;
+        a->poll.unreachable_since = 0;
         sv = json_path(resp.json, state_path ? state_path : "state");
         state = json_string_value(sv);
         mapped = state ? json_string_value(json_object_get(
@@ -756,124 +739,112 @@ static void poll_once(http_backend_t *hb, hb_attempt_t *a, int *donep,
                          "the remote job may still run",
                          state ? "state" : "no string at",
                          state ? state : (state_path ? state_path : "state"));
-                result_set(res, FLOQ_OUTCOME_LOST, a->ref, why);
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref, "%s", why);
                 *donep = 1;
                 goto out;
         }
         if (!strcmp(mapped, "SUCCEEDED") || !strcmp(mapped, "FAILED") ||
             !strcmp(mapped, "CANCELLED")) {
                 snprintf(why, sizeof(why), "remote state '%s'", state);
-                result_set(res,
-                           !strcmp(mapped, "SUCCEEDED") ? FLOQ_OUTCOME_SUCCEEDED
-                           : !strcmp(mapped, "FAILED")  ? FLOQ_OUTCOME_FAILED
-                                                        : FLOQ_OUTCOME_CANCELLED,
-                           a->ref, strcmp(mapped, "SUCCEEDED") ? why : NULL);
+                if (!strcmp(mapped, "SUCCEEDED"))
+                        floq_run_result_setf(res, FLOQ_OUTCOME_SUCCEEDED,
+                                             a->ref, NULL);
+                else
+                        floq_run_result_setf(res,
+                                             !strcmp(mapped, "FAILED")
+                                                     ? FLOQ_OUTCOME_FAILED
+                                                     : FLOQ_OUTCOME_CANCELLED,
+                                             a->ref, "%s", why);
                 *donep = 1;
         }
 out:
         floq_http_resp_release(&resp);
 }
 
-static floq_err_t hb_wait(floq_backend_t *be, floq_attempt_t *att,
-                          int wait_ms, floq_run_result_t *res) {
-        http_backend_t *hb = (http_backend_t *)be;
-        hb_attempt_t *a = att;
-        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+/* The stop path: the cancel URL called once, then the attempt ends. A
+ * timeout that cannot be known to have ended the remote job is LOST. */
+static void stop_step(floq_backend_t *be, hb_attempt_t *a, int why,
+                      int *donep, floq_run_result_t *res) {
+        char note[512];
 
-        for (;;) {
-                int why = atomic_load(&a->stop_why), done = 0;
-                int64_t now = floq_mono_ms();
-
-                if (why >= 0) {
-                        char note[512];
-
-                        if (why == FLOQ_STOP_DRAIN) {
-                                /* The remote run goes on; the next owner
-                                 * starts this attempt again, and the same
-                                 * Idempotency-Key names the same run. */
-                                result_set(res, FLOQ_OUTCOME_ABANDONED, a->ref,
-                                           "handed over");
-                                return FLOQ_OK;
-                        }
-                        if (!a->cancelled)
-                                cancel_remote(hb, a, note, sizeof(note));
-                        if (why == FLOQ_STOP_TIMEOUT &&
-                            (note[0] || !a->cancel_url)) {
-                                /* Timed out and not known to have ended: a
-                                 * retry would run a second job beside it
-                                 * (G2). LOST is final. */
-                                char lost[700];
-
-                                snprintf(lost, sizeof(lost),
-                                         "timed out; the remote job was %s "
-                                         "and may still run",
-                                         note[0] ? "not cancelled" : "not told "
-                                                                   "(no "
-                                                                   "cancel_url)");
-                                if (note[0]) {
-                                        size_t n = strlen(lost);
-
-                                        snprintf(lost + n, sizeof(lost) - n,
-                                                 ": %s", note);
-                                }
-                                result_set(res, FLOQ_OUTCOME_LOST, a->ref,
-                                           lost);
-                                return FLOQ_OK;
-                        }
-                        result_set(res,
-                                   why == FLOQ_STOP_TIMEOUT
-                                           ? FLOQ_OUTCOME_TIMED_OUT
-                                           : FLOQ_OUTCOME_CANCELLED,
-                                   a->ref,
-                                   note[0] ? note
-                                   : a->cancel_url
-                                           ? "cancelled remotely"
-                                           : "stopped (no cancel_url: the "
-                                             "remote run was not told)");
-                        return FLOQ_OK;
-                }
-                if (!a->status_url) {
-                        result_set(res, FLOQ_OUTCOME_SUCCEEDED, a->ref, NULL);
-                        return FLOQ_OK;
-                }
-                if (now >= a->next_poll) {
-                        poll_once(hb, a, &done, res);
-                        if (done)
-                                return FLOQ_OK;
-                        /* unreachable: back off up to 8 intervals */
-                        a->next_poll =
-                                floq_mono_ms() +
-                                (a->unreachable_since
-                                         ? (floq_mono_ms() - a->unreachable_since <
-                                                            a->poll_ms * 8
-                                                    ? a->poll_ms
-                                                    : a->poll_ms * 8)
-                                         : a->poll_ms);
-                        continue;
-                }
-                if (now >= deadline)
-                        return FLOQ_ERR_TIMED_OUT;
-                /* short slices, so a stop is acted on promptly */
-                floq_sleep_ms(a->next_poll < deadline
-                                 ? (a->next_poll - now < 50 ? a->next_poll - now
-                                                            : 50)
-                                 : (deadline - now < 50 ? deadline - now : 50));
+        *donep = 1;
+        cancel_remote((http_backend_t *)be, a, note, sizeof(note));
+        if (why == FLOQ_STOP_TIMEOUT && (note[0] || !a->cancel_url)) {
+                /* Timed out and not known to have ended: a retry would
+                 * run a second job beside it (G2). LOST is final. */
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref,
+                                     "timed out; the remote job was %s and "
+                                     "may still run%s%s",
+                                     note[0] ? "not cancelled"
+                                             : "not told (no cancel_url)",
+                                     note[0] ? ": " : "", note);
+                return;
         }
+        floq_run_result_setf(res,
+                             why == FLOQ_STOP_TIMEOUT ? FLOQ_OUTCOME_TIMED_OUT
+                                                      : FLOQ_OUTCOME_CANCELLED,
+                             a->ref, "%s",
+                             note[0]         ? note
+                             : a->cancel_url ? "cancelled remotely"
+                                             : "stopped (no cancel_url: the "
+                                               "remote run was not told)");
 }
 
-static floq_err_t hb_stop(floq_backend_t *be, floq_attempt_t *att,
-                          floq_stop_why_t why) {
-        hb_attempt_t *a = att;
-        int none = -1;
+/*
+ * Re-attach to remote job @p ref (the id the trigger answered, as hb_ref()
+ * gave it): only with a status URL in the spec, which is then polled as
+ * after hb_start(); the trigger is never sent again. One GET of the status
+ * URL first: 404 is FLOQ_ERR_NOT_FOUND (the remote job is gone), the
+ * adapter's retriable errors say try again. Without a status URL nothing
+ * can tell how the job ends: FLOQ_ERR_UNSUPPORTED (the run ends LOST).
+ */
+static floq_err_t hb_attach(floq_backend_t *be, const floq_run_req_t *req,
+                            const char *ref, floq_attempt_t **attp,
+                            char *errstr, size_t errstr_size) {
+        http_backend_t *hb = (http_backend_t *)be;
+        hb_attempt_t *a = NULL;
+        floq_http_opts_t o;
+        floq_http_resp_t resp = { 0 };
+        char *token = NULL, *lines[HB_HEADERS_MAX + 2];
+        floq_err_t err = FLOQ_OK;
 
-        (void)be;
-        atomic_compare_exchange_strong(&a->stop_why, &none, (int)why);
+        *attp = NULL;
+        lines[0] = NULL;
+        if (!json_is_string(json_object_get(req->spec, "status_url")))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_UNSUPPORTED,
+                                   "http: the deployment has no status_url "
+                                   "to follow the remote job by");
+        if (!ref || !*ref || strlen(ref) > HB_REF_MAX ||
+            strpbrk(ref, "\r\n\t"))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "http: '%.200s' is not a remote job id",
+                                   ref ? ref : "");
+        if (!(a = calloc(1, sizeof(*a))) || !(a->ref = strdup(ref)) ||
+            !(a->spec = json_deep_copy(req->spec))) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto out;
+        }
+        snprintf(a->key, sizeof(a->key), "%s-%d", req->run_id, req->attempt);
+        if ((err = attempt_urls(req, a, errstr, errstr_size)))
+                goto out;
+        if ((err = token_read(hb, &token, errstr, errstr_size)))
+                goto out;
+        call_opts(hb, a->spec, a->status_url, token, NULL, 0, &o, lines);
+        err = floq_http_request(&o, "GET", a->status_url, NULL, &resp, errstr,
+                                errstr_size);
+out:
+        lines_free(lines);
+        floq_secret_free(token);
+        floq_http_resp_release(&resp);
+        if (err) {
+                attempt_free(a);
+                return err;
+        }
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, NULL, "remote job",
+                          a->ref);
+        *attp = a;
         return FLOQ_OK;
-}
-
-static const char *hb_ref(floq_backend_t *be, floq_attempt_t *att) {
-        (void)be;
-        return ((hb_attempt_t *)att)->ref;
 }
 
 static void hb_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
@@ -915,8 +886,7 @@ static floq_err_t hb_validate(floq_backend_t *be, const json_t *spec,
                                    "spec.validate_url to check");
         if ((e = check_url(hb, "url", url, errstr, errstr_size)))
                 return e;
-        token = read_token(hb, errstr, errstr_size, &e);
-        if (e)
+        if ((e = token_read(hb, &token, errstr, errstr_size)))
                 return e;
         call_opts(hb, spec, url, token, NULL, HB_VALIDATE_MS, &o, lines);
         o.max_retries = -1;
@@ -940,9 +910,10 @@ const floq_backend_ops_t floq_backend_http = {
         .destroy = hb_destroy,
         .deploy = hb_deploy,
         .start = hb_start,
-        .wait = hb_wait,
-        .stop = hb_stop,
-        .ref = hb_ref,
+        .wait = floq_remote_wait,
+        .stop = floq_remote_stop,
+        .ref = floq_remote_ref,
+        .attach = hb_attach,
         .attempt_destroy = hb_attempt_destroy,
         .validate = hb_validate,
 };

@@ -55,42 +55,27 @@ typedef struct prefect_backend_s {
         int64_t poll_ms;
         int64_t unreachable_ms;
         int64_t stop_grace_ms;
+        int64_t start_timeout_ms; /**< 0: SCHEDULED/PENDING forever */
 } prefect_backend_t;
 
 typedef struct floq_attempt_s {
+        floq_poller_t poll; /**< first: floq_remote_stop() finds it */
         char key[64];              /**< idempotency_key: run id + attempt */
         char ref[PF_ID_MAX];       /**< the flow run's id */
         char *url;                 /**< the flow run's UI page */
-        int64_t poll_ms;           /**< spec.poll_interval_ms or config */
-        int64_t next_poll;         /**< mono ms */
-        int64_t unreachable_since; /**< mono ms, 0 when reachable */
         char last_error[512];
-        _Atomic int stop_why;      /**< -1 none, else floq_stop_why_t */
+        int64_t waiting_since;     /**< mono ms SCHEDULED/PENDING, or 0 */
+        char timeout_note[300];    /**< why floq stopped it, "" if asked */
         int cancel_sent;           /**< set_state CANCELLING accepted */
         int64_t cancel_deadline;   /**< mono ms: force CANCELLED after */
         char cancel_note[512];     /**< what the cancel call answered */
 } pf_attempt_t;
 
-/* A malloc()ed copy of @p s without trailing '/'; NULL for NULL or "". */
-static char *dup_base(const char *s) {
-        char *d;
-        size_t n;
-
-        if (!s || !*s)
-                return NULL;
-        if (!(d = strdup(s)))
-                return NULL;
-        n = strlen(d);
-        while (n && d[n - 1] == '/')
-                d[--n] = '\0';
-        return d;
-}
-
-static char *conf_dup(const floq_conf_t *conf, const char *name) {
-        const char *v = floq_conf_str(conf, name);
-
-        return v && *v ? strdup(v) : NULL;
-}
+/* An attempt's poll and its stop path, for floq_remote_wait(). */
+static void poll_once(floq_backend_t *be, pf_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
+static void stop_step(floq_backend_t *be, pf_attempt_t *a, int why, int *donep,
+                      floq_run_result_t *res);
 
 static void pf_destroy(floq_backend_t *be) {
         prefect_backend_t *pb = (prefect_backend_t *)be;
@@ -108,8 +93,6 @@ static void pf_destroy(floq_backend_t *be) {
 static floq_backend_t *pf_new(const floq_conf_t *conf, char *errstr,
                               size_t errstr_size) {
         prefect_backend_t *pb = calloc(1, sizeof(*pb));
-        const char *api = floq_conf_str(conf, "prefect.api.url");
-        const char *ui = floq_conf_str(conf, "prefect.ui.url");
         size_t n;
 
         if (!pb) {
@@ -118,7 +101,7 @@ static floq_backend_t *pf_new(const floq_conf_t *conf, char *errstr,
                 return NULL;
         }
         pb->base.ops = &floq_backend_prefect;
-        pb->api = dup_base(api);
+        pb->api = floq_conf_url_dup(conf, "prefect.api.url");
         if (!pb->api || (strncmp(pb->api, "http://", 7) &&
                          strncmp(pb->api, "https://", 8))) {
                 floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
@@ -127,22 +110,24 @@ static floq_backend_t *pf_new(const floq_conf_t *conf, char *errstr,
                             "http://127.0.0.1:4200/api)");
                 goto fail;
         }
-        if (ui && *ui) {
-                pb->ui = dup_base(ui);
-        } else if ((pb->ui = strdup(pb->api))) {
+        if (!(pb->ui = floq_conf_url_dup(conf, "prefect.ui.url")) &&
+            (pb->ui = strdup(pb->api))) {
                 /* The UI is served beside the API: drop "/api". */
                 n = strlen(pb->ui);
                 if (n >= 4 && !strcmp(pb->ui + n - 4, "/api"))
                         pb->ui[n - 4] = '\0';
         }
-        pb->key_file = conf_dup(conf, "prefect.api.key.file");
-        pb->auth_file = conf_dup(conf, "prefect.api.auth.string.file");
-        pb->ca_file = conf_dup(conf, "prefect.ca.file");
+        pb->key_file = floq_conf_str_dup(conf, "prefect.api.key.file");
+        pb->auth_file = floq_conf_str_dup(conf, "prefect.api.auth.string.file");
+        pb->ca_file = floq_conf_str_dup(conf, "prefect.ca.file");
         pb->timeout_ms = (long)floq_conf_int(conf, "http.timeout.ms");
         pb->retries = (int)floq_conf_int(conf, "http.retries");
         pb->poll_ms = floq_conf_int(conf, "prefect.poll.interval.ms");
         pb->unreachable_ms = floq_conf_int(conf, "prefect.unreachable.ms");
+        pb->base.unreachable_ms = pb->unreachable_ms;
         pb->stop_grace_ms = floq_conf_int(conf, "prefect.stop.grace.ms");
+        pb->start_timeout_ms = floq_conf_int(conf,
+                                             "prefect.start.timeout.ms");
         if (pb->poll_ms < PF_POLL_MS_MIN)
                 pb->poll_ms = PF_POLL_MS_MIN;
         if (!pb->ui) {
@@ -162,37 +147,6 @@ fail:
         return NULL;
 }
 
-/* The first line of secret file @p path, malloc()ed (the caller wipes it);
- * NULL with *errp FLOQ_OK when @p path is NULL. */
-static char *read_secret(const char *path, const char *key, char *errstr,
-                         size_t errstr_size, floq_err_t *errp) {
-        FILE *f;
-        char *buf;
-        size_t n;
-
-        *errp = FLOQ_OK;
-        if (!path)
-                return NULL;
-        if (!(f = fopen(path, "re"))) {
-                *errp = floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
-                                    "prefect: cannot read %s '%s'", key, path);
-                return NULL;
-        }
-        if (!(buf = calloc(1, PF_SECRET_MAX + 1))) {
-                fclose(f);
-                *errp = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
-                                    "out of memory");
-                return NULL;
-        }
-        n = fread(buf, 1, PF_SECRET_MAX, f);
-        fclose(f);
-        buf[strcspn(buf, "\r\n")] = '\0';
-        n = strlen(buf);
-        while (n && buf[n - 1] == ' ')
-                buf[--n] = '\0';
-        return buf;
-}
-
 /*
  * One call: @p method {api}@p path with @p body. @p timeout_ms bounds the
  * whole call (0: http.timeout.ms), @p retries -1 for none (0: http.retries).
@@ -209,13 +163,12 @@ static floq_err_t pf_call(const prefect_backend_t *pb, const char *method,
 
         memset(&o, 0, sizeof(o));
         memset(resp, 0, sizeof(*resp));
-        key = read_secret(pb->key_file, "prefect.api.key.file", errstr,
-                          errstr_size, &err);
-        if (err)
-                goto out;
-        auth = read_secret(pb->auth_file, "prefect.api.auth.string.file",
-                           errstr, errstr_size, &err);
-        if (err)
+        if ((err = floq_secret_read(pb->key_file, "prefect",
+                                    "prefect.api.key.file", &key, errstr,
+                                    errstr_size)) ||
+            (err = floq_secret_read(pb->auth_file, "prefect",
+                                    "prefect.api.auth.string.file", &auth,
+                                    errstr, errstr_size)))
                 goto out;
         if (asprintf(&url, "%s%s", pb->api, path) < 0) {
                 url = NULL;
@@ -369,6 +322,16 @@ static void attempt_free(pf_attempt_t *a) {
         free(a);
 }
 
+/* Poll attempt @p a every spec.poll_interval_ms, else
+ * prefect.poll.interval.ms. */
+static void poller_init(const prefect_backend_t *pb,
+                        const floq_run_req_t *req, pf_attempt_t *a) {
+        int64_t ms = json_integer_value(json_object_get(req->spec,
+                                                        "poll_interval_ms"));
+
+        floq_poller_init(&a->poll, ms < PF_POLL_MS_MIN ? pb->poll_ms : ms);
+}
+
 static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -387,7 +350,6 @@ static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
         if (!a)
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
                                    "out of memory");
-        atomic_store(&a->stop_why, -1);
         if (!id_ok(did)) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                   "spec.deployment_id is missing: deploy "
@@ -432,13 +394,10 @@ static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
                                   "out of memory");
                 goto out;
         }
-        floq_info("prefect", "run %s attempt %d: flow run %s (%s)",
-                  req->run_id, req->attempt, fr, a->url);
-        a->poll_ms = json_integer_value(json_object_get(req->spec,
-                                                        "poll_interval_ms"));
-        if (a->poll_ms < PF_POLL_MS_MIN)
-                a->poll_ms = pb->poll_ms;
-        a->next_poll = floq_mono_ms();
+        floq_info_ids("prefect", req->run_id, NULL,
+                      "run %s attempt %d: flow run %s (%s)",
+                      req->run_id, req->attempt, fr, a->url);
+        poller_init(pb, req, a);
 out:
         floq_http_resp_release(&resp);
         json_decref(body);
@@ -447,29 +406,10 @@ out:
                 attempt_free(a);
                 return err;
         }
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "flow run",
+                          a->url);
         *attp = a;
         return FLOQ_OK;
-}
-
-static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
-                       const pf_attempt_t *a, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void result_set(floq_run_result_t *res, floq_outcome_t outcome,
-                       const pf_attempt_t *a, const char *fmt, ...) {
-        char why[1200];
-        va_list ap;
-
-        memset(res, 0, sizeof(*res));
-        res->outcome = outcome;
-        res->exit_code = -1;
-        res->backend_ref = strdup(a->ref);
-        if (fmt) {
-                va_start(ap, fmt);
-                vsnprintf(why, sizeof(why), fmt, ap);
-                va_end(ap);
-                res->reason = strdup(why);
-        }
 }
 
 /* Ask Prefect to set the flow run's state to @p type. FLOQ_OK when the
@@ -510,15 +450,42 @@ static floq_err_t set_state(prefect_backend_t *pb, pf_attempt_t *a,
 }
 
 /*
- * One poll of the flow run. *donep set and @p res filled when the attempt
- * is over: the flow run ended (or is gone, or the server has been
- * unreachable for too long). @p why is the stop asked for, -1 none.
+ * Count a SCHEDULED or PENDING answer (@p waiting 1; else the wait is
+ * over): past prefect.start.timeout.ms the attempt is stopped as a
+ * timeout (the stop path cancels the flow run) and the reason says why.
  */
-static void poll_once(prefect_backend_t *pb, pf_attempt_t *a, int why,
+static void start_wait(const prefect_backend_t *pb, pf_attempt_t *a,
+                       int waiting, const char *type) {
+        int64_t now = floq_mono_ms();
+
+        if (!waiting) {
+                a->waiting_since = 0;
+                return;
+        }
+        if (!a->waiting_since)
+                a->waiting_since = now;
+        if (pb->start_timeout_ms <= 0 ||
+            now - a->waiting_since < pb->start_timeout_ms)
+                return;
+        snprintf(a->timeout_note, sizeof(a->timeout_note),
+                 "flow run %s was still %s after %lld ms "
+                 "(prefect.start.timeout.ms: no worker started it); ",
+                 a->url, type, (long long)(now - a->waiting_since));
+        floq_poller_stop(&a->poll, FLOQ_STOP_TIMEOUT);
+}
+
+/*
+ * One poll of the flow run. *donep set and @p res filled when the attempt
+ * is over: the flow run ended (or is gone, or its state cannot be known:
+ * unreachable for too long, an answer refused or not understood, LOST).
+ * @p why is the stop asked for, -1 none.
+ */
+static void poll_once(floq_backend_t *be, pf_attempt_t *a, int why,
                       int *donep, floq_run_result_t *res) {
+        prefect_backend_t *pb = (prefect_backend_t *)be;
         floq_http_resp_t resp;
         const json_t *st;
-        const char *type, *msg;
+        const char *type, *msg, *tn = a->timeout_note;
         char path[128], err[512];
         floq_outcome_t stopped = why == FLOQ_STOP_TIMEOUT
                                          ? FLOQ_OUTCOME_TIMED_OUT
@@ -526,102 +493,126 @@ static void poll_once(prefect_backend_t *pb, pf_attempt_t *a, int why,
         floq_err_t e;
         int64_t now;
 
-        *donep = 0;
+        *donep = 1;
         snprintf(path, sizeof(path), "/flow_runs/%s", a->ref);
         e = pf_call(pb, "GET", path, NULL,
-                    a->poll_ms * 4 < pb->timeout_ms ? (long)a->poll_ms * 4
-                                                    : 0,
+                    a->poll.poll_ms * 4 < pb->timeout_ms
+                            ? (long)a->poll.poll_ms * 4
+                            : 0,
                     0, &resp, err, sizeof(err));
         if (e == FLOQ_ERR_NOT_FOUND) {
-                result_set(res, why >= 0 ? stopped : FLOQ_OUTCOME_FAILED, a,
-                           "the flow run %s was deleted from Prefect (%s)",
-                           a->url, err);
-                *donep = 1;
+                floq_run_result_setf(res,
+                                     why >= 0 ? stopped : FLOQ_OUTCOME_FAILED,
+                                     a->ref,
+                                     "%sthe flow run %s was deleted from "
+                                     "Prefect (%s)",
+                                     tn, a->url, err);
                 goto out;
         }
         if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
             e == FLOQ_ERR_BACKEND) {
                 now = floq_mono_ms();
-                if (!a->unreachable_since)
-                        a->unreachable_since = now;
+                if (!a->poll.unreachable_since)
+                        a->poll.unreachable_since = now;
                 snprintf(a->last_error, sizeof(a->last_error), "%s", err);
-                if (now - a->unreachable_since >= pb->unreachable_ms) {
-                        result_set(res, FLOQ_OUTCOME_LOST, a,
-                                   "the state of flow run %s is unknown: "
-                                   "Prefect unreachable for %lld ms "
-                                   "(prefect.unreachable.ms): %s",
-                                   a->url,
-                                   (long long)(now - a->unreachable_since),
-                                   a->last_error);
-                        *donep = 1;
+                if (now - a->poll.unreachable_since < pb->unreachable_ms) {
+                        *donep = 0;
+                        goto out;
                 }
+                floq_run_result_setf(
+                        res, FLOQ_OUTCOME_LOST, a->ref,
+                        "%sthe state of flow run %s is unknown: Prefect "
+                        "unreachable for %lld ms (prefect.unreachable.ms): "
+                        "%s",
+                        tn, a->url,
+                        (long long)(now - a->poll.unreachable_since),
+                        a->last_error);
                 goto out;
         }
         if (e) {
-                result_set(res, why >= 0 ? stopped : FLOQ_OUTCOME_FAILED, a,
-                           "%s", err);
-                *donep = 1;
+                /* refused (401, 403, ...): nothing says the flow run
+                 * ended, and a retry would run a second one (G2) */
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref,
+                                     "%sthe state of flow run %s is unknown: "
+                                     "%s: it may still run",
+                                     tn, a->url, err);
                 goto out;
         }
-        a->unreachable_since = 0;
+        a->poll.unreachable_since = 0;
         st = json_object_get(resp.json, "state");
         type = json_string_value(json_object_get(st, "type"));
         msg = json_string_value(json_object_get(st, "message"));
         if (!msg || !*msg)
                 msg = NULL;
         if (!type) {
-                result_set(res, FLOQ_OUTCOME_FAILED, a,
-                           "prefect: GET %s: the answer has no state type",
-                           path);
-                *donep = 1;
+                floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref,
+                                     "%sprefect: GET %s: the answer has no "
+                                     "state type: flow run %s may still run",
+                                     tn, path, a->url);
                 goto out;
         }
-        if (why >= 0) {
-                /* Stopping: over once the flow run is in a final state. */
-                if (!strcmp(type, "CANCELLED")) {
-                        result_set(res, stopped, a,
-                                   "flow run %s cancelled in Prefect",
-                                   a->url);
-                        *donep = 1;
-                } else if (!strcmp(type, "COMPLETED") ||
-                           !strcmp(type, "FAILED") ||
-                           !strcmp(type, "CRASHED")) {
-                        result_set(res, stopped, a,
-                                   "flow run %s had already ended %s when "
-                                   "the stop reached it%s%s",
-                                   a->url, type, msg ? ": " : "",
-                                   msg ? msg : "");
-                        *donep = 1;
-                }
+        if (!strcmp(type, "COMPLETED") || !strcmp(type, "FAILED") ||
+            !strcmp(type, "CRASHED") || !strcmp(type, "CANCELLED")) {
+                if (why >= 0 && !strcmp(type, "CANCELLED"))
+                        floq_run_result_setf(res, stopped, a->ref,
+                                             "%sflow run %s cancelled in "
+                                             "Prefect",
+                                             tn, a->url);
+                else if (why >= 0)
+                        floq_run_result_setf(res, stopped, a->ref,
+                                             "%sflow run %s had already "
+                                             "ended %s when the stop reached "
+                                             "it%s%s",
+                                             tn, a->url, type,
+                                             msg ? ": " : "", msg ? msg : "");
+                else if (!strcmp(type, "COMPLETED"))
+                        floq_run_result_setf(res, FLOQ_OUTCOME_SUCCEEDED,
+                                             a->ref, "flow run %s", a->url);
+                else if (!strcmp(type, "CANCELLED"))
+                        floq_run_result_setf(res, FLOQ_OUTCOME_CANCELLED,
+                                             a->ref,
+                                             "flow run %s was cancelled in "
+                                             "Prefect%s%s",
+                                             a->url, msg ? ": " : "",
+                                             msg ? msg : "");
+                else
+                        floq_run_result_setf(res, FLOQ_OUTCOME_FAILED, a->ref,
+                                             "flow run %s %s%s%s", a->url,
+                                             !strcmp(type, "CRASHED")
+                                                     ? "crashed"
+                                                     : "failed",
+                                             msg ? ": " : "", msg ? msg : "");
                 goto out;
         }
-        if (!strcmp(type, "COMPLETED")) {
-                result_set(res, FLOQ_OUTCOME_SUCCEEDED, a, "flow run %s",
-                           a->url);
-                *donep = 1;
-        } else if (!strcmp(type, "FAILED") || !strcmp(type, "CRASHED")) {
-                result_set(res, FLOQ_OUTCOME_FAILED, a, "flow run %s %s%s%s",
-                           a->url,
-                           !strcmp(type, "CRASHED") ? "crashed" : "failed",
-                           msg ? ": " : "", msg ? msg : "");
-                *donep = 1;
-        } else if (!strcmp(type, "CANCELLED")) {
-                result_set(res, FLOQ_OUTCOME_CANCELLED, a,
-                           "flow run %s was cancelled in Prefect%s%s", a->url,
-                           msg ? ": " : "", msg ? msg : "");
-                *donep = 1;
+        if (!strcmp(type, "SCHEDULED") || !strcmp(type, "PENDING") ||
+            !strcmp(type, "RUNNING") || !strcmp(type, "PAUSED") ||
+            !strcmp(type, "CANCELLING")) {
+                /* still going */
+                *donep = 0;
+                if (why < 0)
+                        start_wait(pb, a,
+                                   !strcmp(type, "SCHEDULED") ||
+                                           !strcmp(type, "PENDING"),
+                                   type);
+                goto out;
         }
-        /* SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING: still going. */
+        /* A state type floq does not know: nothing says it ended (G2). */
+        floq_run_result_setf(res, FLOQ_OUTCOME_LOST, a->ref,
+                             "%sflow run %s is in state type '%s' floq does "
+                             "not know: it may still run",
+                             tn, a->url, type);
 out:
         floq_http_resp_release(&resp);
 }
 
 /* The stop path: send CANCELLING once, then poll until CANCELLED; past
  * prefect.stop.grace.ms force CANCELLED. *donep and @p res as poll_once. */
-static void stop_step(prefect_backend_t *pb, pf_attempt_t *a, int why,
+static void stop_step(floq_backend_t *be, pf_attempt_t *a, int why,
                       int *donep, floq_run_result_t *res) {
+        prefect_backend_t *pb = (prefect_backend_t *)be;
         char note[512];
         const char *reason;
+        floq_err_t forced;
 
         *donep = 0;
         if (!a->cancel_sent) {
@@ -634,102 +625,86 @@ static void stop_step(prefect_backend_t *pb, pf_attempt_t *a, int why,
                         floq_notice("prefect", "flow run %s: %s", a->ref,
                                     a->cancel_note);
         }
-        poll_once(pb, a, why, donep, res);
+        poll_once(be, a, why, donep, res);
         if (*donep || floq_mono_ms() < a->cancel_deadline)
                 return;
         /* Not over within the grace period (no runner acted on the
          * CANCELLING state, or the server keeps refusing): force it. */
-        if (set_state(pb, a, "CANCELLED", 1, note, sizeof(note)) == FLOQ_OK)
+        forced = set_state(pb, a, "CANCELLED", 1, note, sizeof(note));
+        if (forced == FLOQ_OK)
                 reason = "forced CANCELLED in Prefect: the flow run did "
                          "not end within prefect.stop.grace.ms of "
                          "CANCELLING";
         else
                 reason = note;
-        result_set(res,
-                   why == FLOQ_STOP_TIMEOUT ? FLOQ_OUTCOME_TIMED_OUT
-                                            : FLOQ_OUTCOME_CANCELLED,
-                   a, "flow run %s: %s%s%s", a->url, reason,
-                   a->cancel_note[0] ? "; " : "", a->cancel_note);
+        /* A timeout whose flow run could not even be forced CANCELLED
+         * may still run: LOST, so no retry runs a second one beside it. */
+        floq_run_result_setf(res,
+                             why != FLOQ_STOP_TIMEOUT ? FLOQ_OUTCOME_CANCELLED
+                             : forced == FLOQ_OK      ? FLOQ_OUTCOME_TIMED_OUT
+                                                      : FLOQ_OUTCOME_LOST,
+                             a->ref, "%sflow run %s: %s%s%s",
+                             a->timeout_note, a->url, reason,
+                             a->cancel_note[0] ? "; " : "", a->cancel_note);
         *donep = 1;
 }
 
-static floq_err_t pf_wait(floq_backend_t *be, floq_attempt_t *att,
-                          int wait_ms, floq_run_result_t *res) {
+/*
+ * Re-attach to flow run @p ref (its id, as pf_ref() gave it): GET it and
+ * track it as pf_start() would have; never a create_flow_run, so never a
+ * second flow run. FLOQ_ERR_NOT_FOUND when Prefect answers 404 (the flow
+ * run was deleted); the adapter's retriable errors when it is unreachable.
+ */
+static floq_err_t pf_attach(floq_backend_t *be, const floq_run_req_t *req,
+                            const char *ref, floq_attempt_t **attp,
+                            char *errstr, size_t errstr_size) {
         prefect_backend_t *pb = (prefect_backend_t *)be;
-        pf_attempt_t *a = att;
-        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
-        int64_t now, step;
+        floq_http_resp_t resp = { 0 };
+        pf_attempt_t *a = NULL;
+        const char *type;
+        char path[128];
+        floq_err_t err;
 
-        for (;;) {
-                int why = atomic_load(&a->stop_why), done = 0;
-
-                if (why == FLOQ_STOP_DRAIN) {
-                        /* The flow run goes on; the next owner starts this
-                         * attempt again and the same idempotency_key
-                         * answers the same flow run. */
-                        result_set(res, FLOQ_OUTCOME_ABANDONED, a,
-                                   "handed over (flow run %s goes on)",
-                                   a->url);
-                        return FLOQ_OK;
-                }
-                now = floq_mono_ms();
-                if (why >= 0 && !a->cancel_sent)
-                        a->next_poll = now; /* act on a stop at once */
-                if (now >= a->next_poll) {
-                        if (why >= 0)
-                                stop_step(pb, a, why, &done, res);
-                        else
-                                poll_once(pb, a, why, &done, res);
-                        if (done)
-                                return FLOQ_OK;
-                        /* unreachable: back off, up to 8 intervals */
-                        step = a->poll_ms;
-                        if (a->unreachable_since) {
-                                int64_t down = floq_mono_ms() -
-                                               a->unreachable_since;
-
-                                step = down < a->poll_ms * 8
-                                               ? (down > a->poll_ms ? down
-                                                                    : step)
-                                               : a->poll_ms * 8;
-                        }
-                        a->next_poll = floq_mono_ms() + step;
-                        continue;
-                }
-                if (now >= deadline)
-                        return FLOQ_ERR_TIMED_OUT;
-                /* short slices, so a stop is acted on promptly */
-                step = (a->next_poll < deadline ? a->next_poll : deadline) -
-                       now;
-                floq_sleep_ms(step < 50 ? step : 50);
+        *attp = NULL;
+        if (!id_ok(ref))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "prefect: '%.200s' is not a flow run id",
+                                   ref ? ref : "");
+        snprintf(path, sizeof(path), "/flow_runs/%s", ref);
+        if ((err = pf_call(pb, "GET", path, NULL, 0, 0, &resp, errstr,
+                           errstr_size)))
+                goto out;
+        if (!(a = calloc(1, sizeof(*a))) ||
+            asprintf(&a->url, "%s/runs/flow-run/%s", pb->ui, ref) < 0) {
+                if (a)
+                        a->url = NULL;
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                  "out of memory");
+                goto out;
         }
-}
-
-static floq_err_t pf_stop(floq_backend_t *be, floq_attempt_t *att,
-                          floq_stop_why_t why) {
-        pf_attempt_t *a = att;
-        int none = -1;
-
-        (void)be;
-        atomic_compare_exchange_strong(&a->stop_why, &none, (int)why);
+        snprintf(a->key, sizeof(a->key), "%s-%d", req->run_id, req->attempt);
+        snprintf(a->ref, sizeof(a->ref), "%s", ref);
+        poller_init(pb, req, a);
+        type = json_string_value(json_object_get(
+                json_object_get(resp.json, "state"), "type"));
+        floq_info("prefect", "run %s attempt %d: re-attached to flow run %s "
+                             "(%s)",
+                  req->run_id, req->attempt, ref, type ? type : "?");
+out:
+        floq_http_resp_release(&resp);
+        if (err) {
+                attempt_free(a);
+                return err;
+        }
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "flow run",
+                          a->url);
+        *attp = a;
         return FLOQ_OK;
-}
-
-static const char *pf_ref(floq_backend_t *be, floq_attempt_t *att) {
-        (void)be;
-        return ((pf_attempt_t *)att)->ref;
 }
 
 static void pf_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
         (void)be;
         attempt_free(att);
-}
-
-/* Milliseconds left until @p deadline, at least 1. */
-static long left_ms(int64_t deadline) {
-        int64_t l = deadline - floq_mono_ms();
-
-        return l > 0 ? (long)l : 1;
 }
 
 /*
@@ -746,7 +721,7 @@ static floq_err_t pf_validate(floq_backend_t *be, const json_t *spec,
         char err[512], id[PF_ID_MAX];
         floq_err_t e;
 
-        e = pf_call(pb, "GET", "/health", NULL, left_ms(deadline), -1, &resp,
+        e = pf_call(pb, "GET", "/health", NULL, floq_ms_left(deadline), -1, &resp,
                     err, sizeof(err));
         floq_http_resp_release(&resp);
         if (e == FLOQ_ERR_TRANSPORT || e == FLOQ_ERR_TIMED_OUT ||
@@ -764,7 +739,7 @@ static floq_err_t pf_validate(floq_backend_t *be, const json_t *spec,
                                    "out of memory");
         if (!e)
                 e = pf_call(pb, "POST", "/flows/filter", body,
-                            left_ms(deadline), -1, &resp, err, sizeof(err));
+                            floq_ms_left(deadline), -1, &resp, err, sizeof(err));
         else
                 memset(&resp, 0, sizeof(resp));
         json_decref(body);
@@ -780,7 +755,7 @@ static floq_err_t pf_validate(floq_backend_t *be, const json_t *spec,
         if (!spec || (!json_object_get(spec, "deployment") &&
                       !json_object_get(spec, "deployment_id")))
                 return FLOQ_OK;
-        return resolve(pb, spec, left_ms(deadline), id, sizeof(id), errstr,
+        return resolve(pb, spec, floq_ms_left(deadline), id, sizeof(id), errstr,
                        errstr_size);
 }
 
@@ -791,9 +766,11 @@ const floq_backend_ops_t floq_backend_prefect = {
         .destroy = pf_destroy,
         .deploy = pf_deploy,
         .start = pf_start,
-        .wait = pf_wait,
-        .stop = pf_stop,
-        .ref = pf_ref,
+        .wait = floq_remote_wait,
+        .stop = floq_remote_stop,
+        .ref = floq_remote_ref,
+        .url = floq_remote_url,
+        .attach = pf_attach,
         .attempt_destroy = pf_attempt_destroy,
         .validate = pf_validate,
 };

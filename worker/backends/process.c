@@ -18,7 +18,12 @@
  * operator must list the cache directory to allow it.
  *
  * Process tree: each attempt has a supervisor, the worker's child, which
- * is a child subreaper and forks the job. Whatever the job starts stays
+ * is a child subreaper and forks the job. The supervisor is the
+ * floq-supervise program (supervise.h, supervise.c), embedded, loaded into
+ * a sealed memfd by proc_new() and started with posix_spawn(), so a start
+ * copies nothing of the worker (a fork() of the multi-threaded worker cost
+ * ten times the process it started: docs/benchmarks.md); without a memfd
+ * it runs in a fork() as before. Whatever the job starts stays
  * below it (setsid() and double forks included); on the worker's SIGTERM
  * it passes SIGTERM to every descendant, on SUP_SIG_KILL (after the grace
  * period, or its parent-death signal when the worker dies) or when the
@@ -37,11 +42,11 @@
  * group does not stop it. proc_new() refuses a lease that breaks
  * lease + kill grace + heartbeat interval + skew < heartbeat timeout.
  *
- * Threads: start() forks from the calling thread, and PR_SET_PDEATHSIG fires
+ * Threads: start() spawns from the calling thread, and PR_SET_PDEATHSIG fires
  * when that *thread* exits, not the process. The executor calls start(),
  * wait() and attempt_destroy() of an attempt from one thread that lives
  * until the supervisor is reaped, which is what makes this safe; any other
- * caller must do the same (fork from a thread that outlives the attempt).
+ * caller must do the same (start from a thread that outlives the attempt).
  * stop() and ref() may be called from any thread; an attempt's mutable state
  * is guarded by its own mutex, and the supervisor is signalled only while
  * it is known unreaped (so a recycled pid can never be signalled).
@@ -59,7 +64,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -73,8 +80,10 @@
 
 #include "artifacts.h"
 #include "backend.h"
+#include "supervise.h"
 #include "backend_int.h"
 #include "config_int.h"
+#include "prog_int.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -121,55 +130,13 @@ typedef struct proc_backend_s {
         pid_t lease_pid;            /* (R) ... in this process */
         int lease_quit;             /* (R) the thread must exit */
         struct floq_attempt_s *live; /* (R) attempts renewed, linked */
+        /* floq-supervise (supervise.h) in a sealed memfd, run as
+         * sup_path with posix_spawn(); -1: fork() instead */
+        int sup_fd;
+        char sup_path[40];
 } proc_backend_t;
 
-/* The step of a start that failed, as the supervisor reports it. */
-enum {
-        STAGE_SETPGID = 1,
-        STAGE_PDEATHSIG,
-        STAGE_STDIO,
-        STAGE_RLIMIT_CPU,
-        STAGE_RLIMIT_AS,
-        STAGE_RLIMIT_NOFILE,
-        STAGE_RLIMIT_NPROC,
-        STAGE_CHDIR,
-        STAGE_EXEC,
-        STAGE_SUBREAPER,
-        STAGE_PIPE,
-        STAGE_FORK,
-        STAGE_USER,
-        STAGE_NO_NEW_PRIVS,
-        STAGE_RLIMIT_CORE,
-};
 
-/*
- * Records on the control pipe, supervisor to worker: FAILED (the job never
- * ran), or STARTED and, when every descendant is gone, EXIT. Each is one
- * write() of less than PIPE_BUF bytes, so it arrives whole.
- */
-enum { SUP_MSG_FAILED = 1, SUP_MSG_STARTED, SUP_MSG_EXIT };
-
-typedef struct sup_msg_s {
-        int kind;
-        int stage; /* FAILED: the step */
-        int err;   /* FAILED: its errno */
-        int value; /* STARTED: the job's pid; EXIT: its wait status */
-} sup_msg_t;
-
-/* Signals the worker sends an attempt's supervisor. */
-#define SUP_SIG_TERM SIGTERM /* SIGTERM to every descendant */
-#define SUP_SIG_KILL SIGUSR1 /* SIGKILL to every descendant, then exit; also
-                              * the supervisor's parent-death signal */
-/* The control pipe's descriptor in the supervisor. */
-#define SUP_CTL_FD 3
-/* The lease socket's descriptor in the supervisor: every byte the worker
- * writes on it renews the attempt's lease. */
-#define SUP_LEASE_FD 4
-/* EXIT record's stage: the supervisor stopped the job itself because the
- * lease expired. */
-#define SUP_EXIT_LEASE 1
-/* Descendants signalled per sweep of the tree; the next sweep gets more. */
-#define SUP_TREE_MAX 4096
 
 struct floq_attempt_s {
         pthread_mutex_t lock; /* guards the fields marked (L) */
@@ -762,6 +729,8 @@ static void proc_destroy(floq_backend_t *be) {
         }
         pthread_cond_destroy(&pb->lease_cond);
         pthread_mutex_destroy(&pb->lease_lock);
+        if (pb->sup_fd >= 0)
+                close(pb->sup_fd);
         free(pb->allowed_dirs);
         free(pb->env_allow);
         free(pb->env_spec_allow);
@@ -864,18 +833,6 @@ static floq_err_t resolve_job_user(proc_backend_t *pb, const char *user,
         return FLOQ_OK;
 }
 
-/* Take the job's credentials in a child after fork(): raw system calls, so
- * that only this thread changes (glibc's wrappers signal every thread of
- * the process, and after fork() there is just this one). */
-static int take_job_creds(uid_t uid, gid_t gid) {
-        gid_t g = gid;
-
-        if (syscall(SYS_setgroups, 1, &g) == -1 ||
-            syscall(SYS_setresgid, gid, gid, gid) == -1 ||
-            syscall(SYS_setresuid, uid, uid, uid) == -1)
-                return -1;
-        return 0;
-}
 
 /*
  * Could the job user read @p path (NULL: only switch to it)? Tried for
@@ -889,7 +846,7 @@ static int job_user_can_read(const proc_backend_t *pb, const char *path) {
 
         pid = fork();
         if (pid == 0) {
-                if (take_job_creds(pb->uid, pb->gid) == -1)
+                if (floq_sup_take_creds(pb->uid, pb->gid) == -1)
                         _exit(3);
                 if (!path)
                         _exit(1);
@@ -1058,7 +1015,7 @@ static floq_err_t lease_add(proc_backend_t *pb, floq_attempt_t *att) {
         pthread_mutex_lock(&pb->lease_lock);
         if (!pb->lease_running || pb->lease_pid != getpid()) {
                 /* No signal of the worker's is ever handled there. */
-                sigfillset(&all);
+                floq_sigset_thread(&all);
                 pthread_sigmask(SIG_SETMASK, &all, &old);
                 rc = pthread_create(&pb->lease_thread, NULL, lease_main, pb);
                 pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1089,6 +1046,124 @@ static void lease_remove(proc_backend_t *pb, floq_attempt_t *att) {
         pthread_mutex_unlock(&pb->lease_lock);
 }
 
+/*
+ * The supervisor program into a sealed memfd, run through
+ * /proc/self/fd/N: starting it with posix_spawn() (vfork-based) copies
+ * nothing of the worker, where a fork() of the multi-threaded worker
+ * copied its page tables and made every later write of the worker fault
+ * (docs/benchmarks.md). Without memfd or /proc the supervisor runs in a
+ * fork() as before: the same code, the same isolation.
+ */
+static void sup_load(proc_backend_t *pb) {
+        size_t len = (size_t)(floq_supervise_elf_end - floq_supervise_elf);
+        size_t off = 0;
+        int fd = (int)syscall(SYS_memfd_create, "floq-supervise",
+                              MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        /* Above the descriptors sup_spawn() puts in place before the
+         * exec, which would replace it. */
+        if (fd >= 0 && fd <= SUP_BLOCK_FD) {
+                int nfd = fcntl(fd, F_DUPFD_CLOEXEC, SUP_BLOCK_FD + 1);
+
+                close(fd);
+                fd = nfd;
+        }
+
+        while (fd >= 0 && off < len) {
+                ssize_t w = write(fd, floq_supervise_elf + off, len - off);
+
+                if (w <= 0 && errno != EINTR)
+                        break;
+                if (w > 0)
+                        off += (size_t)w;
+        }
+        if (fd >= 0 && off == len &&
+            fcntl(fd, F_ADD_SEALS,
+                  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ==
+                    0) {
+                snprintf(pb->sup_path, sizeof(pb->sup_path),
+                         "/proc/self/fd/%d", fd);
+                if (access(pb->sup_path, X_OK) == 0) {
+                        pb->sup_fd = fd;
+                        return;
+                }
+        }
+        floq_notice("process", "cannot load the supervisor program (%s): "
+                               "attempts start with fork()",
+                    strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        pb->sup_path[0] = '\0';
+}
+
+/* Start floq-supervise for @p sp (supervise_main.c: its arguments and
+ * descriptors). @return its pid, -1 with *errp. */
+static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
+                       int *errp) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        char nums[256], *av[5], *noenv[1] = { NULL };
+        sigset_t all, dfl;
+        pid_t pid = -1;
+        int rc, bfd;
+
+        if (floq_sup_format_nums(sp, nums, sizeof(nums)) ||
+            (bfd = floq_sup_block_fd(sp)) < 0) {
+                *errp = errno ? errno : ENOMEM;
+                return -1;
+        }
+        /* Above every target of the dup2()s below. */
+        if (bfd <= SUP_BLOCK_FD) {
+                int nfd = fcntl(bfd, F_DUPFD_CLOEXEC, SUP_BLOCK_FD + 1);
+
+                close(bfd);
+                if ((bfd = nfd) < 0) {
+                        *errp = errno;
+                        return -1;
+                }
+        }
+        av[0] = "floq-supervise";
+        av[1] = nums;
+        av[2] = (char *)sp->path;
+        av[3] = (char *)sp->cwd;
+        av[4] = NULL;
+        sigfillset(&all);
+        sigfillset(&dfl);
+        sigdelset(&dfl, SIGKILL);
+        sigdelset(&dfl, SIGSTOP);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&at);
+        /* The descriptors in the order of their targets: every source is
+         * above 2, the lease's above SUP_LEASE_FD (proc_start()) and the
+         * block's above SUP_BLOCK_FD, so none is overwritten before it is
+         * copied. */
+        if ((rc = posix_spawn_file_actions_adddup2(&fa, sp->devnull, 0)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, sp->outw, 1)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, sp->outw, 2)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, sp->ctlw,
+                                                   SUP_CTL_FD)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, sp->leaser,
+                                                   SUP_LEASE_FD)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, bfd,
+                                                   SUP_BLOCK_FD)) ||
+            /* every signal blocked (floq_sup_main() takes them from a
+             * signalfd) and at its default */
+            (rc = posix_spawnattr_setflags(
+                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                  POSIX_SPAWN_SETPGROUP)) ||
+            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
+            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
+            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
+            /* no environment: the job's comes on SUP_BLOCK_FD */
+            (rc = posix_spawn(&pid, pb->sup_path, &fa, &at, av, noenv)))
+                pid = -1;
+        *errp = rc;
+        posix_spawnattr_destroy(&at);
+        posix_spawn_file_actions_destroy(&fa);
+        close(bfd);
+        return pid;
+}
+
 static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
                                 size_t errstr_size) {
         proc_backend_t *pb = calloc(1, sizeof(*pb));
@@ -1099,6 +1174,7 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
                 return NULL;
         }
         pb->base.ops = &floq_backend_process;
+        pb->sup_fd = -1;
         pthread_mutex_init(&pb->lease_lock, NULL);
         {
                 pthread_condattr_t ca;
@@ -1138,6 +1214,7 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
                 proc_destroy(&pb->base);
                 return NULL;
         }
+        sup_load(pb);
         /* A bad artifact setting only disables deployments with one. */
         if (floq_artifact_conf_init(&pb->art, conf, pb->art_err,
                                     sizeof(pb->art_err)) == FLOQ_OK)
@@ -1237,24 +1314,6 @@ static floq_err_t proc_validate(floq_backend_t *be, const json_t *spec,
 
 /* ------------------------------------------------------------------ start */
 
-/* Everything the child needs, prepared before fork(): the child only makes
- * async-signal-safe calls (the worker is multi-threaded). */
-typedef struct spawn_s {
-        const char *path; /* resolved executable */
-        char **argv;
-        char **envp;
-        const char *cwd;
-        int devnull, outw, ctlw;
-        int leaser;            /* the supervisor's end of the lease socket */
-        int64_t lease_ms;      /* the lease; 0: none */
-        int64_t lease_grace_ms; /* SIGTERM to SIGKILL when it expires */
-        pid_t parent;
-        int max_fd;
-        int64_t rl_cpu, rl_as, rl_nofile, rl_nproc;
-        int run_as; /* take uid/gid in the job */
-        uid_t uid;
-        gid_t gid;
-} spawn_t;
 
 static void free_strv(char **v) {
         size_t i;
@@ -1403,404 +1462,6 @@ static floq_err_t build_argv(const floq_run_req_t *req, const char *exe,
         return FLOQ_OK;
 }
 
-static void msg_write(int fd, const sup_msg_t *m) {
-        ssize_t r;
-
-        do
-                r = write(fd, m, sizeof(*m));
-        while (r == -1 && errno == EINTR);
-}
-
-static void child_fail(int fd, int stage) __attribute__((noreturn));
-static void child_fail(int fd, int stage) {
-        sup_msg_t m = { SUP_MSG_FAILED, stage, errno, 0 };
-
-        msg_write(fd, &m);
-        _exit(127);
-}
-
-static void child_rlimit(int fd, int resource, int64_t value, int stage) {
-        struct rlimit old, rl;
-
-        if (value <= 0)
-                return;
-        rl.rlim_cur = (rlim_t)value;
-        /* RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later. */
-        rl.rlim_max = resource == RLIMIT_CPU ? (rlim_t)value + 1
-                                             : (rlim_t)value;
-        /* An unprivileged worker cannot raise its own hard limit. */
-        if (getrlimit(resource, &old) == 0 && old.rlim_max != RLIM_INFINITY) {
-                if (rl.rlim_max > old.rlim_max)
-                        rl.rlim_max = old.rlim_max;
-                if (rl.rlim_cur > rl.rlim_max)
-                        rl.rlim_cur = rl.rlim_max;
-        }
-        if (setrlimit(resource, &rl) == 0)
-                return;
-        /* Lowering a hard limit needs no privilege on Linux; emulators
-         * (valgrind for RLIMIT_NOFILE) refuse it: keep the soft limit. */
-        if (errno == EPERM && getrlimit(resource, &old) == 0 &&
-            (old.rlim_max == RLIM_INFINITY || rl.rlim_cur <= old.rlim_max)) {
-                rl.rlim_max = old.rlim_max;
-                if (setrlimit(resource, &rl) == 0)
-                        return;
-        }
-        child_fail(fd, stage);
-}
-
-/*
- * The job's main process, between the supervisor's fork() and execve():
- * async-signal-safe calls only (the worker is multi-threaded). @p fd is
- * the close-on-exec pipe a failure is reported on; @p sup the supervisor.
- */
-static void job_exec(const spawn_t *sp, int fd, pid_t sup)
-        __attribute__((noreturn));
-static void job_exec(const spawn_t *sp, int fd, pid_t sup) {
-        struct sigaction sa;
-        struct rlimit nocore = { 0, 0 };
-        sigset_t none;
-        int sig, i;
-
-        /* Its own process group: a tty's signals never reach it. */
-        if (setpgid(0, 0) == -1)
-                child_fail(fd, STAGE_SETPGID);
-        /* Default dispositions (the mask stays full until just before
-         * exec, so no handler of the worker ever runs here). */
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = SIG_DFL;
-        sigemptyset(&sa.sa_mask);
-        for (sig = 1; sig < NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        (void)sigaction(sig, &sa, NULL);
-
-        child_rlimit(fd, RLIMIT_CPU, sp->rl_cpu, STAGE_RLIMIT_CPU);
-        child_rlimit(fd, RLIMIT_AS, sp->rl_as, STAGE_RLIMIT_AS);
-        child_rlimit(fd, RLIMIT_NOFILE, sp->rl_nofile, STAGE_RLIMIT_NOFILE);
-        /* RLIMIT_NPROC counts every process of the uid: only meaningful
-         * (and only harmless to the worker) for a user of its own. */
-        if (sp->run_as)
-                child_rlimit(fd, RLIMIT_NPROC, sp->rl_nproc,
-                             STAGE_RLIMIT_NPROC);
-        /* No core files: they would hold whatever the job had in memory. */
-        if (setrlimit(RLIMIT_CORE, &nocore) == -1)
-                child_fail(fd, STAGE_RLIMIT_CORE);
-
-        if (sp->run_as && take_job_creds(sp->uid, sp->gid) == -1)
-                child_fail(fd, STAGE_USER);
-        /* No setuid binary or file capability gives the job more. */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-                child_fail(fd, STAGE_NO_NEW_PRIVS);
-        /* After the credentials changed (that clears it): die with the
-         * supervisor; if it is gone already, the signal was missed. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-                child_fail(fd, STAGE_PDEATHSIG);
-        if (getppid() != sup)
-                _exit(127);
-        /* As the job user, so cwd is checked with its permissions. */
-        if (chdir(sp->cwd) == -1)
-                child_fail(fd, STAGE_CHDIR);
-        /* The supervisor closed everything but stdio and its control pipe
-         * (close-on-exec); whatever else is open goes at exec too. */
-        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
-                for (i = 3; i < sp->max_fd; i++)
-                        (void)fcntl(i, F_SETFD, FD_CLOEXEC);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(sp->path, sp->argv, sp->envp);
-        child_fail(fd, STAGE_EXEC);
-}
-
-/* Decimal @p v after @p p; returns the end (async-signal-safe itoa). */
-static char *put_uint(char *p, unsigned long v) {
-        char tmp[24];
-        size_t n = 0;
-
-        do
-                tmp[n++] = (char)('0' + v % 10);
-        while ((v /= 10));
-        while (n)
-                *p++ = tmp[--n];
-        return p;
-}
-
-/* Append the pids of /proc/@p pid/task/<tid>/children, for every thread,
- * to @p q (@p n used of @p cap). Raw system calls only. */
-static size_t tree_children(pid_t pid, pid_t *q, size_t n, size_t cap) {
-        struct dent {
-                unsigned long long ino;
-                long long off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-        };
-        char path[96], dbuf[2048], buf[1024], *p;
-        long got, off;
-        int dfd, fd;
-
-        memcpy(path, "/proc/", 6);
-        p = put_uint(path + 6, (unsigned long)pid);
-        memcpy(p, "/task", 6);
-        if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-                return n;
-        while ((got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf))) > 0) {
-                for (off = 0; off < got;) {
-                        struct dent *d = (struct dent *)(dbuf + off);
-                        unsigned long v = 0;
-                        int in_num = 0;
-                        ssize_t r, k;
-                        char *e;
-
-                        off += d->reclen;
-                        if (d->name[0] < '0' || d->name[0] > '9' ||
-                            strlen(d->name) > 20)
-                                continue;
-                        e = p + 5;
-                        *e++ = '/';
-                        memcpy(e, d->name, strlen(d->name));
-                        memcpy(e + strlen(d->name), "/children", 10);
-                        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-                                continue;
-                        /* "12 345 " in as many reads as it takes. */
-                        while ((r = read(fd, buf, sizeof(buf))) > 0) {
-                                for (k = 0; k < r; k++) {
-                                        if (buf[k] >= '0' && buf[k] <= '9') {
-                                                v = v * 10 +
-                                                    (unsigned long)(buf[k] -
-                                                                    '0');
-                                                in_num = 1;
-                                        } else if (in_num) {
-                                                if (n < cap)
-                                                        q[n++] = (pid_t)v;
-                                                v = 0;
-                                                in_num = 0;
-                                        }
-                                }
-                        }
-                        if (in_num && n < cap)
-                                q[n++] = (pid_t)v;
-                        close(fd);
-                }
-        }
-        close(dfd);
-        return n;
-}
-
-/*
- * Send @p sig to every descendant of the supervisor, whatever session or
- * group it moved to: a walk of the children lists down from ourselves, and
- * the job's group on top (for a kernel without /proc children lists),
- * but only while the job is unreaped (@p job is 0 once it is), so that the
- * group id cannot have been reused. Only the supervisor runs it (the array
- * is its copy of the worker's).
- */
-static void tree_signal(pid_t job, int sig) {
-        static pid_t q[SUP_TREE_MAX];
-        size_t n, i;
-
-        n = tree_children(getpid(), q, 0, SUP_TREE_MAX);
-        for (i = 0; i < n; i++) {
-                (void)kill(q[i], sig);
-                n = tree_children(q[i], q, n, SUP_TREE_MAX);
-        }
-        if (job > 0)
-                (void)kill(-job, sig);
-}
-
-/* Reap every child that has ended (the job's status when it is one);
- * -1 when no child is left. */
-static int sup_reap(pid_t job, int *status, int *done) {
-        pid_t w;
-        int st;
-
-        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-                if (w == job) {
-                        *status = st;
-                        *done = 1;
-                }
-        return w == -1 && errno == ECHILD ? -1 : 0;
-}
-
-/* SIGKILL every descendant, again and again, until none is left: as a
- * subreaper, whatever outlives its parent comes back to us. */
-static void sup_kill_all(pid_t job, int *status, int *done,
-                         const sigset_t *chld) {
-        struct timespec slice = { 0, 10 * 1000000L };
-
-        for (;;) {
-                tree_signal(*done ? 0 : job, SIGKILL);
-                if (sup_reap(job, status, done) == -1)
-                        return;
-                (void)sigtimedwait(chld, NULL, &slice);
-        }
-}
-
-/*
- * The attempt's supervisor, the worker's child (between fork() and
- * _exit(): async-signal-safe calls only). It is a child subreaper, so
- * every descendant of the job stays below it whatever it does (a double
- * fork, setsid()), starts the job, and then lives exactly as long as
- * something of the attempt does: on SUP_SIG_TERM it sends SIGTERM to
- * every descendant; on SUP_SIG_KILL (the worker's order after the grace
- * period, or its parent-death signal when the worker dies, SIGKILL
- * included), or once the job's main process has ended, it SIGKILLs every
- * descendant until none is left, reports the job's wait status and exits.
- * When the worker has not renewed the lease (bytes on SUP_LEASE_FD) for
- * sp->lease_ms, it does on its own what a stop does (SIGTERM, then after
- * sp->lease_grace_ms SIGKILL) and marks the EXIT record SUP_EXIT_LEASE.
- * It keeps the worker's uid (so the job's user cannot signal it) and holds
- * nothing of the worker but stdio and the control pipe.
- */
-/* CLOCK_MONOTONIC in ms (async-signal-safe). */
-static int64_t sup_now_ms(void) {
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sup_main(const spawn_t *sp) __attribute__((noreturn));
-static void sup_main(const spawn_t *sp) {
-        struct sigaction sa;
-        sigset_t set, chld;
-        sup_msg_t m;
-        struct pollfd pfd[2];
-        int ep[2], status = 0, done = 0, sig, fd, sfd, term = 0;
-        int expired = 0;
-        int64_t renewed, kill_at = 0;
-        pid_t job, self;
-        ssize_t r;
-
-        /* Every signal stays blocked (the parent blocked them around
-         * fork()): the ones it acts on are taken with sigwaitinfo(). */
-        if (setpgid(0, 0) == -1)
-                child_fail(sp->ctlw, STAGE_SETPGID);
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-                child_fail(sp->ctlw, STAGE_SUBREAPER);
-        /* Dies with the forking thread; if that is already gone, the
-         * signal was missed: give up. */
-        if (prctl(PR_SET_PDEATHSIG, SUP_SIG_KILL) == -1)
-                child_fail(sp->ctlw, STAGE_PDEATHSIG);
-        if (getppid() != sp->parent)
-                _exit(127);
-        (void)prctl(PR_SET_NAME, "floq-supervise", 0, 0, 0);
-        /* SIGCHLD ignored would let the kernel reap the job. */
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = SIG_DFL;
-        sigemptyset(&sa.sa_mask);
-        (void)sigaction(SIGCHLD, &sa, NULL);
-
-        /* The lease socket is above SUP_LEASE_FD (proc_start put it
-         * there), so none of these dup2() overwrites it. */
-        if (dup2(sp->devnull, 0) == -1 || dup2(sp->outw, 1) == -1 ||
-            dup2(sp->outw, 2) == -1 ||
-            (sp->ctlw != SUP_CTL_FD && dup2(sp->ctlw, SUP_CTL_FD) == -1) ||
-            dup2(sp->leaser, SUP_LEASE_FD) == -1)
-                child_fail(sp->ctlw, STAGE_STDIO);
-        (void)fcntl(SUP_CTL_FD, F_SETFD, FD_CLOEXEC);
-        (void)fcntl(SUP_LEASE_FD, F_SETFD, FD_CLOEXEC);
-        (void)fcntl(SUP_LEASE_FD, F_SETFL, O_NONBLOCK);
-        /* Nothing else of the worker (Kafka sockets, files) stays open. */
-        if (syscall(SYS_close_range, SUP_LEASE_FD + 1U, ~0U, 0U) == -1)
-                for (fd = SUP_LEASE_FD + 1; fd < sp->max_fd; fd++)
-                        (void)close(fd);
-        if (pipe2(ep, O_CLOEXEC) == -1)
-                child_fail(SUP_CTL_FD, STAGE_PIPE);
-
-        sigemptyset(&chld);
-        sigaddset(&chld, SIGCHLD);
-        sigemptyset(&set);
-        sigaddset(&set, SIGCHLD);
-        sigaddset(&set, SUP_SIG_TERM);
-        sigaddset(&set, SUP_SIG_KILL);
-        /* The signals it acts on, and the lease, in one poll(). */
-        if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
-                child_fail(SUP_CTL_FD, STAGE_PIPE);
-        self = getpid();
-        job = fork();
-        if (job == -1)
-                child_fail(SUP_CTL_FD, STAGE_FORK);
-        if (job == 0)
-                job_exec(sp, ep[1], self);
-        close(ep[1]);
-        /* EOF: execve() closed the pipe. A record: the job never ran. */
-        do
-                r = read(ep[0], &m, sizeof(m));
-        while (r == -1 && errno == EINTR);
-        close(ep[0]);
-        if (r == (ssize_t)sizeof(m)) {
-                msg_write(SUP_CTL_FD, &m);
-                sup_kill_all(job, &status, &done, &chld);
-                _exit(127);
-        }
-        m.kind = SUP_MSG_STARTED;
-        m.stage = m.err = 0;
-        m.value = (int)job;
-        msg_write(SUP_CTL_FD, &m);
-
-        /* The lease runs from here: the worker renews it from now on. */
-        renewed = sup_now_ms();
-        pfd[0].fd = sfd;
-        pfd[0].events = POLLIN;
-        pfd[1].fd = sp->lease_ms > 0 ? SUP_LEASE_FD : -1;
-        pfd[1].events = POLLIN;
-        for (;;) {
-                struct signalfd_siginfo si;
-                int timeout = -1, die = 0;
-                int64_t now = sup_now_ms();
-
-                if (expired)
-                        timeout = (int)(kill_at > now ? kill_at - now : 0);
-                else if (sp->lease_ms > 0)
-                        timeout = (int)(renewed + sp->lease_ms > now
-                                                ? renewed + sp->lease_ms - now
-                                                : 0);
-                pfd[0].revents = pfd[1].revents = 0;
-                (void)poll(pfd, 2, timeout);
-                now = sup_now_ms();
-                if (pfd[1].revents) {
-                        char buf[256];
-
-                        r = read(SUP_LEASE_FD, buf, sizeof(buf));
-                        if (r > 0 && !expired)
-                                renewed = now;
-                        else if (r == 0 || (r == -1 && errno != EAGAIN &&
-                                            errno != EINTR))
-                                pfd[1].fd = -1; /* no more renewals */
-                }
-                while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                        sig = (int)si.ssi_signo;
-                        if (sig == SUP_SIG_TERM)
-                                term = 1;
-                        else if (sig == SUP_SIG_KILL)
-                                die = 1;
-                }
-                (void)sup_reap(job, &status, &done);
-                /* A frozen worker renews nothing: stop the job as the
-                 * worker would, before another worker takes the run
-                 * over; a later order of the worker can only hasten
-                 * the SIGKILL. */
-                if (!expired && sp->lease_ms > 0 &&
-                    now - renewed >= sp->lease_ms) {
-                        expired = 1;
-                        term = 1;
-                        kill_at = now + sp->lease_grace_ms;
-                        pfd[1].fd = -1;
-                }
-                if (term)
-                        tree_signal(done ? 0 : job, SIGTERM);
-                term = 0;
-                /* Once the main process ended, nothing of it may stay. */
-                if (die || done || (expired && now >= kill_at))
-                        break;
-        }
-        sup_kill_all(job, &status, &done, &chld);
-        m.kind = SUP_MSG_EXIT;
-        m.stage = expired ? SUP_EXIT_LEASE : 0;
-        m.value = done ? status : W_EXITCODE(0, SIGKILL);
-        msg_write(SUP_CTL_FD, &m);
-        _exit(0);
-}
-
 static floq_err_t child_err_msg(const sup_msg_t *ce, const char *exe,
                                 const char *cwd, char *errstr,
                                 size_t errstr_size) {
@@ -1847,6 +1508,9 @@ static floq_err_t child_err_msg(const sup_msg_t *ce, const char *exe,
                 break;
         case STAGE_USER:
                 what = "switch to process.run.as.user / process.run.as.group";
+                break;
+        case STAGE_CAPS:
+                what = "clear the ambient capabilities";
                 break;
         case STAGE_NO_NEW_PRIVS:
                 what = "set no_new_privs";
@@ -2024,16 +1688,21 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         sp.uid = pb->uid;
         sp.gid = pb->gid;
 
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pid = fork();
-        if (pid == 0)
-                sup_main(&sp);
-        ce.err = errno;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (pb->sup_fd >= 0) {
+                pid = sup_spawn(pb, &sp, &ce.err);
+        } else {
+                sigfillset(&all);
+                pthread_sigmask(SIG_SETMASK, &all, &old);
+                pid = fork();
+                if (pid == 0)
+                        floq_sup_main(&sp);
+                ce.err = errno;
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
         if (pid == -1) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
-                                  "cannot start '%s': fork: %s", real,
+                                  "cannot start '%s': %s: %s", real,
+                                  pb->sup_fd >= 0 ? "posix_spawn" : "fork",
                                   strerror(ce.err));
                 goto out;
         }

@@ -3,9 +3,12 @@
  * backend names up in (one line per backend: adding one is a new file in
  * worker/backends/ and a line here), and the `{param}` template helpers of
  * backend_int.h that every backend shares so parameters mean the same thing
- * whichever backend runs a job.
+ * whichever backend runs a job, with the few helpers every remote backend
+ * needs alike (config URLs, secret files, results, poll backoff).
  */
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,9 @@ const floq_backend_ops_t *const floq_backends[] = {
         &floq_backend_http,
         &floq_backend_airflow,
         &floq_backend_prefect,
+        &floq_backend_kubernetes,
+        &floq_backend_dagster,
+        &floq_backend_noop,
         NULL,
 };
 
@@ -36,6 +42,125 @@ void floq_secret_free(char *s) {
         if (s) {
                 memset(s, 0, strlen(s));
                 free(s);
+        }
+}
+
+char *floq_conf_url_dup(const floq_conf_t *conf, const char *name) {
+        char *s = floq_conf_str_dup(conf, name);
+        size_t n;
+
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        while (n && s[n - 1] == '/')
+                s[--n] = '\0';
+        if (!n) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+char *floq_conf_str_dup(const floq_conf_t *conf, const char *name) {
+        const char *v = floq_conf_str(conf, name);
+
+        return v && *v ? strdup(v) : NULL;
+}
+
+int64_t floq_poll_backoff_ms(int64_t poll_ms, int64_t down_since) {
+        int64_t down;
+
+        if (!down_since)
+                return poll_ms;
+        down = floq_mono_ms() - down_since;
+        if (down < poll_ms)
+                return poll_ms;
+        return down < poll_ms * 8 ? down : poll_ms * 8;
+}
+
+void floq_poller_init(floq_poller_t *p, int64_t poll_ms) {
+        p->poll_ms = poll_ms;
+        p->next_poll = floq_mono_ms();
+        p->unreachable_since = 0;
+        p->stop_seen = 0;
+        p->poll = p->stop = NULL;
+        p->ref = p->url = p->what = p->id = NULL;
+        atomic_store(&p->stop_why, -1);
+}
+
+void floq_poller_stop(floq_poller_t *p, floq_stop_why_t why) {
+        int none = -1;
+
+        atomic_compare_exchange_strong(&p->stop_why, &none, (int)why);
+}
+
+floq_err_t floq_remote_stop(floq_backend_t *be, floq_attempt_t *att,
+                            floq_stop_why_t why) {
+        (void)be;
+        floq_poller_stop((floq_poller_t *)(void *)att, why);
+        return FLOQ_OK;
+}
+
+const char *floq_remote_ref(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        return ((floq_poller_t *)(void *)att)->ref;
+}
+
+const char *floq_remote_url(floq_backend_t *be, floq_attempt_t *att) {
+        (void)be;
+        return ((floq_poller_t *)(void *)att)->url;
+}
+
+void floq_poller_track(floq_poller_t *p, floq_poll_fn *poll,
+                       floq_poll_fn *stop, const char *ref, const char *url,
+                       const char *what, const char *id) {
+        p->poll = poll;
+        p->stop = stop;
+        p->ref = ref;
+        p->url = url;
+        p->what = what;
+        p->id = id;
+}
+
+floq_err_t floq_remote_wait(floq_backend_t *be, floq_attempt_t *att,
+                            int wait_ms, floq_run_result_t *res) {
+        floq_poller_t *p = (floq_poller_t *)(void *)att;
+        int64_t deadline = floq_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+        int64_t now, left;
+
+        for (;;) {
+                int why = atomic_load(&p->stop_why), done = 0;
+
+                now = floq_mono_ms();
+                if (why >= 0 && !p->stop_seen) {
+                        p->stop_seen = 1;
+                        p->next_poll = now; /* act on a stop at once */
+                }
+                if (now >= p->next_poll) {
+                        if (why == FLOQ_STOP_DRAIN) {
+                                floq_run_result_setf(res,
+                                                     FLOQ_OUTCOME_ABANDONED,
+                                                     p->ref,
+                                                     "handed over (%s %s "
+                                                     "goes on)",
+                                                     p->what, p->id);
+                                return FLOQ_OK;
+                        }
+                        (why >= 0 ? p->stop : p->poll)(be, att, why, &done,
+                                                       res);
+                        if (done)
+                                return FLOQ_OK;
+                        p->next_poll = floq_mono_ms() +
+                                       floq_poll_backoff_ms(
+                                               p->poll_ms,
+                                               p->unreachable_since);
+                        continue;
+                }
+                if (now >= deadline)
+                        return FLOQ_ERR_TIMED_OUT;
+                left = (p->next_poll < deadline ? p->next_poll : deadline) -
+                       now;
+                floq_sleep_ms(left < 50 ? left : 50);
         }
 }
 
@@ -241,4 +366,59 @@ floq_err_t floq_tpl_expand(const char *tpl, const json_t *params, char **outp,
 out:
         free(b.p);
         return err;
+}
+
+/* ------------------------------------- helpers of the remote backends */
+
+floq_err_t floq_secret_read(const char *path, const char *what,
+                            const char *key, char **secretp, char *errstr,
+                            size_t errstr_size) {
+        char *buf = NULL;
+        size_t len;
+        FILE *f;
+
+        *secretp = NULL;
+        if (!path)
+                return FLOQ_OK;
+        if (!(f = fopen(path, "re")))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_CONFIG,
+                                   "%s: cannot read %s '%s'", what, key,
+                                   path);
+        if (!(buf = calloc(1, FLOQ_SECRET_MAX + 1))) {
+                fclose(f);
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_NOMEM,
+                                   "out of memory");
+        }
+        len = fread(buf, 1, FLOQ_SECRET_MAX, f);
+        fclose(f);
+        buf[len] = '\0';
+        len = strcspn(buf, "\r\n");
+        while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+                len--;
+        memset(buf + len, 0, FLOQ_SECRET_MAX + 1 - len);
+        *secretp = buf;
+        return FLOQ_OK;
+}
+
+void floq_run_result_setf(floq_run_result_t *res, floq_outcome_t outcome,
+                          const char *ref, const char *fmt, ...) {
+        char text[1200];
+        va_list ap;
+
+        memset(res, 0, sizeof(*res));
+        res->outcome = outcome;
+        res->exit_code = -1;
+        res->backend_ref = ref ? strdup(ref) : NULL;
+        if (!fmt)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        res->reason = strdup(text);
+}
+
+long floq_ms_left(int64_t deadline) {
+        int64_t left = deadline - floq_mono_ms();
+
+        return left > 0 ? (long)left : 1;
 }

@@ -40,6 +40,20 @@ worker_assigned() { grep -q "assigned [1-9]" "$FLOQ_TEST_TMP/$1.log"; }
 # worker_log_has NAME PATTERN
 worker_log_has() { grep -q -- "$2" "$FLOQ_TEST_TMP/$1.log"; }
 
+# worker_positioned NAME N: NAME has restored and positioned at least N
+# partitions.
+worker_positioned() {
+    [[ $(grep -c 'restored and positioned' "$FLOQ_TEST_TMP/$1.log") -ge $2 ]]
+}
+
+# name_on P: a deployment name (d0, d1, ...) whose key lands on commands
+# partition P.
+name_on() {
+    local i=0
+    while [[ $("$TOOL" partition --key "d$i") != "$1" ]]; do i=$((i + 1)); done
+    echo "d$i"
+}
+
 # produce: JSON commands on stdin -> their command ids on stdout.
 produce() { "$TOOL" produce "$@"; }
 
@@ -137,4 +151,16 @@ assert_one_final() {
 final_count() {
     jq -r --arg re "^($3)\$" 'select(.final and (.status|test($re)))|.command_id' "$2" |
         sort -u | comm -12 - <(sort -u "$1") | wc -l
+}
+
+# slow_http_start: data/slow_http.py in the background (it holds every
+# request for 60 s); sets URL (an artifact URL on it) and sha (the sha256 of
+# "x"). slow_http_port: its port.
+slow_http_port() { sed -n 's/^port \([0-9][0-9]*\)$/\1/p' "$FLOQ_TEST_TMP/http.log" | head -1; }
+_slow_http_up() { [[ -n $(slow_http_port) ]]; }
+slow_http_start() {
+    bg http /usr/bin/python3 -u "$DATA/slow_http.py"
+    ok "slow http server started" wait_for 30 _slow_http_up
+    URL="http://127.0.0.1:$(slow_http_port)/job.sh"
+    sha=$(printf x | sha256sum | cut -d' ' -f1)
 }
