@@ -11,107 +11,15 @@
  * reference after bounded retries. Before the budget, the first of these
  * commands made the worker abort and rewind to it forever.
  *
- * The fixture is a small version of test_faults.c's: one mock broker, one
- * partition (so every command is on the one partition), the worker on a
- * thread, a client with limits large enough to publish the oversized
- * commands, and everything logged to a file that a failed assertion
- * prints. The mock shows aborted records too, so replies are asked for
+ * The fixture is test_faults.c's (test_mock.h) with one partition per
+ * topic (so every command is on the one partition) and a client with
+ * limits large enough to publish the oversized commands; everything is
+ * logged to a file that a failed assertion prints. The mock shows aborted records too, so replies are asked for
  * "at least one final"; that no transaction aborted is read from the log.
  */
-#include <check.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include "test_mock.h"
 
-#include "floq_common.h" /* rdkafka.h, which rdkafka_mock.h needs first */
-#include <librdkafka/rdkafka_mock.h>
-
-#include "floq.h"
-#include "floq_schemas.h"
-#include "test_util.h"
-#include "worker_int.h"
-
-#define GROUP "floq-workers"
 #define LOG_ABORT "aborting the transaction"
-
-static const char *topic_props[] = { "topic.commands",    "topic.replies",
-                                     "topic.lineage",     "topic.deployments",
-                                     "topic.schedules",   "topic.runs",
-                                     "topic.dlq" };
-
-static struct {
-        rd_kafka_t *owner;
-        rd_kafka_mock_cluster_t *mc;
-        char brokers[256];
-        floq_conf_t *wconf;
-        floq_worker_t *w;
-        pthread_t thr;
-        int started;
-        floq_client_t *client;
-        floq_codec_t *codec;
-        FILE *log;
-} fx;
-
-/* ------------------------------------------------------------ the log */
-
-static char *log_text(void) {
-        size_t size = 0, cap = 65536;
-        char *buf = malloc(cap + 1);
-        ssize_t n;
-
-        ck_assert_ptr_nonnull(buf);
-        while ((n = pread(fileno(fx.log), buf + size, cap - size,
-                          (off_t)size)) > 0) {
-                size += (size_t)n;
-                if (size == cap) {
-                        cap *= 2;
-                        buf = realloc(buf, cap + 1);
-                        ck_assert_ptr_nonnull(buf);
-                }
-        }
-        buf[size] = '\0';
-        return buf;
-}
-
-static int log_count(const char *needle) {
-        char *text = log_text(), *p = text;
-        int n = 0;
-
-        while ((p = strstr(p, needle))) {
-                n++;
-                p += strlen(needle);
-        }
-        free(text);
-        return n;
-}
-
-static void dump_log(void) {
-        char *text = log_text();
-        size_t len = strlen(text);
-        const char *from = len > 32768 && !getenv("FLOQ_FAULTS_LOG")
-                                   ? text + len - 32768
-                                   : text;
-
-        fprintf(stderr, "---- log (last %zu bytes) ----\n%s---- end ----\n",
-                strlen(from), from);
-        free(text);
-}
-
-#define fx_assert(cond, ...)                                                   \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        dump_log();                                            \
-                        ck_abort_msg(__VA_ARGS__);                             \
-                }                                                              \
-        } while (0)
-
-static void mark(const char *step) {
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "---- %s", step);
-}
 
 /* ------------------------------------------------------------ set-up */
 
@@ -130,74 +38,15 @@ static void set_kafka(floq_conf_t *c, const char *k, const char *v) {
                       "%s: %s", k, err);
 }
 
-static void *worker_main(void *arg) {
-        (void)arg;
-        floq_worker_run(fx.w);
-        return NULL;
-}
-
 static void setup(void) {
         char err[512];
-        rd_kafka_conf_t *kc = rd_kafka_conf_new();
         floq_conf_t *c;
-        size_t i;
 
-        memset(&fx, 0, sizeof(fx));
-        fx.log = tmpfile();
-        ck_assert_ptr_nonnull(fx.log);
-        floq_log_setup("test_budget", FLOQ_LOG_INFO, 0, fx.log);
-        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
-        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
-        fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
-        ck_assert_msg(fx.owner != NULL, "%s", err);
-        fx.mc = rd_kafka_mock_cluster_new(fx.owner, 2);
-        ck_assert_ptr_nonnull(fx.mc);
-        snprintf(fx.brokers, sizeof(fx.brokers), "%s",
-                 rd_kafka_mock_cluster_bootstraps(fx.mc));
-
-        fx.wconf = floq_conf_new();
-        set(fx.wconf, "brokers", fx.brokers);
-        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++)
-                ck_assert_int_eq(rd_kafka_mock_topic_create(
-                                         fx.mc,
-                                         floq_conf_str(fx.wconf,
-                                                       topic_props[i]),
-                                         1, 1),
-                                 RD_KAFKA_RESP_ERR_NO_ERROR);
-        /* Broker 1: the commands and the group; broker 2: everything the
-         * worker writes, so errors injected there reach the worker only. */
-        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++)
-                ck_assert_int_eq(rd_kafka_mock_partition_set_leader(
-                                         fx.mc,
-                                         floq_conf_str(fx.wconf,
-                                                       topic_props[i]),
-                                         0, i == 0 ? 1 : 2),
-                                 RD_KAFKA_RESP_ERR_NO_ERROR);
-        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "transaction",
-                                                       "floq-w1", 2),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "group", GROUP,
-                                                       1),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        set(fx.wconf, "topic.create", "false");
-        set(fx.wconf, "topic.partitions", "1");
-        set(fx.wconf, "worker.id", "w1");
-        set(fx.wconf, "worker.lock.dir", test_lock_dir());
-        set(fx.wconf, "group.id", GROUP);
-        set(fx.wconf, "worker.commit.interval.ms", "20");
-        set(fx.wconf, "worker.heartbeat.interval.ms", "300");
-        set(fx.wconf, "worker.heartbeat.timeout.ms", "4500");
+        mock_start("test_budget", 2, 1);
+        mock_split();
         set(fx.wconf, "worker.drain.grace.ms", "500");
-        set(fx.wconf, "process.allowed.dirs", "/bin:/usr/bin");
         set(fx.wconf, "process.kill.grace.ms", "200");
-        set_kafka(fx.wconf, "session.timeout.ms", "6000");
-        set_kafka(fx.wconf, "heartbeat.interval.ms", "300");
-        set_kafka(fx.wconf, "fetch.wait.max.ms", "10");
-
-        fx.w = floq_worker_new(fx.wconf, err, sizeof(err));
-        ck_assert_msg(fx.w != NULL, "%s", err);
-        ck_assert_int_eq(pthread_create(&fx.thr, NULL, worker_main, NULL), 0);
-        fx.started = 1;
+        worker_start();
 
         /* A client that can publish commands far over the worker's
          * limits. */
@@ -213,70 +62,7 @@ static void setup(void) {
         ck_assert_msg(fx.codec != NULL, "%s", err);
 }
 
-static void teardown(void) {
-        if (fx.client)
-                floq_client_destroy(fx.client);
-        if (fx.started) {
-                floq_worker_stop(fx.w);
-                pthread_join(fx.thr, NULL);
-        }
-        if (fx.w)
-                floq_worker_destroy(fx.w);
-        floq_conf_destroy(fx.wconf);
-        floq_codec_destroy(fx.codec);
-        if (fx.mc)
-                rd_kafka_mock_cluster_destroy(fx.mc);
-        if (fx.owner)
-                rd_kafka_destroy(fx.owner);
-        floq_log_setup("floq", FLOQ_LOG_INFO, 0, NULL);
-        if (fx.log) {
-                if (getenv("FLOQ_FAULTS_LOG"))
-                        dump_log();
-                fclose(fx.log);
-        }
-        memset(&fx, 0, sizeof(fx));
-}
-
 /* ------------------------------------------------------------ commands */
-
-/* The first final reply to @p id within @p ms; returned (caller frees). */
-static json_t *final_reply(const char *id, int ms, const char *what) {
-        json_t *r = NULL;
-        floq_err_t err = floq_client_wait_reply(fx.client, id, 1, ms, &r);
-
-        fx_assert(err == FLOQ_OK, "%s: no final reply to %s: %s", what, id,
-                  floq_err2str(err));
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "final %s to %s (%s)",
-                       floq_reply_status(r), id, what);
-        return r;
-}
-
-static void expect_final(const char *id, const char *status, int ms,
-                         const char *what) {
-        json_t *r = final_reply(id, ms, what);
-
-        fx_assert(!strcmp(floq_reply_status(r), status),
-                  "%s: final reply %s, expected %s (reason: %s)", what,
-                  floq_reply_status(r), status,
-                  json_string_value(json_object_get(r, "reason")));
-        json_decref(r);
-}
-
-static void send_deploy(const char *name, const char *spec, char id[37]) {
-        char err[512];
-
-        fx_assert(floq_deploy(fx.client, name, "process", spec, NULL, NULL,
-                              id, err, sizeof(err)) == FLOQ_OK,
-                  "deploy '%s': %s", name, err);
-}
-
-static void send_run(const char *name, json_t *params, char id[37]) {
-        char err[512];
-
-        fx_assert(floq_run(fx.client, name, params, NULL, 0, NULL, id, err,
-                           sizeof(err)) == FLOQ_OK,
-                  "run '%s': %s", name, err);
-}
 
 /* A run command of deployment "d" whose encoded size is exactly @p size
  * bytes (its params one padding string), published; its id in @p id. */
@@ -705,7 +491,7 @@ static Suite *budget_suite(void) {
         TCase *tc = tcase_create("worker");
 
         tcase_set_timeout(tc, 180);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, setup, mock_teardown);
         tcase_add_test(tc, test_oversized_commands_dead_lettered);
         tcase_add_test(tc, test_status_reply_fits);
         tcase_add_test(tc, test_run_params_bound);

@@ -32,48 +32,11 @@
  * end. FLOQ_FAULTS_LOG=1 prints all of it after each test,
  * FLOQ_FAULTS_DEBUG=eos,protocol,... adds librdkafka's debug contexts.
  */
-#include <check.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "floq_common.h" /* rdkafka.h, which rdkafka_mock.h needs first */
-#include <librdkafka/rdkafka_mock.h>
-
-#include "floq.h"
-#include "floq_schemas.h"
-#include "test_util.h"
-#include "worker_int.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+#include "test_mock.h"
 
 #define PARTS 2
-#define WORKER_ID "w1"
-#define TXN_ID "floq-" WORKER_ID
-#define GROUP "floq-workers"
 #define OUTAGE_MS 1500 /* how long broker 2 stays down at least */
 #define TXN_CALL_MS 1500 /* the worker's transactional call timeout */
-
-/* Kafka protocol request types (ApiKey), for the mock's error stacks. */
-enum {
-        K_PRODUCE = 0,
-        K_FIND_COORDINATOR = 10,
-        K_ADD_PARTITIONS_TO_TXN = 24,
-        K_ADD_OFFSETS_TO_TXN = 25,
-        K_END_TXN = 26,
-        K_TXN_OFFSET_COMMIT = 28,
-};
 
 /* What the worker logs when it takes its error paths (worker/txn.c). */
 #define LOG_ABORT "aborting the transaction"
@@ -83,145 +46,10 @@ enum {
 #define LOG_REPLACE "replacing the transactional producer"
 #define LOG_FENCED "another instance with the same worker id took over"
 
-static const char *topic_props[] = { "topic.commands",    "topic.replies",
-                                     "topic.lineage",     "topic.deployments",
-                                     "topic.schedules",   "topic.runs",
-                                     "topic.dlq" };
-
-/* One test's world: the mock cluster, the worker and its thread, a
- * client, and the log they all write to. */
-static struct {
-        rd_kafka_t *owner; /* the handle the mock cluster lives in */
-        rd_kafka_mock_cluster_t *mc;
-        char brokers[256];
-        floq_conf_t *wconf;
-        floq_worker_t *w;
-        pthread_t thr;
-        int started;
-        _Atomic int done;  /* floq_worker_run() returned */
-        floq_err_t rc;     /* its result, read once done is set */
-        floq_client_t *client;
-        rd_kafka_t *probe; /* reads watermarks */
-        FILE *log;
-} fx;
-
-/* Deadlines and slack: valgrind runs everything many times slower. */
-static int64_t scaled(int64_t ms) {
-        return RUNNING_ON_VALGRIND ? ms * 10 : ms;
-}
-
-/* ------------------------------------------------------------ the log */
-
-/* Everything logged so far (malloc()ed, NUL-terminated). The logger
- * flushes every line under its lock, so reading the file is safe. */
-static char *log_text(void) {
-        size_t size = 0, cap = 65536;
-        char *buf = malloc(cap + 1);
-        ssize_t n;
-
-        ck_assert_ptr_nonnull(buf);
-        while ((n = pread(fileno(fx.log), buf + size, cap - size,
-                          (off_t)size)) > 0) {
-                size += (size_t)n;
-                if (size == cap) {
-                        cap *= 2;
-                        buf = realloc(buf, cap + 1);
-                        ck_assert_ptr_nonnull(buf);
-                }
-        }
-        buf[size] = '\0';
-        return buf;
-}
-
-static int log_count(const char *needle) {
-        char *text = log_text(), *p = text;
-        int n = 0;
-
-        while ((p = strstr(p, needle))) {
-                n++;
-                p += strlen(needle);
-        }
-        free(text);
-        return n;
-}
-
 /* The worker's own error-path lines (not librdkafka's). */
 static int fault_path_count(void) {
         return log_count(LOG_ABORT) + log_count(LOG_COMMIT_RETRY) +
                log_count(LOG_SEND_OFFSETS);
-}
-
-/* The end of the log on stderr, to see why an assertion failed (all of
- * it with FLOQ_FAULTS_LOG set). */
-static void dump_log(void) {
-        char *text = log_text();
-        size_t len = strlen(text);
-        const char *from = len > 32768 && !getenv("FLOQ_FAULTS_LOG")
-                                   ? text + len - 32768
-                                   : text;
-
-        fprintf(stderr, "---- log (last %zu bytes) ----\n%s---- end ----\n",
-                strlen(from), from);
-        free(text);
-}
-
-#define fx_assert(cond, ...)                                                   \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        dump_log();                                            \
-                        ck_abort_msg(__VA_ARGS__);                             \
-                }                                                              \
-        } while (0)
-
-/* A line in the log where a step of a test begins. */
-static void mark(const char *step) {
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "---- %s", step);
-}
-
-/* ------------------------------------------------------------ waiting */
-
-typedef int(cond_fn)(void *arg);
-
-/* Poll @p fn every 10 ms until it holds or @p ms (scaled) passed. */
-static int wait_for(cond_fn *fn, void *arg, int64_t ms) {
-        int64_t deadline = floq_mono_ms() + scaled(ms);
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-        for (;;) {
-                if (fn(arg))
-                        return 1;
-                if (floq_mono_ms() >= deadline)
-                        return 0;
-                nanosleep(&ts, NULL);
-        }
-}
-
-static size_t stack_cnt(int32_t broker, int key) {
-        size_t n = 0;
-
-        ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(
-                                 fx.mc, broker, (int16_t)key, &n),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        return n;
-}
-
-typedef struct errstack_s {
-        int32_t broker;
-        int key;
-} errstack_t;
-
-static int stack_empty(void *arg) {
-        const errstack_t *s = arg;
-
-        return stack_cnt(s->broker, s->key) == 0;
-}
-
-static void wait_stack_empty(int32_t broker, int key, const char *what) {
-        errstack_t s = { broker, key };
-
-        fx_assert(wait_for(stack_empty, &s, 15000),
-                  "%s: %zu injected error(s) never consumed on broker %d",
-                  what, stack_cnt(broker, key), (int)broker);
 }
 
 /* The outage of test_worker_survives_retriable_faults: over once it has
@@ -244,263 +72,7 @@ static int worker_done(void *arg) {
         return atomic_load(&fx.done);
 }
 
-/* ------------------------------------------------------------ set-up */
-
-/* The probe: a consumer that fetches the end of the commands topic every
- * 10 ms for the whole test, and reads watermarks. The 2.0.2 mock thread
- * sometimes misses the wake-up of a control call (topic create, set
- * leader, error stack count, ...) and serves it only at its next 1 s
- * poll timeout, unless a request from a client wakes it first. */
-static void probe_start(void) {
-        char err[512];
-        rd_kafka_conf_t *kc = rd_kafka_conf_new();
-        rd_kafka_topic_partition_list_t *parts;
-        int32_t p;
-
-        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
-        rd_kafka_conf_set(kc, "bootstrap.servers", fx.brokers, NULL, 0);
-        rd_kafka_conf_set(kc, "group.id", "test-faults-probe", NULL, 0);
-        rd_kafka_conf_set(kc, "fetch.wait.max.ms", "10", NULL, 0);
-        rd_kafka_conf_set(kc, "reconnect.backoff.max.ms", "200", NULL, 0);
-        fx.probe = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-        ck_assert_msg(fx.probe != NULL, "%s", err);
-        parts = rd_kafka_topic_partition_list_new(PARTS);
-        for (p = 0; p < PARTS; p++)
-                rd_kafka_topic_partition_list_add(parts, "floq.commands", p)
-                        ->offset = RD_KAFKA_OFFSET_END;
-        ck_assert_int_eq(rd_kafka_assign(fx.probe, parts),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        rd_kafka_topic_partition_list_destroy(parts);
-}
-
-static void mock_start(int broker_cnt) {
-        char err[512];
-        rd_kafka_conf_t *kc = rd_kafka_conf_new();
-        size_t i;
-
-        memset(&fx, 0, sizeof(fx));
-        fx.log = tmpfile();
-        ck_assert_ptr_nonnull(fx.log);
-        floq_log_setup("test_faults", FLOQ_LOG_INFO, 0, fx.log);
-
-        rd_kafka_conf_set_log_cb(kc, floq_log_rdkafka_cb);
-        /* the mock's owner has no brokers of its own: skip that notice */
-        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
-        fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
-        ck_assert_msg(fx.owner != NULL, "%s", err);
-        fx.mc = rd_kafka_mock_cluster_new(fx.owner, broker_cnt);
-        ck_assert_ptr_nonnull(fx.mc);
-        snprintf(fx.brokers, sizeof(fx.brokers), "%s",
-                 rd_kafka_mock_cluster_bootstraps(fx.mc));
-
-        /* The worker's configuration: the mock has no CreateTopics, so
-         * the topics are made here; timings short enough for a test. */
-        fx.wconf = floq_conf_new();
-        ck_assert_ptr_nonnull(fx.wconf);
-        ck_assert_int_eq(floq_conf_set(fx.wconf, "brokers", fx.brokers, err,
-                                       sizeof(err)),
-                         FLOQ_OK);
-        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++) {
-                ck_assert_int_eq(rd_kafka_mock_topic_create(
-                                         fx.mc,
-                                         floq_conf_str(fx.wconf,
-                                                       topic_props[i]),
-                                         PARTS, 1),
-                                 RD_KAFKA_RESP_ERR_NO_ERROR);
-                if (i == 0)
-                        probe_start();
-        }
-        {
-                const char *set[][2] = {
-                        { "topic.create", "false" },
-                        { "topic.partitions", "2" },
-                        { "worker.id", WORKER_ID },
-                        { "worker.lock.dir", test_lock_dir() },
-                        { "group.id", GROUP },
-                        { "worker.commit.interval.ms", "20" },
-                        { "worker.heartbeat.interval.ms", "300" },
-                        /* the transactional calls' timeout is a third of
-                         * this: 1.5 s */
-                        { "worker.heartbeat.timeout.ms", "4500" },
-                        { "worker.drain.grace.ms", "2000" },
-                        { "process.allowed.dirs", "/bin:/usr/bin" },
-                        { "process.kill.grace.ms", "500" },
-                };
-                static const char *kafka[][2] = {
-                        { "session.timeout.ms", "6000" },
-                        { "heartbeat.interval.ms", "300" },
-                        /* the mock answers an empty fetch after the full
-                         * wait: keep the worker's loop responsive */
-                        { "fetch.wait.max.ms", "10" },
-                        /* back within ms of a broker coming back up */
-                        { "reconnect.backoff.ms", "10" },
-                        { "reconnect.backoff.max.ms", "200" },
-                };
-
-                for (i = 0; i < sizeof(set) / sizeof(*set); i++)
-                        ck_assert_int_eq(floq_conf_set(fx.wconf, set[i][0],
-                                                       set[i][1], err,
-                                                       sizeof(err)),
-                                         FLOQ_OK);
-                for (i = 0; i < sizeof(kafka) / sizeof(*kafka); i++)
-                        ck_assert_int_eq(floq_conf_set_kafka(
-                                                 fx.wconf, kafka[i][0],
-                                                 kafka[i][1], err,
-                                                 sizeof(err)),
-                                         FLOQ_OK);
-        }
-        /* FLOQ_FAULTS_DEBUG=eos,... : librdkafka's debug contexts for the
-         * worker's clients, in the log */
-        if (getenv("FLOQ_FAULTS_DEBUG")) {
-                floq_log_setup("test_faults", FLOQ_LOG_DEBUG, 0, fx.log);
-                ck_assert_int_eq(floq_conf_set_kafka(
-                                         fx.wconf, "debug",
-                                         getenv("FLOQ_FAULTS_DEBUG"), err,
-                                         sizeof(err)),
-                                 FLOQ_OK);
-        }
-}
-
-/* Broker 1: the commands and the group; broker 2: everything the worker
- * writes and its transactions. Before any client looks them up. */
-static void mock_split(void) {
-        size_t i;
-        int32_t p;
-
-        for (i = 0; i < sizeof(topic_props) / sizeof(*topic_props); i++)
-                for (p = 0; p < PARTS; p++)
-                        ck_assert_int_eq(
-                                rd_kafka_mock_partition_set_leader(
-                                        fx.mc,
-                                        floq_conf_str(fx.wconf,
-                                                      topic_props[i]),
-                                        p, i == 0 ? 1 : 2),
-                                RD_KAFKA_RESP_ERR_NO_ERROR);
-        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "transaction",
-                                                       TXN_ID, 2),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        ck_assert_int_eq(rd_kafka_mock_coordinator_set(fx.mc, "group", GROUP,
-                                                       1),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-static void *worker_main(void *arg) {
-        (void)arg;
-        fx.rc = floq_worker_run(fx.w);
-        atomic_store(&fx.done, 1);
-        return NULL;
-}
-
-static void worker_start(void) {
-        char err[512];
-
-        fx.w = floq_worker_new(fx.wconf, err, sizeof(err));
-        ck_assert_msg(fx.w != NULL, "%s", err);
-        ck_assert_int_eq(pthread_create(&fx.thr, NULL, worker_main, NULL), 0);
-        fx.started = 1;
-}
-
-/* Join the worker's thread, asking it to drain first unless it ended on
- * its own; returns what floq_worker_run() returned. The worker is freed
- * in teardown(), so its counters can still be read. */
-static floq_err_t worker_join(void) {
-        if (!fx.started)
-                return FLOQ_OK;
-        if (!atomic_load(&fx.done))
-                floq_worker_stop(fx.w);
-        pthread_join(fx.thr, NULL);
-        fx.started = 0;
-        return fx.rc;
-}
-
-/* A client of the mock; @p timeout_ms is client.timeout.ms (the delivery
- * and reply bound), @p connect_ms client.connect.timeout.ms. */
-static floq_client_t *client_new(int timeout_ms, int connect_ms) {
-        char err[512], num[32];
-        floq_conf_t *c = floq_conf_new();
-        floq_client_t *client;
-
-        ck_assert_ptr_nonnull(c);
-        floq_conf_set(c, "brokers", fx.brokers, NULL, 0);
-        floq_conf_set(c, "topic.create", "false", NULL, 0);
-        snprintf(num, sizeof(num), "%d", timeout_ms);
-        floq_conf_set(c, "client.timeout.ms", num, NULL, 0);
-        snprintf(num, sizeof(num), "%d", connect_ms);
-        floq_conf_set(c, "client.connect.timeout.ms", num, NULL, 0);
-        floq_conf_set_kafka(c, "reconnect.backoff.ms", "10", NULL, 0);
-        floq_conf_set_kafka(c, "reconnect.backoff.max.ms", "200", NULL, 0);
-        client = floq_client_new(c, err, sizeof(err));
-        ck_assert_msg(client != NULL, "%s", err);
-        return client;
-}
-
-static void setup(void) {
-        memset(&fx, 0, sizeof(fx));
-}
-
-static void teardown(void) {
-        if (fx.client)
-                floq_client_destroy(fx.client);
-        worker_join();
-        if (fx.w)
-                floq_worker_destroy(fx.w);
-        floq_conf_destroy(fx.wconf);
-        if (fx.mc)
-                rd_kafka_mock_cluster_destroy(fx.mc);
-        if (fx.owner)
-                rd_kafka_destroy(fx.owner);
-        /* after the cluster: it woke the mock thread to the end */
-        if (fx.probe)
-                rd_kafka_destroy(fx.probe);
-        /* back to defaults so CK_FORK=no runs do not leak state */
-        floq_log_setup("floq", FLOQ_LOG_INFO, 0, NULL);
-        if (fx.log) {
-                if (getenv("FLOQ_FAULTS_LOG"))
-                        dump_log();
-                fclose(fx.log);
-        }
-        memset(&fx, 0, sizeof(fx));
-}
-
 /* ------------------------------------------------------------ commands */
-
-static void send_deploy(const char *name, char id[37]) {
-        char err[512];
-
-        fx_assert(floq_deploy(fx.client, name, "process",
-                              "{\"executable\":\"/bin/true\"}", NULL, NULL,
-                              id, err, sizeof(err)) == FLOQ_OK,
-                  "deploy '%s': %s", name, err);
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "sent deploy %s: %s", name,
-                       id);
-}
-
-static void send_run(const char *name, char id[37]) {
-        char err[512];
-
-        fx_assert(floq_run(fx.client, name, NULL, NULL, 0, NULL, id, err,
-                           sizeof(err)) == FLOQ_OK,
-                  "run '%s': %s", name, err);
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "sent run %s: %s", name, id);
-}
-
-/* The first final reply to @p id must come within @p ms (scaled) and be
- * @p status. (The mock shows aborted replies too: later ones may follow.) */
-static void expect_final(const char *id, const char *status, int64_t ms,
-                         const char *what) {
-        json_t *r = NULL;
-        floq_err_t err = floq_client_wait_reply(fx.client, id, 1,
-                                                (int)scaled(ms), &r);
-
-        fx_assert(err == FLOQ_OK, "%s: no final reply to %s: %s", what, id,
-                  floq_err2str(err));
-        floq_log_write(FLOQ_LOG_NOTICE, "test", "final %s to %s",
-                       floq_reply_status(r), id);
-        fx_assert(!strcmp(floq_reply_status(r), status),
-                  "%s: final reply %s, expected %s", what,
-                  floq_reply_status(r), status);
-        json_decref(r);
-}
 
 /* Records on @p topic (high minus low watermarks of every partition). */
 static int64_t topic_records(const char *topic) {
@@ -533,10 +105,10 @@ static void worker_warm(const char *extra) {
 
         mark("warm-up");
         fx.client = client_new(10000, 5000);
-        send_deploy("d", dep);
-        send_run("d", run);
+        send_deploy("d", NULL, dep);
+        send_run("d", NULL, run);
         if (extra)
-                send_deploy(extra, dep2);
+                send_deploy(extra, NULL, dep2);
         expect_final(dep, "DEPLOYED", 15000, "warm-up deploy");
         expect_final(run, "SUCCEEDED", 15000, "warm-up run");
         if (extra)
@@ -545,26 +117,6 @@ static void worker_warm(const char *extra) {
                   "warm-up: the run's START and COMPLETE not written");
 }
 
-/* Push one error per entry of @p errs (each answered after @p rtt_ms) onto
- * @p broker's stack for request type @p key. */
-static void inject(int32_t broker, int key, const rd_kafka_resp_err_t *errs,
-                   size_t cnt, int rtt_ms) {
-        size_t i;
-
-        for (i = 0; i < cnt; i++)
-                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
-                                         fx.mc, broker, (int16_t)key, 1,
-                                         errs[i], rtt_ms),
-                                 RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-#define INJECT(broker, key, rtt, ...)                                          \
-        do {                                                                   \
-                static const rd_kafka_resp_err_t errs_[] = { __VA_ARGS__ };    \
-                inject((broker), (key), errs_,                                 \
-                       sizeof(errs_) / sizeof(errs_[0]), (rtt));               \
-        } while (0)
-
 /* A run of "d" after the injection: it must succeed, which needs the
  * transaction that accepted it to have committed, and the injected
  * errors must all have been returned to someone. */
@@ -572,7 +124,7 @@ static void run_through(int32_t broker, int key, const char *what) {
         char id[37];
 
         mark(what);
-        send_run("d", id);
+        send_run("d", NULL, id);
         expect_final(id, "SUCCEEDED", 15000, what);
         wait_stack_empty(broker, key, what);
 }
@@ -590,7 +142,7 @@ START_TEST(test_worker_survives_retriable_faults) {
         outage_t outage;
         size_t fc;
 
-        mock_start(2);
+        mock_start("test_faults", 2, PARTS);
         mock_split();
         worker_start();
         worker_warm("d2");
@@ -668,22 +220,22 @@ START_TEST(test_worker_survives_retriable_faults) {
          * and cannot be answered. Up again once the worker has met the
          * failure and OUTAGE_MS passed; one more after that. */
         mark("broker 2 down");
-        send_run("d", before);
+        send_run("d", NULL, before);
         outage.faults_before = fault_path_count();
         ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 2),
                          RD_KAFKA_RESP_ERR_NO_ERROR);
         outage.since = floq_mono_ms();
-        send_run("d", during);
+        send_run("d", NULL, during);
         fx_assert(wait_for(outage_over, &outage, 15000),
                   "broker down: the worker never met the failure");
         ck_assert_int_eq(rd_kafka_mock_broker_set_up(fx.mc, 2),
                          RD_KAFKA_RESP_ERR_NO_ERROR);
         mark("broker 2 up");
-        send_run("d", after);
+        send_run("d", NULL, after);
         expect_final(before, "SUCCEEDED", 20000, "run sent before the outage");
         expect_final(during, "SUCCEEDED", 20000, "run sent during the outage");
         expect_final(after, "SUCCEEDED", 20000, "run sent after the outage");
-        send_deploy("d3", id);
+        send_deploy("d3", NULL, id);
         expect_final(id, "DEPLOYED", 15000, "deploy after the outage");
 
         /* And it still drains cleanly. */
@@ -701,7 +253,7 @@ START_TEST(test_worker_txn_errors) {
         char id[37];
         int aborts0, replaced0;
 
-        mock_start(2);
+        mock_start("test_faults", 2, PARTS);
         mock_split();
         worker_start();
         worker_warm("ab");
@@ -715,7 +267,7 @@ START_TEST(test_worker_txn_errors) {
          * would only start once its heartbeat is stale (takeover). */
         INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_RECORD,
                RD_KAFKA_RESP_ERR_INVALID_RECORD);
-        send_run("ab", id);
+        send_run("ab", NULL, id);
         expect_final(id, "SUCCEEDED", 15000, "abortable Produce error");
         wait_stack_empty(2, K_PRODUCE, "abortable Produce error");
         fx_assert(log_count(LOG_ABORT) > aborts0,
@@ -745,7 +297,7 @@ START_TEST(test_worker_txn_errors) {
                RD_KAFKA_RESP_ERR_UNKNOWN,
                RD_KAFKA_RESP_ERR_UNKNOWN,
                RD_KAFKA_RESP_ERR_UNKNOWN);
-        send_run("ab", id);
+        send_run("ab", NULL, id);
         expect_final(id, "SUCCEEDED", 30000, "lasting Produce error");
         wait_stack_empty(2, K_PRODUCE, "lasting Produce error");
         fx_assert(log_count("2 aborts in a row: backing off 50 ms") >= 1 &&
@@ -760,7 +312,7 @@ START_TEST(test_worker_txn_errors) {
         replaced0 = log_count(LOG_REPLACE);
         mark("INVALID_TXN_STATE on EndTxn");
         INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
-        send_deploy("f1", id);
+        send_deploy("f1", NULL, id);
         expect_final(id, "DEPLOYED", 15000, "INVALID_TXN_STATE on EndTxn");
         wait_stack_empty(2, K_END_TXN, "INVALID_TXN_STATE on EndTxn");
         fx_assert(log_count(LOG_REPLACE) == replaced0 + 1,
@@ -774,7 +326,7 @@ START_TEST(test_worker_txn_errors) {
          * EndTxn, so it got that far; this one must commit a run.) */
         mark("PRODUCER_FENCED on EndTxn");
         INJECT(2, K_END_TXN, 0, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-        send_deploy("f2", id);
+        send_deploy("f2", NULL, id);
         expect_final(id, "DEPLOYED", 15000, "PRODUCER_FENCED on EndTxn");
         wait_stack_empty(2, K_END_TXN, "PRODUCER_FENCED on EndTxn");
         fx_assert(log_count(LOG_REPLACE) == replaced0 + 2,
@@ -786,7 +338,7 @@ START_TEST(test_worker_txn_errors) {
         /* Fenced again within a minute: the id is taken; the worker ends. */
         mark("INVALID_PRODUCER_EPOCH on Produce");
         INJECT(2, K_PRODUCE, 0, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH);
-        send_run("d", id);
+        send_run("d", NULL, id);
         fx_assert(wait_for(worker_done, NULL, 15000),
                   "fenced twice: the worker is still running");
         ck_assert_int_eq(worker_join(), FLOQ_ERR_FENCED);
@@ -855,7 +407,7 @@ START_TEST(test_g1_coordinator_outage_abort_retried) {
         int64_t t0;
         int aborts0;
 
-        mock_start(3);
+        mock_start("test_faults", 3, PARTS);
         mock_split_coordinator();
         /* Not the point here: the worker must wait the outage out. */
         snprintf(num, sizeof(num), "%lld", (long long)(outage_ms + 60000));
@@ -868,7 +420,7 @@ START_TEST(test_g1_coordinator_outage_abort_retried) {
         mark("Produce held 1 s then refused, coordinator down meanwhile");
         aborts0 = log_count(LOG_ABORT);
         INJECT(2, K_PRODUCE, 1000, RD_KAFKA_RESP_ERR_INVALID_RECORD);
-        send_run("d", before);
+        send_run("d", NULL, before);
         wait_stack_empty(2, K_PRODUCE, "held Produce");
         ck_assert_int_eq(rd_kafka_mock_broker_set_down(fx.mc, 3),
                          RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -879,7 +431,7 @@ START_TEST(test_g1_coordinator_outage_abort_retried) {
                 fx_assert(wait_for(log_grew, &lw, 15000),
                           "the refused Produce did not abort");
         }
-        send_run("d", during);
+        send_run("d", NULL, during);
         outage_lasted.since = t0;
         outage_lasted.faults_before = (int)outage_ms;
         wait_for(outage_long_enough, &outage_lasted, outage_ms + 1000);
@@ -888,7 +440,7 @@ START_TEST(test_g1_coordinator_outage_abort_retried) {
                          RD_KAFKA_RESP_ERR_NO_ERROR);
         expect_final(before, "SUCCEEDED", 30000, "run sent before the outage");
         expect_final(during, "SUCCEEDED", 30000, "run sent during the outage");
-        send_run("d", after);
+        send_run("d", NULL, after);
         expect_final(after, "SUCCEEDED", 15000, "run sent after the outage");
         fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
                   floq_err2str(fx.rc));
@@ -915,7 +467,7 @@ START_TEST(test_g2_no_progress_leaves_group) {
         char dep[37], run[37], err[512];
         int64_t t0, took;
 
-        mock_start(3);
+        mock_start("test_faults", 3, PARTS);
         mock_split_coordinator();
         ck_assert_int_eq(floq_conf_set(fx.wconf, "worker.progress.timeout.ms",
                                        "4000", err, sizeof(err)),
@@ -930,7 +482,7 @@ START_TEST(test_g2_no_progress_leaves_group) {
                               NULL, NULL, dep, err, sizeof(err)) == FLOQ_OK,
                   "deploy: %s", err);
         expect_final(dep, "DEPLOYED", 15000, "deploy long");
-        send_run("long", run);
+        send_run("long", NULL, run);
         {
                 logwait_t lw = { "of 'long' started", 0 };
 
@@ -1010,7 +562,7 @@ START_TEST(test_g2_zombie_heartbeats_fenced) {
         int64_t now = floq_now_ms();
         int fenced0;
 
-        mock_start(2);
+        mock_start("test_faults", 2, PARTS);
         mock_split();
         put_record("floq.deployments", p, "zd", FLOQ_MSG_DEPLOYMENT,
                    json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name",
@@ -1068,7 +620,7 @@ START_TEST(test_client_broker_down) {
         int64_t t0, took;
         floq_err_t e;
 
-        mock_start(1);
+        mock_start("test_faults", 1, PARTS);
         fx.client = client_new(1000, 1000);
         ck_assert_int_eq(floq_client_connect(fx.client, err, sizeof(err)),
                          FLOQ_OK);
@@ -1177,7 +729,7 @@ START_TEST(test_client_produce_retried) {
         char err[512], id[37];
         int matching = 0;
 
-        mock_start(1);
+        mock_start("test_faults", 1, PARTS);
         fx.client = client_new(10000, 5000);
         ck_assert_int_eq(floq_client_connect(fx.client, err, sizeof(err)),
                          FLOQ_OK);
@@ -1208,7 +760,7 @@ START_TEST(test_client_reply_timeout) {
         void *buf;
         size_t len;
 
-        mock_start(1);
+        mock_start("test_faults", 1, PARTS);
         fx.client = client_new(700, 5000);
         ck_assert_int_eq(floq_status(fx.client, "d", NULL, NULL, id, err,
                                      sizeof(err)),
@@ -1286,7 +838,7 @@ static Suite *faults_suite(void) {
         TCase *tk = tcase_create("coordinator");
 
         tcase_set_timeout(tw, 120);
-        tcase_add_checked_fixture(tw, setup, teardown);
+        tcase_add_checked_fixture(tw, mock_setup, mock_teardown);
         tcase_add_test(tw, test_worker_survives_retriable_faults);
         tcase_add_test(tw, test_worker_txn_errors);
 
@@ -1294,14 +846,14 @@ static Suite *faults_suite(void) {
 
         /* CK_RUN_CASE=coordinator runs these alone */
         tcase_set_timeout(tk, 150);
-        tcase_add_checked_fixture(tk, setup, teardown);
+        tcase_add_checked_fixture(tk, mock_setup, mock_teardown);
         tcase_add_test(tk, test_g1_coordinator_outage_abort_retried);
         tcase_add_test(tk, test_g2_no_progress_leaves_group);
         tcase_add_test(tk, test_g2_zombie_heartbeats_fenced);
         suite_add_tcase(s, tk);
 
         tcase_set_timeout(tc, 60);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, mock_setup, mock_teardown);
         tcase_add_test(tc, test_client_broker_down);
         tcase_add_test(tc, test_client_produce_retried);
         tcase_add_test(tc, test_client_reply_timeout);
