@@ -20,16 +20,7 @@ export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=24000
 worker_env
 T=$FLOQ_TEST_TMP
 
-start_worker w1
-ok "w1 restores both partitions" wait_for 90 worker_positioned w1 2
-d[0]=$(name_on 0)
-d[1]=$(name_on 1)
-{ deploy_cmd "${d[0]}" slow_stop.sh "{secs}" 6; deploy_cmd "${d[1]}" slow_stop.sh "{secs}" 6; } |
-    produce >/dev/null
-x[0]=$(run_cmd "${d[0]}" '{"secs":"300"}' | produce)
-x[1]=$(run_cmd "${d[1]}" '{"secs":"300"}' | produce)
-ok "a job RUNNING on partition 0" wait_for 60 has_status "${x[0]}" RUNNING
-ok "a job RUNNING on partition 1" wait_for 60 has_status "${x[1]}" RUNNING
+slow_stop_pair
 
 start_worker w2
 ok "w1 gives a partition up" wait_for 60 worker_log_has w1 "revoked 1 partition"

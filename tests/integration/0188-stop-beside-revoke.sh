@@ -19,16 +19,7 @@ export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=24000
 worker_env
 T=$FLOQ_TEST_TMP
 
-start_worker w1
-ok "w1 restores both partitions" wait_for 90 worker_positioned w1 2
-d[0]=$(name_on 0)
-d[1]=$(name_on 1)
-{ deploy_cmd "${d[0]}" slow_stop.sh "{secs}" 6; deploy_cmd "${d[1]}" slow_stop.sh "{secs}" 6; } |
-    produce >/dev/null
-x[0]=$(run_cmd "${d[0]}" '{"secs":"300"}' | produce)
-x[1]=$(run_cmd "${d[1]}" '{"secs":"300"}' | produce)
-ok "a job RUNNING on partition 0" wait_for 60 has_status "${x[0]}" RUNNING
-ok "a job RUNNING on partition 1" wait_for 60 has_status "${x[1]}" RUNNING
+slow_stop_pair
 rid() { replies_now "$T/r.json"; reply_field "$T/r.json" "$1" RUNNING run_id; }
 r0=$(rid "${x[0]}") r1=$(rid "${x[1]}")
 k0=$(printf '{"deployment":"%s","body":{"StopBody":{"run_id":"%s"}}}\n' "${d[0]}" "$r0" | produce)

@@ -12,11 +12,7 @@ source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
 worker_env
 T=$FLOQ_TEST_TMP
-mkdir -p "$T/hook"
-bg hook python3 "$DATA/webhook_server.py" "$T/hook" "$T/port"
-HOOK_PID=$!
-ok "webhook server up" wait_for 20 test -s "$T/port"
-H="http://127.0.0.1:$(cat "$T/port")"
+hook_start
 printf 'tok-%s-SECRET\n' "$RANDOM" >"$T/token"; chmod 600 "$T/token"
 TOKEN=$(cat "$T/token")
 export FLOQ_HTTP_BACKEND_TOKEN_FILE=$T/token
@@ -41,8 +37,7 @@ ok "a URL outside http.backend.allowed.urls is REJECTED" \
 
 # run to success
 id=$(run_cmd hook '{"date":"2026-12-01"}' | produce)
-running() { replies_now "$T/r.json"; [[ $(statuses "$T/r.json" "$1") == *RUNNING* ]]; }
-ok "RUNNING" wait_for 30 running "$id"
+ok "RUNNING" wait_for 30 hook_running "$id"
 key=$(jq -r 'select(.method=="POST" and .path=="/hook") | .key' "$T/hook/requests.jsonl" | head -1)
 touch "$T/hook/$key.done"
 final() { replies_now "$T/r.json"; [[ $(finals "$T/r.json" "$1") -ge 1 ]]; }
@@ -66,7 +61,7 @@ ok "one remote job for that run" \
 
 # stop mid-run: CANCELLED, and the remote job was told
 id2=$(run_cmd hook '{"date":"d2"}' | produce)
-ok "second run RUNNING" wait_for 30 running "$id2"
+ok "second run RUNNING" wait_for 30 hook_running "$id2"
 run2=$(jq -r --arg id "$id2" 'select(.command_id==$id) | .run_id' "$T/r.json" | head -1)
 "${F[@]}" stop hook --run "$run2" --json >"$T/s.json" || true
 ok "second run CANCELLED" wait_for 30 bash -c '"$1"/floq_itest_tool replies --timeout-ms 20000 | jq -r --arg id "$2" "select(.command_id==\$id and .final) | .status" | grep -qx CANCELLED' _ "$TOOLS" "$id2"
@@ -74,7 +69,7 @@ ok "the cancel URL was called" grep -q "\"/jobs/$run2-1/cancel\"" "$T/hook/reque
 
 # the server goes away mid-run: LOST after the bound, not RUNNING forever
 id3=$(run_cmd hook '{"date":"d3"}' | produce)
-ok "third run RUNNING" wait_for 30 running "$id3"
+ok "third run RUNNING" wait_for 30 hook_running "$id3"
 kill "$HOOK_PID"
 lost() { replies_now "$T/r.json"; [[ $(jq -r --arg id "$id3" 'select(.command_id==$id and .final) | .status' "$T/r.json") == LOST ]]; }
 ok "third run LOST once the status URL stays unreachable" wait_for 40 lost

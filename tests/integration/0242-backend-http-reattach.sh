@@ -10,21 +10,11 @@ source "$(dirname "$0")/data/worker_lib.sh"
 command -v python3 >/dev/null || { echo "  python3 is required"; exit 77; }
 worker_env
 T=$FLOQ_TEST_TMP
-mkdir -p "$T/hook"
-bg hook python3 "$DATA/webhook_server.py" "$T/hook" "$T/port"
-ok "webhook server up" wait_for 20 test -s "$T/port"
-H="http://127.0.0.1:$(cat "$T/port")"
-start_worker w1
-ok "w1 joins" wait_for 60 worker_assigned w1
+hook_start
 spec=$(jq -cn --arg h "$H" '{url: ($h + "/hook"), status_url: ($h + "/jobs/{id}"),
     cancel_url: ($h + "/jobs/{id}/cancel"), poll_interval_ms: 200,
     states: {running: "RUNNING", done: "SUCCEEDED", cancelled: "CANCELLED"}}' | jq -Rc .)
-retry='{"max_attempts":3,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.1}'
-printf '{"deployment":"hk","body":{"DeployBody":{"backend":"http","spec":%s}}}\n' "$spec" |
-    jq -c --argjson r "$retry" '.body.DeployBody.retry = $r' | produce >/dev/null
-id=$(run_cmd hk '{}' | produce)
-running() { replies_now "$T/r.json"; [[ $(statuses "$T/r.json" "$1") == *RUNNING* ]]; }
-ok "RUNNING on w1" wait_for 60 running "$id"
+hook_run_on_w1 "$spec"
 kill -KILL "${WPID[w1]}"
 start_worker w2
 ok "w2 joins" wait_for 60 worker_assigned w2

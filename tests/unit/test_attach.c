@@ -23,6 +23,7 @@
 
 #include "executor.h"
 #include "test_mhd.h"
+#include "test_util.h"
 
 #define RUN_ID "00000000-0000-4000-8000-0000000000a1"
 #define REF    "00000000-0000-4000-8000-0000000000a1-1"
@@ -556,11 +557,5 @@ static Suite *attach_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(attach_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(attach_suite());
 }

@@ -762,8 +762,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("backend_kubernetes");
         TCase *tc = tcase_create("kubernetes");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 30);
@@ -780,9 +778,5 @@ int main(void) {
         tcase_add_test(tc, test_validate_messages_no_token);
         tcase_add_test(tc, test_deploy_checks_and_in_cluster);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

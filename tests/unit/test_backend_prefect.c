@@ -433,8 +433,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("backend_prefect");
         TCase *tc = tcase_create("prefect");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 20);
@@ -447,9 +445,5 @@ int main(void) {
         tcase_add_test(tc, test_indeterminate_is_lost);
         tcase_add_test(tc, test_timeout_not_ended_is_lost);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "../bench/bench_lib.h"
+#include "test_util.h"
 
 /* A phase of 1,000 commands, command i answered (i + 1) ms after its
  * send, the first @p unanswered without a reply. */
@@ -127,16 +128,10 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("bench_lib");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_lat_percentiles);
         tcase_add_test(tc, test_lat_missing);
         tcase_add_test(tc, test_http_status);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

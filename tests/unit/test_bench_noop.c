@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "test_util.h"
 
 static floq_backend_t *noop_new(const char *enabled) {
         char errstr[256];
@@ -77,15 +78,9 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("bench_noop");
         TCase *tc = tcase_create("noop");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_disabled_by_default);
         tcase_add_test(tc, test_enabled_succeeds_or_stops);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "floq_schemas.h"
+#include "test_util.h"
 
 /** One vector of the file: input schema, canonical form, fingerprint. */
 typedef struct vector_s {
@@ -287,11 +288,5 @@ static Suite *canonical_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(canonical_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(canonical_suite());
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "floq_schemas.h"
+#include "test_util.h"
 
 #define MAX_MSG (64 * 1024)
 
@@ -515,11 +516,5 @@ static Suite *codec_bad_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(codec_bad_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(codec_bad_suite());
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "floq_common.h"
+#include "test_util.h"
 
 static floq_conf_t *conf;
 static char errstr[512];
@@ -621,11 +622,5 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(config_suite());
 }

@@ -15,6 +15,7 @@
 
 #include "floq_common.h"
 #include "cron_int.h"
+#include "test_util.h"
 
 #define TABLE_FILE "cron-dst-table.txt"
 
@@ -737,11 +738,5 @@ Suite *cron_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(cron_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(cron_suite());
 }

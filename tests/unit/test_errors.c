@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "floq_common.h"
+#include "test_util.h"
 
 START_TEST(test_every_code_named) {
         int i, j;
@@ -96,11 +97,5 @@ static Suite *errors_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(errors_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(errors_suite());
 }

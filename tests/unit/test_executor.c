@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "test_util.h"
 
 static char data_dir[PATH_MAX];
 static char tmp_dir[PATH_MAX];
@@ -574,11 +575,5 @@ static Suite *executor_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(executor_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(executor_suite());
 }

@@ -12,6 +12,7 @@
 
 #include "floq_common.h" /* rdkafka.h, which rdkafka_mock.h needs first */
 #include <librdkafka/rdkafka_mock.h>
+#include "test_util.h"
 
 static char errstr[512];
 
@@ -661,11 +662,5 @@ static Suite *kafka_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(kafka_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(kafka_suite());
 }

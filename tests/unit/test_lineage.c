@@ -10,6 +10,7 @@
 
 #include "floq_lineage.h"
 #include "lineage_int.h"
+#include "test_util.h"
 
 #define RUN_ID "3f2a7c1e-8b4d-4e5f-9a6b-7c8d9e0f1a2b"
 #define PARENT_ID "4a3b8d2f-9c5e-4f60-8b7c-8d9e0f1a2b3c"
@@ -719,11 +720,5 @@ static Suite *lineage_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(lineage_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(lineage_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "floq_common.h"
+#include "test_util.h"
 
 static FILE *out;
 
@@ -26,19 +27,7 @@ static void teardown(void) {
 }
 
 /* Everything written so far, NUL-terminated; caller frees. */
-static char *slurp(void) {
-        long len;
-        char *buf;
-
-        fflush(out);
-        len = ftell(out);
-        ck_assert_int_ge(len, 0);
-        buf = calloc(1, (size_t)len + 1);
-        ck_assert_ptr_nonnull(buf);
-        rewind(out);
-        ck_assert_uint_eq(fread(buf, 1, (size_t)len, out), (size_t)len);
-        return buf;
-}
+static char *slurp(void) { return test_file_text(out); }
 
 static int side_effects;
 static const char *bump(void) {
@@ -146,11 +135,5 @@ static Suite *log_ids_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(log_ids_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(log_ids_suite());
 }

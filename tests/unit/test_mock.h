@@ -87,39 +87,12 @@ static inline int64_t scaled(int64_t ms) {
 
 /* ------------------------------------------------------------ the log */
 
-/* Everything logged so far (malloc()ed, NUL-terminated). The logger
- * flushes every line under its lock, so reading the file is safe. */
-static inline char *log_text(void) {
-        size_t size = 0, cap = 65536;
-        char *buf = malloc(cap + 1);
-        ssize_t n;
-
-        ck_assert_ptr_nonnull(buf);
-        while ((n = pread(fileno(fx.log), buf + size, cap - size,
-                          (off_t)size)) > 0) {
-                size += (size_t)n;
-                if (size == cap) {
-                        cap *= 2;
-                        buf = realloc(buf, cap + 1);
-                        ck_assert_ptr_nonnull(buf);
-                }
-        }
-        buf[size] = '\0';
-        return buf;
-}
+/* Everything logged so far (malloc()ed, NUL-terminated). */
+static inline char *log_text(void) { return test_file_text(fx.log); }
 
 static inline int log_count(const char *needle) {
-        char *text = log_text(), *p = text;
-        int n = 0;
-
-        while ((p = strstr(p, needle))) {
-                n++;
-                p += strlen(needle);
-        }
-        free(text);
-        return n;
+        return test_file_count(fx.log, needle);
 }
-
 
 /* The end of the log on stderr, to see why an assertion failed (all of
  * it with FLOQ_FAULTS_LOG set). */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "test_util.h"
 
 /* Under valgrind, rlimits and exec failures of the child are emulated
  * (RLIMIT_NOFILE only changes valgrind's view; a failed execve() past its
@@ -1695,11 +1696,5 @@ static Suite *process_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(process_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(process_suite());
 }

@@ -16,6 +16,7 @@
 
 #include "floq_common.h"
 #include "prog_int.h"
+#include "test_util.h"
 
 /* run @p body in a child whose stderr goes to a pipe; the child's output
  * (up to @p size - 1 bytes) in @p out; its wait status returned */
@@ -166,11 +167,5 @@ static Suite *prog_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(prog_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(prog_suite());
 }

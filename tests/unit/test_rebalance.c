@@ -159,22 +159,7 @@ static json_t *running(const char *run_id, const char *command_id,
 
 /* How often @p needle is in the log so far. */
 static int log_count(const char *needle) {
-        long n;
-        char *text;
-        const char *at;
-        int found = 0;
-
-        fflush(rb.log);
-        n = ftell(rb.log);
-        if (n <= 0 || !(text = calloc(1, (size_t)n + 1)))
-                return 0;
-        rewind(rb.log);
-        n = (long)fread(text, 1, (size_t)n, rb.log);
-        fseek(rb.log, 0, SEEK_END);
-        for (at = text; (at = strstr(at, needle)); at += strlen(needle))
-                found++;
-        free(text);
-        return found;
+        return test_file_count(rb.log, needle);
 }
 
 static int log_has(const char *needle) { return log_count(needle) > 0; }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "worker_int.h"
+#include "test_util.h"
 
 START_TEST(test_heap_order) {
         wsched_heap_t h;
@@ -291,8 +292,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("schedules");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_heap_order);
         tcase_add_test(tc, test_heap_remove_partition);
@@ -304,9 +303,5 @@ int main(void) {
         tcase_add_test(tc, test_next_times_window);
         tcase_add_test(tc, test_policy_names);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(s);
 }

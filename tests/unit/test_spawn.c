@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "test_util.h"
 
 static floq_conf_t *conf;
 static floq_backend_t *be;
@@ -215,8 +216,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("spawn");
         TCase *tc = tcase_create("supervisor");
-        SRunner *sr;
-        int failed;
 
         floq_log_setup("test_spawn", FLOQ_LOG_ERR, 0, stderr);
         tcase_add_checked_fixture(tc, setup, teardown);
@@ -224,9 +223,5 @@ int main(void) {
         tcase_add_test(tc, test_supervisor_is_not_a_fork);
         tcase_add_test(tc, test_supervisor_small_and_closed);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

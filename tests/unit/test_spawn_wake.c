@@ -21,6 +21,7 @@
 
 #include "backends/backend.h"
 #include "executor.h"
+#include "test_util.h"
 
 static _Atomic int notified;
 
@@ -222,8 +223,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("spawn_wake");
         TCase *tc = tcase_create("wake");
-        SRunner *sr;
-        int failed;
 
         floq_log_setup("test_spawn_wake", FLOQ_LOG_ERR, 0, stderr);
         tcase_set_timeout(tc, 60);
@@ -231,9 +230,5 @@ int main(void) {
         tcase_add_test(tc, test_yield_ends_consumer_poll);
         tcase_add_test(tc, test_threads_reused);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return test_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "worker_int.h"
+#include "test_util.h"
 
 /* A RunState of @p dep in @p status, ended at @p finished (-1: not). */
 static json_t *run(const char *id, const char *dep, const char *status,
@@ -262,11 +263,5 @@ static Suite *state_live_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(state_live_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(state_live_suite());
 }

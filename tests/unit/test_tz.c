@@ -16,6 +16,7 @@
 
 #include "floq_common.h"
 #include "cron_int.h"
+#include "test_util.h"
 
 static const char *const zones[] = {
         "America/New_York",    "America/Los_Angeles", "America/Chicago",
@@ -643,11 +644,5 @@ Suite *tz_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(tz_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(tz_suite());
 }

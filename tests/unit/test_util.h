@@ -15,6 +15,8 @@
 #include "floq_common.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /**
  * 1 if @p want is contained in @p got: objects by the keys of @p want
@@ -93,6 +95,47 @@ static inline const char *test_lock_dir(void) {
                         snprintf(dir, sizeof(dir), "/tmp");
         }
         return dir;
+}
+
+/**
+ * Everything written to @p f so far, NUL-terminated (malloc()ed; the
+ * caller frees). Read with pread(), so @p f's position stays where its
+ * writers left it: other threads (a worker's, librdkafka's) may be logging
+ * to @p f meanwhile.
+ */
+static inline char *test_file_text(FILE *f) {
+        size_t size = 0, cap = 65536;
+        char *buf = malloc(cap + 1);
+        ssize_t n;
+
+        ck_assert_ptr_nonnull(buf);
+        fflush(f);
+        while ((n = pread(fileno(f), buf + size, cap - size, (off_t)size)) >
+               0) {
+                size += (size_t)n;
+                if (size == cap) {
+                        cap *= 2;
+                        buf = realloc(buf, cap + 1);
+                        ck_assert_ptr_nonnull(buf);
+                }
+        }
+        buf[size] = '\0';
+        return buf;
+}
+
+/**
+ * How often @p needle occurs in what was written to @p f so far.
+ */
+static inline int test_file_count(FILE *f, const char *needle) {
+        char *text = test_file_text(f), *p = text;
+        int n = 0;
+
+        while ((p = strstr(p, needle))) {
+                n++;
+                p += strlen(needle);
+        }
+        free(text);
+        return n;
 }
 
 #endif /* FLOQ_TEST_UTIL_H */

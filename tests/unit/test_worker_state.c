@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "worker_int.h"
+#include "test_util.h"
 
 static json_t *js(const char *text) {
         json_error_t err;
@@ -386,11 +387,5 @@ static Suite *worker_state_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(worker_state_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return test_run_suite(worker_state_suite());
 }

@@ -164,3 +164,53 @@ slow_http_start() {
     URL="http://127.0.0.1:$(slow_http_port)/job.sh"
     sha=$(printf x | sha256sum | cut -d' ' -f1)
 }
+
+# slow_stop_pair: w1 restores both partitions of a two-partition commands
+# topic and runs a job on each that takes 6 s to stop after SIGTERM
+# (slow_stop.sh, which needs process.kill.grace.ms above 6 s); sets d[0],
+# d[1] (the deployments, one per partition) and x[0], x[1] (their run
+# commands, both RUNNING on return).
+slow_stop_pair() {
+    start_worker w1
+    ok "w1 restores both partitions" wait_for 90 worker_positioned w1 2
+    d[0]=$(name_on 0)
+    d[1]=$(name_on 1)
+    { deploy_cmd "${d[0]}" slow_stop.sh "{secs}" 6; deploy_cmd "${d[1]}" slow_stop.sh "{secs}" 6; } |
+        produce >/dev/null
+    x[0]=$(run_cmd "${d[0]}" '{"secs":"300"}' | produce)
+    x[1]=$(run_cmd "${d[1]}" '{"secs":"300"}' | produce)
+    ok "a job RUNNING on partition 0" wait_for 60 has_status "${x[0]}" RUNNING
+    ok "a job RUNNING on partition 1" wait_for 60 has_status "${x[1]}" RUNNING
+}
+
+# hook_start: data/webhook_server.py in the background (each request it
+# gets is a line of $FLOQ_TEST_TMP/hook/requests.jsonl); sets H, its base
+# URL, and HOOK_PID.
+hook_start() {
+    mkdir -p "$FLOQ_TEST_TMP/hook"
+    bg hook python3 "$DATA/webhook_server.py" "$FLOQ_TEST_TMP/hook" "$FLOQ_TEST_TMP/port"
+    HOOK_PID=$!
+    ok "webhook server up" wait_for 20 test -s "$FLOQ_TEST_TMP/port"
+    H="http://127.0.0.1:$(cat "$FLOQ_TEST_TMP/port")"
+}
+
+# A retry policy of three attempts with short backoffs.
+HOOK_RETRY='{"max_attempts":3,"backoff_ms":200,"backoff_multiplier":2.0,"max_backoff_ms":2000,"jitter":0.1}'
+
+# hook_running ID: the run command ID has a RUNNING reply.
+hook_running() {
+    replies_now "$FLOQ_TEST_TMP/r.json"
+    [[ $(statuses "$FLOQ_TEST_TMP/r.json" "$1") == *RUNNING* ]]
+}
+
+# hook_run_on_w1 SPEC: w1 started, deployment "hk" on the http backend
+# with SPEC (the spec as a JSON string) and HOOK_RETRY, and one run of it
+# RUNNING on w1; sets id, the run command's id.
+hook_run_on_w1() {
+    start_worker w1
+    ok "w1 joins" wait_for 60 worker_assigned w1
+    printf '{"deployment":"hk","body":{"DeployBody":{"backend":"http","spec":%s}}}\n' "$1" |
+        jq -c --argjson r "$HOOK_RETRY" '.body.DeployBody.retry = $r' | produce >/dev/null
+    id=$(run_cmd hk '{}' | produce)
+    ok "RUNNING on w1" wait_for 60 hook_running "$id"
+}
