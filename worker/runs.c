@@ -493,6 +493,28 @@ static void attach_lost(floq_worker_t *w, int32_t p, json_t *rs,
                 worker_run_terminal(w, p, rs, "LOST", reason, NULL);
 }
 
+/* Hand run @p rs of partition @p p to the executor on @p be: @p req (its
+ * other fields set by the caller) gets the run's id, deployment, attempt,
+ * params and schedule, @p spec (taken) and @p timeout (ms; <= 0: none). */
+static floq_err_t submit_req(floq_worker_t *w, int32_t p, floq_backend_t *be,
+                             floq_run_req_t *req, json_t *rs, json_t *spec,
+                             int64_t timeout, char *errstr,
+                             size_t errstr_size) {
+        floq_err_t err;
+
+        req->run_id = wjs(rs, "run_id");
+        req->deployment = wjs(rs, "deployment");
+        req->attempt = (int)wji(rs, "attempt", 1);
+        req->spec = spec;
+        req->params = json_object_get(rs, "params");
+        req->timeout_ms = timeout > 0 ? timeout : 0;
+        req->scheduled_for = wji(rs, "scheduled_for", 0);
+        err = floq_executor_submit(w->ex, be, req, (void *)(intptr_t)(p + 1),
+                                   errstr, errstr_size);
+        json_decref(spec);
+        return err;
+}
+
 /* Submit the re-attach of RUNNING run @p rs that scan() took over: the
  * executor calls the backend's attach() with the stored backend_ref on
  * the attempt's thread (it may block on the network), and tracks the
@@ -530,18 +552,9 @@ static int submit_attach(floq_worker_t *w, int32_t p, json_t *rs) {
                         timeout = 1;
         }
         memset(&req, 0, sizeof(req));
-        req.run_id = wjs(rs, "run_id");
-        req.deployment = wjs(rs, "deployment");
-        req.attempt = (int)wji(rs, "attempt", 1);
-        req.spec = spec;
-        req.params = json_object_get(rs, "params");
-        req.timeout_ms = timeout > 0 ? timeout : 0;
-        req.scheduled_for = wji(rs, "scheduled_for", 0);
         req.attach_ref = wjs(rs, "backend_ref");
-        err = floq_executor_submit(w->ex, be, &req,
-                                   (void *)(intptr_t)(p + 1), errstr,
-                                   sizeof(errstr));
-        json_decref(spec);
+        err = submit_req(w, p, be, &req, rs, spec, timeout, errstr,
+                         sizeof(errstr));
         if (err == FLOQ_ERR_STATE && floq_executor_free_slots(w->ex) <= 0)
                 return 0;
         if (err) {
@@ -556,7 +569,7 @@ static int submit_attach(floq_worker_t *w, int32_t p, json_t *rs) {
 /* 1: handled (started, dropped or failed); 0: no slot, try later. */
 static int submit_one(floq_worker_t *w, const wafter_t *a) {
         int32_t p = a->partition;
-        json_t *rs, *dep, *spec, *params;
+        json_t *rs, *dep, *spec;
         const char *status;
         floq_backend_t *be;
         floq_run_req_t req;
@@ -595,22 +608,12 @@ static int submit_one(floq_worker_t *w, const wafter_t *a) {
                 submit_failed(w, p, rs, "the deployment's spec is not JSON");
                 return 1;
         }
-        params = json_object_get(rs, "params");
         timeout = wji(rs, "timeout_ms", -1);
         if (timeout < 0)
                 timeout = wji(dep, "timeout_ms", 0);
         memset(&req, 0, sizeof(req));
-        req.run_id = a->run_id;
-        req.deployment = wjs(rs, "deployment");
-        req.attempt = (int)wji(rs, "attempt", 1);
-        req.spec = spec;
-        req.params = params;
-        req.timeout_ms = timeout > 0 ? timeout : 0;
-        req.scheduled_for = wji(rs, "scheduled_for", 0);
-        err = floq_executor_submit(w->ex, be, &req,
-                                   (void *)(intptr_t)(p + 1), errstr,
-                                   sizeof(errstr));
-        json_decref(spec);
+        err = submit_req(w, p, be, &req, rs, spec, timeout, errstr,
+                         sizeof(errstr));
         if (err == FLOQ_ERR_STATE && floq_executor_free_slots(w->ex) <= 0)
                 return 0;
         if (err) {

@@ -2,7 +2,7 @@
  * test_offload.c - what must not wait on the worker's consume -> transact
  * loop, and what must survive a commit whose outcome is unknown, driven by
  * librdkafka's mock cluster (2.0.2) with the worker library on a thread
- * (the fixture of test_faults.c, one broker):
+ * (the fixture of test_faults.c, tests/unit/test_mock.h, one broker):
  *
  * - a deploy whose artifact server holds the download, and a validate
  *   whose backend (http) holds its request, are parked off the loop

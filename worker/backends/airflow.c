@@ -574,6 +574,14 @@ static af_attempt_t *attempt_new(const airflow_backend_t *ab,
         return a;
 }
 
+
+/* Tracked from here on: start() and attach() end with this once the
+ * remote run is known (floq_poller_track()). */
+static void attempt_track(af_attempt_t *a) {
+        floq_poller_track(&a->poll, poll_step, stop_step, a->run_id, a->url,
+                          "DAG run", a->run_id);
+}
+
 static floq_err_t af_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -629,8 +637,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_step, stop_step, a->run_id, a->url, "DAG run",
-                          a->run_id);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
@@ -951,8 +958,7 @@ static floq_err_t af_attach(floq_backend_t *be, const floq_run_req_t *req,
         floq_info("airflow", "run %s attempt %d: re-attached to DAG run %s "
                              "(%s)",
                   req->run_id, req->attempt, a->run_id, state);
-        floq_poller_track(&a->poll, poll_step, stop_step, a->run_id, a->url, "DAG run",
-                          a->run_id);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }

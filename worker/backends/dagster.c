@@ -834,6 +834,14 @@ static floq_err_t launch(const dagster_backend_t *db,
         }
 }
 
+
+/* Tracked from here on: start() and attach() end with this once the
+ * remote run is known (floq_poller_track()). */
+static void attempt_track(dg_attempt_t *a) {
+        floq_poller_track(&a->poll, poll_once, stop_step, a->url, a->url,
+                          "Dagster run", a->url);
+}
+
 static floq_err_t dg_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -868,8 +876,7 @@ out:
         /* The reference stored in the RunState is the run's page, whose
          * last segment is the run id: the reply names it as the run's
          * url, and attach() reads the id back from it. */
-        floq_poller_track(&a->poll, poll_once, stop_step, a->url, a->url, "Dagster run",
-                          a->url);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
@@ -942,8 +949,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->url, a->url, "Dagster run",
-                          a->url);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }

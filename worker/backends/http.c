@@ -552,6 +552,14 @@ out:
         return err;
 }
 
+
+/* Tracked from here on: start() and attach() end with this once the
+ * remote run is known (floq_poller_track()). */
+static void attempt_track(hb_attempt_t *a) {
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, NULL,
+                          "remote job", a->ref);
+}
+
 static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -622,8 +630,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, NULL, "remote job",
-                          a->ref);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
@@ -841,8 +848,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, NULL, "remote job",
-                          a->ref);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }

@@ -819,6 +819,14 @@ static floq_err_t get_own_job(const k8s_backend_t *kb, const k8s_attempt_t *a,
         return err;
 }
 
+
+/* Tracked from here on: start() and attach() end with this once the
+ * remote run is known (floq_poller_track()). */
+static void attempt_track(k8s_attempt_t *a) {
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url,
+                          "Job", a->ref);
+}
+
 static floq_err_t k8s_start(floq_backend_t *be, const floq_run_req_t *req,
                             floq_attempt_t **attp, char *errstr,
                             size_t errstr_size) {
@@ -882,8 +890,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "Job",
-                          a->ref);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
@@ -922,8 +929,7 @@ static floq_err_t k8s_attach(floq_backend_t *be, const floq_run_req_t *req,
         }
         floq_info(K8S_WHAT, "run %s attempt %d: attached to Job %s",
                   req->run_id, req->attempt, a->ref);
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "Job",
-                          a->ref);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }

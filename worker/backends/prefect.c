@@ -332,6 +332,14 @@ static void poller_init(const prefect_backend_t *pb,
         floq_poller_init(&a->poll, ms < PF_POLL_MS_MIN ? pb->poll_ms : ms);
 }
 
+
+/* Tracked from here on: start() and attach() end with this once the
+ * remote run is known (floq_poller_track()). */
+static void attempt_track(pf_attempt_t *a) {
+        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url,
+                          "flow run", a->url);
+}
+
 static floq_err_t pf_start(floq_backend_t *be, const floq_run_req_t *req,
                            floq_attempt_t **attp, char *errstr,
                            size_t errstr_size) {
@@ -406,8 +414,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "flow run",
-                          a->url);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
@@ -696,8 +703,7 @@ out:
                 attempt_free(a);
                 return err;
         }
-        floq_poller_track(&a->poll, poll_once, stop_step, a->ref, a->url, "flow run",
-                          a->url);
+        attempt_track(a);
         *attp = a;
         return FLOQ_OK;
 }
