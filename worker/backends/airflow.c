@@ -574,7 +574,6 @@ static af_attempt_t *attempt_new(const airflow_backend_t *ab,
         return a;
 }
 
-
 /* Tracked from here on: start() and attach() end with this once the
  * remote run is known (floq_poller_track()). */
 static void attempt_track(af_attempt_t *a) {

@@ -834,7 +834,6 @@ static floq_err_t launch(const dagster_backend_t *db,
         }
 }
 
-
 /* Tracked from here on: start() and attach() end with this once the
  * remote run is known (floq_poller_track()). */
 static void attempt_track(dg_attempt_t *a) {

@@ -552,7 +552,6 @@ out:
         return err;
 }
 
-
 /* Tracked from here on: start() and attach() end with this once the
  * remote run is known (floq_poller_track()). */
 static void attempt_track(hb_attempt_t *a) {

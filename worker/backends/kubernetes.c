@@ -819,7 +819,6 @@ static floq_err_t get_own_job(const k8s_backend_t *kb, const k8s_attempt_t *a,
         return err;
 }
 
-
 /* Tracked from here on: start() and attach() end with this once the
  * remote run is known (floq_poller_track()). */
 static void attempt_track(k8s_attempt_t *a) {

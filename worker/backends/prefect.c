@@ -332,7 +332,6 @@ static void poller_init(const prefect_backend_t *pb,
         floq_poller_init(&a->poll, ms < PF_POLL_MS_MIN ? pb->poll_ms : ms);
 }
 
-
 /* Tracked from here on: start() and attach() end with this once the
  * remote run is known (floq_poller_track()). */
 static void attempt_track(pf_attempt_t *a) {
