@@ -13,6 +13,10 @@ worker_env
 export FLOQ_WORKER_CONCURRENCY=32
 start_worker w1
 ok "w1 joins" wait_for 60 worker_assigned w1
+# due times are seconds apart: begin once every partition is restored (a
+# worker that joins while the test's new topics are still electing their
+# leaders can take seconds to restore some of them)
+ok "w1 restores all $FLOQ_TOPIC_PARTITIONS partitions" wait_for 60 worker_positioned w1 "$FLOQ_TOPIC_PARTITIONS"
 T=$FLOQ_TEST_TMP
 for d in oallow oskip obuffer ocancel; do deploy_cmd "$d" sleep.sh 2.5; done |
     produce >/dev/null

@@ -14,6 +14,10 @@ source "$(dirname "$0")/data/schedule_lib.sh"
 worker_env
 start_worker w1
 ok "worker joins" wait_for 60 worker_assigned w1
+# due times are seconds apart: begin once every partition is restored (a
+# worker that joins while the test's new topics are still electing their
+# leaders can take seconds to restore some of them)
+ok "w1 restores all $FLOQ_TOPIC_PARTITIONS partitions" wait_for 60 worker_positioned w1 "$FLOQ_TOPIC_PARTITIONS"
 T=$FLOQ_TEST_TMP
 F="$BIN/floq -b $FLOQ_BROKERS -t 30s"
 for d in win pz pp; do deploy_cmd "$d" ok.sh "$d"; done | produce >/dev/null
