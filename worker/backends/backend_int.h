@@ -45,6 +45,14 @@ floq_err_t floq_tpl_expand(const char *tpl, const json_t *params, char **outp,
                            char *errstr, size_t errstr_size);
 
 /**
+ * A copy of @p v (any JSON value) with every string in it expanded by
+ * floq_tpl_expand() with @p params, objects and arrays recursively, other
+ * values copied. NULL with @p errstr set on a template error.
+ */
+json_t *floq_tpl_expand_json(const json_t *v, const json_t *params,
+                             char *errstr, size_t errstr_size);
+
+/**
  * Overwrite the secret string @p s (a token, a password read from a
  * file) and free it; NULL is fine. Every backend frees its credentials
  * this way, so none stays readable in freed memory.

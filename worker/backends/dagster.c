@@ -569,48 +569,6 @@ static void attempt_free(dg_attempt_t *a) {
         free(a);
 }
 
-/* A copy of @p v with every string expanded as a template of @p params. */
-static json_t *expand(const json_t *v, const json_t *params, char *errstr,
-                      size_t errstr_size) {
-        const char *k;
-        const json_t *x;
-        json_t *out = NULL, *y;
-        char *s = NULL;
-        size_t i;
-
-        if (json_is_string(v)) {
-                if (floq_tpl_expand(json_string_value(v), params, &s, errstr,
-                                    errstr_size))
-                        return NULL;
-                out = json_string(s);
-                free(s);
-                return out;
-        }
-        if (json_is_object(v)) {
-                out = json_object();
-                json_object_foreach((json_t *)v, k, x) {
-                        if (!(y = expand(x, params, errstr, errstr_size)) ||
-                            json_object_set_new(out, k, y)) {
-                                json_decref(out);
-                                return NULL;
-                        }
-                }
-                return out;
-        }
-        if (json_is_array(v)) {
-                out = json_array();
-                json_array_foreach(v, i, x) {
-                        if (!(y = expand(x, params, errstr, errstr_size)) ||
-                            json_array_append_new(out, y)) {
-                                json_decref(out);
-                                return NULL;
-                        }
-                }
-                return out;
-        }
-        return json_deep_copy(v);
-}
-
 static const char Q_BY_TAG[] =
         "query FloqRunsByTag($f: RunsFilter) { runsOrError(filter: $f) { "
         "__typename ... on Runs { results { runId status } } ... on "
@@ -692,7 +650,8 @@ static json_t *launch_params(const floq_run_req_t *req, const dg_attempt_t *a,
         snprintf(att, sizeof(att), "%d", req->attempt);
         if (!(sel = selector(req->spec, "jobName")))
                 goto nomem;
-        if (!(cfg = rc ? expand(rc, req->params, why, sizeof(why))
+        if (!(cfg = rc ? floq_tpl_expand_json(rc, req->params, why,
+                                              sizeof(why))
                        : json_object())) {
                 if (!rc)
                         goto nomem;
@@ -709,7 +668,8 @@ static json_t *launch_params(const floq_run_req_t *req, const dg_attempt_t *a,
         if (!tags)
                 goto nomem;
         json_object_foreach((json_t *)st, k, v) {
-                if (!(x = expand(v, req->params, why, sizeof(why)))) {
+                if (!(x = floq_tpl_expand_json(v, req->params, why,
+                                               sizeof(why)))) {
                         floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                     "dagster: spec.tags.%s: %s", k, why);
                         goto fail;

@@ -248,50 +248,6 @@ static const json_t *json_path(const json_t *v, const char *path) {
         return v;
 }
 
-/* Expand every string of @p tpl (a JSON value) with @p params; objects and
- * arrays recursively. NULL with errstr on a template error. */
-static json_t *expand_json(const json_t *tpl, const json_t *params,
-                           char *errstr, size_t errstr_size) {
-        json_t *out, *v, *e;
-        const char *k;
-        size_t i;
-        char *s;
-
-        if (json_is_string(tpl)) {
-                if (floq_tpl_expand(json_string_value(tpl), params, &s, errstr,
-                                    errstr_size))
-                        return NULL;
-                out = json_string(s);
-                free(s);
-                return out;
-        }
-        if (json_is_object(tpl)) {
-                out = json_object();
-                json_object_foreach((json_t *)tpl, k, v) {
-                        if (!(e = expand_json(v, params, errstr,
-                                              errstr_size))) {
-                                json_decref(out);
-                                return NULL;
-                        }
-                        json_object_set_new(out, k, e);
-                }
-                return out;
-        }
-        if (json_is_array(tpl)) {
-                out = json_array();
-                json_array_foreach(tpl, i, v) {
-                        if (!(e = expand_json(v, params, errstr,
-                                              errstr_size))) {
-                                json_decref(out);
-                                return NULL;
-                        }
-                        json_array_append_new(out, e);
-                }
-                return out;
-        }
-        return json_deep_copy(tpl);
-}
-
 /* Checks the templates inside @p tpl (a JSON value). */
 static floq_err_t check_json_tpl(const json_t *tpl, char *errstr,
                                  size_t errstr_size) {
@@ -589,8 +545,8 @@ static floq_err_t hb_start(floq_backend_t *be, const floq_run_req_t *req,
                 goto out;
         }
         if (json_object_get(spec, "body"))
-                body = expand_json(json_object_get(spec, "body"), params,
-                                   errstr, errstr_size);
+                body = floq_tpl_expand_json(json_object_get(spec, "body"),
+                                            params, errstr, errstr_size);
         else
                 body = json_pack("{s:s,s:s,s:i,s:s,s:O}", "run_id",
                                  req->run_id, "deployment", req->deployment,

@@ -368,6 +368,49 @@ out:
         return err;
 }
 
+json_t *floq_tpl_expand_json(const json_t *v, const json_t *params,
+                             char *errstr, size_t errstr_size) {
+        const char *k;
+        const json_t *x;
+        json_t *out = NULL, *y;
+        char *s = NULL;
+        size_t i;
+
+        if (json_is_string(v)) {
+                if (floq_tpl_expand(json_string_value(v), params, &s, errstr,
+                                    errstr_size))
+                        return NULL;
+                out = json_string(s);
+                free(s);
+                return out;
+        }
+        if (json_is_object(v)) {
+                out = json_object();
+                json_object_foreach((json_t *)v, k, x) {
+                        if (!(y = floq_tpl_expand_json(x, params, errstr,
+                                                       errstr_size)) ||
+                            json_object_set_new(out, k, y)) {
+                                json_decref(out);
+                                return NULL;
+                        }
+                }
+                return out;
+        }
+        if (json_is_array(v)) {
+                out = json_array();
+                json_array_foreach(v, i, x) {
+                        if (!(y = floq_tpl_expand_json(x, params, errstr,
+                                                       errstr_size)) ||
+                            json_array_append_new(out, y)) {
+                                json_decref(out);
+                                return NULL;
+                        }
+                }
+                return out;
+        }
+        return json_deep_copy(v);
+}
+
 /* ------------------------------------- helpers of the remote backends */
 
 floq_err_t floq_secret_read(const char *path, const char *what,
