@@ -312,16 +312,20 @@ static json_t *attempt_get(json_t *run, int64_t n) {
         return a;
 }
 
+/* @p v into the sorted array of strings @p arr, once, within @p max: the
+ * order does not depend on the order the topics were read in. */
 static void add_unique_str(json_t *arr, const char *v, size_t max) {
-        size_t i;
-        json_t *x;
+        size_t i, n = json_array_size(arr);
+        int c = 1;
 
         if (!id_ok(v))
                 return;
-        json_array_foreach(arr, i, x) if (!strcmp(json_string_value(x), v))
-                return;
-        if (json_array_size(arr) < max)
-                json_array_append_new(arr, json_string(v));
+        for (i = 0; i < n; i++)
+                if ((c = strcmp(json_string_value(json_array_get(arr, i)),
+                                v)) >= 0)
+                        break;
+        if (c != 0 && n < max)
+                json_array_insert_new(arr, i, json_string(v));
 }
 
 static void ring_push(cstore_t *s, const char *run_id) {
@@ -344,13 +348,49 @@ static void ring_push(cstore_t *s, const char *run_id) {
         json_decref(old);
 }
 
-/* Append @p ev (stolen) to @p run's events within both bounds. */
+/* Events in order of their time; a tie is broken by attempt, kind,
+ * status, command and worker and at last by the whole event, so that two
+ * consoles that read the replies and lineage topics interleaved
+ * differently show one timeline. */
+static int event_cmp(const json_t *a, const json_t *b) {
+        static const char *const keys[] = { "kind", "status", "command_id",
+                                            "worker", NULL };
+        int64_t x = cjson_int(a, "at"), y = cjson_int(b, "at");
+        char *da, *db;
+        int i, c;
+
+        if (x != y)
+                return x < y ? -1 : 1;
+        x = cjson_int(a, "attempt");
+        y = cjson_int(b, "attempt");
+        if (x != y)
+                return x < y ? -1 : 1;
+        for (i = 0; keys[i]; i++) {
+                const char *p = cjson_str(a, keys[i]), *q = cjson_str(b, keys[i]);
+
+                if ((c = strcmp(p ? p : "", q ? q : "")))
+                        return c;
+        }
+        da = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT);
+        db = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+        c = strcmp(da ? da : "", db ? db : "");
+        free(da);
+        free(db);
+        return c;
+}
+
+/* @p ev (stolen) into @p run's events at its place in time, within both
+ * bounds (past them the earliest goes). */
 static void event_push(cstore_t *s, json_t *run, json_t *ev) {
         json_t *events = json_object_get(run, "events");
+        size_t i;
 
         if (!ev)
                 return;
-        if (json_array_append_new(events, ev))
+        for (i = json_array_size(events); i > 0; i--)
+                if (event_cmp(json_array_get(events, i - 1), ev) <= 0)
+                        break;
+        if (json_array_insert_new(events, i, ev))
                 return;
         s->events_total++;
         if (run_events(run) > s->lim.run_events_max) {
@@ -358,6 +398,23 @@ static void event_push(cstore_t *s, json_t *run, json_t *ev) {
                 s->events_total--;
         }
         ring_push(s, cjson_str(run, "run_id"));
+}
+
+/* The run's output tail: a RunState's (the record the worker keeps) over
+ * a reply's (which the reply's size limit may have cut), and of replies
+ * the newest, whichever order the runs and replies topics were read in.
+ * "tail_from_state" and "tail_at" are the store's own; no page shows
+ * them. */
+static void tail_set(const cstore_t *s, json_t *run, const char *tail,
+                     int state, int64_t at) {
+        if (!tail)
+                return;
+        if (!state && (json_is_true(json_object_get(run, "tail_from_state")) ||
+                       at < cjson_int(run, "tail_at")))
+                return;
+        set_text(s, run, "output_tail", tail);
+        json_object_set_new(run, "tail_from_state", json_boolean(state));
+        json_object_set_new(run, "tail_at", json_integer(at));
 }
 
 static void touch(json_t *run, int64_t at) {
@@ -403,7 +460,7 @@ void cstore_apply_run(cstore_t *s, const char *key, size_t keylen,
         if (cjson_int(st, "created_at"))
                 json_object_set(run, "created_at",
                                 json_object_get(st, "created_at"));
-        set_if(run, "output_tail", json_object_get(st, "output_tail"));
+        tail_set(s, run, cjson_str(st, "output_tail"), 1, 0);
         add_unique_str(json_object_get(run, "command_ids"),
                        cjson_str(st, "command_id"), COMMANDS_MAX);
         touch(run, cjson_int(st, "heartbeat_at"));
@@ -479,9 +536,7 @@ void cstore_apply_reply(cstore_t *s, json_t *msg) {
         if (!cjson_int(run, "created_at") && at)
                 json_object_set_new(run, "created_at", json_integer(at));
         add_unique_str(json_object_get(run, "command_ids"), cmd, COMMANDS_MAX);
-        if (cjson_str(msg, "output_tail"))
-                json_object_set_new(run, "output_tail",
-                                    cstore_text(s, cjson_str(msg, "output_tail")));
+        tail_set(s, run, cjson_str(msg, "output_tail"), 0, at);
         touch(run, at);
         /* The ACCEPTED reply's url is the run URL (a console page); a
          * later reply's other http(s) url is the backend's own page of
@@ -528,33 +583,35 @@ out:
         pthread_mutex_unlock(&s->lock);
 }
 
-/* Datasets of @p arr ({namespace, name}) into the run's @p dir array. */
+/* Datasets of @p arr ({namespace, name}) into the run's @p dst array,
+ * once each, sorted by namespace and name. */
 static void datasets_add(cstore_t *s, json_t *dst, json_t *arr) {
-        size_t i, j;
+        size_t i, j, n;
         json_t *d, *x;
 
         json_array_foreach(arr, i, d) {
                 const char *ns = cjson_str(d, "namespace"), *name = cjson_str(d, "name");
-                int dup = 0;
+                int c = 1;
 
                 if (i >= ITEMS_MAX || json_array_size(dst) >= DATASETS_MAX)
                         break;
                 if (!ns || !name)
                         continue;
-                json_array_foreach(dst, j, x) {
-                        if (!strcmp(cjson_str(x, "namespace"), ns) &&
-                            !strcmp(cjson_str(x, "name"), name)) {
-                                dup = 1;
+                n = json_array_size(dst);
+                for (j = 0; j < n; j++) {
+                        x = json_array_get(dst, j);
+                        if ((c = strcmp(cjson_str(x, "namespace"), ns)) == 0)
+                                c = strcmp(cjson_str(x, "name"), name);
+                        if (c >= 0)
                                 break;
-                        }
                 }
-                if (!dup) {
+                if (c != 0) {
                         json_t *o = json_object();
 
                         json_object_set_new(o, "namespace",
                                             cstore_text(s, ns));
                         json_object_set_new(o, "name", cstore_text(s, name));
-                        json_array_append_new(dst, o);
+                        json_array_insert_new(dst, j, o);
                 }
         }
 }

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "console_int.h"
 #include "test_util.h"
@@ -300,6 +301,210 @@ START_TEST(test_retry_timeline) {
 }
 END_TEST
 
+/* One run's records as four topics hold them: the runs topic (its
+ * RunStates in order), the heartbeat key, the replies and the lineage
+ * topic. A console reads them interleaved as its fetches come back. */
+enum { SRC_STATE, SRC_HB, SRC_REPLY, SRC_LINEAGE, SRC__CNT };
+
+#define ORDER_RECS 6
+#define ORDER_T0 1780000000000LL
+
+typedef struct order_recs_s {
+        json_t *rec[SRC__CNT][ORDER_RECS];
+        int n[SRC__CNT];
+} order_recs_t;
+
+static json_t *order_state(const char *id, const char *status, int attempt,
+                           long long started, long long finished,
+                           const char *tail) {
+        json_t *rs = runstate(id, "etl", status, attempt, ORDER_T0);
+
+        json_object_set_new(rs, "command_id", json_string("c-run"));
+        if (started)
+                json_object_set_new(rs, "started_at",
+                                    json_integer(ORDER_T0 + started));
+        if (finished)
+                json_object_set_new(rs, "finished_at",
+                                    json_integer(ORDER_T0 + finished));
+        if (tail)
+                json_object_set_new(rs, "output_tail", json_string(tail));
+        return rs;
+}
+
+static json_t *order_reply(const char *id, const char *cmd,
+                           const char *status, int attempt, long long at,
+                           const char *tail) {
+        json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s}",
+                              "command_id", cmd, "deployment", "etl",
+                              "run_id", id, "produced_at",
+                              (json_int_t)(ORDER_T0 + at), "status", status,
+                              "attempt", attempt, "worker", "w1");
+
+        if (tail)
+                json_object_set_new(r, "output_tail", json_string(tail));
+        return r;
+}
+
+static json_t *order_lineage(const char *id, const char *type, long long at,
+                             const char *in, const char *out) {
+        char when[40];
+        time_t t = (time_t)((ORDER_T0 + at) / 1000);
+        struct tm tm;
+        json_t *ev;
+
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ",
+                 (int)((ORDER_T0 + at) % 1000));
+        ev = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}, s:[{s:s, s:s}], "
+                       "s:[{s:s, s:s}]}",
+                       "eventType", type, "eventTime", when, "run", "runId",
+                       id, "job", "namespace", "floq", "name", "etl",
+                       "inputs", "namespace", "pg", "name", in, "outputs",
+                       "namespace", "s3", "name", out);
+        return ev;
+}
+
+static void order_add(order_recs_t *r, int src, json_t *rec) {
+        ck_assert_ptr_nonnull(rec);
+        ck_assert_int_lt(r->n[src], ORDER_RECS);
+        r->rec[src][r->n[src]++] = rec;
+}
+
+/* Ties everywhere: the RUNNING reply and the START event share a
+ * millisecond, as do the last reply and COMPLETE; a repeat of the run
+ * command is answered in the ACCEPTED reply's millisecond; the last
+ * reply's tail was cut by the reply's size limit, the RunState's was
+ * not; the two lineage events name their datasets in opposite orders. */
+static void order_build(order_recs_t *r) {
+        json_t *hb;
+
+        memset(r, 0, sizeof(*r));
+        order_add(r, SRC_STATE, order_state("r1", "ACCEPTED", 1, 0, 0, NULL));
+        order_add(r, SRC_STATE, order_state("r1", "RUNNING", 1, 100, 0, "a"));
+        order_add(r, SRC_STATE,
+                  order_state("r1", "SUCCEEDED", 1, 100, 500, "a\nb\nc"));
+        hb = runstate("r1", "etl", "RUNNING", 1, ORDER_T0 + 200);
+        json_object_set_new(hb, "heartbeat_only", json_true());
+        order_add(r, SRC_HB, hb);
+        hb = runstate("r1", "etl", "RUNNING", 1, ORDER_T0 + 300);
+        json_object_set_new(hb, "heartbeat_only", json_true());
+        order_add(r, SRC_HB, hb);
+        order_add(r, SRC_REPLY,
+                  order_reply("r1", "c-run", "ACCEPTED", 1, 0, NULL));
+        order_add(r, SRC_REPLY,
+                  order_reply("r1", "c-again", "ACCEPTED", 1, 0, NULL));
+        order_add(r, SRC_REPLY,
+                  order_reply("r1", "c-run", "RUNNING", 1, 100, NULL));
+        order_add(r, SRC_REPLY,
+                  order_reply("r1", "c-run", "SUCCEEDED", 1, 500, "a\nb"));
+        order_add(r, SRC_LINEAGE,
+                  order_lineage("r1", "START", 100, "orders", "daily"));
+        order_add(r, SRC_LINEAGE,
+                  order_lineage("r1", "COMPLETE", 500, "customers", "a-daily"));
+}
+
+static void order_free(order_recs_t *r) {
+        int i, j;
+
+        for (i = 0; i < SRC__CNT; i++)
+                for (j = 0; j < r->n[i]; j++)
+                        json_decref(r->rec[i][j]);
+}
+
+static void order_apply(cstore_t *s, int src, json_t *rec) {
+        switch (src) {
+        case SRC_STATE:
+                cstore_apply_run(s, "r1", 2, rec);
+                break;
+        case SRC_HB:
+                cstore_apply_run(s, "r1:hb", 5, rec);
+                break;
+        case SRC_REPLY:
+                cstore_apply_reply(s, rec);
+                break;
+        default:
+                cstore_apply_lineage(s, rec);
+        }
+}
+
+/* The run page (JSON with its keys sorted, and HTML) after reading @p r
+ * in one interleaving: @p seed 0 reads each topic whole in turn, others
+ * pick the next topic at random, each topic's own order kept. */
+static void order_pages(const order_recs_t *r, unsigned seed, char **json,
+                        char **html) {
+        cstore_t s;
+        climits_t l = lim_default();
+        int next[SRC__CNT] = { 0 }, left = 0, src, i;
+        json_t *j;
+        char *body;
+
+        for (i = 0; i < SRC__CNT; i++)
+                left += r->n[i];
+        ck_assert_int_eq(cstore_init(&s, &l), FLOQ_OK);
+        for (src = 0; left > 0; left--) {
+                if (seed) {
+                        seed = seed * 1103515245u + 12345u;
+                        src = (int)((seed >> 16) % SRC__CNT);
+                }
+                while (next[src] >= r->n[src])
+                        src = (src + 1) % SRC__CNT;
+                order_apply(&s, src, r->rec[src][next[src]++]);
+        }
+        body = get(&s, "/runs/r1", 1, NULL, NULL);
+        j = json_loads(body, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        *json = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
+        json_decref(j);
+        free(body);
+        *html = get(&s, "/runs/r1", 0, NULL, NULL);
+        cstore_release(&s);
+}
+
+/* Two consoles that read the same topics show the same run page, however
+ * their fetches interleaved the topics (a second console's run page once
+ * differed from the first's in a real-broker run: the events were in the
+ * order they were read). */
+START_TEST(test_pages_do_not_depend_on_read_order) {
+        order_recs_t r;
+        char *json0, *html0, *json, *html;
+        json_t *j, *ev;
+        unsigned seed;
+        size_t i;
+
+        order_build(&r);
+        order_pages(&r, 0, &json0, &html0);
+        j = json_loads(json0, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "output_tail")),
+                         "a\nb\nc"); /* the RunState's, not the cut reply's */
+        ck_assert_int_eq(json_array_size(json_object_get(j, "command_ids")), 2);
+        ev = json_object_get(j, "events");
+        ck_assert_int_eq(json_array_size(ev), 6);
+        for (i = 1; i < json_array_size(ev); i++)
+                ck_assert_int_le(
+                        json_integer_value(json_object_get(
+                                json_array_get(ev, i - 1), "at")),
+                        json_integer_value(json_object_get(
+                                json_array_get(ev, i), "at")));
+        json_decref(j);
+        for (seed = 1; seed <= 300; seed++) {
+                order_pages(&r, seed, &json, &html);
+                if (strcmp(json, json0))
+                        ck_abort_msg("read order %u: the JSON run page "
+                                     "differs:\n%s\nfrom:\n%s", seed, json,
+                                     json0);
+                ck_assert_msg(!strcmp(html, html0),
+                              "read order %u: the HTML run page differs",
+                              seed);
+                free(json);
+                free(html);
+        }
+        free(json0);
+        free(html0);
+        order_free(&r);
+}
+END_TEST
+
 START_TEST(test_filter_parse) {
         cfilter_t f;
         char err[256];
@@ -577,6 +782,7 @@ static Suite *console_suite(void) {
         tcase_add_test(tc, test_hostile_run_page);
         tcase_add_test(tc, test_timeline_and_lineage);
         tcase_add_test(tc, test_retry_timeline);
+        tcase_add_test(tc, test_pages_do_not_depend_on_read_order);
         tcase_add_test(tc, test_filter_parse);
         tcase_add_test(tc, test_runs_paging_and_filters);
         tcase_add_test(tc, test_bounds);
