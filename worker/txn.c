@@ -1078,8 +1078,17 @@ void wtxn_position(floq_worker_t *w) {
                         /* Out of range (retention deleted what was never
                          * consumed, or the topic was recreated) would
                          * come back as the same reset error, for ever:
-                         * the nearest offset that exists instead. */
-                        if (!floq_kafka_watermarks(w->consumer, w->t_commands,
+                         * the nearest offset that exists instead. Asked
+                         * through the restorer (read_committed too, its
+                         * fetches wait 10 ms): on the group member's
+                         * connection each ListOffsets queued behind the
+                         * member's fetch, which waits up to
+                         * fetch.wait.max.ms (500 ms) for records, and
+                         * that held the loop up to a second for every
+                         * partition positioned. */
+                        if (!floq_kafka_watermarks(w->restorer ? w->restorer
+                                                               : w->consumer,
+                                                   w->t_commands,
                                                    p, &lo, &hi,
                                                    txn_op_timeout(w)) &&
                             (to < lo || to > hi)) {

@@ -21,6 +21,14 @@
  * (utime+stime from /proc) and per record beyond the empty start, and its
  * VmRSS when ready.
  *
+ * Then, in each start once ready, issue 13's item 2 through Kafka: the
+ * deployments "nb<i>" deployed and answered, 1,000 status commands of
+ * them as a warm-up, then 5,000 as fast as they go (1,000 when quick),
+ * timed from the first send to the last reply, with the worker's CPU per
+ * command: status commands/s with the 100,000 finished runs (and
+ * deployments) retained against the empty start's, PASS/MISS against
+ * 0.9 x.
+ *
  *   bench_restore            (BENCH_QUICK=1: 10,000 + 10,000)
  *
  * BENCH_RESTORE_N sets both counts. Exit 0 when the worker restored every
@@ -34,7 +42,11 @@ typedef struct start_s {
         long rss_kb;
         long deps, runs;     /* by the worker's restore lines */
         double longest_ms;   /* the longest partition's, by the same */
+        double status_s;     /* status commands/s once ready */
+        double status_cpu_us; /* the worker's CPU per status command */
 } start_t;
+
+static long status_n;
 
 /* The sums of the worker's "[restore] partition P: D deployments, R runs
  * from N records in M ms" lines of @p log into @p st. */
@@ -93,6 +105,16 @@ static int timed_start(const char *dir, int k, start_t *st) {
         }
         st->cpu_ms = (double)proc_cpu_us(pid) / 1000.0;
         st->rss_kb = proc_rss_kb(pid);
+        if (ready) {
+                int failed = 0;
+
+                bench_warm_up("status warm-up", 1000, 'S');
+                st->status_s = run_backlog("status", status_n, 1, 'S', "nb",
+                                           pid, 60000, &st->status_cpu_us,
+                                           NULL, &failed);
+                if (failed)
+                        st->status_s = 0;
+        }
         proc_stop(pid);
         restore_lines(log, st);
         return ready ? 0 : -1;
@@ -195,7 +217,8 @@ int main(int argc, char **argv) {
         char errstr[512], dir[64];
         long n = bench_quick() ? 10000 : 100000;
         start_t empty, full;
-        double prod_s, restore_ms, limit_ms;
+        reader_t rf;
+        double prod_s, restore_ms, limit_ms, ratio;
         int failed = 0;
 
         (void)argv;
@@ -205,6 +228,7 @@ int main(int argc, char **argv) {
         }
         if (getenv("BENCH_RESTORE_N"))
                 n = atol(getenv("BENCH_RESTORE_N"));
+        status_n = bench_quick() ? 1000 : 5000;
         floq_log_setup("bench_restore", FLOQ_LOG_ERR, 0, stderr);
         conf = floq_conf_new();
         floq_conf_set_kafka(conf, "log_level", "2", NULL, 0);
@@ -212,6 +236,7 @@ int main(int argc, char **argv) {
                 die("config", errstr);
         bench_setup("bench_restore", NULL, dir, sizeof(dir));
         setenv("FLOQ_NOOP_BACKEND_ENABLED", "true", 1);
+        reader_start(&rf, floq_conf_str(conf, "topic.replies"), 1);
         /* the limit: the same start with nothing to restore */
         if (timed_start(dir, 1, &empty))
                 die("empty start", "the worker did not become ready");
@@ -221,7 +246,8 @@ int main(int argc, char **argv) {
                                 "ready in 120 s\n");
                 failed = 1;
         }
-        if (full.deps != n || full.runs != n) {
+        /* and the warm-up's deployments of the empty start */
+        if (full.deps != n + N_DEPLOYMENTS || full.runs != n) {
                 fprintf(stderr, "bench_restore: restored %ld deployments and "
                                 "%ld runs of %ld each\n",
                         full.deps, full.runs, n);
@@ -247,6 +273,22 @@ int main(int argc, char **argv) {
                n > 0 ? (full.cpu_ms - empty.cpu_ms) * 1000.0 /
                                (2.0 * (double)n)
                      : 0);
+        ratio = empty.status_s > 0 ? full.status_s / empty.status_s : 0;
+        printf("%-34s %10.1f /s   empty start %7.1f /s   ratio %6.3f   "
+               "target >=0.90  %s\n",
+               "status with the runs retained", full.status_s,
+               empty.status_s, ratio,
+               n < 100000 ? "n/a (the target is for 100,000 runs)"
+               : full.status_s > 0 && ratio >= 0.9 ? "PASS"
+                                                   : "MISS");
+        printf("%-34s %10.1f us   empty start %7.1f us\n",
+               "CPU per status, runs retained", full.status_cpu_us,
+               empty.status_cpu_us);
+        if (!full.status_s || !empty.status_s) {
+                fprintf(stderr, "bench_restore: a status phase was not "
+                                "answered in full\n");
+                failed = 1;
+        }
         printf("(logs in %s)\n", dir);
         return failed;
 }
