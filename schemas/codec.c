@@ -1036,6 +1036,108 @@ floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
         return FLOQ_OK;
 }
 
+/* A zigzag varint at *p, before end; the walk accepted the bytes, so
+ * only the bound is checked. */
+static int span_varint(const unsigned char **p, const unsigned char *end,
+                       int64_t *vp) {
+        uint64_t u = 0;
+        int i;
+
+        for (i = 0; i < 10 && *p < end; i++) {
+                unsigned b = *(*p)++;
+
+                u |= (uint64_t)(b & 0x7f) << (7 * i);
+                if (!(b & 0x80)) {
+                        *vp = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* The value of type @p n at [p, end) into @p f. */
+static void span_value(const floq_avro_node_t *n, const unsigned char *p,
+                       const unsigned char *end, floq_codec_field_t *f) {
+        int64_t v;
+
+        if (n->kind == FLOQ_AVRO_UNION) {
+                if (span_varint(&p, end, &v) || v < 0 ||
+                    (size_t)v >= n->branch_cnt)
+                        return;
+                n = n->branches[v];
+        }
+        switch (n->kind) {
+        case FLOQ_AVRO_NULL:
+                f->is_null = 1;
+                break;
+        case FLOQ_AVRO_BOOLEAN:
+                f->num = p < end && *p;
+                break;
+        case FLOQ_AVRO_INT:
+        case FLOQ_AVRO_LONG:
+                if (!span_varint(&p, end, &v))
+                        f->num = v;
+                break;
+        case FLOQ_AVRO_ENUM:
+                if (!span_varint(&p, end, &v) && v >= 0 &&
+                    (size_t)v < n->symbol_cnt) {
+                        f->str = n->symbols[v];
+                        f->str_len = strlen(f->str);
+                }
+                break;
+        case FLOQ_AVRO_STRING:
+        case FLOQ_AVRO_BYTES:
+                if (!span_varint(&p, end, &v) && v >= 0 &&
+                    (uint64_t)v <= (uint64_t)(end - p)) {
+                        f->str = (const char *)p;
+                        f->str_len = (size_t)v;
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+floq_err_t floq_codec_read_fields(floq_codec_t *codec, floq_msg_type_t type,
+                                  const void *buf, size_t len,
+                                  const char *const *names,
+                                  floq_codec_field_t *fields, size_t cnt,
+                                  int *currentp, char *errstr,
+                                  size_t errstr_size) {
+        floq_avro_span_t spans[32];
+        const unsigned char *b = buf;
+        schema_ver_t *ver = NULL;
+        const unsigned char *body = NULL;
+        size_t body_len = 0, k;
+        floq_err_t err;
+
+        if (!codec || !fields || cnt > sizeof(spans) / sizeof(spans[0]))
+                return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
+                                   "bad argument");
+        err = frame_in(codec, type, buf, len, &ver, &body, &body_len, errstr,
+                       errstr_size);
+        if (err)
+                return err;
+        err = floq_avro_walk_spans(ver->sch->root, msg_types[type].name, body,
+                                   body_len, codec->max_message_size, names,
+                                   spans, cnt, errstr, errstr_size);
+        if (err)
+                return err;
+        for (k = 0; k < cnt; k++) {
+                floq_codec_field_t *f = &fields[k];
+
+                memset(f, 0, sizeof(*f));
+                if (!(f->found = spans[k].found))
+                        continue;
+                f->off = spans[k].off + (size_t)(body - b);
+                f->len = spans[k].len;
+                span_value(spans[k].type, b + f->off, b + f->off + f->len, f);
+        }
+        if (currentp)
+                *currentp = ver == codec->reader[type];
+        return FLOQ_OK;
+}
+
 int floq_codec_peek_type(floq_codec_t *codec, const void *buf, size_t len) {
         const unsigned char *p = buf;
         schema_ver_t *ver;

@@ -123,6 +123,35 @@ floq_err_t floq_codec_decode(floq_codec_t *codec, floq_msg_type_t type,
                              const void *buf, size_t len, json_t **msgp,
                              char *errstr, size_t errstr_size);
 
+/** A top-level field of a message read without decoding the message
+ *  (floq_codec_read_fields()). */
+typedef struct floq_codec_field_s {
+        int found;           /**< the writer's record has the field */
+        int is_null;         /**< null, or a union's null branch */
+        const char *str;     /**< a string or bytes value (in the buffer,
+                              *   not NUL-terminated) or an enum symbol */
+        size_t str_len;
+        int64_t num;         /**< an int, long or boolean value */
+        size_t off, len;     /**< the field's encoded value in the buffer */
+} floq_codec_field_t;
+
+/**
+ * Check @p len bytes at @p buf as floq_codec_decode() does (framing, every
+ * byte walked), without building the message, and read its top-level
+ * fields @p names[0..cnt-1] into @p fields: values of type string, bytes,
+ * enum, int, long or boolean, or a union of null and one of them; a field
+ * of another type is only located (off, len). *@p currentp is 1 when the
+ * bytes were written with the codec's current schema of @p type (their
+ * field values are then what a decode gives), 0 for an older or newer
+ * writer's. Errors as floq_codec_decode()'s.
+ */
+floq_err_t floq_codec_read_fields(floq_codec_t *codec, floq_msg_type_t type,
+                                  const void *buf, size_t len,
+                                  const char *const *names,
+                                  floq_codec_field_t *fields, size_t cnt,
+                                  int *currentp, char *errstr,
+                                  size_t errstr_size);
+
 /** Type whose (known) fingerprint heads @p buf, or -1. */
 int floq_codec_peek_type(floq_codec_t *codec, const void *buf, size_t len);
 

@@ -813,7 +813,7 @@ static void deploy_decide(floq_worker_t *w, const rd_kafka_message_t *m,
         }
         wcmd_kind(cmd, &body);
         backend = wjs(body, "backend");
-        old = json_object_get(w->parts[p].deployments, name);
+        old = wpart_deployment(&w->parts[p], name);
         norm = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 
         dep = json_object();
@@ -958,7 +958,7 @@ static void cmd_run(floq_worker_t *w, const rd_kafka_message_t *m, int32_t p,
                     const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
         const char *key = wjs(cmd, "idempotency_key");
-        json_t *dep = json_object_get(w->parts[p].deployments, name);
+        json_t *dep = wpart_deployment(&w->parts[p], name);
         const json_t *gone;
         json_t *rs, *r;
         const char *rid;
@@ -1026,7 +1026,7 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
                      int32_t p, const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
         const char *run_id = wjs(body, "run_id");
-        json_t *dep = json_object_get(w->parts[p].deployments, name);
+        json_t *dep = wpart_deployment(&w->parts[p], name);
         json_t *cancelled = json_array(), *ids = json_array(), *ndep, *r,
                *rs, *v;
         const char *k, *reason = NULL;
@@ -1154,7 +1154,7 @@ static void cmd_status(floq_worker_t *w, const rd_kafka_message_t *m,
                        int32_t p, const json_t *cmd, const json_t *body) {
         const char *name = wjs(cmd, "deployment");
         const char *run_id = wjs(body, "run_id");
-        json_t *dep = json_object_get(w->parts[p].deployments, name);
+        json_t *dep = wpart_deployment(&w->parts[p], name);
         json_t *detail, *r, *rs = NULL, *active, *v;
         size_t room, used, len, total = 0, listed = 0;
         const char *k;
@@ -1605,7 +1605,7 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                 answer_run_repeat(w, cmd, o, 0);
                 goto done;
         }
-        dep = json_object_get(w->parts[p].deployments, wjs(cmd, "deployment"));
+        dep = wpart_deployment(&w->parts[p], wjs(cmd, "deployment"));
         sset = json_object_get(w->parts[p].schedules, wjs(cmd, "deployment"));
         if ((dep && (o = worker_recent_find(dep, id))) ||
             (sset && (o = worker_recent_find(sset, id)))) {

@@ -131,6 +131,18 @@ static wdone_slot_t *find(wdone_t *t, floq_codec_t *codec, const char *run_id,
         return NULL;
 }
 
+int wdone_has_hash(const wdone_t *t, uint64_t id_hash) {
+        size_t j;
+
+        if (!t->cap)
+                return 0;
+        for (j = id_hash & (t->cap - 1); t->slots[j].id_hash;
+             j = (j + 1) & (t->cap - 1))
+                if (t->slots[j].id_hash == id_hash)
+                        return 1;
+        return 0;
+}
+
 json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash) {
         size_t j;
 
@@ -212,12 +224,9 @@ static void cmds_del(wdone_t *t, uint64_t cmd, uint64_t id) {
 
 floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                      const json_t *rs) {
-        wdone_slot_t *s;
-        const char *cmd = wjs(rs, "command_id");
         char errstr[256];
         void *buf;
-        size_t len, j;
-        uint64_t h = wdone_hash(run_id);
+        size_t len;
 
         if (floq_codec_encode(codec, FLOQ_MSG_RUN_STATE, (json_t *)rs, &buf,
                               &len, errstr, sizeof(errstr))) {
@@ -226,6 +235,20 @@ floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                 floq_debug("state", "run %s: kept uncompacted: %s", run_id,
                            errstr);
                 return FLOQ_ERR_ENCODE;
+        }
+        return wdone_put_blob(t, codec, run_id, wjs(rs, "command_id"), buf,
+                              len);
+}
+
+floq_err_t wdone_put_blob(wdone_t *t, floq_codec_t *codec, const char *run_id,
+                          const char *cmd, void *buf, size_t len) {
+        wdone_slot_t *s;
+        size_t j;
+        uint64_t h = wdone_hash(run_id);
+
+        if (len > UINT32_MAX) {
+                free(buf);
+                return FLOQ_ERR_TOO_LARGE;
         }
         if ((s = find(t, codec, run_id, NULL))) {
                 free(s->blob);

@@ -62,7 +62,7 @@ static void parent_jobs(floq_worker_t *w, int32_t p, const json_t *rs,
                 return;
         lo->parent_job_name = wjs(parent, "deployment");
         lo->parent_job_namespace = job_namespace(
-                json_object_get(part->deployments, lo->parent_job_name), lo);
+                wpart_deployment(part, lo->parent_job_name), lo);
 
         /* The root: the top of the chain, when every link is known. */
         cur = parent;
@@ -79,7 +79,7 @@ static void parent_jobs(floq_worker_t *w, int32_t p, const json_t *rs,
         lo->root_run_id = wjs(cur, "run_id");
         lo->root_job_name = wjs(cur, "deployment");
         lo->root_job_namespace = job_namespace(
-                json_object_get(part->deployments, lo->root_job_name), lo);
+                wpart_deployment(part, lo->root_job_name), lo);
         if (!lo->root_run_id)
                 lo->root_job_name = lo->root_job_namespace = NULL;
 }
@@ -158,7 +158,7 @@ void worker_lineage_emit(floq_worker_t *w, int32_t p, const json_t *rs,
                 json_object_del(local, "backend_url");
                 rs = local;
         }
-        dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
+        dep = wpart_deployment(&w->parts[p], wjs(rs, "deployment"));
         floq_lineage_opts_from_conf(&lo, w->conf);
         parent_jobs(w, p, rs, &lo);
 

@@ -189,7 +189,7 @@ static int run_backend(floq_worker_t *w, int32_t p, const json_t *rs) {
         int i;
 
         if (w->parts && p >= 0 && p < w->part_cnt)
-                dep = json_object_get(w->parts[p].deployments,
+                dep = wpart_deployment(&w->parts[p],
                                       wjs(rs, "deployment"));
         for (i = 0; i < WM_BACKENDS - 1 && floq_backends[i]; i++)
                 if (dep && wjs(dep, "backend") &&

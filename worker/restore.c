@@ -123,6 +123,7 @@ static void apply(floq_worker_t *w, int32_t p, int which,
         };
         char key[512], errstr[256];
         json_t *msg = NULL;
+        int fits, hb;
 
         if (!m->key || m->key_len == 0 || m->key_len >= sizeof(key)) {
                 floq_warn("restore", "%s [%d] offset %lld: bad key, skipped",
@@ -132,6 +133,24 @@ static void apply(floq_worker_t *w, int32_t p, int which,
         }
         memcpy(key, m->key, m->key_len);
         key[m->key_len] = '\0';
+        hb = which == R_RUNS && m->key_len > strlen(WRUN_HB_SUFFIX) &&
+             !strcmp(key + m->key_len - strlen(WRUN_HB_SUFFIX),
+                     WRUN_HB_SUFFIX);
+        /* Kept from the record's own bytes, without a decode now (within
+         * the decode's bound, w->codec's): a Deployment until it is first
+         * used (most of a large restore is deployments no command of this
+         * owner reads; the record's type is checked now, its body when it
+         * is decoded, wpart_deployment()), and a finished run read once
+         * (most of a long history; state.c says which need a decode). */
+        fits = m->payload && m->len <= w->max_message + 4096;
+        if (which == R_DEP && fits &&
+            floq_codec_peek_type(w->codec, m->payload, m->len) ==
+                    FLOQ_MSG_DEPLOYMENT &&
+            !wpart_put_deployment_raw(&w->parts[p], key, m->payload, m->len))
+                return;
+        if (which == R_RUNS && fits && !hb &&
+            !wpart_put_run_record(&w->parts[p], key, m->payload, m->len))
+                return;
         if (m->payload && floq_codec_decode(w->codec, types[which],
                                             m->payload, m->len, &msg, errstr,
                                             sizeof(errstr))) {
@@ -140,9 +159,7 @@ static void apply(floq_worker_t *w, int32_t p, int which,
                           (long long)m->offset, errstr);
                 return;
         }
-        if (which == R_RUNS && m->key_len > strlen(WRUN_HB_SUFFIX) &&
-            !strcmp(key + m->key_len - strlen(WRUN_HB_SUFFIX),
-                    WRUN_HB_SUFFIX)) {
+        if (hb) {
                 key[m->key_len - strlen(WRUN_HB_SUFFIX)] = '\0';
                 if (msg)
                         apply_heartbeat(&w->parts[p], key, msg);
@@ -340,7 +357,7 @@ static int step_read(floq_worker_t *w, wrestore_t *rs,
 static void restore_logged(floq_worker_t *w, const wrestore_t *rs) {
         floq_info("restore", "partition %d: %zu deployments, %zu runs from "
                              "%ld records in %lld ms",
-                  (int)rs->p, json_object_size(w->parts[rs->p].deployments),
+                  (int)rs->p, wpart_deployment_count(&w->parts[rs->p]),
                   wpart_run_count(&w->parts[rs->p]), rs->records,
                   (long long)(floq_mono_ms() - rs->t0));
 }

@@ -134,7 +134,7 @@ json_t *worker_run_accept(floq_worker_t *w, int32_t p, const json_t *cmd,
                           const json_t *body) {
         char run_id[37];
         json_t *rs = run_state_new(w, cmd, body, run_id);
-        const json_t *dep = json_object_get(w->parts[p].deployments,
+        const json_t *dep = wpart_deployment(&w->parts[p],
                                             wjs(cmd, "deployment"));
 
         /* The backend is the run's own from here on: a redeploy to
@@ -262,7 +262,7 @@ static void run_retrying(floq_worker_t *w, int32_t p, json_t *rs,
 
 static const json_t *run_retry_policy(floq_worker_t *w, int32_t p,
                                       const json_t *rs) {
-        json_t *dep = json_object_get(w->parts[p].deployments,
+        json_t *dep = wpart_deployment(&w->parts[p],
                                       wjs(rs, "deployment"));
 
         return dep ? json_object_get(dep, "retry") : NULL;
@@ -277,7 +277,7 @@ static const char *run_backend_name(floq_worker_t *w, int32_t p,
 
         if (wjs(rs, "backend"))
                 return wjs(rs, "backend");
-        dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
+        dep = wpart_deployment(&w->parts[p], wjs(rs, "deployment"));
         return dep ? wjs(dep, "backend") : NULL;
 }
 
@@ -525,7 +525,7 @@ static floq_err_t submit_req(floq_worker_t *w, int32_t p, floq_backend_t *be,
 static int submit_attach(floq_worker_t *w, int32_t p, json_t *rs) {
         const char *name = run_backend_name(w, p, rs);
         floq_backend_t *be = run_attach_backend(w, p, rs);
-        const json_t *dep = json_object_get(w->parts[p].deployments,
+        const json_t *dep = wpart_deployment(&w->parts[p],
                                             wjs(rs, "deployment"));
         json_t *spec = NULL;
         floq_run_req_t req;
@@ -591,7 +591,7 @@ static int submit_one(floq_worker_t *w, const wafter_t *a) {
         if (!status || (strcmp(status, "ACCEPTED") &&
                         strcmp(status, "RETRYING")))
                 return 1;
-        dep = json_object_get(w->parts[p].deployments, wjs(rs, "deployment"));
+        dep = wpart_deployment(&w->parts[p], wjs(rs, "deployment"));
         if (!dep) {
                 submit_failed(w, p, rs, "its deployment no longer exists");
                 return 1;

@@ -514,7 +514,7 @@ floq_err_t worker_cmd_schedule(floq_worker_t *w, int32_t p,
                          WSCHED_ID_MAX);
                 return FLOQ_ERR_INVALID_ARG;
         }
-        if (!json_object_get(w->parts[p].deployments, name)) {
+        if (!wpart_deployment(&w->parts[p], name)) {
                 snprintf(why, why_size, "unknown deployment '%s'", name);
                 return FLOQ_ERR_NOT_FOUND;
         }
@@ -743,7 +743,7 @@ floq_err_t worker_cmd_unschedule(floq_worker_t *w, int32_t p,
                          sid, name);
                 return FLOQ_ERR_NOT_FOUND;
         }
-        if (!old_set && !json_object_get(w->parts[p].deployments, name)) {
+        if (!old_set && !wpart_deployment(&w->parts[p], name)) {
                 snprintf(why, why_size, "unknown deployment '%s'", name);
                 return FLOQ_ERR_NOT_FOUND;
         }
@@ -876,7 +876,7 @@ static int64_t evaluate(floq_worker_t *w, wsched_t *s, int32_t p,
                         const char *name, const char *sid, int64_t now) {
         json_t *set = json_object_get(w->parts[p].schedules, name);
         json_t *sch = set ? find_schedule(set, sid, NULL) : NULL;
-        json_t *dep = json_object_get(w->parts[p].deployments, name);
+        json_t *dep = wpart_deployment(&w->parts[p], name);
         json_t *nset, *v;
         const char *expr, *tzname;
         const floq_tz_t *tz;

@@ -55,8 +55,8 @@ static void runq_clear(wrunq_t *q) {
 /* Append run @p run_id that ended with record @p rs; out of memory loses
  * the entry (the run is then kept past its retention, never removed
  * early). */
-static void runq_push(wrunq_t *q, const char *run_id, const json_t *rs) {
-        int64_t now = floq_now_ms(), ended = wrun_ended_at(rs, -1);
+static void runq_push_at(wrunq_t *q, const char *run_id, int64_t ended) {
+        int64_t now = floq_now_ms();
 
         if (q->head && q->head * 2 >= q->cnt) {
                 memmove(q->ids, q->ids + q->head,
@@ -78,9 +78,14 @@ static void runq_push(wrunq_t *q, const char *run_id, const json_t *rs) {
         q->ids[q->cnt++] = (uint64_t)(ended < 0 || ended > now ? now : ended);
 }
 
+static void runq_push(wrunq_t *q, const char *run_id, const json_t *rs) {
+        runq_push_at(q, run_id, wrun_ended_at(rs, -1));
+}
+
 void wpart_init(wpart_t *part) {
         memset(part, 0, sizeof(*part));
         part->deployments = json_object();
+        part->dep_raw = json_object();
         part->schedules = json_object();
         part->runs = json_object();
         part->idem = json_object();
@@ -101,6 +106,7 @@ void wpart_init(wpart_t *part) {
 
 void wpart_clear(wpart_t *part) {
         json_object_clear(part->deployments);
+        json_object_clear(part->dep_raw);
         json_object_clear(part->schedules);
         json_object_clear(part->runs);
         json_object_clear(part->idem);
@@ -127,6 +133,7 @@ void wpart_clear(wpart_t *part) {
 
 void wpart_release(wpart_t *part) {
         json_decref(part->deployments);
+        json_decref(part->dep_raw);
         json_decref(part->schedules);
         json_decref(part->runs);
         json_decref(part->idem);
@@ -147,10 +154,52 @@ void wpart_release(wpart_t *part) {
 }
 
 void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep) {
+        json_object_del(part->dep_raw, name);
         if (dep)
                 json_object_set_new(part->deployments, name, dep);
         else
                 json_object_del(part->deployments, name);
+}
+
+floq_err_t wpart_put_deployment_raw(wpart_t *part, const char *name,
+                                    const void *buf, size_t len) {
+        json_t *raw;
+
+        if (!part->codec || !(raw = json_stringn_nocheck(buf, len)))
+                return FLOQ_ERR_NOMEM;
+        if (json_object_set_new(part->dep_raw, name, raw))
+                return FLOQ_ERR_NOMEM;
+        json_object_del(part->deployments, name);
+        return FLOQ_OK;
+}
+
+json_t *wpart_deployment(wpart_t *part, const char *name) {
+        json_t *dep = NULL, *raw;
+        char errstr[256];
+
+        if (!name || (dep = json_object_get(part->deployments, name)) || !(raw = json_object_get(part->dep_raw, name)))
+                return dep;
+        if (floq_codec_decode(part->codec, FLOQ_MSG_DEPLOYMENT,
+                              json_string_value(raw), json_string_length(raw),
+                              &dep, errstr, sizeof(errstr))) {
+                floq_warn("state", "deployment '%s': its record does not "
+                                   "decode (%s): treated as absent",
+                          name, errstr);
+                json_object_del(part->dep_raw, name);
+                return NULL;
+        }
+        if (json_object_set_new(part->deployments, name, dep)) {
+                /* No room to keep it decoded: the record stays, and the
+                 * caller borrows nothing it would have to free. */
+                return NULL;
+        }
+        json_object_del(part->dep_raw, name);
+        return dep;
+}
+
+size_t wpart_deployment_count(const wpart_t *part) {
+        return json_object_size(part->deployments) +
+               json_object_size(part->dep_raw);
 }
 
 void wpart_put_schedules(wpart_t *part, const char *name, json_t *set) {
@@ -163,16 +212,21 @@ void wpart_put_schedules(wpart_t *part, const char *name, json_t *set) {
 
 /* "deployment\n key": neither part may hold a newline in practice, and a
  * collision would only merge two keys of one deployment. */
-static char *idem_key(const char *deployment, const char *key) {
-        size_t a = strlen(deployment), b = strlen(key);
+static char *idem_keyn(const char *deployment, size_t a, const char *key,
+                       size_t b) {
         char *k = malloc(a + b + 2);
 
         if (!k)
                 return NULL;
         memcpy(k, deployment, a);
         k[a] = '\n';
-        memcpy(k + a + 1, key, b + 1);
+        memcpy(k + a + 1, key, b);
+        k[a + 1 + b] = '\0';
         return k;
+}
+
+static char *idem_key(const char *deployment, const char *key) {
+        return idem_keyn(deployment, strlen(deployment), key, strlen(key));
 }
 
 /* Keep the schedule index in step with RunState @p rs of @p run_id (NULL:
@@ -347,10 +401,10 @@ json_t *wpart_run(wpart_t *part, const char *run_id) {
         return rs;
 }
 
-int wpart_stop_recorded(const wpart_t *part, const json_t *rs,
+int wpart_stop_recorded(wpart_t *part, const json_t *rs,
                         const char *run_id) {
         const char *name = wjs(rs, "deployment");
-        json_t *dep = name ? json_object_get(part->deployments, name) : NULL;
+        json_t *dep = name ? wpart_deployment(part, name) : NULL;
         json_t *o, *v;
         size_t i, j;
 
@@ -473,6 +527,91 @@ void wpart_put_run(wpart_t *part, const char *run_id_arg, json_t *rs) {
                 json_object_set_new(part->cmds, cmd, json_string(run_id));
         json_object_set_new(part->runs, run_id, rs);
         free(run_id);
+}
+
+/* The fields of a RunState record wpart_put_run_record() reads. */
+enum {
+        RF_DEPLOYMENT, RF_COMMAND_ID, RF_IDEM, RF_STATUS, RF_SCHEDULE_ID,
+        RF_FINISHED_AT, RF_HEARTBEAT_AT, RF_CREATED_AT, RF_PARAMS, RF_CNT
+};
+
+floq_err_t wpart_put_run_record(wpart_t *part, const char *run_id,
+                                const void *buf, size_t len) {
+        static const char *const names[RF_CNT] = {
+                "deployment", "command_id", "idempotency_key", "status",
+                "schedule_id", "finished_at", "heartbeat_at", "created_at",
+                "params"
+        };
+        floq_codec_field_t f[RF_CNT];
+        const floq_codec_field_t *pf = &f[RF_PARAMS];
+        char cmd_buf[128], *cmd = NULL, *k;
+        unsigned char *blob;
+        size_t blen;
+        int64_t ended;
+        int current = 0;
+        floq_err_t err;
+
+        if (!part->codec)
+                return FLOQ_ERR_INVALID_ARG;
+        err = floq_codec_read_fields(part->codec, FLOQ_MSG_RUN_STATE, buf,
+                                     len, names, f, RF_CNT, &current, NULL, 0);
+        if (err)
+                return err;
+        /* What only a decoded run can do: another version of the run to
+         * replace, a schedule's index (it compares with the latest run),
+         * an older writer's record (resolved to the current schema). */
+        if (!current || !f[RF_STATUS].str ||
+            !wrun_status_terminal(f[RF_STATUS].str) ||
+            !f[RF_DEPLOYMENT].str || !f[RF_COMMAND_ID].str ||
+            (f[RF_SCHEDULE_ID].found && !f[RF_SCHEDULE_ID].is_null) ||
+            !pf->found || json_object_get(part->runs, run_id) ||
+            wdone_has_hash(&part->done, wdone_hash(run_id)))
+                return FLOQ_ERR_EXISTS;
+
+        /* kept without its params (as wpart_put_run() keeps a finished
+         * run): their value becomes the empty map, one zero byte */
+        blen = len - pf->len + 1;
+        if (!(blob = malloc(blen)))
+                return FLOQ_ERR_NOMEM;
+        memcpy(blob, buf, pf->off);
+        blob[pf->off] = 0;
+        memcpy(blob + pf->off + 1, (const unsigned char *)buf + pf->off +
+                                           pf->len, len - pf->off - pf->len);
+
+        if (f[RF_COMMAND_ID].str_len < sizeof(cmd_buf)) {
+                memcpy(cmd_buf, f[RF_COMMAND_ID].str, f[RF_COMMAND_ID].str_len);
+                cmd_buf[f[RF_COMMAND_ID].str_len] = '\0';
+                cmd = cmd_buf;
+        } else if (!(cmd = strndup(f[RF_COMMAND_ID].str,
+                                   f[RF_COMMAND_ID].str_len))) {
+                free(blob);
+                return FLOQ_ERR_NOMEM;
+        }
+        err = wdone_put_blob(&part->done, part->codec, run_id, cmd, blob,
+                             blen);
+        if (cmd != cmd_buf)
+                free(cmd);
+        if (err)
+                return err;
+
+        decoded_forget(part, run_id);
+        if (f[RF_IDEM].str &&
+            (k = idem_keyn(f[RF_DEPLOYMENT].str, f[RF_DEPLOYMENT].str_len,
+                           f[RF_IDEM].str, f[RF_IDEM].str_len))) {
+                json_object_set_new(part->idem, k, json_string(run_id));
+                json_object_del(part->idem_gone, k);
+                free(k);
+        }
+        /* wrun_ended_at() of the record */
+        ended = f[RF_FINISHED_AT].found && !f[RF_FINISHED_AT].is_null
+                        ? f[RF_FINISHED_AT].num
+                        : -1;
+        if (ended < 0)
+                ended = f[RF_HEARTBEAT_AT].found ? f[RF_HEARTBEAT_AT].num
+                        : f[RF_CREATED_AT].found ? f[RF_CREATED_AT].num
+                                                 : -1;
+        runq_push_at(&part->ended, run_id, ended);
+        return FLOQ_OK;
 }
 
 const char *wpart_find_idem(const wpart_t *part, const char *deployment,

@@ -59,6 +59,12 @@ void wdone_clear(wdone_t *t);
 /** Keep finished run @p rs (not stolen) of @p run_id, replacing any. */
 floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                      const json_t *rs);
+/** wdone_put() of a run already encoded: @p buf (malloc()ed, taken, freed
+ *  on error) is its RunState record, @p cmd its command id or NULL. */
+floq_err_t wdone_put_blob(wdone_t *t, floq_codec_t *codec, const char *run_id,
+                          const char *cmd, void *buf, size_t len);
+/** 1 when a finished run is kept under run id hash @p id_hash. */
+int wdone_has_hash(const wdone_t *t, uint64_t id_hash);
 /** The finished run @p run_id decoded (a new reference), or NULL. */
 json_t *wdone_get(wdone_t *t, floq_codec_t *codec, const char *run_id);
 /** The hash the table keys a run id by (never 0 or 1). */
@@ -75,7 +81,14 @@ json_t *wdone_find_cmd(wdone_t *t, floq_codec_t *codec,
 /** State of one partition of the co-partitioned topic set. */
 typedef struct wpart_s {
         int owned;            /**< assigned to this worker and restored */
-        json_t *deployments;  /**< name -> Deployment */
+        json_t *deployments;  /**< name -> Deployment decoded; read it
+                               *   through wpart_deployment() */
+        json_t *dep_raw;      /**< name -> a restored Deployment record's
+                               *   bytes (a string), not decoded until
+                               *   wpart_deployment() first asks: a
+                               *   restore of many deployments keeps ~1/5
+                               *   of their decoded size and skips their
+                               *   decode */
         json_t *schedules;    /**< name -> ScheduleSet */
         json_t *runs;         /**< run_id -> RunState of its non-terminal
                                *   runs (the finished ones are in done;
@@ -148,6 +161,21 @@ void wpart_release(wpart_t *part);
 
 /** Apply a Deployment record (NULL: tombstone); takes a reference. */
 void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep);
+/**
+ * Apply a Deployment record as its encoded bytes (copied; decoded on first
+ * use, with part->codec). FLOQ_ERR_NOMEM when they cannot be kept (the
+ * caller decodes then); a partition without a codec keeps nothing.
+ */
+floq_err_t wpart_put_deployment_raw(wpart_t *part, const char *name,
+                                    const void *buf, size_t len);
+/**
+ * Deployment @p name, or NULL. Borrowed: it lives until the next
+ * wpart_put_deployment() or wpart_put_deployment_raw() of that name. A
+ * kept record that no longer decodes is logged once and dropped (NULL).
+ */
+json_t *wpart_deployment(wpart_t *part, const char *name);
+/** Number of deployments kept, decoded or not. */
+size_t wpart_deployment_count(const wpart_t *part);
 /** Apply a ScheduleSet record (NULL: tombstone); takes a reference. */
 void wpart_put_schedules(wpart_t *part, const char *name, json_t *set);
 /**
@@ -155,6 +183,17 @@ void wpart_put_schedules(wpart_t *part, const char *name, json_t *set);
  * command indexes in step; takes a reference.
  */
 void wpart_put_run(wpart_t *part, const char *run_id, json_t *rs);
+
+/**
+ * Apply a RunState record as its encoded bytes, when that needs no decode:
+ * a finished run, not scheduled, seen for the first time, written with
+ * the current schema; it is then kept as wpart_put_run() keeps it (its
+ * params cut, the indexes in step). FLOQ_OK when applied; otherwise
+ * nothing changed and the caller decodes it and calls wpart_put_run()
+ * (FLOQ_ERR_DECODE and the like: the bytes do not decode).
+ */
+floq_err_t wpart_put_run_record(wpart_t *part, const char *run_id,
+                                const void *buf, size_t len);
 
 /**
  * RunState of run @p run_id, live or finished, or NULL. Borrowed: a live
@@ -169,7 +208,7 @@ json_t *wpart_run(wpart_t *part, const char *run_id);
  *  cancelled it: a STOPPED outcome in its recent_commands listing the run
  *  (commands.c, worker_recent_add()); a stop whose attempt ended on a
  *  worker that could no longer record it (a handover, a takeover). */
-int wpart_stop_recorded(const wpart_t *part, const json_t *rs,
+int wpart_stop_recorded(wpart_t *part, const json_t *rs,
                         const char *run_id);
 #define WPART_DECODED_MAX 256
 

@@ -409,6 +409,88 @@ START_TEST(test_wrong_type_and_unknown_schema) {
 }
 END_TEST
 
+START_TEST(test_read_fields) {
+        /* Top-level fields read from the bytes, as a decode gives them:
+         * each kind of value, null branches, a map only located, an
+         * unknown name not found; the writer's version told; bad bytes
+         * refused as a decode refuses them. */
+        static const char *const names[] = {
+                "run_id", "status", "attempt", "heartbeat_at",
+                "heartbeat_only", "finished_at", "idempotency_key", "params",
+                "no_such_field"
+        };
+        floq_codec_field_t f[9];
+        json_t *rs = json_pack(
+                "{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:s, s:{s:s}}",
+                "run_id", "6c1f0a00-0000-4000-8000-000000000001",
+                "deployment", "d", "command_id",
+                "6c1f0a00-0000-4000-8000-000000000002", "status", "TIMED_OUT",
+                "attempt", 3, "heartbeat_at", (json_int_t)-1234567890123,
+                "created_at", (json_int_t)1, "heartbeat_only", 1,
+                "idempotency_key", "", "params", "a", "b");
+        floq_codec_t *v1;
+        void *buf;
+        size_t len;
+        int current = -1;
+
+        encode_ok(FLOQ_MSG_RUN_STATE, rs, &buf, &len);
+        ck_assert_int_eq(floq_codec_read_fields(codec, FLOQ_MSG_RUN_STATE,
+                                                buf, len, names, f, 9,
+                                                &current, errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(current, 1);
+        ck_assert(f[0].found && !f[0].is_null);
+        ck_assert_uint_eq(f[0].str_len, 36);
+        ck_assert_mem_eq(f[0].str, "6c1f0a00-0000-4000-8000-000000000001",
+                         36);
+        ck_assert_str_eq(f[1].str, "TIMED_OUT");
+        ck_assert_int_eq(f[2].num, 3);
+        ck_assert_int_eq(f[3].num, -1234567890123);
+        ck_assert_int_eq(f[4].num, 1);
+        ck_assert(f[5].found && f[5].is_null && !f[5].str);
+        ck_assert(f[6].found && !f[6].is_null && f[6].str);
+        ck_assert_uint_eq(f[6].str_len, 0);
+        /* the map: located (count 1, "a", "b", end), not read */
+        ck_assert(f[7].found && !f[7].str);
+        ck_assert_uint_eq(f[7].len, 6);
+        ck_assert_int_eq(((unsigned char *)buf)[f[7].off], 2); /* zigzag 1 */
+        ck_assert(!f[8].found);
+        ck_assert_int_ne(floq_codec_read_fields(codec, FLOQ_MSG_RUN_STATE,
+                                                buf, len - 1, names, f, 9,
+                                                NULL, errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_ne(floq_codec_read_fields(codec, FLOQ_MSG_DEPLOYMENT,
+                                                buf, len, names, f, 9, NULL,
+                                                errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        free(buf);
+
+        /* an older writer's bytes: read, and said to be older */
+        v1 = floq_codec_new(1 << 20, NULL, 0);
+        ck_assert_int_eq(floq_codec_set_schema(
+                                 v1, FLOQ_MSG_RUN_STATE,
+                                 floq_schema_history_json(FLOQ_MSG_RUN_STATE,
+                                                          0, NULL),
+                                 errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        json_object_del(rs, "heartbeat_only");
+        ck_assert_int_eq(floq_codec_encode(v1, FLOQ_MSG_RUN_STATE, rs, &buf,
+                                           &len, errstr, sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_codec_read_fields(codec, FLOQ_MSG_RUN_STATE,
+                                                buf, len, names, f, 9,
+                                                &current, errstr,
+                                                sizeof(errstr)),
+                         FLOQ_OK);
+        ck_assert_int_eq(current, 0);
+        ck_assert_str_eq(f[1].str, "TIMED_OUT");
+        free(buf);
+        floq_codec_destroy(v1);
+        json_decref(rs);
+}
+END_TEST
+
 START_TEST(test_schema_admin) {
         ck_assert_str_eq(floq_msg_type_name(FLOQ_MSG_RUN_STATE), "RunState");
         ck_assert_ptr_null(floq_msg_type_name(FLOQ_MSG__CNT));
@@ -453,6 +535,7 @@ static Suite *codec_suite(void) {
         tcase_add_test(tc, test_confluent);
         tcase_add_test(tc, test_wrong_type_and_unknown_schema);
         tcase_add_test(tc, test_schema_admin);
+        tcase_add_test(tc, test_read_fields);
         suite_add_tcase(s, tc);
         return s;
 }

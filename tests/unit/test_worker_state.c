@@ -149,9 +149,9 @@ START_TEST(test_state_index) {
         ck_assert_ptr_null(json_object_get(part.runs, "r1"));
 
         wpart_put_deployment(&part, "d", js("{\"name\":\"d\"}"));
-        ck_assert_ptr_nonnull(json_object_get(part.deployments, "d"));
+        ck_assert_ptr_nonnull(wpart_deployment(&part, "d"));
         wpart_put_deployment(&part, "d", NULL);
-        ck_assert_ptr_null(json_object_get(part.deployments, "d"));
+        ck_assert_ptr_null(wpart_deployment(&part, "d"));
 
         part.owned = 1;
         part.next_offset = 5;
@@ -161,6 +161,243 @@ START_TEST(test_state_index) {
         ck_assert_int_eq(json_object_size(part.runs), 0);
         ck_assert_ptr_null(wpart_find_cmd(&part, "c2"));
         wpart_release(&part);
+}
+END_TEST
+
+START_TEST(test_deployment_kept_encoded) {
+        /* A restored Deployment is kept as its record's bytes and decoded
+         * once, on first use; a later put of either form replaces it, a
+         * tombstone and a clear drop it, and bytes that do not decode are
+         * dropped and read as absent. */
+        wpart_t part;
+        floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0);
+        json_t *dep = json_pack(
+                "{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name", "d",
+                "backend", "process", "spec", "{\"executable\":\"/bin/true\"}",
+                "enabled", 1, "generation", 7, "updated_at", (json_int_t)1,
+                "command_id", "6c1f0a00-0000-4000-8000-000000000001");
+        void *buf;
+        size_t len;
+        json_t *got;
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(floq_codec_encode(c, FLOQ_MSG_DEPLOYMENT, dep, &buf,
+                                           &len, NULL, 0),
+                         FLOQ_OK);
+        wpart_init(&part);
+        wpart_put_deployment(&part, "d", json_pack("{s:s}", "name", "old"));
+        ck_assert_int_eq(wpart_put_deployment_raw(&part, "d", buf, len),
+                         FLOQ_OK);
+        /* the record replaced the decoded one, and is not decoded yet */
+        ck_assert_ptr_null(json_object_get(part.deployments, "d"));
+        ck_assert_uint_eq(wpart_deployment_count(&part), 1);
+        got = wpart_deployment(&part, "d");
+        ck_assert_ptr_nonnull(got);
+        ck_assert_int_eq(wji(got, "generation", 0), 7);
+        ck_assert_str_eq(wjs(got, "backend"), "process");
+        /* decoded once: the same object again, the bytes gone */
+        ck_assert_ptr_eq(wpart_deployment(&part, "d"), got);
+        ck_assert_ptr_null(json_object_get(part.dep_raw, "d"));
+        ck_assert_uint_eq(wpart_deployment_count(&part), 1);
+
+        /* a decoded put replaces kept bytes, a tombstone drops them */
+        ck_assert_int_eq(wpart_put_deployment_raw(&part, "d", buf, len),
+                         FLOQ_OK);
+        wpart_put_deployment(&part, "d", json_pack("{s:s}", "name", "new"));
+        ck_assert_str_eq(wjs(wpart_deployment(&part, "d"), "name"), "new");
+        ck_assert_int_eq(wpart_put_deployment_raw(&part, "d", buf, len),
+                         FLOQ_OK);
+        wpart_put_deployment(&part, "d", NULL);
+        ck_assert_ptr_null(wpart_deployment(&part, "d"));
+        ck_assert_uint_eq(wpart_deployment_count(&part), 0);
+
+        /* a clear drops them too */
+        ck_assert_int_eq(wpart_put_deployment_raw(&part, "e", buf, len),
+                         FLOQ_OK);
+        wpart_clear(&part);
+        ck_assert_ptr_null(wpart_deployment(&part, "e"));
+        ck_assert_uint_eq(wpart_deployment_count(&part), 0);
+
+        /* a body cut short: dropped at first use, absent from then on */
+        ck_assert_int_eq(wpart_put_deployment_raw(&part, "f", buf, len / 2),
+                         FLOQ_OK);
+        ck_assert_ptr_null(wpart_deployment(&part, "f"));
+        ck_assert_ptr_null(json_object_get(part.dep_raw, "f"));
+        ck_assert_uint_eq(wpart_deployment_count(&part), 0);
+        ck_assert_ptr_null(wpart_deployment(&part, NULL));
+
+        wpart_release(&part);
+        free(buf);
+        json_decref(dep);
+        floq_codec_destroy(c);
+}
+END_TEST
+
+/* A RunState record of run @p i of the equivalence test below. */
+static json_t *run_record(int i, char *run_id) {
+        static const char *const statuses[] = { "SUCCEEDED", "FAILED",
+                                                "RUNNING",   "CANCELLED",
+                                                "LOST",      "ACCEPTED" };
+        char cmd[37];
+        json_t *rs;
+
+        snprintf(run_id, 37, "6c1f0a00-0000-4000-8000-%012d", i);
+        snprintf(cmd, sizeof(cmd), "6c1f0a00-0000-4000-9000-%012d", i);
+        rs = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:{s:s, s:s}}",
+                       "run_id", run_id, "deployment", i % 4 ? "d" : "e",
+                       "command_id", cmd, "status", statuses[i % 6],
+                       "attempt", 1 + i % 3, "heartbeat_at",
+                       (json_int_t)(1000000 + i), "created_at",
+                       (json_int_t)(900000 + i), "params", "who", "x",
+                       "big", i % 5 ? "y" : "a much longer value here");
+        if (i % 3)
+                json_object_set_new(rs, "idempotency_key",
+                                    json_sprintf("k%d", i % 7));
+        if (i % 4 == 1)
+                json_object_set_new(rs, "finished_at",
+                                    json_integer(1100000 + i));
+        if (i % 10 == 9)
+                json_object_set_new(rs, "schedule_id", json_string("s"));
+        if (i % 8 == 3)
+                json_object_set_new(rs, "output_tail", json_string("out\n"));
+        return rs;
+}
+
+START_TEST(test_run_record_as_decoded) {
+        /* A finished run applied from its record's bytes
+         * (wpart_put_run_record(), the restore's path) leaves the
+         * partition exactly as decoding it and wpart_put_run() do: the
+         * same kept run (params cut), index entries, end queue and
+         * counts. What needs a decode (a live run, a scheduled one, a
+         * second version, another writer's schema) is refused with the
+         * partition unchanged. */
+        floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0), *v1;
+        wpart_t fast, slow;
+        char run_id[37], err[256];
+        int i, n = 120, taken = 0, refused = 0;
+
+        ck_assert_ptr_nonnull(c);
+        wpart_init(&fast);
+        wpart_init(&slow);
+        for (i = 0; i < n + 2; i++) {
+                /* the last two: run 1 again (a second version), and
+                 * run 2 written by the schema's first version */
+                json_t *rs = run_record(i < n ? i : i - n + 1, run_id), *dec;
+                void *buf;
+                size_t len;
+                floq_codec_t *w = c;
+                size_t before;
+
+                if (i == n + 1) {
+                        v1 = floq_codec_new(1 << 20, NULL, 0);
+                        ck_assert_int_eq(
+                                floq_codec_set_schema(
+                                        v1, FLOQ_MSG_RUN_STATE,
+                                        floq_schema_history_json(
+                                                FLOQ_MSG_RUN_STATE, 0, NULL),
+                                        err, sizeof(err)),
+                                FLOQ_OK);
+                        w = v1;
+                        wpart_put_run(&fast, run_id, NULL);
+                        wpart_put_run(&slow, run_id, NULL);
+                }
+                ck_assert_int_eq(floq_codec_encode(w, FLOQ_MSG_RUN_STATE, rs,
+                                                   &buf, &len, err,
+                                                   sizeof(err)),
+                                 FLOQ_OK);
+                ck_assert_int_eq(floq_codec_decode(c, FLOQ_MSG_RUN_STATE, buf,
+                                                   len, &dec, err,
+                                                   sizeof(err)),
+                                 FLOQ_OK);
+                if (wrun_status_terminal(wjs(dec, "status")))
+                        json_object_del(dec, "params");
+                json_incref(dec);
+                wpart_put_run(&slow, run_id, dec);
+                before = wpart_run_count(&fast);
+                if (!wpart_put_run_record(&fast, run_id, buf, len)) {
+                        taken++;
+                        ck_assert(wrun_status_terminal(wjs(dec, "status")));
+                        ck_assert_ptr_null(json_object_get(rs, "schedule_id"));
+                        ck_assert_int_lt(i, n);
+                        ck_assert_uint_eq(wpart_run_count(&fast), before + 1);
+                } else {
+                        refused++;
+                        ck_assert_uint_eq(wpart_run_count(&fast), before);
+                        json_incref(dec);
+                        wpart_put_run(&fast, run_id, dec);
+                }
+                json_decref(dec);
+                if (w != c)
+                        floq_codec_destroy(w);
+                free(buf);
+                json_decref(rs);
+        }
+        /* both paths were taken, each several times */
+        ck_assert_int_gt(taken, 40);
+        ck_assert_int_gt(refused, 40);
+
+        ck_assert_uint_eq(wpart_run_count(&fast), wpart_run_count(&slow));
+        ck_assert_uint_eq(fast.done.cnt, slow.done.cnt);
+        ck_assert(json_equal(fast.idem, slow.idem));
+        ck_assert(json_equal(fast.live, slow.live));
+        ck_assert(json_equal(fast.sched_last, slow.sched_last));
+        ck_assert_uint_eq(fast.ended.cnt - fast.ended.head,
+                          slow.ended.cnt - slow.ended.head);
+        ck_assert_mem_eq(fast.ended.ids + fast.ended.head,
+                         slow.ended.ids + slow.ended.head,
+                         (fast.ended.cnt - fast.ended.head) *
+                                 sizeof(*fast.ended.ids));
+        for (i = 0; i < n; i++) {
+                json_t *a, *b;
+                char cmd[37];
+
+                json_decref(run_record(i, run_id));
+                snprintf(cmd, sizeof(cmd), "6c1f0a00-0000-4000-9000-%012d", i);
+                /* the object put is what wpart_put_run() lends while it
+                 * is cached: without params, which its record keeps as
+                 * {} */
+                a = json_deep_copy(wpart_run(&fast, run_id));
+                b = json_deep_copy(wpart_run(&slow, run_id));
+                if (a && !json_object_get(a, "params"))
+                        json_object_set_new(a, "params", json_object());
+                if (b && !json_object_get(b, "params"))
+                        json_object_set_new(b, "params", json_object());
+                ck_assert_msg(a && json_equal(a, b), "run %d differs", i);
+                ck_assert_pstr_eq(wpart_find_cmd(&fast, cmd),
+                                  wpart_find_cmd(&slow, cmd));
+                json_decref(a);
+                json_decref(b);
+        }
+        /* finished runs' keys outlive them the same way */
+        for (i = 0; i < n; i++) {
+                json_decref(run_record(i, run_id));
+                wpart_put_run(&fast, run_id, NULL);
+                wpart_put_run(&slow, run_id, NULL);
+        }
+        ck_assert_uint_gt(json_object_size(slow.idem_gone), 3);
+        ck_assert(json_equal(fast.idem_gone, slow.idem_gone));
+        ck_assert_uint_eq(wpart_run_count(&fast), 0);
+
+        /* bytes that do not decode are refused, and nothing is kept */
+        {
+                json_t *rs = run_record(0, run_id);
+                void *buf;
+                size_t len, before = wpart_run_count(&fast);
+
+                ck_assert_int_eq(floq_codec_encode(c, FLOQ_MSG_RUN_STATE, rs,
+                                                   &buf, &len, err,
+                                                   sizeof(err)),
+                                 FLOQ_OK);
+                ck_assert_int_ne(wpart_put_run_record(&fast, "x", buf,
+                                                      len - 3),
+                                 FLOQ_OK);
+                ck_assert_uint_eq(wpart_run_count(&fast), before);
+                free(buf);
+                json_decref(rs);
+        }
+        wpart_release(&fast);
+        wpart_release(&slow);
+        floq_codec_destroy(c);
 }
 END_TEST
 
@@ -378,6 +615,8 @@ static Suite *worker_state_suite(void) {
         tcase_add_test(tc, test_home_partition);
         tcase_add_test(tc, test_terminal);
         tcase_add_test(tc, test_state_index);
+        tcase_add_test(tc, test_deployment_kept_encoded);
+        tcase_add_test(tc, test_run_record_as_decoded);
         tcase_add_test(tc, test_schedule_index);
         tcase_add_test(tc, test_command_kind);
         tcase_add_test(tc, test_command_check);
