@@ -139,13 +139,10 @@ static void apply(floq_worker_t *w, int32_t p, int which,
         /* Kept from the record's own bytes, without a decode now (within
          * the decode's bound, w->codec's): a Deployment until it is first
          * used (most of a large restore is deployments no command of this
-         * owner reads; the record's type is checked now, its body when it
-         * is decoded, wpart_deployment()), and a finished run read once
+         * owner reads; its bytes are walked now), and a finished run read once
          * (most of a long history; state.c says which need a decode). */
         fits = m->payload && m->len <= w->max_message + 4096;
         if (which == R_DEP && fits &&
-            floq_codec_peek_type(w->codec, m->payload, m->len) ==
-                    FLOQ_MSG_DEPLOYMENT &&
             !wpart_put_deployment_raw(&w->parts[p], key, m->payload, m->len))
                 return;
         if (which == R_RUNS && fits && !hb &&

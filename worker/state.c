@@ -15,10 +15,6 @@
 
 #include "worker_int.h"
 
-/* Bound of a kept finished run's encoding: far above the size budget,
- * which every record written meets. */
-#define WPART_CODEC_MAX (16u << 20)
-
 /* Bounds on envelope strings: a command id is a UUID, names are short. */
 #define WCMD_NAME_MAX 249 /* Kafka's own topic/key manners */
 
@@ -163,9 +159,21 @@ void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep) {
 
 floq_err_t wpart_put_deployment_raw(wpart_t *part, const char *name,
                                     const void *buf, size_t len) {
+        floq_codec_field_t none;
         json_t *raw;
+        floq_err_t err;
 
-        if (!part->codec || !(raw = json_stringn_nocheck(buf, len)))
+        /* Within what part->codec decodes, and every byte walked now as a
+         * decode walks it: a record that cannot be kept this way is
+         * decoded by the caller, which skips a bad one and keeps the
+         * version before it. */
+        if (!part->codec || len > WPART_CODEC_MAX)
+                return FLOQ_ERR_TOO_LARGE;
+        err = floq_codec_read_fields(part->codec, FLOQ_MSG_DEPLOYMENT, buf,
+                                     len, NULL, &none, 0, NULL, NULL, 0);
+        if (err)
+                return err;
+        if (!(raw = json_stringn_nocheck(buf, len)))
                 return FLOQ_ERR_NOMEM;
         if (json_object_set_new(part->dep_raw, name, raw))
                 return FLOQ_ERR_NOMEM;

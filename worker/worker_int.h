@@ -154,6 +154,10 @@ typedef struct wpart_s {
                                *   w->replay until it is restored */
 } wpart_t;
 
+/** Bound of part->codec (a kept finished run's or deployment's record):
+ *  far above the size budget, which every record written meets. */
+#define WPART_CODEC_MAX (16u << 20)
+
 void wpart_init(wpart_t *part);
 /** Drop every record; the struct stays usable (owned is cleared). */
 void wpart_clear(wpart_t *part);
@@ -162,9 +166,10 @@ void wpart_release(wpart_t *part);
 /** Apply a Deployment record (NULL: tombstone); takes a reference. */
 void wpart_put_deployment(wpart_t *part, const char *name, json_t *dep);
 /**
- * Apply a Deployment record as its encoded bytes (copied; decoded on first
- * use, with part->codec). FLOQ_ERR_NOMEM when they cannot be kept (the
- * caller decodes then); a partition without a codec keeps nothing.
+ * Apply a Deployment record as its encoded bytes (checked as a decode
+ * checks them, copied, decoded on first use with part->codec). An error
+ * (bytes that do not decode, over part->codec's bound, no codec, out of
+ * memory) changes nothing: the caller decodes them then.
  */
 floq_err_t wpart_put_deployment_raw(wpart_t *part, const char *name,
                                     const void *buf, size_t len);

@@ -168,7 +168,7 @@ START_TEST(test_deployment_kept_encoded) {
         /* A restored Deployment is kept as its record's bytes and decoded
          * once, on first use; a later put of either form replaces it, a
          * tombstone and a clear drop it, and bytes that do not decode are
-         * dropped and read as absent. */
+         * refused with the version before kept. */
         wpart_t part;
         floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0);
         json_t *dep = json_pack(
@@ -218,12 +218,27 @@ START_TEST(test_deployment_kept_encoded) {
         ck_assert_ptr_null(wpart_deployment(&part, "e"));
         ck_assert_uint_eq(wpart_deployment_count(&part), 0);
 
-        /* a body cut short: dropped at first use, absent from then on */
-        ck_assert_int_eq(wpart_put_deployment_raw(&part, "f", buf, len / 2),
+        /* a body cut short, or bytes over the partition codec's bound,
+         * are refused and change nothing: the version before stays (the
+         * restore then decodes them, and skips a bad one) */
+        wpart_put_deployment(&part, "f", json_pack("{s:s}", "name", "good"));
+        ck_assert_int_ne(wpart_put_deployment_raw(&part, "f", buf, len / 2),
                          FLOQ_OK);
-        ck_assert_ptr_null(wpart_deployment(&part, "f"));
+        ck_assert_int_ne(wpart_put_deployment_raw(&part, "f", buf, len - 1),
+                         FLOQ_OK);
+        {
+                size_t big = WPART_CODEC_MAX + 1;
+                unsigned char *b = calloc(1, big);
+
+                ck_assert_ptr_nonnull(b);
+                memcpy(b, buf, len);
+                ck_assert_int_eq(wpart_put_deployment_raw(&part, "f", b, big),
+                                 FLOQ_ERR_TOO_LARGE);
+                free(b);
+        }
+        ck_assert_str_eq(wjs(wpart_deployment(&part, "f"), "name"), "good");
         ck_assert_ptr_null(json_object_get(part.dep_raw, "f"));
-        ck_assert_uint_eq(wpart_deployment_count(&part), 0);
+        ck_assert_uint_eq(wpart_deployment_count(&part), 1);
         ck_assert_ptr_null(wpart_deployment(&part, NULL));
 
         wpart_release(&part);
