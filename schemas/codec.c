@@ -1012,28 +1012,40 @@ out:
         return err;
 }
 
-floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
+/* floq_codec_field_spans(), and the writer version of the bytes in *verp. */
+static floq_err_t field_spans_ver(floq_codec_t *codec, floq_msg_type_t type,
                                   const void *buf, size_t len,
                                   const char *const *fields,
                                   floq_avro_span_t *spans, size_t cnt,
-                                  char *errstr, size_t errstr_size) {
+                                  schema_ver_t **verp, char *errstr,
+                                  size_t errstr_size) {
         const unsigned char *body = NULL;
-        schema_ver_t *ver = NULL;
         size_t body_len = 0, k;
         floq_err_t err;
 
-        err = frame_in(codec, type, buf, len, &ver, &body, &body_len, errstr,
+        err = frame_in(codec, type, buf, len, verp, &body, &body_len, errstr,
                        errstr_size);
         if (err)
                 return err;
-        err = floq_avro_walk_spans(ver->sch->root, msg_types[type].name, body,
-                                   body_len, codec->max_message_size, fields,
-                                   spans, cnt, errstr, errstr_size);
+        err = floq_avro_walk_spans((*verp)->sch->root, msg_types[type].name,
+                                   body, body_len, codec->max_message_size,
+                                   fields, spans, cnt, errstr, errstr_size);
         if (err)
                 return err;
         for (k = 0; k < cnt; k++)
                 spans[k].off += (size_t)(body - (const unsigned char *)buf);
         return FLOQ_OK;
+}
+
+floq_err_t floq_codec_field_spans(floq_codec_t *codec, floq_msg_type_t type,
+                                  const void *buf, size_t len,
+                                  const char *const *fields,
+                                  floq_avro_span_t *spans, size_t cnt,
+                                  char *errstr, size_t errstr_size) {
+        schema_ver_t *ver = NULL;
+
+        return field_spans_ver(codec, type, buf, len, fields, spans, cnt,
+                               &ver, errstr, errstr_size);
 }
 
 /* A zigzag varint at *p, before end; the walk accepted the bytes, so
@@ -1107,20 +1119,14 @@ floq_err_t floq_codec_read_fields(floq_codec_t *codec, floq_msg_type_t type,
         floq_avro_span_t spans[32];
         const unsigned char *b = buf;
         schema_ver_t *ver = NULL;
-        const unsigned char *body = NULL;
-        size_t body_len = 0, k;
+        size_t k;
         floq_err_t err;
 
         if (!codec || !fields || cnt > sizeof(spans) / sizeof(spans[0]))
                 return floq_seterr(errstr, errstr_size, FLOQ_ERR_INVALID_ARG,
                                    "bad argument");
-        err = frame_in(codec, type, buf, len, &ver, &body, &body_len, errstr,
-                       errstr_size);
-        if (err)
-                return err;
-        err = floq_avro_walk_spans(ver->sch->root, msg_types[type].name, body,
-                                   body_len, codec->max_message_size, names,
-                                   spans, cnt, errstr, errstr_size);
+        err = field_spans_ver(codec, type, buf, len, names, spans, cnt, &ver,
+                              errstr, errstr_size);
         if (err)
                 return err;
         for (k = 0; k < cnt; k++) {
@@ -1129,7 +1135,7 @@ floq_err_t floq_codec_read_fields(floq_codec_t *codec, floq_msg_type_t type,
                 memset(f, 0, sizeof(*f));
                 if (!(f->found = spans[k].found))
                         continue;
-                f->off = spans[k].off + (size_t)(body - b);
+                f->off = spans[k].off;
                 f->len = spans[k].len;
                 span_value(spans[k].type, b + f->off, b + f->off + f->len, f);
         }

@@ -34,14 +34,18 @@ struct wdone_slot_s {
 };
 
 /* FNV-1a, kept off the two reserved values. */
-uint64_t wdone_hash(const char *s) {
+uint64_t wdone_hashn(const char *s, size_t n) {
         uint64_t h = 1469598103934665603ull;
 
-        for (; *s; s++) {
+        for (; n--; s++) {
                 h ^= (unsigned char)*s;
                 h *= 1099511628211ull;
         }
         return h > WDONE_GONE ? h : h + 2;
+}
+
+uint64_t wdone_hash(const char *s) {
+        return wdone_hashn(s, strlen(s));
 }
 
 void wdone_init(wdone_t *t) {
@@ -131,19 +135,8 @@ static wdone_slot_t *find(wdone_t *t, floq_codec_t *codec, const char *run_id,
         return NULL;
 }
 
-int wdone_has_hash(const wdone_t *t, uint64_t id_hash) {
-        size_t j;
-
-        if (!t->cap)
-                return 0;
-        for (j = id_hash & (t->cap - 1); t->slots[j].id_hash;
-             j = (j + 1) & (t->cap - 1))
-                if (t->slots[j].id_hash == id_hash)
-                        return 1;
-        return 0;
-}
-
-json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash) {
+/* The first slot kept under run id hash @p id_hash, or NULL. */
+static const wdone_slot_t *first_of_hash(const wdone_t *t, uint64_t id_hash) {
         size_t j;
 
         if (!t->cap)
@@ -151,8 +144,18 @@ json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash) {
         for (j = id_hash & (t->cap - 1); t->slots[j].id_hash;
              j = (j + 1) & (t->cap - 1))
                 if (t->slots[j].id_hash == id_hash)
-                        return decode(codec, &t->slots[j]);
+                        return &t->slots[j];
         return NULL;
+}
+
+int wdone_has_hash(const wdone_t *t, uint64_t id_hash) {
+        return first_of_hash(t, id_hash) != NULL;
+}
+
+json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash) {
+        const wdone_slot_t *s = first_of_hash(t, id_hash);
+
+        return s ? decode(codec, s) : NULL;
 }
 
 json_t *wdone_get(wdone_t *t, floq_codec_t *codec, const char *run_id) {
@@ -224,6 +227,7 @@ static void cmds_del(wdone_t *t, uint64_t cmd, uint64_t id) {
 
 floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                      const json_t *rs) {
+        const char *cmd;
         char errstr[256];
         void *buf;
         size_t len;
@@ -236,12 +240,13 @@ floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                            errstr);
                 return FLOQ_ERR_ENCODE;
         }
-        return wdone_put_blob(t, codec, run_id, wjs(rs, "command_id"), buf,
-                              len);
+        cmd = wjs(rs, "command_id");
+        return wdone_put_blob(t, codec, run_id,
+                              cmd && *cmd ? wdone_hash(cmd) : 0, buf, len);
 }
 
 floq_err_t wdone_put_blob(wdone_t *t, floq_codec_t *codec, const char *run_id,
-                          const char *cmd, void *buf, size_t len) {
+                          uint64_t cmd_hash, void *buf, size_t len) {
         wdone_slot_t *s;
         size_t j;
         uint64_t h = wdone_hash(run_id);
@@ -268,7 +273,7 @@ floq_err_t wdone_put_blob(wdone_t *t, floq_codec_t *codec, const char *run_id,
                 t->cnt++;
         }
         s->id_hash = h;
-        s->cmd_hash = cmd && *cmd ? wdone_hash(cmd) : 0;
+        s->cmd_hash = cmd_hash;
         s->blob = buf;
         s->len = (uint32_t)len;
         /* Out of memory here only loses the repeat answer by command id

@@ -552,7 +552,7 @@ floq_err_t wpart_put_run_record(wpart_t *part, const char *run_id,
         };
         floq_codec_field_t f[RF_CNT];
         const floq_codec_field_t *pf = &f[RF_PARAMS];
-        char cmd_buf[128], *cmd = NULL, *k;
+        char *k;
         unsigned char *blob;
         size_t blen;
         int64_t ended;
@@ -586,19 +586,12 @@ floq_err_t wpart_put_run_record(wpart_t *part, const char *run_id,
         memcpy(blob + pf->off + 1, (const unsigned char *)buf + pf->off +
                                            pf->len, len - pf->off - pf->len);
 
-        if (f[RF_COMMAND_ID].str_len < sizeof(cmd_buf)) {
-                memcpy(cmd_buf, f[RF_COMMAND_ID].str, f[RF_COMMAND_ID].str_len);
-                cmd_buf[f[RF_COMMAND_ID].str_len] = '\0';
-                cmd = cmd_buf;
-        } else if (!(cmd = strndup(f[RF_COMMAND_ID].str,
-                                   f[RF_COMMAND_ID].str_len))) {
-                free(blob);
-                return FLOQ_ERR_NOMEM;
-        }
-        err = wdone_put_blob(&part->done, part->codec, run_id, cmd, blob,
-                             blen);
-        if (cmd != cmd_buf)
-                free(cmd);
+        err = wdone_put_blob(&part->done, part->codec, run_id,
+                             f[RF_COMMAND_ID].str_len
+                                     ? wdone_hashn(f[RF_COMMAND_ID].str,
+                                                   f[RF_COMMAND_ID].str_len)
+                                     : 0,
+                             blob, blen);
         if (err)
                 return err;
 

@@ -60,15 +60,18 @@ void wdone_clear(wdone_t *t);
 floq_err_t wdone_put(wdone_t *t, floq_codec_t *codec, const char *run_id,
                      const json_t *rs);
 /** wdone_put() of a run already encoded: @p buf (malloc()ed, taken, freed
- *  on error) is its RunState record, @p cmd its command id or NULL. */
+ *  on error) is its RunState record, @p cmd_hash its command id's
+ *  wdone_hash(), 0 for none (or an empty one). */
 floq_err_t wdone_put_blob(wdone_t *t, floq_codec_t *codec, const char *run_id,
-                          const char *cmd, void *buf, size_t len);
+                          uint64_t cmd_hash, void *buf, size_t len);
 /** 1 when a finished run is kept under run id hash @p id_hash. */
 int wdone_has_hash(const wdone_t *t, uint64_t id_hash);
 /** The finished run @p run_id decoded (a new reference), or NULL. */
 json_t *wdone_get(wdone_t *t, floq_codec_t *codec, const char *run_id);
 /** The hash the table keys a run id by (never 0 or 1). */
 uint64_t wdone_hash(const char *s);
+/** wdone_hash() of the @p n bytes at @p s. */
+uint64_t wdone_hashn(const char *s, size_t n);
 /** The first finished run kept under run id hash @p id_hash decoded (a new
  *  reference), or NULL; the caller checks its run_id. */
 json_t *wdone_get_hash(wdone_t *t, floq_codec_t *codec, uint64_t id_hash);

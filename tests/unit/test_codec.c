@@ -467,13 +467,7 @@ START_TEST(test_read_fields) {
         free(buf);
 
         /* an older writer's bytes: read, and said to be older */
-        v1 = floq_codec_new(1 << 20, NULL, 0);
-        ck_assert_int_eq(floq_codec_set_schema(
-                                 v1, FLOQ_MSG_RUN_STATE,
-                                 floq_schema_history_json(FLOQ_MSG_RUN_STATE,
-                                                          0, NULL),
-                                 errstr, sizeof(errstr)),
-                         FLOQ_OK);
+        v1 = test_codec_v1(FLOQ_MSG_RUN_STATE);
         json_object_del(rs, "heartbeat_only");
         ck_assert_int_eq(floq_codec_encode(v1, FLOQ_MSG_RUN_STATE, rs, &buf,
                                            &len, errstr, sizeof(errstr)),

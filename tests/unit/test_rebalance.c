@@ -495,19 +495,12 @@ static void repeat_answered(floq_client_t *client, const char *key,
 START_TEST(test_restore_many_records) {
         int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
         const char *runs = floq_conf_str(rb.conf, "topic.runs");
-        floq_codec_t *v1 = floq_codec_new(1 << 20, NULL, 0);
+        floq_codec_t *v1 = test_codec_v1(FLOQ_MSG_RUN_STATE);
         floq_client_t *client;
-        char err[512], run_id[37], rid10[37], rid_old[37], needle[128];
+        char run_id[37], rid10[37], rid_old[37], needle[128];
         json_t *msg;
         int i, n = 2600;
 
-        ck_assert_ptr_nonnull(v1);
-        ck_assert_int_eq(floq_codec_set_schema(
-                                 v1, FLOQ_MSG_RUN_STATE,
-                                 floq_schema_history_json(FLOQ_MSG_RUN_STATE,
-                                                          0, NULL),
-                                 err, sizeof(err)),
-                         FLOQ_OK);
         put_dep(p);
         for (i = 0; i < n; i++) {
                 msg = finished(i, run_id);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "floq_common.h"
+#include "floq_schemas.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,22 @@ static inline int test_file_count(FILE *f, const char *needle) {
         }
         free(text);
         return n;
+}
+
+/** A codec that reads and writes @p type in its first schema version
+ *  (floq_schema_history_json() 0), as an older program does; the caller
+ *  destroys it. */
+static inline floq_codec_t *test_codec_v1(floq_msg_type_t type) {
+        floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0);
+        char err[256];
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_msg(!floq_codec_set_schema(c, type,
+                                             floq_schema_history_json(type, 0,
+                                                                      NULL),
+                                             err, sizeof(err)),
+                      "%s", err);
+        return c;
 }
 
 #endif /* FLOQ_TEST_UTIL_H */

@@ -286,7 +286,7 @@ START_TEST(test_run_record_as_decoded) {
          * counts. What needs a decode (a live run, a scheduled one, a
          * second version, another writer's schema) is refused with the
          * partition unchanged. */
-        floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0), *v1;
+        floq_codec_t *c = floq_codec_new(1 << 20, NULL, 0);
         wpart_t fast, slow;
         char run_id[37], err[256];
         int i, n = 120, taken = 0, refused = 0;
@@ -304,15 +304,7 @@ START_TEST(test_run_record_as_decoded) {
                 size_t before;
 
                 if (i == n + 1) {
-                        v1 = floq_codec_new(1 << 20, NULL, 0);
-                        ck_assert_int_eq(
-                                floq_codec_set_schema(
-                                        v1, FLOQ_MSG_RUN_STATE,
-                                        floq_schema_history_json(
-                                                FLOQ_MSG_RUN_STATE, 0, NULL),
-                                        err, sizeof(err)),
-                                FLOQ_OK);
-                        w = v1;
+                        w = test_codec_v1(FLOQ_MSG_RUN_STATE);
                         wpart_put_run(&fast, run_id, NULL);
                         wpart_put_run(&slow, run_id, NULL);
                 }
