@@ -31,6 +31,10 @@
 
 /* Longest parent chain followed to find a run's root. */
 #define WLINEAGE_PARENT_DEPTH 32
+/* The walk holds the parent and each link it looked up (wpart_run()
+ * borrows): they must outlive that many lookups. */
+_Static_assert(WLINEAGE_PARENT_DEPTH + 1 < WPART_DECODED_MAX,
+               "the lineage walk borrows more than wpart_run() keeps");
 
 /* The job namespace of a run of @p dep (its own, else the default). */
 static const char *job_namespace(const json_t *dep,

@@ -78,7 +78,7 @@ static void runq_push(wrunq_t *q, const char *run_id, const json_t *rs) {
         runq_push_at(q, run_id, wrun_ended_at(rs, -1));
 }
 
-void wpart_init(wpart_t *part) {
+void wpart_init_shared(wpart_t *part, floq_codec_t *codec) {
         memset(part, 0, sizeof(*part));
         part->deployments = json_object();
         part->dep_raw = json_object();
@@ -94,10 +94,15 @@ void wpart_init(wpart_t *part) {
         part->decoded = json_object();
         part->decoded_old = json_object();
         wdone_init(&part->done);
-        part->codec = floq_codec_new(WPART_CODEC_MAX, NULL, 0);
+        part->codec = codec;
         part->next_offset = -1;
         part->skip_from = -1;
         part->committed = -1;
+}
+
+void wpart_init(wpart_t *part) {
+        wpart_init_shared(part, floq_codec_new(WPART_CODEC_MAX, NULL, 0));
+        part->codec_owned = part->codec != NULL;
 }
 
 void wpart_clear(wpart_t *part) {
@@ -142,7 +147,7 @@ void wpart_release(wpart_t *part) {
         json_decref(part->decoded);
         json_decref(part->decoded_old);
         wdone_clear(&part->done);
-        if (part->codec)
+        if (part->codec && part->codec_owned)
                 floq_codec_destroy(part->codec);
         runq_clear(&part->ended);
         free(part->ended.ids);

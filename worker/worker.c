@@ -725,6 +725,8 @@ void floq_worker_destroy(floq_worker_t *w) {
         worker_schedules_destroy(w);
         for (p = 0; p < w->part_cnt; p++)
                 wpart_release(&w->parts[p]);
+        if (w->part_codec)
+                floq_codec_destroy(w->part_codec);
         free(w->parts);
         free(w->restores);
         wevlist_clear(&w->txn.events);
@@ -1021,6 +1023,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         rd_kafka_resp_err_t err;
         floq_err_t err2;
         char errstr[512];
+        size_t nparts;
         int32_t p;
 
         if (floq_conf_bool(w->conf, "topic.create") &&
@@ -1034,14 +1037,17 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
         }
         w->progress_timeout_ms =
                 floq_conf_int(w->conf, "worker.progress.timeout.ms");
-        if (commands_partitions(w))
+        if (commands_partitions(w) || w->part_cnt <= 0)
                 return FLOQ_ERR_TRANSPORT;
-        if (!(w->parts = calloc((size_t)w->part_cnt, sizeof(*w->parts))))
+        nparts = (size_t)w->part_cnt;
+        if (!(w->parts = calloc(nparts, sizeof(*w->parts))))
                 return FLOQ_ERR_NOMEM;
+        /* NULL (out of memory): finished runs stay objects */
+        w->part_codec = floq_codec_new(WPART_CODEC_MAX, NULL, 0);
         for (p = 0; p < w->part_cnt; p++)
-                wpart_init(&w->parts[p]);
-        if (!(w->restores = calloc((size_t)w->part_cnt,
-                                   sizeof(*w->restores))))
+                wpart_init_shared(&w->parts[p], w->part_codec);
+        /* (w->part_cnt read before the loop's stores through w->parts) */
+        if (!(w->restores = calloc(nparts, sizeof(*w->restores))))
                 return FLOQ_ERR_NOMEM;
         for (p = 0; p < w->part_cnt; p++)
                 w->restores[p].p = -1;

@@ -99,7 +99,10 @@ typedef struct wpart_s {
         wdone_t done;         /**< the finished runs, compact */
         floq_codec_t *codec;  /**< encodes and decodes done's records; NULL
                                *   (out of memory): finished runs stay in
-                               *   runs as objects */
+                               *   runs as objects. The worker's partitions
+                               *   share one (wpart_init_shared()): a
+                               *   codec's schemas are ~300 kB */
+        int codec_owned;      /**< wpart_release() destroys codec */
         json_t *decoded;      /**< run_id -> finished RunState decoded by
                                *   wpart_run(), and the object last put for
                                *   it: what callers borrow */
@@ -161,7 +164,14 @@ typedef struct wpart_s {
  *  far above the size budget, which every record written meets. */
 #define WPART_CODEC_MAX (16u << 20)
 
+/** A partition with a codec of its own (part->codec, bound
+ *  WPART_CODEC_MAX). */
 void wpart_init(wpart_t *part);
+/** A partition using @p codec (bound WPART_CODEC_MAX, not owned: it
+ *  outlives the partition; NULL: finished runs stay objects). The worker's
+ *  partitions share one: per partition, 100,000 partitions would take
+ *  30 GB of schemas. */
+void wpart_init_shared(wpart_t *part, floq_codec_t *codec);
 /** Drop every record; the struct stays usable (owned is cleared). */
 void wpart_clear(wpart_t *part);
 void wpart_release(wpart_t *part);
@@ -218,7 +228,12 @@ json_t *wpart_run(wpart_t *part, const char *run_id);
  *  worker that could no longer record it (a handover, a takeover). */
 int wpart_stop_recorded(wpart_t *part, const json_t *rs,
                         const char *run_id);
-#define WPART_DECODED_MAX 256
+/* Per partition and generation: what a caller may borrow at once is far
+ * less (the lineage walk holds WLINEAGE_PARENT_DEPTH + 1, checked there),
+ * and the two generations hold up to 2 x this many decoded objects (~3 kB
+ * each) in every partition that saw finished runs; 256 kept ~9 MB of
+ * them on 6 partitions after a burst of runs (docs/benchmarks.md). */
+#define WPART_DECODED_MAX 64
 
 /** Number of runs kept, live and finished. */
 size_t wpart_run_count(const wpart_t *part);
@@ -445,6 +460,7 @@ struct floq_worker_s {
         rd_kafka_t *restorer_hw; /**< read_uncommitted: high watermarks */
 
         floq_codec_t *codec;
+        floq_codec_t *part_codec; /**< the partitions' (wpart_init_shared()) */
         floq_keyring_t *keys;  /**< security.hmac.keys.file; NULL: none */
         int require_sig;       /**< security.require.signature */
         floq_executor_t *ex;

@@ -5,6 +5,7 @@
  * ended queue (the retention pass reads its front, never every run).
  */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,91 @@ START_TEST(test_finished_compact) {
 }
 END_TEST
 
+/* A finished run as the worker writes it (runs.c: the params dropped once
+ * it is put), of the usual size. */
+static json_t *full_run(int i) {
+        char id[40];
+
+        snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012x", (unsigned)i,
+                 (unsigned)i * 2654435761u);
+        return json_pack(
+                "{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:n,"
+                "s:{s:s},s:i,s:s,s:s,s:s,s:s,s:b}",
+                "run_id", id, "deployment", "etl-nightly", "command_id", id,
+                "correlation_id", "order-batch-2026-12-01", "reply_to",
+                "floq.replies", "status", "SUCCEEDED", "attempt", 1, "worker",
+                "host-0.example.internal", "heartbeat_at",
+                (json_int_t)1700000000000, "created_at",
+                (json_int_t)1699999999100, "started_at",
+                (json_int_t)1699999999200, "finished_at",
+                (json_int_t)1700000000000, "next_attempt_at", "params",
+                "date", "2026-12-01", "exit_code", 0, "output_tail",
+                "loaded 1204 rows into warehouse.orders\n", "backend_ref",
+                "48213", "backend", "process", "backend_url",
+                "process://host-0/48213", "heartbeat_only", 0);
+}
+
+/* What a worker's partitions hold on the heap once a burst of runs ended:
+ * the compact records (~300 B each, test_many_retained's bound) plus the
+ * decoded objects borrowable from the last WPART_DECODED_MAX x 2 puts of
+ * each partition, which share one codec. 6 partitions (the default) and
+ * 1,000 runs each: 4.7 MB, under 6 MB. Before, each partition had a codec
+ * of its own (~300 kB of schemas) and 2 x 256 decoded objects of 3-4 kB:
+ * 17.7 MB, most of it kept after every burst of runs (the bench's RSS
+ * under load, 37 MB against 32: docs/benchmarks.md). */
+START_TEST(test_partitions_memory_bounded) {
+        enum { PARTS = 6, PER_PART = 1000 };
+        floq_codec_t *codec = floq_codec_new(WPART_CODEC_MAX, NULL, 0);
+        wpart_t parts[PARTS];
+        size_t before, used, kept = 0;
+        int p, i;
+
+        ck_assert_ptr_nonnull(codec);
+        malloc_trim(0);
+        before = mallinfo2().uordblks;
+        for (p = 0; p < PARTS; p++)
+                wpart_init_shared(&parts[p], codec);
+        for (i = 0; i < PARTS * PER_PART; i++) {
+                json_t *rs = full_run(i);
+                wpart_t *part = &parts[i % PARTS];
+
+                json_incref(rs);
+                wpart_put_run(part, wjs(rs, "run_id"), rs);
+                json_object_del(rs, "params");
+                json_decref(rs);
+        }
+        used = mallinfo2().uordblks - before;
+        for (p = 0; p < PARTS; p++) {
+                kept += wpart_run_count(&parts[p]);
+                ck_assert_uint_le(json_object_size(parts[p].decoded) +
+                                          json_object_size(
+                                                  parts[p].decoded_old),
+                                  2 * WPART_DECODED_MAX);
+        }
+        ck_assert_uint_eq(kept, PARTS * PER_PART);
+        ck_assert_msg(used < 6u << 20,
+                      "%d partitions with %d finished runs each hold %zu "
+                      "bytes of heap",
+                      PARTS, PER_PART, used);
+        for (p = 0; p < PARTS; p++)
+                wpart_release(&parts[p]);
+        /* the codec is the caller's: still usable after the partitions */
+        {
+                json_t *rs = full_run(1);
+                void *buf = NULL;
+                size_t len = 0;
+
+                ck_assert_int_eq(floq_codec_encode(codec, FLOQ_MSG_RUN_STATE,
+                                                   rs, &buf, &len, NULL, 0),
+                                 FLOQ_OK);
+                ck_assert_uint_gt(len, 0);
+                free(buf);
+                json_decref(rs);
+        }
+        floq_codec_destroy(codec);
+}
+END_TEST
+
 static Suite *state_live_suite(void) {
         Suite *s = suite_create("state_live");
         TCase *tc = tcase_create("state_live");
@@ -258,6 +344,7 @@ static Suite *state_live_suite(void) {
         tcase_add_test(tc, test_expired_without_finished_at);
         tcase_add_test(tc, test_many_retained);
         tcase_add_test(tc, test_finished_compact);
+        tcase_add_test(tc, test_partitions_memory_bounded);
         suite_add_tcase(s, tc);
         return s;
 }
