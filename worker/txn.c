@@ -143,41 +143,66 @@ void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
                 json_object_set_new(w->inflight, run_id, json_true());
 }
 
-/* Log and classify a transactional error. Fenced (another instance with
- * our transactional.id): w->fatal, the worker must go. Any other fatal
- * producer error: the producer is replaced (w->producer_broken). Returns 1
- * when fatal. */
+/* The producer has a fatal error (@p code, or @p code_e the failed call's
+ * own): fenced (another instance with our transactional.id) twice within
+ * a minute sets w->fatal, the worker must go; any other fatal error, or a
+ * first fence, marks the producer for replacement (w->producer_broken). */
+static void producer_fatal(floq_worker_t *w, rd_kafka_resp_err_t code,
+                           rd_kafka_resp_err_t code_e) {
+        if (code == RD_KAFKA_RESP_ERR__FENCED ||
+            code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+            code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
+            code_e == RD_KAFKA_RESP_ERR__FENCED) {
+                /* Either a newer instance with our id, or the coordinator
+                 * timed our transaction out (the broker was unreachable):
+                 * librdkafka cannot tell. Replace the producer once;
+                 * fenced again within a minute means the id really is
+                 * taken. */
+                int64_t now = floq_mono_ms();
+
+                wmetrics_fenced(w);
+                if (w->last_fenced_mono && now - w->last_fenced_mono < 60000)
+                        w->fatal = FLOQ_ERR_FENCED;
+                else
+                        w->producer_broken = 1;
+                w->last_fenced_mono = now;
+        } else {
+                w->producer_broken = 1;
+        }
+}
+
+/* 1 when the producer itself holds a fatal error (rd_kafka_fatal_error()),
+ * now marked as producer_fatal() says. librdkafka 2.0.2 raises some fatal
+ * errors (a batch it cannot rebuild for a retry, __INCONSISTENT; its own
+ * rd_kafka_test_fatal_error()) without moving the transaction state
+ * machine to its fatal state: begin_transaction() and
+ * abort_transaction() still succeed and every produce fails with
+ * __FATAL, so only this check stops an abort loop that would last until
+ * worker.progress.timeout.ms ends the worker (test_faults, "fatal error
+ * of an idle producer"). */
+static int producer_fatal_seen(floq_worker_t *w) {
+        char why[512];
+        rd_kafka_resp_err_t code;
+
+        if (w->producer_broken || !w->producer ||
+            !(code = rd_kafka_fatal_error(w->producer, why, sizeof(why))))
+                return 0;
+        floq_err("txn", "the producer has a fatal error: %s: %s",
+                 rd_kafka_err2name(code), why);
+        producer_fatal(w, code, RD_KAFKA_RESP_ERR_NO_ERROR);
+        return 1;
+}
+
+/* Log and classify a transactional error (producer_fatal() when fatal).
+ * Returns 1 when fatal. */
 static int txn_error(floq_worker_t *w, const char *what, rd_kafka_error_t *e) {
         int fatal = rd_kafka_error_is_fatal(e);
 
         if (fatal) {
-                char why[512];
-                rd_kafka_resp_err_t code =
-                        rd_kafka_fatal_error(w->producer, why, sizeof(why));
-
                 floq_err("txn", "%s: fatal: %s", what,
                          rd_kafka_error_string(e));
-                if (code == RD_KAFKA_RESP_ERR__FENCED ||
-                    code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-                    code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
-                    rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
-                        wmetrics_fenced(w);
-                        /* Either a newer instance with our id, or the
-                         * coordinator timed our transaction out (the broker
-                         * was unreachable): librdkafka cannot tell. Replace
-                         * the producer once; fenced again within a minute
-                         * means the id really is taken. */
-                        int64_t now = floq_mono_ms();
-
-                        if (w->last_fenced_mono &&
-                            now - w->last_fenced_mono < 60000)
-                                w->fatal = FLOQ_ERR_FENCED;
-                        else
-                                w->producer_broken = 1;
-                        w->last_fenced_mono = now;
-                } else {
-                        w->producer_broken = 1;
-                }
+                producer_fatal(w, rd_kafka_fatal_error(w->producer, NULL, 0),
+                               rd_kafka_error_code(e));
         } else {
                 floq_warn("txn", "%s: %s", what, rd_kafka_error_string(e));
         }
@@ -224,6 +249,9 @@ floq_err_t wtxn_begin(floq_worker_t *w) {
 
         if (w->txn.open)
                 return FLOQ_OK;
+        if (w->fatal)
+                return w->fatal;
+        (void)producer_fatal_seen(w);
         if (w->fatal)
                 return w->fatal;
         if (w->producer_broken && txn_reset_producer(w))
@@ -484,6 +512,8 @@ floq_err_t wtxn_produce_raw(floq_worker_t *w, const char *topic,
                 if (w->src_active && record_refused(err))
                         poison_mark(w, w->src_partition, w->src_offset, 1,
                                     rd_kafka_err2str(err));
+                if (err == RD_KAFKA_RESP_ERR__FATAL)
+                        (void)producer_fatal_seen(w); /* the abort replaces it */
                 w->txn.failed = 1;
                 return FLOQ_ERR_KAFKA;
         }

@@ -32,6 +32,9 @@
  * end. FLOQ_FAULTS_LOG=1 prints all of it after each test,
  * FLOQ_FAULTS_DEBUG=eos,protocol,... adds librdkafka's debug contexts.
  */
+#include <errno.h>
+#include <limits.h>
+
 #include "test_mock.h"
 
 #define PARTS 2
@@ -249,6 +252,32 @@ END_TEST
  * replace the producer and rewind; fenced -> replace once, and fenced
  * again within a minute -> floq_worker_run() returns FLOQ_ERR_FENCED
  * (floq-worker exits 1). */
+typedef struct logwait_s {
+        const char *needle;
+        int more_than;
+} logwait_t;
+
+static int log_grew(void *arg) {
+        const logwait_t *l = arg;
+
+        return log_count(l->needle) > l->more_than;
+}
+
+/* The worker committed since @p arg's count and holds no transaction: a
+ * fault injected now meets the next begin_transaction(). (Read from the
+ * test's thread; the worker's loop writes both.) */
+typedef struct idle_s {
+        uint64_t commits;
+} idle_t;
+
+static int worker_idle(void *arg) {
+        const idle_t *i = arg;
+
+        return __atomic_load_n(&fx.w->n_commits, __ATOMIC_ACQUIRE) >
+                       i->commits &&
+               !__atomic_load_n(&fx.w->txn.open, __ATOMIC_ACQUIRE);
+}
+
 START_TEST(test_worker_txn_errors) {
         char id[37];
         int aborts0, replaced0;
@@ -315,8 +344,15 @@ START_TEST(test_worker_txn_errors) {
         send_deploy("f1", NULL, id);
         expect_final(id, "DEPLOYED", 15000, "INVALID_TXN_STATE on EndTxn");
         wait_stack_empty(2, K_END_TXN, "INVALID_TXN_STATE on EndTxn");
-        fx_assert(log_count(LOG_REPLACE) == replaced0 + 1,
-                  "INVALID_TXN_STATE: the producer was not replaced");
+        {
+                /* (the mock shows the aborted reply: it can come before
+                 * the worker has met the EndTxn error) */
+                logwait_t lw = { LOG_REPLACE, replaced0 + 0 };
+
+                fx_assert(wait_for(log_grew, &lw, 15000) &&
+                                  log_count(LOG_REPLACE) == replaced0 + 1,
+                          "INVALID_TXN_STATE: the producer was not replaced");
+        }
         fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
                   floq_err2str(fx.rc));
 
@@ -329,11 +365,81 @@ START_TEST(test_worker_txn_errors) {
         send_deploy("f2", NULL, id);
         expect_final(id, "DEPLOYED", 15000, "PRODUCER_FENCED on EndTxn");
         wait_stack_empty(2, K_END_TXN, "PRODUCER_FENCED on EndTxn");
-        fx_assert(log_count(LOG_REPLACE) == replaced0 + 2,
-                  "PRODUCER_FENCED: the producer was not replaced");
+        {
+                /* (the mock shows the aborted reply: it can come before
+                 * the worker has met the EndTxn error) */
+                logwait_t lw = { LOG_REPLACE, replaced0 + 1 };
+
+                fx_assert(wait_for(log_grew, &lw, 15000) &&
+                                  log_count(LOG_REPLACE) == replaced0 + 2,
+                          "PRODUCER_FENCED: the producer was not replaced");
+        }
         run_through(2, K_END_TXN, "a run with the new producer");
         fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
                   floq_err2str(fx.rc));
+
+        /* Fatal while no transaction is open: librdkafka's own fault
+         * injection (rd_kafka_test_fatal_error()) makes the idle producer
+         * fatal the way its __INCONSISTENT error does, without moving the
+         * transaction state machine: begin_transaction() and
+         * abort_transaction() still succeed, every produce fails with
+         * __FATAL. The next transaction is an executor event's (the run's
+         * end): the worker sees the producer's fatal error before it
+         * begins, replaces the producer, and the event is written by the
+         * new one; the run ends once, with no takeover. Before the fix:
+         * no final reply, the worker aborting and rewinding every 2 s
+         * ("13 aborts in a row") until worker.progress.timeout.ms. */
+        {
+                char flag[PATH_MAX], spec[PATH_MAX + 200], dep[37];
+                idle_t idle;
+                int seen0 = log_count("the producer has a fatal error");
+                FILE *f;
+
+                mark("fatal error of an idle producer");
+                snprintf(flag, sizeof(flag), "/tmp/floq-faults-gate-%d.flag",
+                         (int)getpid());
+                unlink(flag);
+                snprintf(spec, sizeof(spec),
+                         "{\"executable\":\"/bin/sh\",\"args\":[\"-c\","
+                         "\"while [ ! -e \\\"$0\\\" ]; do /bin/sleep 0.02; "
+                         "done\",\"%s\"]}",
+                         flag);
+                send_deploy("gate", spec, dep);
+                expect_final(dep, "DEPLOYED", 15000, "deploy gate");
+                send_run("gate", NULL, id);
+                {
+                        logwait_t lw = { "of 'gate' started", 0 };
+
+                        fx_assert(wait_for(log_grew, &lw, 15000),
+                                  "the gated run did not start");
+                }
+                idle.commits = __atomic_load_n(&fx.w->n_commits,
+                                               __ATOMIC_ACQUIRE);
+                fx_assert(wait_for(worker_idle, &idle, 15000),
+                          "the RUNNING record was not committed");
+                ck_assert_int_eq(
+                        rd_kafka_test_fatal_error(
+                                fx.w->producer,
+                                RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                "test: fatal while idle"),
+                        RD_KAFKA_RESP_ERR_NO_ERROR);
+                fx_assert((f = fopen(flag, "w")) != NULL, "%s: %s", flag,
+                          strerror(errno));
+                fclose(f);
+                expect_final(id, "SUCCEEDED", 15000,
+                             "fatal error of an idle producer");
+                unlink(flag);
+                fx_assert(log_count("the producer has a fatal error") ==
+                                  seen0 + 1,
+                          "idle fatal: not seen before a transaction");
+                fx_assert(log_count(LOG_REPLACE) == replaced0 + 3,
+                          "idle fatal: the producer was not replaced");
+                fx_assert(log_count("of 'gate' started") == 1,
+                          "idle fatal: 'gate' started %d times",
+                          log_count("of 'gate' started"));
+                fx_assert(!atomic_load(&fx.done), "the worker stopped: %s",
+                          floq_err2str(fx.rc));
+        }
 
         /* Fenced again within a minute: the id is taken; the worker ends. */
         mark("INVALID_PRODUCER_EPOCH on Produce");
@@ -343,7 +449,7 @@ START_TEST(test_worker_txn_errors) {
                   "fenced twice: the worker is still running");
         ck_assert_int_eq(worker_join(), FLOQ_ERR_FENCED);
         fx_assert(log_count(LOG_FENCED) == 1, "fenced: the reason not logged");
-        fx_assert(log_count(LOG_REPLACE) == replaced0 + 2,
+        fx_assert(log_count(LOG_REPLACE) == replaced0 + 3,
                   "fenced twice: the producer was replaced again");
         ck_assert_uint_ge(fx.w->n_aborts, 3);
 }
@@ -367,17 +473,6 @@ static int64_t env_ms(const char *name, int64_t def) {
         const char *v = getenv(name);
 
         return v && *v ? strtoll(v, NULL, 10) : def;
-}
-
-typedef struct logwait_s {
-        const char *needle;
-        int more_than;
-} logwait_t;
-
-static int log_grew(void *arg) {
-        const logwait_t *l = arg;
-
-        return log_count(l->needle) > l->more_than;
 }
 
 /* G1 coordinator outage: a transaction that must abort while its
