@@ -302,6 +302,11 @@ static void apply(cfollow_t *f, int t, rd_kafka_message_t *m) {
                 json_decref(msg);
                 return;
         }
+        /* A deploy or stop outcome (DeploymentOutcome, keyed
+         * "deployment\n command_id"): the worker's replay memory, not a
+         * deployment; no deployment name holds a newline. */
+        if (t == T_DEPLOYMENTS && m->key && memchr(m->key, '\n', m->key_len))
+                return;
         if (m->payload && floq_codec_decode(f->codec, types[t], m->payload,
                                             m->len, &msg, errstr,
                                             sizeof(errstr))) {

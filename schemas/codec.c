@@ -33,6 +33,7 @@ extern const char floq_avsc_Reply[];
 extern const char floq_avsc_Deployment[];
 extern const char floq_avsc_ScheduleSet[];
 extern const char floq_avsc_RunState[];
+extern const char floq_avsc_DeploymentOutcome[];
 /* {"TYPE.vN", text} per older version in schemas/history/, oldest first per
  * type, {NULL, NULL} last */
 extern const char *const floq_avsc_history[][2];
@@ -46,6 +47,8 @@ static const struct {
         [FLOQ_MSG_DEPLOYMENT] = {"Deployment", floq_avsc_Deployment},
         [FLOQ_MSG_SCHEDULE_SET] = {"ScheduleSet", floq_avsc_ScheduleSet},
         [FLOQ_MSG_RUN_STATE] = {"RunState", floq_avsc_RunState},
+        [FLOQ_MSG_DEPLOYMENT_OUTCOME] = {"DeploymentOutcome",
+                                         floq_avsc_DeploymentOutcome},
 };
 
 #define SOE_MAGIC0 0xc3

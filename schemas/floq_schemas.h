@@ -41,6 +41,7 @@ typedef enum floq_msg_type_e {
         FLOQ_MSG_DEPLOYMENT,
         FLOQ_MSG_SCHEDULE_SET,
         FLOQ_MSG_RUN_STATE,
+        FLOQ_MSG_DEPLOYMENT_OUTCOME,
         FLOQ_MSG__CNT
 } floq_msg_type_t;
 

@@ -23,12 +23,6 @@
  * message.max.bytes anyway). */
 #define WSPEC_MAX (256 * 1024)
 
-/* Most unexpired outcomes one Deployment or ScheduleSet remembers
- * (recent_commands): past it, state-changing commands of that deployment
- * are refused until some expire, rather than forgetting an id that could
- * still be replayed (docs/security.md, "Replays"). */
-#define WRECENT_MAX 1000
-
 /* A refused command's correlation_id is echoed only up to this size. */
 #define WCORR_ECHO_MAX 1024
 
@@ -481,19 +475,107 @@ static void answer_run_repeat(floq_worker_t *w, const json_t *cmd,
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
+/* Answer a repeated command with the outcome it had: @p status, @p reason
+ * (NULL none) and @p cancelled (run ids, NULL none), all borrowed. */
+static void answer_outcome(floq_worker_t *w, const json_t *cmd,
+                           const char *status, const char *reason,
+                           json_t *cancelled) {
+        json_t *r = reply_for(w, cmd, status, 1);
+
+        if (reason)
+                json_object_set_new(r, "reason", json_string(reason));
+        if (json_is_array(cancelled))
+                json_object_set(r, "cancelled_runs", cancelled);
+        json_object_set_new(r, "repeat", json_true());
+        floq_info_ids("command", NULL, wjs(cmd, "command_id"),
+                      "%s: repeat answered with %s",
+                      wjs(cmd, "command_id"), status);
+        worker_reply(w, wjs(cmd, "reply_to"), r);
+}
+
+/* ... from an outcome inside a record (recent_commands). */
 static void answer_recent(floq_worker_t *w, const json_t *cmd,
                           const json_t *o) {
-        json_t *r = reply_for(w, cmd, wjs(o, "status"), 1), *v;
+        answer_outcome(w, cmd, wjs(o, "status") ? wjs(o, "status") : "",
+                       wjs(o, "reason"), json_object_get(o, "cancelled_runs"));
+}
 
-        if ((v = json_object_get(o, "reason")) && json_is_string(v))
-                json_object_set(r, "reason", v);
-        if ((v = json_object_get(o, "cancelled_runs")) && json_is_array(v))
-                json_object_set(r, "cancelled_runs", v);
-        json_object_set_new(r, "repeat", json_true());
-        floq_info_ids("command", wjs(o, "run_id"), wjs(cmd, "command_id"),
-                      "%s: repeat answered with %s",
-                      wjs(cmd, "command_id"), wjs(o, "status"));
-        worker_reply(w, wjs(cmd, "reply_to"), r);
+/*
+ * A Deployment record of the code before the outcome records holds its
+ * outcomes inside (recent_commands): before a version without them
+ * replaces it, each one this memory does not know becomes a record of its
+ * own (once per deployment; the rule of wout_trim() then lets the expired
+ * ones go again at once).
+ */
+static floq_err_t outcomes_adopt(floq_worker_t *w, int32_t p,
+                                 const char *name, const json_t *old) {
+        floq_err_t err;
+        json_t *o;
+        size_t i;
+
+        json_array_foreach(json_object_get(old, "recent_commands"), i, o) {
+                const char *id = wjs(o, "command_id");
+
+                if (!id || !wjs(o, "status") ||
+                    wout_find(&w->parts[p].outs, name, id))
+                        continue;
+                if ((err = wtxn_put_outcome(
+                             w, p, name, id, wjs(o, "status"),
+                             wjs(o, "reason"),
+                             json_object_get(o, "cancelled_runs"),
+                             wji(o, "at", 0))))
+                        return err;
+        }
+        return FLOQ_OK;
+}
+
+/*
+ * The new version @p ndep (taken) of @p cmd's deployment, replacing @p old
+ * (NULL: none), and the command's outcome (@p status, @p reason,
+ * @p cancelled: borrowed) as a record of its own; then reply @p r (taken).
+ * Nothing is answered when a record cannot be written.
+ */
+static void put_version(floq_worker_t *w, int32_t p, const json_t *cmd,
+                        const json_t *old, json_t *ndep, const char *status,
+                        const char *reason, json_t *cancelled, json_t *r) {
+        const char *name = wjs(cmd, "deployment");
+        floq_err_t err;
+
+        /* old goes with the put below: its outcomes first */
+        if (!(err = outcomes_adopt(w, p, name, old)))
+                err = wtxn_put_deployment(w, p, ndep);
+        else
+                json_decref(ndep);
+        if (!err)
+                err = wtxn_put_outcome(w, p, name, wjs(cmd, "command_id"),
+                                       status, reason, cancelled,
+                                       floq_now_ms());
+        if (!err)
+                worker_reply(w, wjs(cmd, "reply_to"), r);
+        else
+                json_decref(r);
+}
+
+/* How often the expired outcomes are tombstoned, and at most how many a
+ * pass (one transaction stays small). */
+#define WOUT_EXPIRE_INTERVAL_MS 1000
+#define WOUT_EXPIRE_BATCH 512
+
+void worker_outcomes_tick(floq_worker_t *w) {
+        int64_t mono = floq_mono_ms(), now = floq_now_ms();
+        size_t n = 0;
+        int32_t p;
+
+        if (w->draining || mono < w->next_outcome_expiry)
+                return;
+        w->next_outcome_expiry = mono + WOUT_EXPIRE_INTERVAL_MS;
+        for (p = 0; p < w->part_cnt && n < WOUT_EXPIRE_BATCH; p++)
+                if (w->parts[p].owned && !w->parts[p].restoring)
+                        n += wtxn_expire_outcomes(w, p, now,
+                                                  WOUT_EXPIRE_BATCH - n);
+        if (n)
+                floq_info("command", "%zu expired command outcome(s) "
+                                     "removed", n);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -832,15 +914,9 @@ static void deploy_decide(floq_worker_t *w, const rd_kafka_message_t *m,
         json_object_set_new(dep, "updated_at", json_integer(floq_now_ms()));
         json_object_set_new(dep, "command_id",
                             json_string(wjs(cmd, "command_id")));
-        /* The outcomes so far, shared (an outcome is never changed once
-         * added): a deep copy of up to WRECENT_MAX of them per deploy was
-         * a third of a deploy's CPU. */
-        if (old && json_is_array(json_object_get(old, "recent_commands")))
-                json_object_set_new(dep, "recent_commands",
-                                    json_copy(json_object_get(
-                                            old, "recent_commands")));
-        worker_recent_add(w, dep, cmd, "DEPLOYED", NULL, NULL);
-
+        /* No recent_commands: the outcomes are records of their own
+         * (outcomes.c); rewriting all of them with every deploy made a
+         * deploy weigh its deployment's last hour of deploys. */
         r = reply_for(w, cmd, "DEPLOYED", 1);
         snprintf(why, sizeof(why), "generation %lld",
                  (long long)wji(dep, "generation", 1));
@@ -848,10 +924,7 @@ static void deploy_decide(floq_worker_t *w, const rd_kafka_message_t *m,
         floq_info_ids("command", NULL, wjs(cmd, "command_id"),
                       "%s: deployed '%s' (%s, %s)",
                       wjs(cmd, "command_id"), name, backend, why);
-        if (!wtxn_put_deployment(w, p, dep))
-                worker_reply(w, wjs(cmd, "reply_to"), r);
-        else
-                json_decref(r);
+        put_version(w, p, cmd, old, dep, "DEPLOYED", NULL, NULL, r);
         free(norm);
 }
 
@@ -1071,23 +1144,18 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
                 reason = "deployment disabled until it is deployed again";
 
         /* Shallow: the values are never changed once in a record, so
-         * they are shared; recent_commands gets an array of its own (the
-         * same outcomes), which worker_recent_add() extends. */
+         * they are shared; the outcomes are records of their own. */
         if (!(ndep = json_copy(dep))) {
                 reject(w, m, cmd, FLOQ_ERR_NOMEM, "out of memory", 1);
                 goto out;
         }
-        if (json_is_array(json_object_get(dep, "recent_commands")))
-                json_object_set_new(ndep, "recent_commands",
-                                    json_copy(json_object_get(
-                                            dep, "recent_commands")));
+        json_object_del(ndep, "recent_commands");
         if (!run_id) {
                 json_object_set_new(ndep, "enabled", json_false());
                 json_object_set_new(ndep, "command_id",
                                     json_string(wjs(cmd, "command_id")));
         }
         json_object_set_new(ndep, "updated_at", json_integer(floq_now_ms()));
-        worker_recent_add(w, ndep, cmd, "STOPPED", reason, cancelled);
         r = reply_for(w, cmd, "STOPPED", 1);
         json_object_set(r, "cancelled_runs", cancelled);
         if (reason)
@@ -1095,10 +1163,7 @@ static void cmd_stop(floq_worker_t *w, const rd_kafka_message_t *m,
         floq_info_ids("command", run_id, wjs(cmd, "command_id"),
                       "%s: stop of '%s' cancelled %zu run(s)",
                       wjs(cmd, "command_id"), name, json_array_size(cancelled));
-        if (!wtxn_put_deployment(w, p, ndep))
-                worker_reply(w, wjs(cmd, "reply_to"), r);
-        else
-                json_decref(r);
+        put_version(w, p, cmd, dep, ndep, "STOPPED", reason, cancelled, r);
 out:
         json_decref(ids);
         json_decref(cancelled);
@@ -1480,7 +1545,9 @@ static void forward_home(floq_worker_t *w, const rd_kafka_message_t *m,
 void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         int32_t p = m->partition, home;
         json_t *cmd = NULL, *body = NULL, *dep, *sset, *o;
+        const wout_entry_t *out;
         const char *rid, *id;
+        size_t live;
         floq_sig_status_t sig;
         int stage;
         wcmd_kind_t kind;
@@ -1607,6 +1674,12 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         }
         dep = wpart_deployment(&w->parts[p], wjs(cmd, "deployment"));
         sset = json_object_get(w->parts[p].schedules, wjs(cmd, "deployment"));
+        if ((out = wout_find(&w->parts[p].outs, wjs(cmd, "deployment"),
+                             id))) {
+                answer_outcome(w, cmd, out->status, out->reason,
+                               out->cancelled);
+                goto done;
+        }
         if ((dep && (o = worker_recent_find(dep, id))) ||
             (sset && (o = worker_recent_find(sset, id)))) {
                 answer_recent(w, cmd, o);
@@ -1615,7 +1688,12 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         o = kind == WCMD_DEPLOY || kind == WCMD_STOP ? dep
             : kind == WCMD_SCHEDULE || kind == WCMD_UNSCHEDULE ? sset
                                                                : NULL;
-        if (o && recent_live(w, o, now) >= WRECENT_MAX) {
+        live = o ? recent_live(w, o, now) : 0;
+        if (kind == WCMD_DEPLOY || kind == WCMD_STOP)
+                live += wout_live(&w->parts[p].outs, wjs(cmd, "deployment"),
+                                  now, floq_conf_int(w->conf,
+                                          "security.command.max.lifetime.ms"));
+        if (live >= WRECENT_MAX) {
                 snprintf(why, sizeof(why),
                          "deployment '%s' changed %d times within "
                          "security.command.max.lifetime.ms: retry when "

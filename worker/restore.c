@@ -115,6 +115,72 @@ static void apply_heartbeat(wpart_t *part, const char *run_id,
                                     json_string(wjs(hb, "worker")));
 }
 
+/* An outcome record with no cancelled runs, written with the current
+ * schema, read without a decode (most of them: every deploy's); FLOQ_OK
+ * when applied, else the caller decodes it. */
+static floq_err_t outcome_fast(floq_worker_t *w, int32_t p,
+                               const rd_kafka_message_t *m, const char *dep,
+                               const char *id) {
+        enum { F_STATUS, F_REASON, F_CANCELLED, F_AT, F_CNT };
+        static const char *const names[F_CNT] = { "status", "reason",
+                                                  "cancelled_runs", "at" };
+        floq_codec_field_t f[F_CNT];
+        char status[16], reason[1024];
+        int current = 0;
+
+        if (floq_codec_read_fields(w->codec, FLOQ_MSG_DEPLOYMENT_OUTCOME,
+                                   m->payload, m->len, names, f, F_CNT,
+                                   &current, NULL, 0) ||
+            !current || !f[F_STATUS].str ||
+            f[F_STATUS].str_len >= sizeof(status) ||
+            (f[F_REASON].str && f[F_REASON].str_len >= sizeof(reason)) ||
+            f[F_CANCELLED].len != 1) /* an empty array: one zero byte */
+                return FLOQ_ERR_EXISTS;
+        memcpy(status, f[F_STATUS].str, f[F_STATUS].str_len);
+        status[f[F_STATUS].str_len] = '\0';
+        if (f[F_REASON].str) {
+                memcpy(reason, f[F_REASON].str, f[F_REASON].str_len);
+                reason[f[F_REASON].str_len] = '\0';
+        }
+        return wout_put(&w->parts[p].outs, dep, id, status,
+                        f[F_REASON].str ? reason : NULL, NULL, f[F_AT].num);
+}
+
+/* An outcome record ("<deployment>\n<command_id>", DeploymentOutcome) or
+ * its tombstone, into the partition's replay memory. */
+static void apply_outcome(floq_worker_t *w, int32_t p,
+                          const rd_kafka_message_t *m, char *key) {
+        /* the first newline within the key (a NUL before it ends the
+         * name early: the key is still split where the newline is) */
+        char *id = memchr(key, '\n', m->key_len), errstr[256];
+        json_t *o = NULL;
+
+        *id++ = '\0';
+        if (!m->payload) {
+                wout_del(&w->parts[p].outs, key, id);
+                return;
+        }
+        if (!outcome_fast(w, p, m, key, id))
+                return;
+        if (floq_codec_decode(w->codec, FLOQ_MSG_DEPLOYMENT_OUTCOME,
+                              m->payload, m->len, &o, errstr,
+                              sizeof(errstr))) {
+                floq_warn("restore", "%s [%d] offset %lld: %s, skipped",
+                          rd_kafka_topic_name(m->rkt), (int)p,
+                          (long long)m->offset, errstr);
+                return;
+        }
+        if (wout_put(&w->parts[p].outs, key, id,
+                     wjs(o, "status") ? wjs(o, "status") : "",
+                     wjs(o, "reason"), json_object_get(o, "cancelled_runs"),
+                     wji(o, "at", 0)))
+                floq_warn("restore", "%s [%d] offset %lld: outcome of '%s' "
+                                     "not kept",
+                          rd_kafka_topic_name(m->rkt), (int)p,
+                          (long long)m->offset, id);
+        json_decref(o);
+}
+
 static void apply(floq_worker_t *w, int32_t p, int which,
                   const rd_kafka_message_t *m) {
         static const floq_msg_type_t types[R_CNT] = {
@@ -133,6 +199,11 @@ static void apply(floq_worker_t *w, int32_t p, int which,
         }
         memcpy(key, m->key, m->key_len);
         key[m->key_len] = '\0';
+        /* no deployment name holds a newline: an outcome record */
+        if (which == R_DEP && memchr(key, '\n', m->key_len)) {
+                apply_outcome(w, p, m, key);
+                return;
+        }
         hb = which == R_RUNS && m->key_len > strlen(WRUN_HB_SUFFIX) &&
              !strcmp(key + m->key_len - strlen(WRUN_HB_SUFFIX),
                      WRUN_HB_SUFFIX);

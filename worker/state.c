@@ -94,6 +94,7 @@ void wpart_init_shared(wpart_t *part, floq_codec_t *codec) {
         part->decoded = json_object();
         part->decoded_old = json_object();
         wdone_init(&part->done);
+        wout_init(&part->outs);
         part->codec = codec;
         part->next_offset = -1;
         part->skip_from = -1;
@@ -120,6 +121,7 @@ void wpart_clear(wpart_t *part) {
         json_object_clear(part->decoded);
         json_object_clear(part->decoded_old);
         wdone_clear(&part->done);
+        wout_clear(&part->outs);
         runq_clear(&part->ended);
         part->owned = 0;
         part->next_offset = -1;
@@ -147,6 +149,7 @@ void wpart_release(wpart_t *part) {
         json_decref(part->decoded);
         json_decref(part->decoded_old);
         wdone_clear(&part->done);
+        wout_clear(&part->outs);
         if (part->codec && part->codec_owned)
                 floq_codec_destroy(part->codec);
         runq_clear(&part->ended);
@@ -418,9 +421,20 @@ int wpart_stop_recorded(wpart_t *part, const json_t *rs,
                         const char *run_id) {
         const char *name = wjs(rs, "deployment");
         json_t *dep = name ? wpart_deployment(part, name) : NULL;
+        const wout_entry_t *e;
         json_t *o, *v;
         size_t i, j;
 
+        for (e = name ? wout_first(&part->outs, name) : NULL; e;
+             e = e->dnext) {
+                if (strcmp(e->status, "STOPPED"))
+                        continue;
+                json_array_foreach(e->cancelled, j, v)
+                        if (json_is_string(v) &&
+                            !strcmp(json_string_value(v), run_id))
+                                return 1;
+        }
+        /* a record of the previous code keeps them inside */
         json_array_foreach(json_object_get(dep, "recent_commands"), i, o) {
                 if (!wjs(o, "status") || strcmp(wjs(o, "status"), "STOPPED"))
                         continue;

@@ -672,6 +672,92 @@ floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep) {
         return err;
 }
 
+/* Tombstones for the outcome record keys in @p keys. */
+static floq_err_t outcome_tombstones(floq_worker_t *w, int32_t p,
+                                     const json_t *keys) {
+        floq_err_t err = FLOQ_OK;
+        json_t *k;
+        size_t i;
+
+        json_array_foreach(keys, i, k)
+                if ((err = wtxn_produce_raw(w, w->t_deployments, p,
+                                            json_string_value(k),
+                                            json_string_length(k), NULL, 0,
+                                            NULL)))
+                        break;
+        return err;
+}
+
+floq_err_t wtxn_put_outcome(floq_worker_t *w, int32_t p,
+                            const char *deployment, const char *command_id,
+                            const char *status, const char *reason,
+                            const json_t *cancelled, int64_t at) {
+        int64_t life = floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms");
+        wout_t *o = &w->parts[p].outs;
+        json_t *msg, *gone;
+        floq_err_t err;
+        char *key;
+        size_t a, b;
+
+        if (!deployment || !command_id || !status)
+                return FLOQ_ERR_INVALID_ARG;
+        a = strlen(deployment);
+        b = strlen(command_id);
+        msg = json_pack("{s:s,s:s,s:s,s:s?,s:o,s:I}", "deployment",
+                        deployment, "command_id", command_id, "status",
+                        status, "reason", reason, "cancelled_runs",
+                        json_is_array(cancelled)
+                                ? json_incref((json_t *)cancelled)
+                                : json_array(),
+                        "at", (json_int_t)at);
+        key = malloc(a + b + 2);
+        if (!msg || !key) {
+                json_decref(msg);
+                free(key);
+                return FLOQ_ERR_NOMEM;
+        }
+        memcpy(key, deployment, a);
+        key[a] = '\n';
+        memcpy(key + a + 1, command_id, b + 1);
+        err = wtxn_produce_msg(w, w->t_deployments, p, key,
+                               FLOQ_MSG_DEPLOYMENT_OUTCOME, msg);
+        json_decref(msg);
+        free(key);
+        if (!err)
+                err = wout_put(o, deployment, command_id, status, reason,
+                               cancelled, at);
+        if (err)
+                return err;
+        if (!(gone = json_array()))
+                return FLOQ_ERR_NOMEM;
+        wout_trim(o, deployment, floq_now_ms(), life,
+                  (size_t)w->command_history, gone);
+        err = outcome_tombstones(w, p, gone);
+        json_decref(gone);
+        return err;
+}
+
+size_t wtxn_expire_outcomes(floq_worker_t *w, int32_t p, int64_t now,
+                            size_t max) {
+        int64_t life = floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms");
+        const wout_entry_t *next = w->parts[p].outs.qnext;
+        json_t *gone;
+        size_t n;
+
+        /* nothing due: no transaction; one that cannot begin: nothing
+         * forgotten without its tombstone */
+        if (!next || next->at + life > now || wtxn_begin(w) ||
+            !(gone = json_array()))
+                return 0;
+        n = wout_expire(&w->parts[p].outs, now, life,
+                        (size_t)w->command_history, max, gone);
+        outcome_tombstones(w, p, gone);
+        json_decref(gone);
+        return n;
+}
+
 floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs) {
         const char *id = wjs(rs, "run_id");
         floq_err_t err;

@@ -1126,6 +1126,7 @@ floq_err_t floq_worker_run(floq_worker_t *w) {
                         atomic_store(&w->last_commit_mono, floq_mono_ms());
                 worker_runs_tick(w, 0);
                 worker_schedules_tick(w);
+                worker_outcomes_tick(w);
                 /* A failed begin_transaction() left consumed commands
                  * unanswered: wtxn_commit() rewinds to read them again. */
                 if (commit_due(w) ||

@@ -81,6 +81,75 @@ void wdone_del(wdone_t *t, floq_codec_t *codec, const char *run_id);
 json_t *wdone_find_cmd(wdone_t *t, floq_codec_t *codec,
                        const char *command_id);
 
+/* Most unexpired outcomes one Deployment or ScheduleSet remembers
+ * (recent_commands, the outcome records): past it, state-changing commands
+ * of that deployment are refused until some expire, rather than forgetting
+ * an id that could still be replayed (docs/security.md, "Replays"). */
+#define WRECENT_MAX 1000
+
+/** One outcome of the replay memory (outcomes.c). */
+typedef struct wout_dep_s wout_dep_t;
+typedef struct wout_entry_s wout_entry_t;
+struct wout_entry_s {
+        wout_entry_t *hnext;            /**< chain by command id */
+        wout_entry_t *dprev, *dnext;    /**< its deployment's, by age */
+        wout_entry_t *qprev_all, *qnext_all; /**< the partition's, by age */
+        wout_dep_t *dep;
+        uint64_t hash;                  /**< wdone_hash(command_id) */
+        int64_t at;                     /**< when it was answered, ms */
+        char *reason;                   /**< NULL none */
+        json_t *cancelled;              /**< array of run ids, NULL none */
+        char status[16];                /**< the ReplyStatus symbol */
+        char command_id[];
+};
+
+/**
+ * A partition's replay memory of deploy and stop commands: the outcome
+ * records (DeploymentOutcome) of the deployments topic, typed. Entries
+ * are borrowed until the next wout_put(), wout_del(), wout_trim(),
+ * wout_expire() or wout_clear().
+ */
+typedef struct wout_s {
+        wout_entry_t **ebuckets; /**< by command id hash */
+        size_t ecap, ecnt;
+        wout_dep_t **dbuckets;   /**< by deployment name hash */
+        size_t dcap, dcnt;
+        wout_entry_t *qhead, *qtail; /**< every entry, oldest first */
+        wout_entry_t *qnext;     /**< the oldest not yet seen expired */
+} wout_t;
+
+void wout_init(wout_t *o);
+void wout_clear(wout_t *o);
+/** Record (or replace) the outcome of @p command_id of @p deployment;
+ *  copies everything. FLOQ_ERR_NOMEM / INVALID_ARG change nothing. */
+floq_err_t wout_put(wout_t *o, const char *deployment, const char *command_id,
+                    const char *status, const char *reason,
+                    const json_t *cancelled, int64_t at);
+/** Forget one outcome (a tombstone). */
+void wout_del(wout_t *o, const char *deployment, const char *command_id);
+const wout_entry_t *wout_find(const wout_t *o, const char *deployment,
+                              const char *command_id);
+/** The oldest outcome of @p deployment (walk on with ->dnext), or NULL. */
+const wout_entry_t *wout_first(const wout_t *o, const char *deployment);
+/** Outcomes of @p deployment, and those younger than @p life at @p now. */
+size_t wout_count(const wout_t *o, const char *deployment);
+size_t wout_live(const wout_t *o, const char *deployment, int64_t now,
+                 int64_t life);
+/** Outcomes kept in all. */
+size_t wout_total(const wout_t *o);
+/**
+ * The rule by which an outcome is forgotten: beyond the newest @p history
+ * of its deployment and older than @p life (or beyond WRECENT_MAX).
+ * wout_trim() applies it to @p deployment, wout_expire() to the oldest
+ * outcomes of the partition (at most @p max); both remove what they let go
+ * and append its record key ("deployment\n command_id") to @p out (an
+ * array) for its tombstone. They return how many went.
+ */
+size_t wout_trim(wout_t *o, const char *deployment, int64_t now,
+                 int64_t life, size_t history, json_t *out);
+size_t wout_expire(wout_t *o, int64_t now, int64_t life, size_t history,
+                   size_t max, json_t *out);
+
 /** State of one partition of the co-partitioned topic set. */
 typedef struct wpart_s {
         int owned;            /**< assigned to this worker and restored */
@@ -97,6 +166,7 @@ typedef struct wpart_s {
                                *   runs (the finished ones are in done;
                                *   wpart_run() finds either) */
         wdone_t done;         /**< the finished runs, compact */
+        wout_t outs;          /**< deploy and stop outcomes (G3) */
         floq_codec_t *codec;  /**< encodes and decodes done's records; NULL
                                *   (out of memory): finished runs stay in
                                *   runs as objects. The worker's partitions
@@ -222,9 +292,10 @@ floq_err_t wpart_put_run_record(wpart_t *part, const char *run_id,
  * is live.
  */
 json_t *wpart_run(wpart_t *part, const char *run_id);
-/** 1 when the restored Deployment of run @p rs records a stop that
- *  cancelled it: a STOPPED outcome in its recent_commands listing the run
- *  (commands.c, worker_recent_add()); a stop whose attempt ended on a
+/** 1 when the replay memory of run @p rs's deployment records a stop that
+ *  cancelled it: a STOPPED outcome listing the run (its outcome record,
+ *  wtxn_put_outcome(), or the recent_commands of a Deployment written
+ *  before those); a stop whose attempt ended on a
  *  worker that could no longer record it (a handover, a takeover). */
 int wpart_stop_recorded(wpart_t *part, const json_t *rs,
                         const char *run_id);
@@ -490,6 +561,7 @@ struct floq_worker_s {
         int64_t drain_deadline;   /**< mono ms: grace ends */
         int64_t next_heartbeat;   /**< mono ms */
         int64_t next_scan;        /**< mono ms */
+        int64_t next_outcome_expiry; /**< mono ms (commands.c) */
         floq_err_t fatal;         /**< set when the loop must end */
         _Atomic int64_t last_commit_mono; /**< last successful commit, or
                                            *   now while nothing is live */
@@ -689,6 +761,21 @@ floq_err_t wtxn_put_deployment(floq_worker_t *w, int32_t p, json_t *dep);
 floq_err_t wtxn_put_run(floq_worker_t *w, int32_t p, json_t *rs);
 /** Remove run @p run_id of partition @p p: a tombstone on topic.runs. */
 floq_err_t wtxn_del_run(floq_worker_t *w, int32_t p, const char *run_id);
+/**
+ * Record the outcome of command @p command_id of deployment @p deployment
+ * (answered with @p status, @p reason, @p cancelled run ids, all borrowed):
+ * a DeploymentOutcome record on the deployments topic (partition p),
+ * applied to the partition's replay memory, and tombstones for the
+ * outcomes of the deployment that rule lets go now (wout_trim()).
+ */
+floq_err_t wtxn_put_outcome(floq_worker_t *w, int32_t p,
+                            const char *deployment, const char *command_id,
+                            const char *status, const char *reason,
+                            const json_t *cancelled, int64_t at);
+/** Tombstone up to @p max expired outcomes of partition @p p
+ *  (wout_expire()); returns how many. */
+size_t wtxn_expire_outcomes(floq_worker_t *w, int32_t p, int64_t now,
+                            size_t max);
 /** Queue an after-commit action. */
 void wtxn_after(floq_worker_t *w, wafter_op_t op, int32_t p,
                 const char *run_id);
@@ -714,9 +801,10 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m);
 floq_err_t worker_reply(floq_worker_t *w, const char *reply_to,
                         json_t *reply);
 /**
- * G3 for commands that change a state record (deploy, stop, schedule,
- * unschedule): @p rec (a Deployment or a ScheduleSet) keeps the outcomes of
- * its latest commands in "recent_commands". worker_recent_add() appends the
+ * G3 for commands that change a ScheduleSet (schedule, unschedule): @p rec
+ * keeps the outcomes of its latest commands in "recent_commands" (as a
+ * Deployment did before its outcomes became records of their own, which
+ * worker_recent_find() still reads). worker_recent_add() appends the
  * outcome of @p cmd to @p rec (bounded by worker.command.history), before
  * @p rec is written; worker_recent_find() returns the outcome recorded for
  * @p command_id, or NULL.
@@ -760,6 +848,9 @@ void worker_run_event(floq_worker_t *w, floq_exec_event_t *ev);
 void worker_runs_pump(floq_worker_t *w);
 /** Heartbeats for live runs, takeover of stale ones, due retries. */
 void worker_runs_tick(floq_worker_t *w, int force);
+/** Tombstone the expired deploy and stop outcomes of the owned partitions
+ *  (about once a second, a bounded batch each time; commands.c). */
+void worker_outcomes_tick(floq_worker_t *w);
 /**
  * Cancel run @p rs of partition @p p (stop command): live attempts are
  * stopped after commit, the rest end CANCELLED now. Returns 1 when it was

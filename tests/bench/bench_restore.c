@@ -2,8 +2,9 @@
  * bench_restore.c - a worker's restore of 100,000 deployments + 100,000
  * finished runs (issue 13: <= 2 s). The state records are produced at
  * speed straight to the state topics (Deployment records of noop
- * deployments "rd<i>", keyed by name, on partition i % topic.partitions;
- * SUCCEEDED RunState records keyed by run id, on their deployment's
+ * deployments "rd<i>", keyed by name, on partition i % topic.partitions,
+ * each with the DeploymentOutcome of the deploy that wrote it, keyed
+ * "rd<i>\n<command id>", as a deploy writes both; SUCCEEDED RunState records keyed by run id, on their deployment's
  * partition), encoded by floq's codec as a worker writes them, then one
  * floq-worker is started and timed:
  *
@@ -197,6 +198,35 @@ static void produce_state(long d, long r, double *secs) {
                 rd_kafka_poll(rk, 0);
                 free(buf);
                 json_decref(v);
+                if (dep) {
+                        char okey[128];
+
+                        v = json_pack("{s:s,s:s,s:s,s:n,s:[],s:I}",
+                                      "deployment", name, "command_id", cid,
+                                      "status", "DEPLOYED", "reason",
+                                      "cancelled_runs", "at", now);
+                        buf = NULL;
+                        if (!v ||
+                            floq_codec_encode(codec,
+                                              FLOQ_MSG_DEPLOYMENT_OUTCOME, v,
+                                              &buf, &len, errstr,
+                                              sizeof(errstr)))
+                                die("encode", errstr);
+                        snprintf(okey, sizeof(okey), "%s\n%s", name, cid);
+                        while (rd_kafka_producev(
+                                       rk, RD_KAFKA_V_TOPIC(t_dep),
+                                       RD_KAFKA_V_PARTITION(
+                                               (int32_t)(j % parts)),
+                                       RD_KAFKA_V_KEY(okey, strlen(okey)),
+                                       RD_KAFKA_V_VALUE(buf, len),
+                                       RD_KAFKA_V_MSGFLAGS(
+                                               RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_END) ==
+                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                rd_kafka_poll(rk, 10);
+                        free(buf);
+                        json_decref(v);
+                }
         }
         if (rd_kafka_flush(rk, 120000))
                 die("state producer", "records not delivered in 120 s");

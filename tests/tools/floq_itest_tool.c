@@ -356,6 +356,11 @@ static void decoded_cb(const rd_kafka_message_t *m) {
         char errstr[512];
         json_t *msg = NULL;
 
+        /* the deploy/stop outcomes beside the Deployment records (key
+         * "deployment\n command_id"): not deployments */
+        if (decode_type == FLOQ_MSG_DEPLOYMENT && m->key &&
+            memchr(m->key, '\n', m->key_len))
+                return;
         if (!m->payload) {
                 if (latest && m->key) {
                         char *k = strndup(m->key, m->key_len);

@@ -90,6 +90,10 @@ static const char *const full_msgs[FLOQ_MSG__CNT] = {
                 "\"scheduled_for\":null,\"schedule_id\":null,"
                 "\"parent_run_id\":null,\"exit_code\":null,\"reason\":null,"
                 "\"output_tail\":null,\"backend_ref\":\"pid:42\"}",
+        [FLOQ_MSG_DEPLOYMENT_OUTCOME] =
+                "{\"deployment\":\"etl\",\"command_id\":\"c\","
+                "\"status\":\"STOPPED\",\"reason\":\"r\","
+                "\"cancelled_runs\":[\"a\"],\"at\":1700000000000}",
 };
 
 static void encode_ok(floq_msg_type_t type, json_t *msg, void **bufp,

@@ -544,6 +544,303 @@ START_TEST(test_restore_many_records) {
 }
 END_TEST
 
+/* ------------------------------------------------- deploy and stop outcomes */
+
+#define CMD_X "6c1f0a00-0000-4000-8000-0000000000b1"
+#define CMD_Y "6c1f0a00-0000-4000-8000-0000000000b2"
+#define CMD_Z "6c1f0a00-0000-4000-8000-0000000000b3"
+#define CMD_N "6c1f0a00-0000-4000-8000-0000000000b4"
+
+/* A deploy of DEP with command id @p id; its final reply (taken). */
+static json_t *deploy_as(floq_client_t *client, const char *id) {
+        json_t *cmd = json_pack("{s:s,s:s,s:{s:{s:s,s:s}}}", "command_id", id,
+                                "deployment", DEP, "body", "DeployBody",
+                                "backend", "process", "spec",
+                                "{\"executable\":\"/bin/true\"}");
+        char cid[37], err[512];
+        json_t *r = NULL;
+
+        ck_assert_int_eq(floq_client_send(client, cmd, NULL, cid, err,
+                                          sizeof(err)),
+                         FLOQ_OK);
+        json_decref(cmd);
+        ck_assert_int_eq(floq_client_wait_reply(client, cid, 1, 20000, &r),
+                         FLOQ_OK);
+        return r;
+}
+
+/* @p r is a repeat answered with @p status (and @p reason, NULL: none). */
+static void is_repeat(json_t *r, const char *status, const char *reason) {
+        ck_assert_str_eq(floq_reply_status(r), status);
+        ck_assert_msg(json_is_true(json_object_get(r, "repeat")),
+                      "not answered as a repeat");
+        if (reason)
+                ck_assert_str_eq(json_string_value(json_object_get(r,
+                                                                   "reason")),
+                                 reason);
+        json_decref(r);
+}
+
+/* CMD_Y again: the stop it was, with its cancelled run "r-a". */
+static void y_repeated(floq_client_t *client) {
+        json_t *r = deploy_as(client, CMD_Y);
+
+        ck_assert_str_eq(json_string_value(json_array_get(
+                                 json_object_get(r, "cancelled_runs"), 0)),
+                         "r-a");
+        is_repeat(r, "STOPPED", "stopped y");
+}
+
+/* @p r is a new deploy that made generation @p gen. */
+static void is_generation(json_t *r, int gen) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "generation %d", gen);
+        ck_assert_str_eq(floq_reply_status(r), "DEPLOYED");
+        ck_assert_msg(!json_is_true(json_object_get(r, "repeat")),
+                      "answered as a repeat");
+        ck_assert_str_eq(json_string_value(json_object_get(r, "reason")),
+                         want);
+        json_decref(r);
+}
+
+static json_t *outcome(const char *id, const char *status,
+                       const char *reason, const char *cancelled) {
+        return json_pack("{s:s,s:s,s:s,s:s?,s:o,s:I}", "deployment", DEP,
+                         "command_id", id, "status", status, "reason",
+                         reason, "cancelled_runs",
+                         cancelled ? json_pack("[s]", cancelled)
+                                   : json_array(),
+                         "at", (json_int_t)floq_now_ms());
+}
+
+static void put_outcome(int32_t p, const char *id, json_t *o) {
+        char key[64];
+
+        snprintf(key, sizeof(key), "%s\n%s", DEP, id);
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, key,
+            FLOQ_MSG_DEPLOYMENT_OUTCOME, o, NULL);
+}
+
+/* The worker stopped as a drain stops it and a new one (the next owner)
+ * started on the same topics: it restores partition @p p. */
+/* worker_start(), and wait until it restored partition @p p (one
+ * deployment) once more than before. */
+static void start_restored(int32_t p) {
+        int64_t end = floq_mono_ms() + 30000;
+        char needle[96];
+        int before;
+
+        snprintf(needle, sizeof(needle), "[restore] partition %d: 1 deployments",
+                 (int)p);
+        before = log_count(needle);
+        worker_start();
+        while (log_count(needle) <= before && floq_mono_ms() < end)
+                nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+        ck_assert_msg(log_count(needle) > before, "not restored: %s", needle);
+}
+
+static void worker_again(int32_t p) {
+        floq_worker_stop(rb.w);
+        pthread_join(rb.thr, NULL);
+        floq_worker_destroy(rb.w);
+        rb.w = NULL;
+        rb.started = 0;
+        start_restored(p);
+}
+
+/* G3 from the outcome records: a restore rebuilds the replay memory
+ * from them (a tombstone removes one), repeats are answered with the
+ * recorded outcome and change nothing, and the records a worker writes
+ * answer the repeats on the next owner after its restore. */
+START_TEST(test_outcome_records_restored) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        floq_client_t *client;
+        char key[64];
+
+        put_dep(p);
+        put_outcome(p, CMD_X, outcome(CMD_X, "DEPLOYED", NULL, NULL));
+        put_outcome(p, CMD_Y, outcome(CMD_Y, "STOPPED", "stopped y", "r-a"));
+        put_outcome(p, CMD_Z, outcome(CMD_Z, "DEPLOYED", NULL, NULL));
+        snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_Z);
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, key,
+            FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        y_repeated(client);
+        /* Z's outcome was tombstoned: a new deploy, generation 2 (the
+         * repeats above changed nothing) */
+        is_generation(deploy_as(client, CMD_Z), 2);
+        is_repeat(deploy_as(client, CMD_Z), "DEPLOYED", NULL);
+        floq_client_destroy(client);
+
+        /* the next owner: Z's outcome from the record this worker wrote */
+        worker_again(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_Z), "DEPLOYED", NULL);
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        is_generation(deploy_as(client, CMD_N), 3);
+        floq_client_destroy(client);
+}
+END_TEST
+
+/* A Deployment record written by the code before the outcome records,
+ * its outcomes inside (recent_commands): they answer repeats after a
+ * restore, and still do after a new version (written without them)
+ * replaced it and the next owner restored. */
+START_TEST(test_old_deployment_outcomes) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        json_int_t now = (json_int_t)floq_now_ms();
+        floq_client_t *client;
+
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
+            FLOQ_MSG_DEPLOYMENT,
+            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:[{s:s,s:s,s:n,s:[],"
+                      "s:I},{s:s,s:s,s:s,s:[s],s:I}]}",
+                      "name", DEP, "backend", "process", "spec",
+                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
+                      "generation", 1, "updated_at", now, "command_id",
+                      CMD_Y, "recent_commands", "command_id", CMD_X,
+                      "status", "DEPLOYED", "reason", "cancelled_runs",
+                      "at", now, "command_id", CMD_Y, "status", "STOPPED",
+                      "reason", "stopped y", "cancelled_runs", "r-a", "at",
+                      now),
+            NULL);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        /* a new version: the old outcomes become records of their own */
+        is_generation(deploy_as(client, CMD_N), 2);
+        is_repeat(deploy_as(client, CMD_Y), "STOPPED", "stopped y");
+        floq_client_destroy(client);
+
+        worker_again(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        y_repeated(client);
+        is_repeat(deploy_as(client, CMD_N), "DEPLOYED", NULL);
+        is_generation(deploy_as(client, CMD_Z), 3);
+        floq_client_destroy(client);
+}
+END_TEST
+
+/* Keys and whether each is a tombstone, of partition @p p of @p topic
+ * from its start to its end: "key=1" for a record, "key=0" a tombstone,
+ * in offset order. */
+static json_t *read_keys(const char *topic, int32_t p) {
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *l;
+        json_t *keys = json_array();
+        rd_kafka_message_t *m;
+        int64_t lo = 0, hi = 0, end = floq_mono_ms() + 20000;
+        rd_kafka_t *rk;
+        char err[512];
+
+        rd_kafka_conf_set(kc, "bootstrap.servers",
+                          rd_kafka_mock_cluster_bootstraps(rb.mc), NULL, 0);
+        rd_kafka_conf_set(kc, "group.id", "read-keys", NULL, 0);
+        rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo,
+                                                          &hi, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = lo;
+        ck_assert_int_eq(rd_kafka_assign(rk, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(l);
+        while (floq_mono_ms() < end) {
+                if (!(m = rd_kafka_consumer_poll(rk, 100)))
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
+                    (!m->err && m->offset + 1 >= hi)) {
+                        if (!m->err && m->key)
+                                json_array_append_new(
+                                        keys, json_sprintf(
+                                                      "%.*s=%d",
+                                                      (int)m->key_len,
+                                                      (char *)m->key,
+                                                      m->payload != NULL));
+                        rd_kafka_message_destroy(m);
+                        break;
+                }
+                if (!m->err && m->key)
+                        json_array_append_new(
+                                keys, json_sprintf("%.*s=%d", (int)m->key_len,
+                                                   (char *)m->key,
+                                                   m->payload != NULL));
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return keys;
+}
+
+static int has_key(const json_t *keys, const char *id, int record) {
+        char want[96];
+        json_t *v;
+        size_t i;
+
+        snprintf(want, sizeof(want), "%s\n%s=%d", DEP, id, record);
+        json_array_foreach(keys, i, v)
+                if (!strcmp(json_string_value(v), want))
+                        return 1;
+        return 0;
+}
+
+/* Expiry: with a 1 s lifetime and a history of 1, the outcomes of the
+ * older deploys are tombstoned once they expire (the newest stays), so the
+ * deployments topic holds, once compacted, what the memory holds: never
+ * growing with the deploys of days. */
+START_TEST(test_outcome_expiry_tombstones) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        const char *t_dep = floq_conf_str(rb.conf, "topic.deployments");
+        floq_client_t *client;
+        json_t *keys = NULL;
+        int64_t end;
+
+        ck_assert_int_eq(floq_conf_set(rb.conf,
+                                       "security.command.max.lifetime.ms",
+                                       "1000", NULL, 0),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.command.history", "1",
+                                       NULL, 0),
+                         FLOQ_OK);
+        put_dep(p);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Y), 3);
+        is_generation(deploy_as(client, CMD_Z), 4);
+        /* wait for the tombstones of X and Y (Z, the newest, stays) */
+        end = floq_mono_ms() + 20000;
+        while (floq_mono_ms() < end) {
+                json_decref(keys);
+                keys = read_keys(t_dep, p);
+                if (has_key(keys, CMD_X, 0) && has_key(keys, CMD_Y, 0))
+                        break;
+                nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+        }
+        ck_assert_msg(has_key(keys, CMD_X, 1) && has_key(keys, CMD_Z, 1),
+                      "no outcome records");
+        ck_assert_msg(has_key(keys, CMD_X, 0) && has_key(keys, CMD_Y, 0),
+                      "no tombstones of the expired outcomes");
+        ck_assert_msg(!has_key(keys, CMD_Z, 0), "the newest one went too");
+        ck_assert_msg(log_has("expired command outcome(s) removed"),
+                      "expiry not logged");
+        json_decref(keys);
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -553,6 +850,9 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_g2_lost_partition_handed_over);
         tcase_add_test(tc, test_restore_beside_owned_partition);
         tcase_add_test(tc, test_restore_many_records);
+        tcase_add_test(tc, test_outcome_records_restored);
+        tcase_add_test(tc, test_old_deployment_outcomes);
+        tcase_add_test(tc, test_outcome_expiry_tombstones);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -610,6 +610,109 @@ START_TEST(test_json_getters) {
 }
 END_TEST
 
+/* The replay memory of deploy and stop outcomes (outcomes.c): found by
+ * deployment and command id, replaced, removed by a tombstone, and the
+ * expiry rule (beyond the newest `history` of a deployment and older than
+ * the lifetime, or beyond WRECENT_MAX) applied to state built at speed:
+ * 12 deployments x 25,000 outcomes within a few simulated seconds stay
+ * bounded, and every outcome let go has its tombstone key. */
+START_TEST(test_outcome_memory) {
+        wout_t o;
+        const wout_entry_t *e;
+        json_t *gone = json_array(), *cancelled = js("[\"r1\",\"r2\"]");
+        char id[64], dep[16];
+        const int64_t life = 1000;
+        size_t n, total_gone = 0;
+        int i;
+
+        wout_init(&o);
+        ck_assert_int_eq(wout_put(&o, "a", "c1", "DEPLOYED", NULL, NULL, 100),
+                         FLOQ_OK);
+        ck_assert_int_eq(wout_put(&o, "a", "c2", "STOPPED", "why", cancelled,
+                                  200),
+                         FLOQ_OK);
+        ck_assert_int_eq(wout_put(&o, "b", "c3", "DEPLOYED", NULL, NULL, 300),
+                         FLOQ_OK);
+        ck_assert_int_ne(wout_put(&o, "a", NULL, "DEPLOYED", NULL, NULL, 1),
+                         FLOQ_OK);
+        ck_assert_ptr_nonnull(e = wout_find(&o, "a", "c2"));
+        ck_assert_str_eq(e->status, "STOPPED");
+        ck_assert_str_eq(e->reason, "why");
+        ck_assert_int_eq(json_array_size(e->cancelled), 2);
+        ck_assert_ptr_null(wout_find(&o, "b", "c2")); /* other deployment */
+        ck_assert_ptr_null(wout_find(&o, "a", "c3"));
+        ck_assert_int_eq(wout_count(&o, "a"), 2);
+        ck_assert_int_eq(wout_live(&o, "a", 1150, life), 1); /* c1 expired */
+        /* replaced: one entry, the newer outcome */
+        ck_assert_int_eq(wout_put(&o, "a", "c1", "DEPLOYED", "again", NULL,
+                                  400),
+                         FLOQ_OK);
+        ck_assert_int_eq(wout_count(&o, "a"), 2);
+        ck_assert_str_eq(wout_find(&o, "a", "c1")->reason, "again");
+        ck_assert_str_eq(wout_first(&o, "a")->command_id, "c2");
+        wout_del(&o, "a", "c2");
+        wout_del(&o, "a", "nope");
+        ck_assert_ptr_null(wout_find(&o, "a", "c2"));
+        ck_assert_int_eq(wout_total(&o), 2);
+        /* history 1: the newest of each deployment stays after expiry */
+        ck_assert_int_eq(wout_expire(&o, 10000, life, 1, 100, gone), 0);
+        ck_assert_int_eq(wout_total(&o), 2);
+        wout_clear(&o);
+
+        /* at speed: 300,000 outcomes, 10 per simulated ms, an expiry
+         * pass every 1,000 as the worker's tick would run them */
+        wout_init(&o);
+        for (i = 0; i < 300000; i++) {
+                int64_t at = i / 10;
+
+                snprintf(dep, sizeof(dep), "d%d", i % 12);
+                snprintf(id, sizeof(id), "id-%d", i);
+                ck_assert_int_eq(wout_put(&o, dep, id, "DEPLOYED", NULL, NULL,
+                                          at),
+                                 FLOQ_OK);
+                json_array_clear(gone);
+                n = wout_trim(&o, dep, at, life, 32, gone);
+                ck_assert_int_eq(json_array_size(gone), n);
+                total_gone += n;
+                if (i % 1000 == 999) {
+                        json_array_clear(gone);
+                        n = wout_expire(&o, at, life, 32, 512, gone);
+                        ck_assert_int_eq(json_array_size(gone), n);
+                        total_gone += n;
+                }
+                /* never more than the lifetime's worth (+ WRECENT_MAX cut) */
+                ck_assert_uint_le(wout_count(&o, dep), WRECENT_MAX);
+        }
+        ck_assert_int_eq(total_gone + wout_total(&o), 300000);
+        ck_assert_uint_le(wout_total(&o), 12 * WRECENT_MAX);
+        /* the first one went, with its key */
+        ck_assert_ptr_null(wout_find(&o, "d0", "id-0"));
+        ck_assert_ptr_nonnull(wout_find(&o, "d11", "id-299999"));
+        /* a day later everything but the newest 32 of each goes */
+        total_gone = 0;
+        do {
+                json_array_clear(gone);
+                n = wout_expire(&o, 86400000, life, 32, 512, gone);
+                total_gone += n;
+        } while (n);
+        ck_assert_int_eq(wout_total(&o), 12 * 32);
+        ck_assert_ptr_nonnull(wout_find(&o, "d3", "id-299991"));
+        wout_clear(&o);
+
+        /* a tombstone key names deployment and command id */
+        wout_init(&o);
+        wout_put(&o, "x", "c1", "DEPLOYED", NULL, NULL, 0);
+        wout_put(&o, "x", "c2", "DEPLOYED", NULL, NULL, 0);
+        json_array_clear(gone);
+        ck_assert_int_eq(wout_expire(&o, 5000, life, 1, 10, gone), 1);
+        ck_assert_str_eq(json_string_value(json_array_get(gone, 0)),
+                         "x\nc1");
+        wout_clear(&o);
+        json_decref(gone);
+        json_decref(cancelled);
+}
+END_TEST
+
 static Suite *worker_state_suite(void) {
         Suite *s = suite_create("worker_state");
         TCase *tc = tcase_create("worker_state");
@@ -628,6 +731,7 @@ static Suite *worker_state_suite(void) {
         tcase_add_test(tc, test_command_kind);
         tcase_add_test(tc, test_command_check);
         tcase_add_test(tc, test_json_getters);
+        tcase_add_test(tc, test_outcome_memory);
         suite_add_tcase(s, tc);
         return s;
 }
