@@ -1015,27 +1015,6 @@ static const char *const tree_names[] = { "wrapper", "mid", "grandchild",
                                           "setsid", "child", NULL };
 #define TREE_CNT 5
 
-/* Is @p pid gone? A zombie counts as gone: an init that does not reap
- * (a container's) keeps killed orphans as zombies. */
-static int pid_dead(pid_t pid) {
-        char path[64], buf[512], *p;
-        FILE *f;
-        int st;
-
-        (void)waitpid(pid, &st, WNOHANG);
-        if (kill(pid, 0) == -1 && errno == ESRCH)
-                return 1;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (!(f = fopen(path, "r")))
-                return 1;
-        buf[0] = '\0';
-        if (!fgets(buf, sizeof(buf), f))
-                buf[0] = '\0';
-        fclose(f);
-        p = strrchr(buf, ')');
-        return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
 /* Wait for every pidfile of tree.sh in tmp_dir. */
 static void read_tree(pid_t *pids) {
         char path[PATH_MAX + 32];
@@ -1065,7 +1044,7 @@ static void assert_tree_gone(const pid_t *pids, int64_t ms) {
                 alive[0] = '\0';
                 left = 0;
                 for (i = 0; tree_names[i]; i++)
-                        if (!pid_dead(pids[i])) {
+                        if (!test_pid_dead(pids[i])) {
                                 left++;
                                 snprintf(alive + strlen(alive),
                                          sizeof(alive) - strlen(alive),
@@ -1078,7 +1057,7 @@ static void assert_tree_gone(const pid_t *pids, int64_t ms) {
         }
         if (left)
                 for (i = 0; tree_names[i]; i++)
-                        if (!pid_dead(pids[i]))
+                        if (!test_pid_dead(pids[i]))
                                 (void)kill(pids[i], SIGKILL);
         ck_assert_msg(!left, "survived the attempt:%s", alive);
 }

@@ -260,31 +260,10 @@ static void nap_ms(long ms) {
         nanosleep(&ts, NULL);
 }
 
-/* Gone, or a zombie (an init that does not reap keeps them); reaps our
- * own children. */
-static int pid_dead(pid_t pid) {
-        char path[64], buf[512], *p;
-        FILE *f;
-        int st;
-
-        (void)waitpid(pid, &st, WNOHANG);
-        if (kill(pid, 0) == -1 && errno == ESRCH)
-                return 1;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (!(f = fopen(path, "r")))
-                return 1;
-        buf[0] = '\0';
-        if (!fgets(buf, sizeof(buf), f))
-                buf[0] = '\0';
-        fclose(f);
-        p = strrchr(buf, ')');
-        return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
 static void wait_dead(pid_t pid, int64_t ms, const char *what) {
         int64_t end = floq_mono_ms() + ms;
 
-        while (!pid_dead(pid)) {
+        while (!test_pid_dead(pid)) {
                 if (floq_mono_ms() >= end) {
                         (void)kill(pid, SIGKILL);
                         ck_abort_msg("%s (pid %d) still alive", what,

@@ -104,18 +104,6 @@
 #include "config_int.h"
 #include "prog_int.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 extern char **environ;
 
@@ -1150,14 +1138,45 @@ static void sup_load(proc_backend_t *pb) {
         pb->sup_path[0] = '\0';
 }
 
+/*
+ * posix_spawn() floq-supervise with argv @p av and the descriptors of
+ * @p fa: an empty environment, every signal blocked (it takes them from
+ * a signalfd) and at its default, a process group of its own.
+ * @return its pid, -1 with *errp.
+ */
+static pid_t sup_exec(const proc_backend_t *pb,
+                      const posix_spawn_file_actions_t *fa, char **av,
+                      int *errp) {
+        char *noenv[1] = { NULL };
+        posix_spawnattr_t at;
+        sigset_t all, dfl;
+        pid_t pid = -1;
+        int rc;
+
+        sigfillset(&all);
+        sigfillset(&dfl);
+        sigdelset(&dfl, SIGKILL);
+        sigdelset(&dfl, SIGSTOP);
+        posix_spawnattr_init(&at);
+        if ((rc = posix_spawnattr_setflags(
+                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                  POSIX_SPAWN_SETPGROUP)) ||
+            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
+            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
+            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
+            (rc = posix_spawn(&pid, pb->sup_path, fa, &at, av, noenv)))
+                pid = -1;
+        posix_spawnattr_destroy(&at);
+        *errp = rc;
+        return pid;
+}
+
 /* Start floq-supervise for @p sp (supervise_main.c: its arguments and
  * descriptors). @return its pid, -1 with *errp. */
 static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
                        int *errp) {
         posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        char nums[256], *av[5], *noenv[1] = { NULL };
-        sigset_t all, dfl;
+        char nums[256], *av[5];
         pid_t pid = -1;
         int rc, bfd;
 
@@ -1181,12 +1200,7 @@ static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
         av[2] = (char *)sp->path;
         av[3] = (char *)sp->cwd;
         av[4] = NULL;
-        sigfillset(&all);
-        sigfillset(&dfl);
-        sigdelset(&dfl, SIGKILL);
-        sigdelset(&dfl, SIGSTOP);
         posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
         /* The descriptors in the order of their targets: every source is
          * above 2, the lease's above SUP_LEASE_FD (proc_start()) and the
          * block's above SUP_BLOCK_FD, so none is overwritten before it is
@@ -1199,20 +1213,12 @@ static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
             (rc = posix_spawn_file_actions_adddup2(&fa, sp->leaser,
                                                    SUP_LEASE_FD)) ||
             (rc = posix_spawn_file_actions_adddup2(&fa, bfd,
-                                                   SUP_BLOCK_FD)) ||
-            /* every signal blocked (floq_sup_main() takes them from a
-             * signalfd) and at its default */
-            (rc = posix_spawnattr_setflags(
-                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                  POSIX_SPAWN_SETPGROUP)) ||
-            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
-            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
-            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
-            /* no environment: the job's comes on SUP_BLOCK_FD */
-            (rc = posix_spawn(&pid, pb->sup_path, &fa, &at, av, noenv)))
+                                                   SUP_BLOCK_FD)))
                 pid = -1;
+        else
+                /* no environment: the job's comes on SUP_BLOCK_FD */
+                pid = sup_exec(pb, &fa, av, &rc);
         *errp = rc;
-        posix_spawnattr_destroy(&at);
         posix_spawn_file_actions_destroy(&fa);
         close(bfd);
         return pid;
@@ -1233,12 +1239,10 @@ static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
  */
 static void spawner_start(proc_backend_t *pb, const floq_conf_t *conf) {
         posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        char wpid[24], *av[4], *noenv[1] = { NULL }, c = 0;
+        char wpid[24], *av[4], c = 0;
         struct timeval tv = { PROC_SPAWNER_TIMEOUT_MS / 1000, 0 };
         int sv[2] = { -1, -1 }, probe, rc;
         struct pollfd pfd;
-        sigset_t all, dfl;
         pid_t pid = -1;
 
         if (pb->sup_fd < 0 || pb->devnull < 0 ||
@@ -1275,26 +1279,15 @@ static void spawner_start(proc_backend_t *pb, const floq_conf_t *conf) {
         av[1] = "--spawner";
         av[2] = wpid;
         av[3] = NULL;
-        sigfillset(&all);
-        sigfillset(&dfl);
-        sigdelset(&dfl, SIGKILL);
-        sigdelset(&dfl, SIGSTOP);
         posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
         if ((rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 0)) ||
             (rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 1)) ||
             (rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 2)) ||
             (rc = posix_spawn_file_actions_adddup2(&fa, sv[1],
-                                                   SPAWNER_FD)) ||
-            (rc = posix_spawnattr_setflags(
-                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                  POSIX_SPAWN_SETPGROUP)) ||
-            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
-            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
-            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
-            (rc = posix_spawn(&pid, pb->sup_path, &fa, &at, av, noenv)))
+                                                   SPAWNER_FD)))
                 pid = -1;
-        posix_spawnattr_destroy(&at);
+        else
+                pid = sup_exec(pb, &fa, av, &rc);
         posix_spawn_file_actions_destroy(&fa);
         close(sv[1]);
         sv[1] = -1;

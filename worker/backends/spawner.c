@@ -23,12 +23,6 @@
 #include "spawner.h"
 #include "supervise.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
 
 /* A live supervisor and the control pipe its REAPED record goes to. */
 typedef struct kid_s {

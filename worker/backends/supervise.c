@@ -31,12 +31,6 @@
 
 #include "supervise.h"
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 /* Under ASan the job is fork()ed, not clone()d on a stack of our own:
  * ASan warns about a stack it did not make, into the job's stderr. */
 #if defined(__SANITIZE_ADDRESS__)
