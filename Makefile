@@ -117,7 +117,8 @@ $(B)/gen/schemas_embed.o: $(B)/gen/schemas_embed.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(SUPERVISE): $(B)/worker/backends/supervise_main.o \
-              $(B)/worker/backends/supervise.o
+              $(B)/worker/backends/supervise.o \
+              $(B)/worker/backends/spawner.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $(if $(SAN),,$(SUPERVISE_STATIC)) -o $@ $^
 

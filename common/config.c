@@ -142,6 +142,12 @@ static const floq_conf_prop_t conf_props[] = {
           "stdout/stderr kept per run", 0 },
         { "process.kill.grace.ms", FLOQ_CONF_MS, "5000",
           "time between SIGTERM and SIGKILL", 0 },
+        { "process.spawner", FLOQ_CONF_BOOL, "true",
+          "start the jobs' supervisors from one spawner process started "
+          "with the backend (a fork of a small process per attempt, no "
+          "exec); false, or when it cannot run: floq-supervise is "
+          "posix_spawn()ed per attempt",
+          0 },
         { "process.lease.ms", FLOQ_CONF_MS, "0",
           "a job's supervisor stops the job (SIGTERM, kill grace, SIGKILL) "
           "when the worker process has not renewed its lease for this long "

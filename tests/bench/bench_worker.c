@@ -19,7 +19,9 @@
  * Throughput phases publish a backlog of N commands and time from the
  * first send to the last final reply read (read_committed). Latency phases
  * offer run commands at a fixed rate and time each publish -> first reply
- * (ACCEPTED for floq). CPU is utime+stime (+ children's) of the worker,
+ * (ACCEPTED for floq). CPU is utime+stime (+ children's) of the worker
+ * and of its live children (the process backend's spawner, whose
+ * reaped supervisors are in its own children's time),
  * the pipe and the spawn loop from /proc and getrusage(); RSS is the
  * worker's VmRSS, sampled. Every figure is printed beside its limit with
  * the ratio and PASS/MISS against issue 13's targets. The broker is warmed
@@ -54,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -290,7 +293,7 @@ typedef struct proc_s {
 } proc_t;
 
 /* utime + stime (+ the reaped children's) of @p pid, in µs. */
-static int64_t proc_cpu_us(pid_t pid) {
+static int64_t proc_cpu_us_one(pid_t pid) {
         char path[64], buf[2048], *p;
         unsigned long long ut, st, cut, cst;
         FILE *fp;
@@ -313,6 +316,46 @@ static int64_t proc_cpu_us(pid_t pid) {
                 return -1;
         return (int64_t)((ut + st + cut + cst) * 1000000ULL /
                          (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * The CPU of @p pid and of its live children (each with its reaped
+ * children): the process backend's spawner, a child of the worker that
+ * lives as long as it, reaps the supervisors, so their CPU (and their
+ * jobs') is in the spawner's cutime, never in the worker's.
+ */
+static int64_t proc_cpu_us(pid_t pid) {
+        int64_t total = proc_cpu_us_one(pid);
+        char path[96];
+        struct dirent *de;
+        DIR *d;
+
+        if (total < 0)
+                return total;
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        if (!(d = opendir(path)))
+                return total;
+        while ((de = readdir(d))) {
+                char cpath[300];
+                FILE *fp;
+                long kid;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children",
+                         (int)pid, de->d_name);
+                if (!(fp = fopen(cpath, "r")))
+                        continue;
+                while (fscanf(fp, "%ld", &kid) == 1) {
+                        int64_t c = proc_cpu_us_one((pid_t)kid);
+
+                        if (c > 0)
+                                total += c;
+                }
+                fclose(fp);
+        }
+        closedir(d);
+        return total;
 }
 
 /* VmRSS of @p pid in KiB. */

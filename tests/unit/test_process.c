@@ -3,7 +3,10 @@
  * process.c) against real child processes: the executable allowlist, argv
  * substitution without a shell, the environment allowlist, outcomes, the
  * TERM -> grace -> KILL sequence, process-group cleanup, the bounded output
- * tail, rlimits, exec failures and PR_SET_PDEATHSIG. The jobs are the small
+ * tail, rlimits, exec failures and PR_SET_PDEATHSIG. Attempts started by
+ * the test process go through the spawner (the default), those started by
+ * a fork of it (standing in for a worker that dies) without it;
+ * test_spawn covers the spawner itself. The jobs are the small
  * /bin/sh scripts of tests/unit/data/; tests run from the repository root.
  * Nothing sleeps for a fixed time: every wait is a condition with a deadline.
  */
@@ -560,11 +563,16 @@ START_TEST(test_fds_and_stdin) {
         json_t *spec;
         int fd;
 
-        /* A descriptor of the worker without FD_CLOEXEC must not leak. */
+        /* A descriptor of the worker without FD_CLOEXEC must not leak,
+         * through the spawner (its default, 0) or without it (1); the
+         * backend made after it, so that the spawner had it too. */
         fd = open("/dev/null", O_RDONLY);
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(dup2(fd, 77), 77);
         close(fd);
+        if (_i == 1)
+                conf_set("process.spawner", "false");
+        backend_renew();
         tmp_path(out, sizeof(out), "fds.txt");
         spec = script_spec("fds.sh", out, NULL);
         run_to_end(spec, NULL, &res);
@@ -1007,27 +1015,6 @@ static const char *const tree_names[] = { "wrapper", "mid", "grandchild",
                                           "setsid", "child", NULL };
 #define TREE_CNT 5
 
-/* Is @p pid gone? A zombie counts as gone: an init that does not reap
- * (a container's) keeps killed orphans as zombies. */
-static int pid_dead(pid_t pid) {
-        char path[64], buf[512], *p;
-        FILE *f;
-        int st;
-
-        (void)waitpid(pid, &st, WNOHANG);
-        if (kill(pid, 0) == -1 && errno == ESRCH)
-                return 1;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (!(f = fopen(path, "r")))
-                return 1;
-        buf[0] = '\0';
-        if (!fgets(buf, sizeof(buf), f))
-                buf[0] = '\0';
-        fclose(f);
-        p = strrchr(buf, ')');
-        return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
 /* Wait for every pidfile of tree.sh in tmp_dir. */
 static void read_tree(pid_t *pids) {
         char path[PATH_MAX + 32];
@@ -1057,7 +1044,7 @@ static void assert_tree_gone(const pid_t *pids, int64_t ms) {
                 alive[0] = '\0';
                 left = 0;
                 for (i = 0; tree_names[i]; i++)
-                        if (!pid_dead(pids[i])) {
+                        if (!test_pid_dead(pids[i])) {
                                 left++;
                                 snprintf(alive + strlen(alive),
                                          sizeof(alive) - strlen(alive),
@@ -1070,7 +1057,7 @@ static void assert_tree_gone(const pid_t *pids, int64_t ms) {
         }
         if (left)
                 for (i = 0; tree_names[i]; i++)
-                        if (!pid_dead(pids[i]))
+                        if (!test_pid_dead(pids[i]))
                                 (void)kill(pids[i], SIGKILL);
         ck_assert_msg(!left, "survived the attempt:%s", alive);
 }
@@ -1639,7 +1626,7 @@ static Suite *process_suite(void) {
         tcase_add_test(tc, test_params_verbatim);
         tcase_add_test(tc, test_params_missing);
         tcase_add_test(tc, test_env_allowlist);
-        tcase_add_test(tc, test_fds_and_stdin);
+        tcase_add_loop_test(tc, test_fds_and_stdin, 0, 2);
         tcase_add_test(tc, test_exit_codes);
         tcase_add_test(tc, test_signal_death);
         tcase_add_test(tc, test_cwd);

@@ -6,12 +6,22 @@
  * descriptor of the worker beyond its stdio, control pipe and lease
  * socket, and is much smaller than the worker; and the isolation it sets
  * up still holds (its own process group, the job below it, a stop ends
- * both). test_process covers the rest of the backend.
+ * both). By default the supervisors are forked by the spawner
+ * (worker/backends/spawner.h), started once with the backend: it holds
+ * nothing of the worker, dies with it, and when it dies attempts end,
+ * are reported and new ones start with posix_spawn(). test_process
+ * covers the rest of the backend (its tests' attempts go through the
+ * spawner, those started by a fork of the test process without it).
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +34,7 @@ static floq_conf_t *conf;
 static floq_backend_t *be;
 static const floq_backend_ops_t *ops = &floq_backend_process;
 
-static void setup(void) {
+static void setup_with(const char *spawner) {
         char errstr[256];
 
         conf = floq_conf_new();
@@ -33,8 +43,14 @@ static void setup(void) {
                                 errstr, sizeof(errstr)) == FLOQ_OK);
         ck_assert(floq_conf_set(conf, "process.kill.grace.ms", "300", errstr,
                                 sizeof(errstr)) == FLOQ_OK);
+        ck_assert(floq_conf_set(conf, "process.spawner", spawner, errstr,
+                                sizeof(errstr)) == FLOQ_OK);
         be = ops->new_(conf, errstr, sizeof(errstr));
         ck_assert_msg(be != NULL, "new: %s", errstr);
+}
+
+static void setup(void) {
+        setup_with("true");
 }
 
 static void teardown(void) {
@@ -128,16 +144,32 @@ static void stop_and_wait(floq_attempt_t *att) {
 }
 
 START_TEST(test_supervisor_is_not_a_fork) {
-        floq_attempt_t *att = start_sleep();
-        pid_t job = (pid_t)atoi(ops->ref(be, att));
-        pid_t sup = (pid_t)stat_field(job, 4);
+        floq_attempt_t *att;
+        pid_t job, sup, parent;
         char path[64], exe[PATH_MAX], self[PATH_MAX];
         ssize_t n;
 
+        if (_i == 1) { /* process.spawner false */
+                teardown();
+                setup_with("false");
+        }
+        att = start_sleep();
+        job = (pid_t)atoi(ops->ref(be, att));
+        sup = (pid_t)stat_field(job, 4);
         ck_assert_int_gt(job, 1);
-        /* The supervisor is our child, in a process group of its own, and
-         * the job's parent. */
-        ck_assert_int_eq(stat_field(sup, 4), getpid());
+        /* The supervisor is in a process group of its own and the job's
+         * parent; its parent is the spawner, our child in a group of its
+         * own, or without it ourselves. */
+        parent = (pid_t)stat_field(sup, 4);
+        if (_i == 0) {
+                ck_assert_int_ne(parent, getpid());
+                ck_assert_int_eq(stat_field(parent, 4), getpid());
+                ck_assert_int_eq(stat_field(parent, 5), parent);
+                ck_assert_msg(proc_file_has(parent, "comm", "floq-spawner"),
+                              "the supervisor's parent is no spawner");
+        } else {
+                ck_assert_int_eq(parent, getpid());
+        }
         ck_assert_int_eq(stat_field(sup, 5), sup);
         snprintf(path, sizeof(path), "/proc/%d/exe", (int)sup);
         n = readlink(path, exe, sizeof(exe) - 1);
@@ -162,6 +194,223 @@ START_TEST(test_supervisor_is_not_a_fork) {
         ck_assert_msg(proc_file_has(job, "environ", "FLOQ_RUN_ID=") == 1,
                       "the job lacks FLOQ_RUN_ID");
         stop_and_wait(att);
+}
+END_TEST
+
+static void on_usr2(int sig) {
+        (void)sig;
+}
+
+/*
+ * The job starts with no signal ignored, caught or blocked, whatever the
+ * worker has (SIGPIPE ignored, a handler): through the spawner and
+ * without it (the supervisors skip resetting the dispositions, which
+ * their own start already did).
+ */
+START_TEST(test_job_signals_default) {
+        json_t *spec;
+        floq_run_req_t req = { .run_id = "4b0c6a7e-3f5e-4f5e-9a53-0d3a4c1b2e11",
+                               .deployment = "dep",
+                               .attempt = 1 };
+        int64_t end = floq_mono_ms() + 10000;
+        floq_attempt_t *att = NULL;
+        floq_run_result_t res;
+        unsigned long long ign;
+        char errstr[512];
+        const char *p;
+
+        ck_assert(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+        ck_assert(signal(SIGUSR2, on_usr2) != SIG_ERR);
+        teardown();
+        setup_with(_i == 0 ? "true" : "false");
+        spec = json_pack("{s:s, s:[s]}", "executable", "/usr/bin/cat",
+                         "args", "/proc/self/status");
+        req.spec = spec;
+        ck_assert_msg(ops->deploy(be, "dep", spec, errstr, sizeof(errstr)) ==
+                              FLOQ_OK,
+                      "deploy: %s", errstr);
+        ck_assert_msg(ops->start(be, &req, &att, errstr, sizeof(errstr)) ==
+                              FLOQ_OK,
+                      "start: %s", errstr);
+        memset(&res, 0, sizeof(res));
+        while (ops->wait(be, att, 100, &res) == FLOQ_ERR_TIMED_OUT)
+                ck_assert_msg(floq_mono_ms() < end, "attempt did not end");
+        ck_assert_int_eq(res.outcome, FLOQ_OUTCOME_SUCCEEDED);
+        ck_assert(res.output_tail != NULL);
+        /* Signals 32 and 33 are glibc's own (below SIGRTMIN): its
+         * posix_spawn() leaves them ignored, and no program may use
+         * them. */
+        p = strstr(res.output_tail, "SigIgn:\t");
+        ck_assert(p != NULL);
+        ign = strtoull(p + 8, NULL, 16) & ~0x180000000ULL;
+        ck_assert_msg(ign == 0, "%s", res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "SigCgt:\t0000000000000000"),
+                      "%s", res.output_tail);
+        ck_assert_msg(strstr(res.output_tail, "SigBlk:\t0000000000000000"),
+                      "%s", res.output_tail);
+        floq_run_result_release(&res);
+        ops->attempt_destroy(be, att);
+        json_decref(spec);
+}
+END_TEST
+
+static void nap_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+static void wait_dead(pid_t pid, int64_t ms, const char *what) {
+        int64_t end = floq_mono_ms() + ms;
+
+        while (!test_pid_dead(pid)) {
+                if (floq_mono_ms() >= end) {
+                        (void)kill(pid, SIGKILL);
+                        ck_abort_msg("%s (pid %d) still alive", what,
+                                     (int)pid);
+                }
+                nap_ms(5);
+        }
+}
+
+/* The spawner of this process: the parent of a live attempt's
+ * supervisor. */
+static pid_t spawner_of(floq_attempt_t *att) {
+        pid_t job = (pid_t)atoi(ops->ref(be, att));
+        pid_t sp = (pid_t)stat_field((pid_t)stat_field(job, 4), 4);
+
+        ck_assert_msg(sp != getpid() && proc_file_has(sp, "comm",
+                                                       "floq-spawner"),
+                      "attempt not started by the spawner");
+        return sp;
+}
+
+/*
+ * The spawner holds nothing of the worker: /dev/null as stdio, its
+ * socket, its signalfd and the control pipe of each live attempt; a
+ * descriptor the worker left without close-on-exec (fd 77) is closed
+ * (it was passed to the spawner before its close_range()).
+ */
+START_TEST(test_spawner_holds_nothing) {
+        floq_attempt_t *att;
+        char path[64];
+        struct dirent *de;
+        DIR *d;
+        int fd, pipes = 0;
+        pid_t sp;
+
+        fd = open("/dev/null", O_RDONLY);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(dup2(fd, 77), 77);
+        close(fd);
+        teardown();
+        setup();
+        att = start_sleep();
+        sp = spawner_of(att);
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)sp);
+        d = opendir(path);
+        ck_assert(d != NULL);
+        while ((de = readdir(d))) {
+                char link[PATH_MAX + 64], to[PATH_MAX];
+                ssize_t n;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                fd = atoi(de->d_name);
+                snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+                n = readlink(link, to, sizeof(to) - 1);
+                to[n > 0 ? n : 0] = '\0';
+                if (fd <= 2)
+                        ck_assert_msg(!strcmp(to, "/dev/null"),
+                                      "spawner fd %d: %s", fd, to);
+                else if (fd == 3)
+                        ck_assert_msg(!strncmp(to, "socket:", 7),
+                                      "spawner fd 3: %s", to);
+                else if (!strncmp(to, "pipe:", 5))
+                        pipes++;
+                else
+                        ck_assert_msg(!strcmp(to, "anon_inode:[signalfd]"),
+                                      "spawner holds fd %d: %s", fd, to);
+        }
+        closedir(d);
+        ck_assert_int_le(pipes, 1);
+        stop_and_wait(att);
+        close(77);
+}
+END_TEST
+
+/*
+ * kill -9 of the spawner while an attempt runs: that attempt ends (its
+ * supervisor dies with the spawner and takes the job with it) and is
+ * reported as failed, and the next attempt starts, with posix_spawn().
+ */
+START_TEST(test_spawner_killed) {
+        int64_t end = floq_mono_ms() + 10000;
+        floq_run_result_t res;
+        floq_attempt_t *att = start_sleep();
+        pid_t job = (pid_t)atoi(ops->ref(be, att)), sp = spawner_of(att);
+
+        ck_assert_int_eq(kill(sp, SIGKILL), 0);
+        memset(&res, 0, sizeof(res));
+        while (ops->wait(be, att, 100, &res) == FLOQ_ERR_TIMED_OUT)
+                ck_assert_msg(floq_mono_ms() < end, "attempt did not end");
+        ck_assert_int_eq(res.outcome, FLOQ_OUTCOME_FAILED);
+        ck_assert_msg(res.reason && strstr(res.reason, "parent died"),
+                      "reason: %s", res.reason ? res.reason : "(none)");
+        floq_run_result_release(&res);
+        ops->attempt_destroy(be, att);
+        wait_dead(job, 5000, "the job");
+        /* The next one starts all the same, its supervisor our child. */
+        att = start_sleep();
+        job = (pid_t)atoi(ops->ref(be, att));
+        ck_assert_int_eq(stat_field((pid_t)stat_field(job, 4), 4),
+                         getpid());
+        stop_and_wait(att);
+        wait_dead(job, 5000, "the second job");
+}
+END_TEST
+
+/*
+ * The worker (a process standing in for it, with a backend of its own)
+ * is SIGKILLed: its spawner dies with it, and so do the attempt's
+ * supervisor and job.
+ */
+START_TEST(test_spawner_dies_with_worker) {
+        pid_t mid, pids[3];
+        int st, out[2];
+
+        ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+        ck_assert_int_eq(pipe(out), 0);
+        mid = fork();
+        ck_assert_int_ge(mid, 0);
+        if (mid == 0) {
+                floq_attempt_t *att;
+                pid_t p[3];
+
+                close(out[0]);
+                teardown();
+                setup();
+                att = start_sleep();
+                p[2] = (pid_t)atoi(ops->ref(be, att));
+                p[1] = (pid_t)stat_field(p[2], 4);
+                p[0] = (pid_t)stat_field(p[1], 4);
+                if (write(out[1], p, sizeof(p)) != (ssize_t)sizeof(p))
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(out[1]);
+        ck_assert_int_eq(read(out[0], pids, sizeof(pids)),
+                         (ssize_t)sizeof(pids));
+        close(out[0]);
+        ck_assert_int_eq(stat_field(pids[0], 4), mid);
+        ck_assert_msg(proc_file_has(pids[0], "comm", "floq-spawner"),
+                      "no spawner");
+        ck_assert_int_eq(kill(mid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(mid, &st, 0), mid);
+        wait_dead(pids[0], 5000, "the spawner");
+        wait_dead(pids[1], 5000, "the supervisor");
+        wait_dead(pids[2], 5000, "the job");
 }
 END_TEST
 
@@ -220,7 +469,11 @@ int main(void) {
         floq_log_setup("test_spawn", FLOQ_LOG_ERR, 0, stderr);
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_supervisor_is_not_a_fork);
+        tcase_add_loop_test(tc, test_supervisor_is_not_a_fork, 0, 2);
+        tcase_add_test(tc, test_spawner_holds_nothing);
+        tcase_add_loop_test(tc, test_job_signals_default, 0, 2);
+        tcase_add_test(tc, test_spawner_killed);
+        tcase_add_test(tc, test_spawner_dies_with_worker);
         tcase_add_test(tc, test_supervisor_small_and_closed);
         suite_add_tcase(s, tc);
         return test_run_suite(s);

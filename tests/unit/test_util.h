@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 /**
  * 1 if @p want is contained in @p got: objects by the keys of @p want
@@ -137,6 +140,27 @@ static inline int test_file_count(FILE *f, const char *needle) {
         }
         free(text);
         return n;
+}
+
+/* Is @p pid gone? A zombie counts as gone (an init that does not reap,
+ * a container's, keeps killed orphans as zombies); reaps our own child. */
+static inline int test_pid_dead(pid_t pid) {
+        char path[64], buf[512], *p;
+        FILE *f;
+        int st;
+
+        (void)waitpid(pid, &st, WNOHANG);
+        if (kill(pid, 0) == -1 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (!(f = fopen(path, "r")))
+                return 1;
+        buf[0] = '\0';
+        if (!fgets(buf, sizeof(buf), f))
+                buf[0] = '\0';
+        fclose(f);
+        p = strrchr(buf, ')');
+        return p && (p[2] == 'Z' || p[2] == 'X');
 }
 
 /** A codec that reads and writes @p type in its first schema version

@@ -23,7 +23,20 @@
  * a sealed memfd by proc_new() and started with posix_spawn(), so a start
  * copies nothing of the worker (a fork() of the multi-threaded worker cost
  * ten times the process it started: docs/benchmarks.md); without a memfd
- * it runs in a fork() as before. Whatever the job starts stays
+ * it runs in a fork() as before. Normally the supervisors are not exec'd
+ * per attempt but forked by the spawner (spawner.h, spawner.c):
+ * floq-supervise --spawner, started once by proc_new() the same way
+ * (spawner_start()), single-threaded and small, gets each attempt's
+ * descriptors with SCM_RIGHTS and its argv, environment and numbers as
+ * bytes, forks, and the child runs floq_sup_main() with no exec (half the
+ * CPU of a /bin/true run was that exec). It hands back the supervisor's
+ * pidfd, through which alone the worker signals it and sees its end; the
+ * supervisor's status comes on the control pipe (its EXIT record, or the
+ * spawner's REAPED one). The spawner dies with proc_new()'s thread (the
+ * worker's main thread), each supervisor with the spawner. When the
+ * spawner cannot start or dies, attempts start with posix_spawn() again
+ * (spawner_request(): a start under way waits until nothing the dead
+ * spawner forked for it is left). Whatever the job starts stays
  * below it (setsid() and double forks included); on the worker's SIGTERM
  * it passes SIGTERM to every descendant, on SUP_SIG_KILL (after the grace
  * period, or its parent-death signal when the worker dies) or when the
@@ -42,14 +55,19 @@
  * group does not stop it. proc_new() refuses a lease that breaks
  * lease + kill grace + heartbeat interval + skew < heartbeat timeout.
  *
- * Threads: start() spawns from the calling thread, and PR_SET_PDEATHSIG fires
- * when that *thread* exits, not the process. The executor calls start(),
+ * Threads: proc_new() starts the spawner from the calling thread, which
+ * must live as long as the backend (the worker's main thread does); a
+ * supervisor without the spawner is started from the thread calling
+ * start(), and PR_SET_PDEATHSIG fires when that *thread* exits, not the
+ * process. The executor calls start(),
  * wait() and attempt_destroy() of an attempt from one thread that lives
  * until the supervisor is reaped, which is what makes this safe; any other
  * caller must do the same (start from a thread that outlives the attempt).
  * stop() and ref() may be called from any thread; an attempt's mutable state
- * is guarded by its own mutex, and the supervisor is signalled only while
- * it is known unreaped (so a recycled pid can never be signalled).
+ * is guarded by its own mutex, and the supervisor is signalled through its
+ * pidfd or, when it is our child, only while it is known unreaped (so a
+ * recycled pid can never be signalled). Requests to the spawner are one
+ * at a time (sp_lock).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -80,20 +98,12 @@
 
 #include "artifacts.h"
 #include "backend.h"
+#include "spawner.h"
 #include "supervise.h"
 #include "backend_int.h"
 #include "config_int.h"
 #include "prog_int.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 extern char **environ;
 
@@ -106,6 +116,12 @@ extern char **environ;
 /* How long wait() keeps draining output after the main child exited. */
 #define PROC_DRAIN_MS 100
 #define PROC_READ_CHUNK 65536
+/* Bound on the spawner's hello and on each exchange with it. */
+#define PROC_SPAWNER_TIMEOUT_MS 10000
+/* How long a failed start waits for what the spawner may have forked. */
+#define PROC_ORPHAN_WAIT_MS 30000
+/* How long reap() waits for the spawner's REAPED record. */
+#define PROC_REAPED_WAIT_MS 2000
 
 typedef struct proc_backend_s {
         floq_backend_t base; /* must be first */
@@ -134,6 +150,14 @@ typedef struct proc_backend_s {
          * sup_path with posix_spawn(); -1: fork() instead */
         int sup_fd;
         char sup_path[40];
+        /* The spawner (spawner.h): the supervisors are its children */
+        pthread_mutex_t sp_lock; /* guards sp_sock and sp_pid, one
+                                  * request at a time */
+        int sp_sock;             /* its socket; -1: none (or dead) */
+        pid_t sp_pid;            /* our child */
+        pid_t sp_owner;          /* the process that started it */
+        int devnull;             /* /dev/null, the jobs' stdin */
+        int max_fd;              /* RLIMIT_NOFILE at proc_new() */
 } proc_backend_t;
 
 
@@ -144,6 +168,10 @@ struct floq_attempt_s {
         pid_t job_pid;        /* the job's main process (its child) */
         char ref[24];
         int pidfd;            /* of the supervisor; -1 without pidfd_open */
+        int spawned;          /* forked by the spawner: not our child, so
+                               * signalled through pidfd, its end seen on
+                               * pidfd and its status read from ctlfd */
+        int orphan;           /* it reported its parent's death */
         int ctlfd;            /* control pipe from the supervisor */
         int outfd;            /* read end of stdout+stderr, -1 at EOF */
         int wakefd;           /* eventfd: stop() wakes wait() */
@@ -729,6 +757,20 @@ static void proc_destroy(floq_backend_t *be) {
         }
         pthread_cond_destroy(&pb->lease_cond);
         pthread_mutex_destroy(&pb->lease_lock);
+        if (pb->sp_sock >= 0 && pb->sp_owner == getpid()) {
+                /* Its supervisors (none should be left) die with it.
+                 * SIGKILL, not only the end of its socket: a fork of
+                 * the worker may hold a copy of that. */
+                close(pb->sp_sock);
+                (void)kill(pb->sp_pid, SIGKILL);
+                while (waitpid(pb->sp_pid, NULL, 0) == -1 && errno == EINTR)
+                        ;
+        } else if (pb->sp_sock >= 0) {
+                close(pb->sp_sock); /* a fork's copy: not ours to end */
+        }
+        pthread_mutex_destroy(&pb->sp_lock);
+        if (pb->devnull >= 0)
+                close(pb->devnull);
         if (pb->sup_fd >= 0)
                 close(pb->sup_fd);
         free(pb->allowed_dirs);
@@ -1096,14 +1138,45 @@ static void sup_load(proc_backend_t *pb) {
         pb->sup_path[0] = '\0';
 }
 
+/*
+ * posix_spawn() floq-supervise with argv @p av and the descriptors of
+ * @p fa: an empty environment, every signal blocked (it takes them from
+ * a signalfd) and at its default, a process group of its own.
+ * @return its pid, -1 with *errp.
+ */
+static pid_t sup_exec(const proc_backend_t *pb,
+                      const posix_spawn_file_actions_t *fa, char **av,
+                      int *errp) {
+        char *noenv[1] = { NULL };
+        posix_spawnattr_t at;
+        sigset_t all, dfl;
+        pid_t pid = -1;
+        int rc;
+
+        sigfillset(&all);
+        sigfillset(&dfl);
+        sigdelset(&dfl, SIGKILL);
+        sigdelset(&dfl, SIGSTOP);
+        posix_spawnattr_init(&at);
+        if ((rc = posix_spawnattr_setflags(
+                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                  POSIX_SPAWN_SETPGROUP)) ||
+            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
+            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
+            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
+            (rc = posix_spawn(&pid, pb->sup_path, fa, &at, av, noenv)))
+                pid = -1;
+        posix_spawnattr_destroy(&at);
+        *errp = rc;
+        return pid;
+}
+
 /* Start floq-supervise for @p sp (supervise_main.c: its arguments and
  * descriptors). @return its pid, -1 with *errp. */
 static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
                        int *errp) {
         posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        char nums[256], *av[5], *noenv[1] = { NULL };
-        sigset_t all, dfl;
+        char nums[256], *av[5];
         pid_t pid = -1;
         int rc, bfd;
 
@@ -1127,12 +1200,7 @@ static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
         av[2] = (char *)sp->path;
         av[3] = (char *)sp->cwd;
         av[4] = NULL;
-        sigfillset(&all);
-        sigfillset(&dfl);
-        sigdelset(&dfl, SIGKILL);
-        sigdelset(&dfl, SIGSTOP);
         posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
         /* The descriptors in the order of their targets: every source is
          * above 2, the lease's above SUP_LEASE_FD (proc_start()) and the
          * block's above SUP_BLOCK_FD, so none is overwritten before it is
@@ -1145,23 +1213,288 @@ static pid_t sup_spawn(const proc_backend_t *pb, const spawn_t *sp,
             (rc = posix_spawn_file_actions_adddup2(&fa, sp->leaser,
                                                    SUP_LEASE_FD)) ||
             (rc = posix_spawn_file_actions_adddup2(&fa, bfd,
-                                                   SUP_BLOCK_FD)) ||
-            /* every signal blocked (floq_sup_main() takes them from a
-             * signalfd) and at its default */
-            (rc = posix_spawnattr_setflags(
-                     &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                  POSIX_SPAWN_SETPGROUP)) ||
-            (rc = posix_spawnattr_setsigmask(&at, &all)) ||
-            (rc = posix_spawnattr_setsigdefault(&at, &dfl)) ||
-            (rc = posix_spawnattr_setpgroup(&at, 0)) ||
-            /* no environment: the job's comes on SUP_BLOCK_FD */
-            (rc = posix_spawn(&pid, pb->sup_path, &fa, &at, av, noenv)))
+                                                   SUP_BLOCK_FD)))
                 pid = -1;
+        else
+                /* no environment: the job's comes on SUP_BLOCK_FD */
+                pid = sup_exec(pb, &fa, av, &rc);
         *errp = rc;
-        posix_spawnattr_destroy(&at);
         posix_spawn_file_actions_destroy(&fa);
         close(bfd);
         return pid;
+}
+
+/* ------------------------------------------------------------ spawner */
+
+/*
+ * Start the spawner (spawner.h): floq-supervise --spawner, exec'd once
+ * from the sealed memfd with the same isolation as a supervisor's start
+ * (no environment, every signal blocked and at its default, a process
+ * group of its own, /dev/null as stdio) and nothing of the worker but its
+ * socket. Its parent-death signal fires when the *thread* that started it
+ * exits: proc_new() runs in the worker's main thread (floq_worker_new()),
+ * which lives as long as the worker. Without it (no memfd, no pidfds,
+ * process.spawner false, or it did not say hello) attempts start as
+ * before, one posix_spawn() each.
+ */
+static void spawner_start(proc_backend_t *pb, const floq_conf_t *conf) {
+        posix_spawn_file_actions_t fa;
+        char wpid[24], *av[4], c = 0;
+        struct timeval tv = { PROC_SPAWNER_TIMEOUT_MS / 1000, 0 };
+        int sv[2] = { -1, -1 }, probe, rc;
+        struct pollfd pfd;
+        pid_t pid = -1;
+
+        if (pb->sup_fd < 0 || pb->devnull < 0 ||
+            !floq_conf_bool(conf, "process.spawner"))
+                return;
+        /* The worker signals the supervisors through pidfds only. */
+        if ((probe = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0 ||
+            syscall(SYS_pidfd_send_signal, probe, 0, NULL, 0) == -1) {
+                floq_notice("process", "no pidfds: %s: attempts start "
+                                       "without the spawner",
+                            strerror(errno));
+                if (probe >= 0)
+                        close(probe);
+                return;
+        }
+        close(probe);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+                goto fail;
+        sv[0] = fd_above_stdio(sv[0]);
+        /* Above SPAWNER_FD, its target, so the dup2() clears its
+         * close-on-exec. */
+        if (sv[1] >= 0 && sv[1] <= SPAWNER_FD) {
+                int nfd = fcntl(sv[1], F_DUPFD_CLOEXEC, SPAWNER_FD + 1);
+
+                close(sv[1]);
+                sv[1] = nfd;
+        }
+        if (sv[0] < 0 || sv[1] < 0 ||
+            setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+            setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+                goto fail;
+        snprintf(wpid, sizeof(wpid), "%ld", (long)getpid());
+        av[0] = "floq-supervise";
+        av[1] = "--spawner";
+        av[2] = wpid;
+        av[3] = NULL;
+        posix_spawn_file_actions_init(&fa);
+        if ((rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 0)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 1)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, pb->devnull, 2)) ||
+            (rc = posix_spawn_file_actions_adddup2(&fa, sv[1],
+                                                   SPAWNER_FD)))
+                pid = -1;
+        else
+                pid = sup_exec(pb, &fa, av, &rc);
+        posix_spawn_file_actions_destroy(&fa);
+        close(sv[1]);
+        sv[1] = -1;
+        if (pid == -1) {
+                errno = rc;
+                goto fail;
+        }
+        pfd.fd = sv[0];
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, PROC_SPAWNER_TIMEOUT_MS) != 1 ||
+            read(sv[0], &c, 1) != 1 || c != SPAWNER_HELLO) {
+                (void)kill(pid, SIGKILL); /* our unreaped child */
+                while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+                        ;
+                errno = EPROTO;
+                goto fail;
+        }
+        pb->sp_sock = sv[0];
+        pb->sp_pid = pid;
+        pb->sp_owner = getpid();
+        return;
+fail:
+        floq_warn("process", "cannot start the spawner: %s: attempts "
+                             "start with posix_spawn()",
+                  strerror(errno));
+        if (sv[0] >= 0)
+                close(sv[0]);
+        if (sv[1] >= 0)
+                close(sv[1]);
+}
+
+/* The spawner failed (@p why): end it for good; caller holds sp_lock.
+ * Its supervisors die with it (their parent-death signal). */
+static void spawner_drop(proc_backend_t *pb, const char *why) {
+        if (pb->sp_sock < 0)
+                return;
+        floq_warn("process", "the spawner (pid %d) %s: attempts start "
+                             "with posix_spawn() from now on",
+                  (int)pb->sp_pid, why);
+        close(pb->sp_sock);
+        pb->sp_sock = -1;
+        (void)kill(pb->sp_pid, SIGKILL); /* our child, unreaped */
+        while (waitpid(pb->sp_pid, NULL, 0) == -1 && errno == EINTR)
+                ;
+}
+
+/*
+ * Ask the spawner for a supervisor of @p sp. @return 0 with *pidp and
+ * *pidfdp; -1 with *errp when the spawner could not fork; 1 when there is
+ * no spawner (any more): nothing was sent, start the attempt without it;
+ * 2 when it failed during this request (it is ended now). After -1 or 2
+ * the caller waits for the end of the control pipe: a supervisor forked
+ * before the spawner died may still be ending.
+ */
+static int spawner_request(proc_backend_t *pb, const spawn_t *sp,
+                           pid_t *pidp, int *pidfdp, int *errp) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+        } u;
+        int fds[4] = { sp->devnull, sp->outw, sp->ctlw, sp->leaser };
+        spawner_req_t req;
+        spawner_rep_t rep;
+        struct cmsghdr *c;
+        struct msghdr mh;
+        struct iovec iov;
+        char *buf = NULL;
+        size_t len = 0, off;
+        int rc = 1, pidfd = -1;
+        ssize_t r;
+
+        *errp = 0;
+        if (floq_sup_block_build(sp, sizeof(req), &buf, &len) ||
+            len - sizeof(req) > SPAWNER_REQ_MAX) {
+                free(buf);
+                *errp = ENOMEM;
+                return -1;
+        }
+        memset(&req, 0, sizeof(req));
+        req.magic = SPAWNER_MAGIC;
+        req.len = (uint32_t)(len - sizeof(req));
+        req.lease_ms = sp->lease_ms;
+        req.lease_grace_ms = sp->lease_grace_ms;
+        req.rl_cpu = sp->rl_cpu;
+        req.rl_as = sp->rl_as;
+        req.rl_nofile = sp->rl_nofile;
+        req.rl_nproc = sp->rl_nproc;
+        req.max_fd = sp->max_fd;
+        req.run_as = sp->run_as;
+        req.uid = (uint32_t)sp->uid;
+        req.gid = (uint32_t)sp->gid;
+        memcpy(buf, &req, sizeof(req));
+
+        pthread_mutex_lock(&pb->sp_lock);
+        if (pb->sp_sock < 0)
+                goto out;
+        memset(&u, 0, sizeof(u));
+        memset(&mh, 0, sizeof(mh));
+        iov.iov_base = buf;
+        iov.iov_len = len;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(fds));
+        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+        do
+                r = sendmsg(pb->sp_sock, &mh, MSG_NOSIGNAL);
+        while (r == -1 && errno == EINTR);
+        for (off = r > 0 ? (size_t)r : 0; r > 0 && off < len;
+             off += (size_t)(r > 0 ? r : 0)) {
+                r = send(pb->sp_sock, buf + off, len - off, MSG_NOSIGNAL);
+                if (r == -1 && errno == EINTR)
+                        r = 0;
+        }
+        if (r <= 0) {
+                spawner_drop(pb, r == 0 ? "closed its socket"
+                                        : "cannot be reached");
+                rc = 2;
+                goto out;
+        }
+        memset(&mh, 0, sizeof(mh));
+        memset(&u, 0, sizeof(u));
+        iov.iov_base = &rep;
+        iov.iov_len = sizeof(rep);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        do
+                r = recvmsg(pb->sp_sock, &mh, MSG_CMSG_CLOEXEC);
+        while (r == -1 && errno == EINTR);
+        for (c = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c;
+             c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET &&
+                    c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                        size_t i, n = (c->cmsg_len - CMSG_LEN(0)) /
+                                      sizeof(int);
+
+                        for (i = 0; i < n; i++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+                                       sizeof(int));
+                                if (pidfd < 0)
+                                        pidfd = fd;
+                                else
+                                        close(fd);
+                        }
+                }
+        if (r != (ssize_t)sizeof(rep) ||
+            (rep.err == 0 && (pidfd < 0 || rep.pid <= 0))) {
+                spawner_drop(pb, r == 0 ? "died"
+                                 : r < 0 ? "did not answer"
+                                         : "answered out of protocol");
+                rc = 2;
+                goto out;
+        }
+        if (rep.err) {
+                *errp = rep.err;
+                rc = -1;
+                goto out;
+        }
+        *pidp = (pid_t)rep.pid;
+        *pidfdp = fd_above_stdio(pidfd);
+        pidfd = -1;
+        rc = 0;
+out:
+        pthread_mutex_unlock(&pb->sp_lock);
+        if (pidfd >= 0)
+                close(pidfd);
+        free(buf);
+        return rc;
+}
+
+/* Read @p fd (the control pipe's end) until its end, which comes once
+ * nothing holds its write end: no supervisor of it is left. @return 0,
+ * -1 after @p ms. */
+static int ctl_wait_eof(int fd, int64_t ms) {
+        int64_t end = floq_mono_ms() + ms;
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        char buf[256];
+
+        for (;;) {
+                int64_t left = end - floq_mono_ms();
+                ssize_t r;
+
+                if (left <= 0)
+                        return -1;
+                if (poll(&pfd, 1, (int)left) <= 0)
+                        continue;
+                r = read(fd, buf, sizeof(buf));
+                if (r == 0 || (r == -1 && errno != EINTR && errno != EAGAIN))
+                        return 0;
+        }
+}
+
+/* Wait until the spawner's supervisor of pidfd @p pidfd has exited. */
+static void pidfd_wait_exit(int pidfd) {
+        struct pollfd pfd = { pidfd, POLLIN, 0 };
+
+        while (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+                ;
 }
 
 static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
@@ -1175,7 +1508,10 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
         }
         pb->base.ops = &floq_backend_process;
         pb->sup_fd = -1;
+        pb->sp_sock = -1;
+        pb->devnull = -1;
         pthread_mutex_init(&pb->lease_lock, NULL);
+        pthread_mutex_init(&pb->sp_lock, NULL);
         {
                 pthread_condattr_t ca;
 
@@ -1214,7 +1550,18 @@ static floq_backend_t *proc_new(const floq_conf_t *conf, char *errstr,
                 proc_destroy(&pb->base);
                 return NULL;
         }
+        {
+                struct rlimit nof;
+
+                pb->max_fd = 65536;
+                if (getrlimit(RLIMIT_NOFILE, &nof) == 0 &&
+                    nof.rlim_cur < 65536)
+                        pb->max_fd = (int)nof.rlim_cur;
+        }
+        /* Every attempt's stdin: opened once. */
+        pb->devnull = fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
         sup_load(pb);
+        spawner_start(pb, conf);
         /* A bad artifact setting only disables deployments with one. */
         if (floq_artifact_conf_init(&pb->art, conf, pb->art_err,
                                     sizeof(pb->art_err)) == FLOQ_OK)
@@ -1551,7 +1898,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                              size_t errstr_size) {
         proc_backend_t *pb = (proc_backend_t *)be;
         int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, devnull = -1;
-        int lsp[2] = { -1, -1 };
+        int lsp[2] = { -1, -1 }, sprc;
         char real[PATH_MAX], exe[PATH_MAX], **argv = NULL, **envp = NULL;
         char apath[PATH_MAX];
         const json_t *art = json_object_get(req->spec, "artifact");
@@ -1559,7 +1906,6 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         int hold = -1;
         floq_attempt_t *att = NULL;
         sigset_t all, old;
-        struct rlimit nof;
         sup_msg_t ce;
         floq_err_t err;
         spawn_t sp;
@@ -1628,9 +1974,16 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         att->ring_cap = pb->output_max;
         att->grace_ms = grace;
 
+        if ((att->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                  "cannot start '%s': %s", real,
+                                  strerror(errno));
+                goto out;
+        }
+fresh:
         if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
-            (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
-            (att->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
+            (pb->devnull < 0 &&
+             (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) ||
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lsp) == -1) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
                                   "cannot start '%s': %s", real,
@@ -1641,7 +1994,8 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         outp[1] = fd_above_stdio(outp[1]);
         errp[0] = fd_above_stdio(errp[0]);
         errp[1] = fd_above_stdio(errp[1]);
-        devnull = fd_above_stdio(devnull);
+        if (pb->devnull < 0)
+                devnull = fd_above_stdio(devnull);
         lsp[0] = fd_above_stdio(lsp[0]);
         /* The supervisor's end above SUP_LEASE_FD: its dup2()s onto
          * 0..SUP_LEASE_FD must not overwrite it. */
@@ -1652,7 +2006,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                 lsp[1] = nfd;
         }
         if (outp[0] < 0 || outp[1] < 0 || errp[0] < 0 || errp[1] < 0 ||
-            devnull < 0 || lsp[0] < 0 || lsp[1] < 0) {
+            (pb->devnull < 0 && devnull < 0) || lsp[0] < 0 || lsp[1] < 0) {
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
                                   "cannot start '%s': %s", real,
                                   strerror(errno));
@@ -1666,7 +2020,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         sp.cwd = json_string_value(json_object_get(req->spec, "cwd"));
         if (!sp.cwd)
                 sp.cwd = "/";
-        sp.devnull = devnull;
+        sp.devnull = pb->devnull >= 0 ? pb->devnull : devnull;
         sp.outw = outp[1];
         sp.ctlw = errp[1];
         sp.leaser = lsp[1];
@@ -1677,9 +2031,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         if (sp.lease_grace_ms < 0)
                 sp.lease_grace_ms = 0;
         sp.parent = getpid();
-        sp.max_fd = 65536;
-        if (getrlimit(RLIMIT_NOFILE, &nof) == 0 && nof.rlim_cur < 65536)
-                sp.max_fd = (int)nof.rlim_cur;
+        sp.max_fd = pb->max_fd;
         sp.rl_cpu = pb->rl_cpu;
         sp.rl_as = pb->rl_as;
         sp.rl_nofile = pb->rl_nofile;
@@ -1688,6 +2040,58 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         sp.uid = pb->uid;
         sp.gid = pb->gid;
 
+        /* Through the spawner: only for the process that started it (a
+         * fork of the worker is not its parent, so the supervisors would
+         * not die with it). */
+        sprc = pb->sp_owner == getpid()
+                       ? spawner_request(pb, &sp, &pid, &att->pidfd, &ce.err)
+                       : 1;
+        if (sprc == 0) {
+                att->spawned = 1;
+                goto started;
+        }
+        if (sprc == -1) {
+                /* The fork failed: wait until nothing holds the control
+                 * pipe, no supervisor of this start is left. */
+                close(outp[1]);
+                outp[1] = -1;
+                close(errp[1]);
+                errp[1] = -1;
+                close(lsp[1]);
+                lsp[1] = -1;
+                (void)ctl_wait_eof(errp[0], PROC_ORPHAN_WAIT_MS);
+                err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
+                                  "cannot start '%s': spawner: fork: %s",
+                                  real, strerror(ce.err));
+                goto out;
+        }
+        if (sprc == 2) {
+                /* No spawner any more (it died: spawner_drop() said so).
+                 * What it may have forked for this start ends with it;
+                 * once nothing holds the control pipe this attempt
+                 * starts afresh without it, so two never overlap. */
+                close(outp[1]);
+                outp[1] = -1;
+                close(errp[1]);
+                errp[1] = -1;
+                close(lsp[1]);
+                lsp[1] = -1;
+                if (ctl_wait_eof(errp[0], PROC_ORPHAN_WAIT_MS)) {
+                        err = floq_seterr(errstr, errstr_size,
+                                          FLOQ_ERR_BACKEND,
+                                          "cannot start '%s': a supervisor "
+                                          "of the dead spawner did not end",
+                                          real);
+                        goto out;
+                }
+                close(outp[0]);
+                outp[0] = -1;
+                close(errp[0]);
+                errp[0] = -1;
+                close(lsp[0]);
+                lsp[0] = -1;
+                goto fresh; /* and on without it: spawner_request() is 1 */
+        }
         if (pb->sup_fd >= 0) {
                 pid = sup_spawn(pb, &sp, &ce.err);
         } else {
@@ -1708,6 +2112,7 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         }
         /* Also from this side, so kill(-pid) works before the child ran. */
         (void)setpgid(pid, pid);
+started:
         close(outp[1]);
         outp[1] = -1;
         close(errp[1]);
@@ -1723,8 +2128,14 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
                 int st = 0;
 
                 /* It reaps the job and exits by itself. */
-                while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-                        ;
+                if (!att->spawned)
+                        while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+                                ;
+                else if (r == (ssize_t)sizeof(ce) &&
+                         ce.kind == SUP_MSG_REAPED)
+                        st = ce.value; /* it ended without a record */
+                else
+                        pidfd_wait_exit(att->pidfd);
                 if (r == (ssize_t)sizeof(ce) && ce.kind == SUP_MSG_FAILED) {
                         err = child_err_msg(
                                 &ce,
@@ -1747,17 +2158,19 @@ static floq_err_t proc_start(floq_backend_t *be, const floq_run_req_t *req,
         att->pid = pid;
         att->job_pid = (pid_t)ce.value;
         snprintf(att->ref, sizeof(att->ref), "%d", (int)att->job_pid);
-        att->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (att->pidfd >= 0)
-                att->pidfd = fd_above_stdio(att->pidfd);
+        if (!att->spawned) {
+                att->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+                if (att->pidfd >= 0)
+                        att->pidfd = fd_above_stdio(att->pidfd);
+        }
         att->ctlfd = errp[0];
         errp[0] = -1;
         att->leasefd = lsp[0];
         lsp[0] = -1;
         att->outfd = outp[0];
         outp[0] = -1;
-        (void)fcntl(att->outfd, F_SETFL,
-                    fcntl(att->outfd, F_GETFL) | O_NONBLOCK);
+        /* A pipe's read end has no other status flag to keep. */
+        (void)fcntl(att->outfd, F_SETFL, O_NONBLOCK);
         if (timeout > 0)
                 att->run_deadline = floq_mono_ms() + timeout;
         if (lease_add(pb, att)) {
@@ -1804,9 +2217,15 @@ out:
  * session); caller holds att->lock.
  */
 static void signal_job(floq_attempt_t *att, int sig) {
+        int s = sig == SIGKILL ? SUP_SIG_KILL : SUP_SIG_TERM;
+
         if (att->reaped)
                 return; /* the pid may belong to someone else now */
-        (void)kill(att->pid, sig == SIGKILL ? SUP_SIG_KILL : SUP_SIG_TERM);
+        /* Not our child: only its pidfd is sure to be of it. */
+        if (att->spawned)
+                (void)syscall(SYS_pidfd_send_signal, att->pidfd, s, NULL, 0);
+        else
+                (void)kill(att->pid, s);
 }
 
 static floq_err_t proc_stop(floq_backend_t *be, floq_attempt_t *att,
@@ -2021,7 +2440,10 @@ static floq_err_t fill_result(floq_attempt_t *att, floq_run_result_t *res) {
                 reason[0] = '\0';
         } else {
                 res->outcome = FLOQ_OUTCOME_FAILED;
-                snprintf(reason, sizeof(reason), "%s", desc);
+                snprintf(reason, sizeof(reason), "%s%s", desc,
+                         att->orphan ? " (its supervisor's parent died: "
+                                       "the spawner or the worker)"
+                                     : "");
         }
         if ((reason[0] && !(res->reason = strdup(reason))) ||
             !(res->backend_ref = strdup(att->ref))) {
@@ -2037,11 +2459,67 @@ static floq_err_t fill_result(floq_attempt_t *att, floq_run_result_t *res) {
 static int child_exited(floq_attempt_t *att) {
         siginfo_t si;
 
+        if (att->spawned) {
+                struct pollfd pfd = { att->pidfd, POLLIN, 0 };
+
+                return poll(&pfd, 1, 0) == 1;
+        }
         memset(&si, 0, sizeof(si));
         if (waitid(P_PID, (id_t)att->pid, &si,
                    WEXITED | WNOHANG | WNOWAIT) == -1)
                 return errno == ECHILD; /* someone else reaped it: gone */
         return si.si_pid != 0;
+}
+
+/*
+ * reap() of a supervisor the spawner forked, which has exited (its pidfd
+ * said so): its EXIT record, written before it exited, is in the pipe;
+ * without one the spawner's REAPED record (soon after) tells how it
+ * ended. Bounded: a stopped spawner holds the pipe open.
+ */
+static void reap_spawned(floq_attempt_t *att) {
+        int64_t end = floq_mono_ms() + PROC_REAPED_WAIT_MS;
+        struct pollfd pfd = { att->ctlfd, POLLIN, 0 };
+        int st = W_EXITCODE(0, SIGKILL), seen = 0;
+        sup_msg_t m;
+
+        pthread_mutex_lock(&att->lock);
+        att->reaped = 1; /* exited: nothing more to signal */
+        pthread_mutex_unlock(&att->lock);
+        for (;;) {
+                int64_t left = end - floq_mono_ms();
+                ssize_t r;
+
+                if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+                        if (left <= 0 || errno != EINTR)
+                                break;
+                        continue;
+                }
+                r = read(att->ctlfd, &m, sizeof(m));
+                if (r == -1 && errno == EINTR)
+                        continue;
+                if (r != (ssize_t)sizeof(m))
+                        break; /* the end: the spawner is gone */
+                if (m.kind == SUP_MSG_EXIT) {
+                        att->status = m.value;
+                        att->lease_expired = m.stage == SUP_EXIT_LEASE;
+                        att->orphan = m.stage == SUP_EXIT_ORPHAN;
+                        return;
+                }
+                if (m.kind == SUP_MSG_REAPED) {
+                        st = m.value;
+                        seen = 1;
+                        break;
+                }
+        }
+        att->status = st;
+        floq_warn("process", "the supervisor of job %d ended without a "
+                             "report (%s): its descendants may have "
+                             "survived",
+                  (int)att->job_pid,
+                  !seen ? "its spawner is gone"
+                  : WIFSIGNALED(st) ? "killed by a signal"
+                                    : "no record");
 }
 
 /*
@@ -2054,6 +2532,10 @@ static void reap(floq_attempt_t *att) {
         ssize_t r;
         int st;
 
+        if (att->spawned) {
+                reap_spawned(att);
+                return;
+        }
         pthread_mutex_lock(&att->lock);
         while (waitpid(att->pid, &st, 0) == -1) {
                 if (errno != EINTR) {
@@ -2070,6 +2552,7 @@ static void reap(floq_attempt_t *att) {
         if (r == (ssize_t)sizeof(m) && m.kind == SUP_MSG_EXIT) {
                 att->status = m.value;
                 att->lease_expired = m.stage == SUP_EXIT_LEASE;
+                att->orphan = m.stage == SUP_EXIT_ORPHAN;
         }
         else
                 floq_warn("process", "the supervisor of job %d ended "
@@ -2179,9 +2662,12 @@ static void proc_attempt_destroy(floq_backend_t *be, floq_attempt_t *att) {
         pthread_mutex_lock(&att->lock);
         if (!att->reaped) {
                 signal_job(att, SIGKILL);
-                while (waitpid(att->pid, &att->status, 0) == -1 &&
-                       errno == EINTR)
-                        ;
+                if (att->spawned)
+                        pidfd_wait_exit(att->pidfd);
+                else
+                        while (waitpid(att->pid, &att->status, 0) == -1 &&
+                               errno == EINTR)
+                                ;
                 att->reaped = 1;
         }
         pthread_mutex_unlock(&att->lock);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,14 @@
 
 #include "supervise.h"
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
+/* Under ASan the job is fork()ed, not clone()d on a stack of our own:
+ * ASan warns about a stack it did not make, into the job's stderr. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SUP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SUP_ASAN 1
 #endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
 /* Take the job's credentials in a child after fork(): raw system calls, so
@@ -96,8 +100,10 @@ static void child_rlimit(int fd, int resource, int64_t value, int stage) {
 }
 
 /*
- * The job's main process, between the supervisor's fork() and execve():
- * async-signal-safe calls only (the worker is multi-threaded). @p fd is
+ * The job's main process, between the supervisor's clone() (or fork())
+ * and execve(): async-signal-safe calls only, nothing written to memory
+ * the supervisor uses after (it borrows its memory until the exec; in a
+ * fork of the worker, the worker is multi-threaded). @p fd is
  * the close-on-exec pipe a failure is reported on; @p sup the supervisor.
  */
 static void job_exec(const spawn_t *sp, int fd, pid_t sup)
@@ -112,11 +118,14 @@ static void job_exec(const spawn_t *sp, int fd, pid_t sup) {
         if (setpgid(0, 0) == -1)
                 child_fail(fd, STAGE_SETPGID);
         /* Default dispositions (the mask stays full until just before
-         * exec, so no handler of the worker ever runs here). */
+         * exec, so no handler of the worker ever runs here); in a fork of
+         * the worker only: a supervisor started with every disposition at
+         * its default (posix_spawn(), the spawner) changes none, so the
+         * 62 calls would change nothing. */
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
         sigemptyset(&sa.sa_mask);
-        for (sig = 1; sig < NSIG; sig++)
+        for (sig = 1; !sp->sigs_default && sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void)sigaction(sig, &sa, NULL);
 
@@ -239,6 +248,23 @@ static size_t tree_children(pid_t pid, pid_t *q, size_t n, size_t cap) {
         return n;
 }
 
+/* What job_main() gets, and the stack it runs on (one job per
+ * supervisor: static). */
+static struct job_arg_s {
+        const spawn_t *sp;
+        int fd;
+        pid_t sup;
+} job_arg;
+#ifndef SUP_ASAN
+static char job_stack[64 * 1024] __attribute__((aligned(16)));
+#endif
+
+static int job_main(void *arg) {
+        const struct job_arg_s *ja = arg;
+
+        job_exec(ja->sp, ja->fd, ja->sup);
+}
+
 /*
  * Send @p sig to every descendant of the supervisor, whatever session or
  * group it moved to: a walk of the children lists down from ourselves, and
@@ -318,7 +344,7 @@ void floq_sup_main(const spawn_t *sp) {
         sup_msg_t m;
         struct pollfd pfd[2];
         int ep[2], status = 0, done = 0, sig, fd, sfd, term = 0;
-        int expired = 0;
+        int expired = 0, orphan = 0;
         int64_t renewed, kill_at = 0;
         pid_t job, self;
         ssize_t r;
@@ -369,11 +395,22 @@ void floq_sup_main(const spawn_t *sp) {
         if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
                 child_fail(SUP_CTL_FD, STAGE_PIPE);
         self = getpid();
+        job_arg.sp = sp;
+        job_arg.fd = ep[1];
+        job_arg.sup = self;
+        /* As posix_spawn() does: the child borrows our memory until its
+         * exec (or _exit()), on a stack of its own, and we wait for that;
+         * no copy of the supervisor's pages. */
+#ifndef SUP_ASAN
+        job = clone(job_main, job_stack + sizeof(job_stack),
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &job_arg);
+#else
         job = fork();
+        if (job == 0)
+                job_main(&job_arg);
+#endif
         if (job == -1)
                 child_fail(SUP_CTL_FD, STAGE_FORK);
-        if (job == 0)
-                job_exec(sp, ep[1], self);
         close(ep[1]);
         /* EOF: execve() closed the pipe. A record: the job never ran. */
         do
@@ -424,8 +461,12 @@ void floq_sup_main(const spawn_t *sp) {
                         sig = (int)si.ssi_signo;
                         if (sig == SUP_SIG_TERM)
                                 term = 1;
-                        else if (sig == SUP_SIG_KILL)
+                        else if (sig == SUP_SIG_KILL) {
                                 die = 1;
+                                /* the parent-death signal: say so */
+                                if (getppid() != sp->parent)
+                                        orphan = 1;
+                        }
                 }
                 (void)sup_reap(job, &status, &done);
                 /* A frozen worker renews nothing: stop the job as the
@@ -448,7 +489,7 @@ void floq_sup_main(const spawn_t *sp) {
         }
         sup_kill_all(job, &status, &done, &chld);
         m.kind = SUP_MSG_EXIT;
-        m.stage = expired ? SUP_EXIT_LEASE : 0;
+        m.stage = expired ? SUP_EXIT_LEASE : orphan ? SUP_EXIT_ORPHAN : 0;
         m.value = done ? status : W_EXITCODE(0, SIGKILL);
         msg_write(SUP_CTL_FD, &m);
         _exit(0);
@@ -492,13 +533,35 @@ static int block_put_strv(char **buf, size_t *len, size_t *cap,
         return 0;
 }
 
-int floq_sup_block_fd(const spawn_t *sp) {
+int floq_sup_block_build(const spawn_t *sp, size_t head, char **bufp,
+                         size_t *lenp) {
         char *buf = NULL;
-        size_t len = 0, cap = 0, off = 0;
-        int fd = -1;
+        size_t len = 0, cap = 0;
 
+        if (head) {
+                cap = head + 4096;
+                if (!(buf = calloc(1, cap)))
+                        return -1;
+                len = head;
+        }
         if (block_put_strv(&buf, &len, &cap, sp->argv) ||
             block_put_strv(&buf, &len, &cap, sp->envp) ||
+            block_put(&buf, &len, &cap, sp->path ? sp->path : "") ||
+            block_put(&buf, &len, &cap, sp->cwd ? sp->cwd : "/")) {
+                free(buf);
+                return -1;
+        }
+        *bufp = buf;
+        *lenp = len;
+        return 0;
+}
+
+int floq_sup_block_fd(const spawn_t *sp) {
+        char *buf = NULL;
+        size_t len = 0, off = 0;
+        int fd = -1;
+
+        if (floq_sup_block_build(sp, 0, &buf, &len) ||
             (fd = (int)syscall(SYS_memfd_create, "floq-supervise-job",
                                MFD_CLOEXEC)) < 0)
                 goto fail;
@@ -546,9 +609,25 @@ static char **block_take_strv(char **p, const char *end) {
         return v;
 }
 
+int floq_sup_block_parse(char *buf, size_t len, spawn_t *sp) {
+        char *p = buf, *end = buf + len;
+
+        if (!(sp->argv = block_take_strv(&p, end)) || !sp->argv[0] ||
+            !(sp->envp = block_take_strv(&p, end)))
+                return -1;
+        /* path and cwd follow (an older block may lack them) */
+        if (p < end && memchr(p, '\0', (size_t)(end - p))) {
+                sp->path = p;
+                p += strlen(p) + 1;
+                if (p < end && memchr(p, '\0', (size_t)(end - p)))
+                        sp->cwd = p;
+        }
+        return 0;
+}
+
 int floq_sup_block_read(int fd, spawn_t *sp) {
         struct stat st;
-        char *buf, *p;
+        char *buf;
         size_t off = 0;
 
         if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
@@ -563,11 +642,8 @@ int floq_sup_block_read(int fd, spawn_t *sp) {
                         return -1;
                 off += (size_t)r;
         }
-        p = buf;
-        if (!(sp->argv = block_take_strv(&p, buf + off)) || !sp->argv[0] ||
-            !(sp->envp = block_take_strv(&p, buf + off)))
-                return -1;
-        return 0; /* buf stays: the vectors point into it */
+        return floq_sup_block_parse(buf, off, sp); /* buf stays: the
+                                                     * vectors point into it */
 }
 
 /* The numbers of a spawn_t, in this order, as floq-supervise's argv[1]. */
@@ -606,6 +682,7 @@ int floq_sup_parse_nums(const char *nums, spawn_t *sp) {
         sp->run_as = run_as;
         sp->uid = (uid_t)uid;
         sp->gid = (gid_t)gid;
+        sp->sigs_default = 1; /* POSIX_SPAWN_SETSIGDEF (process.c) */
         /* where posix_spawn() put them (process.c) */
         sp->devnull = 0;
         sp->outw = 1;

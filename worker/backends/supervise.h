@@ -15,7 +15,23 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+/* System calls older headers lack (the kernel has them: pidfds since
+ * 5.3, close_range since 5.9; without them the calls fail cleanly). */
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 /* The step of a start that failed, as the supervisor reports it. */
 enum {
@@ -40,9 +56,11 @@ enum {
 /*
  * Records on the control pipe, supervisor to worker: FAILED (the job never
  * ran), or STARTED and, when every descendant is gone, EXIT. Each is one
- * write() of less than PIPE_BUF bytes, so it arrives whole.
+ * write() of less than PIPE_BUF bytes, so it arrives whole. A supervisor
+ * forked by the spawner (spawner.h) is followed by REAPED, from the
+ * spawner: the supervisor's own wait status in value.
  */
-enum { SUP_MSG_FAILED = 1, SUP_MSG_STARTED, SUP_MSG_EXIT };
+enum { SUP_MSG_FAILED = 1, SUP_MSG_STARTED, SUP_MSG_EXIT, SUP_MSG_REAPED };
 
 typedef struct sup_msg_s {
         int kind;
@@ -63,6 +81,8 @@ typedef struct sup_msg_s {
 /* EXIT record's stage: the supervisor stopped the job itself because the
  * lease expired. */
 #define SUP_EXIT_LEASE 1
+/* EXIT record's stage: its parent (the worker, or the spawner) died. */
+#define SUP_EXIT_ORPHAN 2
 /* Descendants signalled per sweep of the tree; the next sweep gets more. */
 #define SUP_TREE_MAX 4096
 
@@ -83,6 +103,8 @@ typedef struct spawn_s {
         int run_as; /* take uid/gid in the job */
         uid_t uid;
         gid_t gid;
+        int sigs_default; /* every disposition is SIG_DFL already (not a
+                           * fork of the worker) */
 } spawn_t;
 
 /**
@@ -121,6 +143,21 @@ int floq_sup_format_nums(const spawn_t *sp, char *nums, size_t nums_size);
  * to where the program gets them). @return 0, -1 when malformed.
  */
 int floq_sup_parse_nums(const char *nums, spawn_t *sp);
+
+/**
+ * The job's argv, environment, path and cwd of @p sp as one block of
+ * bytes (what floq_sup_block_parse() reads), after @p head zero bytes the
+ * caller fills. @return 0 with *bufp (caller frees) and *lenp, -1.
+ */
+int floq_sup_block_build(const spawn_t *sp, size_t head, char **bufp,
+                         size_t *lenp);
+
+/**
+ * Parse a block of floq_sup_block_build() (without its head) into
+ * sp->argv, sp->envp (allocated, pointing into @p buf, which must stay),
+ * sp->path and sp->cwd. @return 0, -1 when malformed.
+ */
+int floq_sup_block_parse(char *buf, size_t len, spawn_t *sp);
 
 /**
  * A memfd holding the job's argv and environment of @p sp, at offset 0,

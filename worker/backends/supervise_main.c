@@ -12,15 +12,25 @@
  * 0 (/dev/null), 1 and 2 (the job's output), 3 (control pipe), 4 (lease
  * socket) and 5 (the job's argv and environment, supervise.h). Exit 127
  * when the arguments are malformed.
+ *
+ *   floq-supervise --spawner WORKER_PID
+ *
+ * runs the spawner (spawner.h) on descriptor 3 instead: started once per
+ * backend, it forks the supervisors, which then run floq_sup_main()
+ * without an exec.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "spawner.h"
 #include "supervise.h"
 
 int main(int argc, char **argv) {
         spawn_t sp = { 0 };
 
+        if (argc == 3 && !strcmp(argv[1], "--spawner"))
+                _exit(floq_spawner_main((pid_t)atol(argv[2])));
         if (argc != 4 || floq_sup_parse_nums(argv[1], &sp) ||
             floq_sup_block_read(SUP_BLOCK_FD, &sp))
                 _exit(127);
