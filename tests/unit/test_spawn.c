@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/supervise.h" /* SYS_pidfd_open */
 #include "test_util.h"
 
 static floq_conf_t *conf;
@@ -143,6 +145,8 @@ static void stop_and_wait(floq_attempt_t *att) {
         ops->attempt_destroy(be, att);
 }
 
+static int spawner_here(void);
+
 START_TEST(test_supervisor_is_not_a_fork) {
         floq_attempt_t *att;
         pid_t job, sup, parent;
@@ -161,7 +165,7 @@ START_TEST(test_supervisor_is_not_a_fork) {
          * parent; its parent is the spawner, our child in a group of its
          * own, or without it ourselves. */
         parent = (pid_t)stat_field(sup, 4);
-        if (_i == 0) {
+        if (_i == 0 && spawner_here()) {
                 ck_assert_int_ne(parent, getpid());
                 ck_assert_int_eq(stat_field(parent, 4), getpid());
                 ck_assert_int_eq(stat_field(parent, 5), parent);
@@ -273,6 +277,18 @@ static void wait_dead(pid_t pid, int64_t ms, const char *what) {
         }
 }
 
+/* 1 when this process can use the spawner: it needs pidfd_open(), which
+ * valgrind (3.19) does not implement, so under valgrind the backend falls
+ * back to posix_spawn() per attempt and the tests check that instead. */
+static int spawner_here(void) {
+        int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+        if (fd < 0)
+                return 0;
+        close(fd);
+        return 1;
+}
+
 /* The spawner of this process: the parent of a live attempt's
  * supervisor. */
 static pid_t spawner_of(floq_attempt_t *att) {
@@ -291,6 +307,22 @@ static pid_t spawner_of(floq_attempt_t *att) {
  * descriptor the worker left without close-on-exec (fd 77) is closed
  * (it was passed to the spawner before its close_range()).
  */
+/* Without pidfds (valgrind): the fallback, the supervisor our child. */
+static int no_spawner_fallback(void) {
+        floq_attempt_t *att;
+        pid_t job;
+
+        if (spawner_here())
+                return 0;
+        att = start_sleep();
+        job = (pid_t)atoi(ops->ref(be, att));
+        ck_assert_int_eq(stat_field((pid_t)stat_field(job, 4), 4), getpid());
+        stop_and_wait(att);
+        fprintf(stderr, "%s: no pidfd_open() here: the fallback checked, "
+                        "not the spawner\n", __func__);
+        return 1;
+}
+
 START_TEST(test_spawner_holds_nothing) {
         floq_attempt_t *att;
         char path[64];
@@ -298,6 +330,9 @@ START_TEST(test_spawner_holds_nothing) {
         DIR *d;
         int fd, pipes = 0;
         pid_t sp;
+
+        if (no_spawner_fallback())
+                return;
 
         fd = open("/dev/null", O_RDONLY);
         ck_assert_int_ge(fd, 0);
@@ -347,8 +382,14 @@ END_TEST
 START_TEST(test_spawner_killed) {
         int64_t end = floq_mono_ms() + 10000;
         floq_run_result_t res;
-        floq_attempt_t *att = start_sleep();
-        pid_t job = (pid_t)atoi(ops->ref(be, att)), sp = spawner_of(att);
+        floq_attempt_t *att;
+        pid_t job, sp;
+
+        if (no_spawner_fallback())
+                return;
+        att = start_sleep();
+        job = (pid_t)atoi(ops->ref(be, att));
+        sp = spawner_of(att);
 
         ck_assert_int_eq(kill(sp, SIGKILL), 0);
         memset(&res, 0, sizeof(res));
@@ -403,12 +444,18 @@ START_TEST(test_spawner_dies_with_worker) {
         ck_assert_int_eq(read(out[0], pids, sizeof(pids)),
                          (ssize_t)sizeof(pids));
         close(out[0]);
-        ck_assert_int_eq(stat_field(pids[0], 4), mid);
-        ck_assert_msg(proc_file_has(pids[0], "comm", "floq-spawner"),
-                      "no spawner");
+        if (!spawner_here()) {
+                /* the fallback: the supervisor is the worker's child */
+                ck_assert_int_eq(pids[0], mid);
+        } else {
+                ck_assert_int_eq(stat_field(pids[0], 4), mid);
+                ck_assert_msg(proc_file_has(pids[0], "comm", "floq-spawner"),
+                              "no spawner");
+        }
         ck_assert_int_eq(kill(mid, SIGKILL), 0);
         ck_assert_int_eq(waitpid(mid, &st, 0), mid);
-        wait_dead(pids[0], 5000, "the spawner");
+        if (pids[0] != mid)
+                wait_dead(pids[0], 5000, "the spawner");
         wait_dead(pids[1], 5000, "the supervisor");
         wait_dead(pids[2], 5000, "the job");
 }
