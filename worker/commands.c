@@ -539,8 +539,20 @@ static void put_version(floq_worker_t *w, int32_t p, const json_t *cmd,
                         const json_t *old, json_t *ndep, const char *status,
                         const char *reason, json_t *cancelled, json_t *r) {
         const char *name = wjs(cmd, "deployment");
+        json_t *rc = json_object_get(old, "recent_commands");
         floq_err_t err;
 
+        /* worker.outcomes.legacy: the outcomes inside the record too, as
+         * the code before the outcome records kept them, for its workers
+         * (a rolling upgrade, a rollback): they read only these, so
+         * without them a repeat reaching one of them would execute again.
+         * Shared as before (an outcome is never changed once added). */
+        if (w->outcomes_legacy) {
+                json_object_set_new(ndep, "recent_commands",
+                                    json_is_array(rc) ? json_copy(rc)
+                                                      : json_array());
+                worker_recent_add(w, ndep, cmd, status, reason, cancelled);
+        }
         /* old goes with the put below: its outcomes first */
         if (!(err = outcomes_adopt(w, p, name, old)))
                 err = wtxn_put_deployment(w, p, ndep);

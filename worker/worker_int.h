@@ -592,6 +592,7 @@ struct floq_worker_s {
                 session_timeout_ms; /**< the consumer's: busy credit cap */
         size_t max_message;
         int command_history;
+        int outcomes_legacy;      /**< worker.outcomes.legacy */
         int64_t run_retention_ms; /**< 0: finished runs are kept */
         const char *url_template;
 

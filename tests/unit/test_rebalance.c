@@ -841,6 +841,50 @@ START_TEST(test_outcome_expiry_tombstones) {
 }
 END_TEST
 
+/* A rolling upgrade (or a downgrade): the partition goes to a worker of
+ * the version before the outcome records, which reads only the
+ * Deployment record (its recent_commands) and skips the outcome records.
+ * Played here by tombstoning the outcome records before the next owner
+ * restores. With worker.outcomes.legacy the Deployment keeps the
+ * outcomes inside as well, so that owner still answers the repeat. */
+START_TEST(test_outcomes_legacy_for_old_workers) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        const char *t_dep = floq_conf_str(rb.conf, "topic.deployments");
+        floq_client_t *client;
+        char key[64];
+
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.outcomes.legacy",
+                                       "true", NULL, 0),
+                         FLOQ_OK);
+        put_dep(p);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Y), 3);
+        floq_client_destroy(client);
+        floq_worker_stop(rb.w);
+        pthread_join(rb.thr, NULL);
+        floq_worker_destroy(rb.w);
+        rb.w = NULL;
+        rb.started = 0;
+        /* what a worker of the previous version sees: no outcome records */
+        snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_X);
+        put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
+        snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_Y);
+        put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        is_repeat(deploy_as(client, CMD_Y), "DEPLOYED", NULL);
+        is_generation(deploy_as(client, CMD_Z), 4);
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -853,6 +897,7 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_outcome_records_restored);
         tcase_add_test(tc, test_old_deployment_outcomes);
         tcase_add_test(tc, test_outcome_expiry_tombstones);
+        tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
         suite_add_tcase(s, tc);
         return s;
 }
