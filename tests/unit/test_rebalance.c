@@ -885,6 +885,61 @@ START_TEST(test_outcomes_legacy_for_old_workers) {
 }
 END_TEST
 
+/* With worker.outcomes.legacy each outcome is both in the Deployment
+ * record and a record of its own: the gate's bound (WRECENT_MAX live
+ * outcomes per deployment) counts it once. 600 deploys within the
+ * lifetime are all DEPLOYED. */
+START_TEST(test_outcomes_legacy_counted_once) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        enum { N = 600 };
+        static char ids[N][37];
+        floq_client_t *client;
+        int i, deployed = 0;
+        char last[256] = "";
+
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.outcomes.legacy",
+                                       "true", NULL, 0),
+                         FLOQ_OK);
+        put_dep(p);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        for (i = 0; i < N; i++) {
+                json_t *cmd;
+                char err[512];
+
+                snprintf(ids[i], sizeof(ids[i]),
+                         "6c1f0a00-0000-4000-8000-%012d", i);
+                cmd = json_pack("{s:s,s:s,s:{s:{s:s,s:s}}}", "command_id",
+                                ids[i], "deployment", DEP, "body",
+                                "DeployBody", "backend", "process", "spec",
+                                "{\"executable\":\"/bin/true\"}");
+                ck_assert_int_eq(floq_client_send(client, cmd, NULL, NULL,
+                                                  err, sizeof(err)),
+                                 FLOQ_OK);
+                json_decref(cmd);
+        }
+        for (i = 0; i < N; i++) {
+                json_t *r = NULL;
+
+                ck_assert_int_eq(floq_client_wait_reply(client, ids[i], 1,
+                                                        30000, &r),
+                                 FLOQ_OK);
+                if (!strcmp(floq_reply_status(r), "DEPLOYED"))
+                        deployed++;
+                else if (json_is_string(json_object_get(r, "reason")))
+                        snprintf(last, sizeof(last), "%s",
+                                 json_string_value(json_object_get(r,
+                                                                   "reason")));
+                json_decref(r);
+        }
+        ck_assert_msg(deployed == N, "%d of %d deployed (%s)", deployed, N,
+                      last);
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -898,6 +953,7 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_old_deployment_outcomes);
         tcase_add_test(tc, test_outcome_expiry_tombstones);
         tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
+        tcase_add_test(tc, test_outcomes_legacy_counted_once);
         suite_add_tcase(s, tc);
         return s;
 }
