@@ -535,7 +535,9 @@ static floq_err_t outcomes_adopt(floq_worker_t *w, int32_t p,
         json_array_foreach(json_object_get(old, "recent_commands"), i, o) {
                 const char *id = wjs(o, "command_id");
 
-                if (!id || !wjs(o, "status") ||
+                /* one no repeat could be answered with (no reply status)
+                 * is not carried over */
+                if (!id || !wout_status_ok(wjs(o, "status")) ||
                     wout_find(&w->parts[p].outs, name, id))
                         continue;
                 if ((err = wtxn_put_outcome(

@@ -940,6 +940,30 @@ START_TEST(test_outcomes_legacy_counted_once) {
 }
 END_TEST
 
+/* A forged or corrupt outcome record whose status is no reply status (the
+ * field is a string; the Reply's is an enum): kept, it made the repeat's
+ * reply unencodable, so the command was consumed without any reply (G1,
+ * G4). It is skipped as a record that does not decode is, and the
+ * well-formed one beside it still answers its repeat. */
+START_TEST(test_outcome_bad_status_skipped) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        floq_client_t *client;
+
+        put_dep(p);
+        put_outcome(p, CMD_X, outcome(CMD_X, "BOGUS", NULL, NULL));
+        put_outcome(p, CMD_Z, outcome(CMD_Z, "", NULL, NULL));
+        put_outcome(p, CMD_Y, outcome(CMD_Y, "STOPPED", "stopped y", "r-a"));
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Z), 3);
+        y_repeated(client);
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -954,6 +978,7 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_outcome_expiry_tombstones);
         tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
         tcase_add_test(tc, test_outcomes_legacy_counted_once);
+        tcase_add_test(tc, test_outcome_bad_status_skipped);
         suite_add_tcase(s, tc);
         return s;
 }
