@@ -425,6 +425,13 @@ static const floq_conf_prop_t conf_props[] = {
           "deploy/stop/schedule outcomes kept per deployment to answer "
           "repeated command ids: at least this many, and every one younger "
           "than security.command.max.lifetime.ms", 0 },
+        { "worker.outcomes.legacy", FLOQ_CONF_BOOL, "false",
+          "also keep each deployment's deploy/stop outcomes inside its "
+          "Deployment record (recent_commands), as floq did before the "
+          "DeploymentOutcome records, so that workers of that version "
+          "still answer repeats: true while a fleet is upgraded from (or "
+          "may be rolled back to) such a version, then false "
+          "(docs/operating.md, \"Upgrading\")", 0 },
         { "worker.reply.topics.allowed", FLOQ_CONF_STR, "",
           "comma-separated topic names or fnmatch globs a command's "
           "reply_to may name besides topic.replies; never the commands, "

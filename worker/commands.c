@@ -407,6 +407,25 @@ static size_t recent_live(floq_worker_t *w, const json_t *rec, int64_t now) {
         return n;
 }
 
+/* The live outcomes of deployment @p name (its Deployment @p dep, NULL
+ * none): its outcome records, and those of dep's recent_commands that
+ * are not also one (a record written before them, not yet adopted; with
+ * worker.outcomes.legacy every outcome is in both): each counted once. */
+static size_t outcomes_live(floq_worker_t *w, int32_t p, const char *name,
+                            const json_t *dep, int64_t now) {
+        int64_t life = floq_conf_int(w->conf,
+                                     "security.command.max.lifetime.ms");
+        const wout_t *outs = &w->parts[p].outs;
+        size_t i, n = wout_live(outs, name, now, life);
+        json_t *o;
+
+        json_array_foreach(json_object_get(dep, "recent_commands"), i, o)
+                if (wji(o, "at", 0) + life > now &&
+                    !wout_find(outs, name, wjs(o, "command_id")))
+                        n++;
+        return n;
+}
+
 json_t *worker_recent_find(const json_t *rec, const char *command_id) {
         json_t *arr = json_object_get(rec, "recent_commands"), *o;
         size_t i;
@@ -516,7 +535,9 @@ static floq_err_t outcomes_adopt(floq_worker_t *w, int32_t p,
         json_array_foreach(json_object_get(old, "recent_commands"), i, o) {
                 const char *id = wjs(o, "command_id");
 
-                if (!id || !wjs(o, "status") ||
+                /* one no repeat could be answered with (no reply status)
+                 * is not carried over */
+                if (!id || !wout_status_ok(wjs(o, "status")) ||
                     wout_find(&w->parts[p].outs, name, id))
                         continue;
                 if ((err = wtxn_put_outcome(
@@ -539,8 +560,20 @@ static void put_version(floq_worker_t *w, int32_t p, const json_t *cmd,
                         const json_t *old, json_t *ndep, const char *status,
                         const char *reason, json_t *cancelled, json_t *r) {
         const char *name = wjs(cmd, "deployment");
+        json_t *rc = json_object_get(old, "recent_commands");
         floq_err_t err;
 
+        /* worker.outcomes.legacy: the outcomes inside the record too, as
+         * the code before the outcome records kept them, for its workers
+         * (a rolling upgrade, a rollback): they read only these, so
+         * without them a repeat reaching one of them would execute again.
+         * Shared as before (an outcome is never changed once added). */
+        if (w->outcomes_legacy) {
+                json_object_set_new(ndep, "recent_commands",
+                                    json_is_array(rc) ? json_copy(rc)
+                                                      : json_array());
+                worker_recent_add(w, ndep, cmd, status, reason, cancelled);
+        }
         /* old goes with the put below: its outcomes first */
         if (!(err = outcomes_adopt(w, p, name, old)))
                 err = wtxn_put_deployment(w, p, ndep);
@@ -1688,11 +1721,10 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
         o = kind == WCMD_DEPLOY || kind == WCMD_STOP ? dep
             : kind == WCMD_SCHEDULE || kind == WCMD_UNSCHEDULE ? sset
                                                                : NULL;
-        live = o ? recent_live(w, o, now) : 0;
-        if (kind == WCMD_DEPLOY || kind == WCMD_STOP)
-                live += wout_live(&w->parts[p].outs, wjs(cmd, "deployment"),
-                                  now, floq_conf_int(w->conf,
-                                          "security.command.max.lifetime.ms"));
+        live = kind == WCMD_DEPLOY || kind == WCMD_STOP
+                       ? outcomes_live(w, p, wjs(cmd, "deployment"), dep, now)
+               : o ? recent_live(w, o, now)
+                   : 0;
         if (live >= WRECENT_MAX) {
                 snprintf(why, sizeof(why),
                          "deployment '%s' changed %d times within "

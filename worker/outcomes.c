@@ -191,6 +191,14 @@ static void entry_remove(wout_t *o, wout_entry_t *e) {
                 dep_drop(o, d);
 }
 
+/* 1 when @p status is what a deploy or stop is answered with: the
+ * record's field is a string, the Reply's an enum, and a repeat answered
+ * with anything else could not be encoded (no reply at all). */
+int wout_status_ok(const char *status) {
+        return status &&
+               (!strcmp(status, "DEPLOYED") || !strcmp(status, "STOPPED"));
+}
+
 floq_err_t wout_put(wout_t *o, const char *deployment, const char *command_id,
                     const char *status, const char *reason,
                     const json_t *cancelled, int64_t at) {
@@ -199,8 +207,7 @@ floq_err_t wout_put(wout_t *o, const char *deployment, const char *command_id,
         wout_entry_t *e;
         wout_dep_t *d;
 
-        if (!deployment || !command_id || !status ||
-            strlen(status) >= sizeof(e->status))
+        if (!deployment || !command_id || !wout_status_ok(status))
                 return FLOQ_ERR_INVALID_ARG;
         if ((old = wout_find(o, deployment, command_id)))
                 entry_remove(o, (wout_entry_t *)old);

@@ -700,7 +700,9 @@ floq_err_t wtxn_put_outcome(floq_worker_t *w, int32_t p,
         char *key;
         size_t a, b;
 
-        if (!deployment || !command_id || !status)
+        /* refused before anything is written: a record the memory
+         * refuses would answer nothing on the next owner either */
+        if (!deployment || !command_id || !wout_status_ok(status))
                 return FLOQ_ERR_INVALID_ARG;
         a = strlen(deployment);
         b = strlen(command_id);

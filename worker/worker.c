@@ -587,6 +587,7 @@ floq_worker_t *floq_worker_new(const floq_conf_t *conf, char *errstr,
         w->kill_grace_ms = floq_conf_int(conf, "process.kill.grace.ms");
         w->max_message = (size_t)floq_conf_int(conf, "message.max.bytes");
         w->command_history = (int)floq_conf_int(conf, "worker.command.history");
+        w->outcomes_legacy = floq_conf_bool(conf, "worker.outcomes.legacy");
         w->run_retention_ms = floq_conf_int(conf, "worker.run.retention.ms");
         w->url_template = floq_conf_str(conf, "worker.run.url.template");
         if (w->batch_size < 1)

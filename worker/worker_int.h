@@ -119,9 +119,13 @@ typedef struct wout_s {
 } wout_t;
 
 void wout_init(wout_t *o);
+/** 1 when @p status is one an outcome may have (wout_put()). */
+int wout_status_ok(const char *status);
 void wout_clear(wout_t *o);
 /** Record (or replace) the outcome of @p command_id of @p deployment;
- *  copies everything. FLOQ_ERR_NOMEM / INVALID_ARG change nothing. */
+ *  copies everything. @p status must be DEPLOYED or STOPPED (what a deploy
+ *  or stop is answered with; a record with another is refused).
+ *  FLOQ_ERR_NOMEM / INVALID_ARG change nothing. */
 floq_err_t wout_put(wout_t *o, const char *deployment, const char *command_id,
                     const char *status, const char *reason,
                     const json_t *cancelled, int64_t at);
@@ -592,6 +596,7 @@ struct floq_worker_s {
                 session_timeout_ms; /**< the consumer's: busy credit cap */
         size_t max_message;
         int command_history;
+        int outcomes_legacy;      /**< worker.outcomes.legacy */
         int64_t run_retention_ms; /**< 0: finished runs are kept */
         const char *url_template;
 

@@ -489,6 +489,88 @@ START_TEST(test_read_fields) {
 }
 END_TEST
 
+/* The restore's fast path for outcome records (worker/restore.c,
+ * outcome_fast()) trusts floq_codec_read_fields() where it would
+ * otherwise decode: on 20,000 mutations of a DeploymentOutcome (bytes
+ * changed, cut, grown), whatever read_fields accepts as the current
+ * schema decodes too, its strings lie within the buffer and equal the
+ * decode's. Under ASan this is the path's fuzz. */
+START_TEST(test_read_fields_outcome_mutations) {
+        static const char *const names[] = { "status", "reason",
+                                             "cancelled_runs", "at" };
+        floq_codec_t *cdc = floq_codec_new(1 << 20, NULL, 0);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:[s],s:I}", "deployment",
+                              "dep", "command_id",
+                              "6c1f0a00-0000-4000-8000-0000000000b1",
+                              "status", "STOPPED", "reason", "why",
+                              "cancelled_runs", "r-1", "at",
+                              (json_int_t)1700000000000);
+        unsigned char *buf = NULL, m[512];
+        unsigned seed = 7;
+        size_t len, mlen, i;
+        int round, accepted = 0;
+
+        ck_assert_ptr_nonnull(cdc);
+        ck_assert_int_eq(floq_codec_encode(cdc, FLOQ_MSG_DEPLOYMENT_OUTCOME,
+                                           o, (void **)&buf, &len, NULL, 0),
+                         FLOQ_OK);
+        ck_assert_uint_lt(len, sizeof(m) - 16);
+        for (round = 0; round < 20000; round++) {
+                floq_codec_field_t f[4];
+                json_t *d = NULL;
+                int current = 0, k, changes;
+
+                memcpy(m, buf, len);
+                mlen = len;
+                seed = seed * 1103515245u + 12345u;
+                changes = 1 + (int)((seed >> 16) % 3);
+                for (k = 0; k < changes; k++) {
+                        seed = seed * 1103515245u + 12345u;
+                        i = 10 + (seed >> 8) % (mlen - 10); /* past the header */
+                        switch ((seed >> 4) % 4) {
+                        case 0: m[i] = (unsigned char)(seed >> 20); break;
+                        case 1: m[i] ^= (unsigned char)(1u << ((seed >> 12) % 8)); break;
+                        case 2: mlen = i; break;
+                        default:
+                                if (mlen < sizeof(m))
+                                        m[mlen++] = (unsigned char)(seed >> 20);
+                        }
+                        if (mlen <= 10)
+                                break;
+                }
+                if (floq_codec_read_fields(cdc, FLOQ_MSG_DEPLOYMENT_OUTCOME,
+                                           m, mlen, names, f, 4, &current,
+                                           NULL, 0) ||
+                    !current)
+                        continue;
+                accepted++;
+                for (k = 0; k < 4; k++)
+                        if (f[k].str &&
+                            ((const unsigned char *)f[k].str < m ||
+                             (const unsigned char *)f[k].str + f[k].str_len >
+                                     m + mlen))
+                                ck_abort_msg("round %d: field %d outside the "
+                                             "buffer", round, k);
+                if (floq_codec_decode(cdc, FLOQ_MSG_DEPLOYMENT_OUTCOME, m,
+                                      mlen, &d, NULL, 0))
+                        ck_abort_msg("round %d: read_fields accepts what "
+                                     "decode refuses", round);
+                if (!f[0].str || !json_is_string(json_object_get(d, "status")) ||
+                    f[0].str_len != json_string_length(json_object_get(d, "status")) ||
+                    memcmp(f[0].str, json_string_value(json_object_get(d, "status")),
+                           f[0].str_len) ||
+                    f[3].num != json_integer_value(json_object_get(d, "at")))
+                        ck_abort_msg("round %d: read_fields and decode differ",
+                                     round);
+                json_decref(d);
+        }
+        ck_assert_int_gt(accepted, 0);
+        free(buf);
+        json_decref(o);
+        floq_codec_destroy(cdc);
+}
+END_TEST
+
 START_TEST(test_schema_admin) {
         ck_assert_str_eq(floq_msg_type_name(FLOQ_MSG_RUN_STATE), "RunState");
         ck_assert_ptr_null(floq_msg_type_name(FLOQ_MSG__CNT));
@@ -534,6 +616,7 @@ static Suite *codec_suite(void) {
         tcase_add_test(tc, test_wrong_type_and_unknown_schema);
         tcase_add_test(tc, test_schema_admin);
         tcase_add_test(tc, test_read_fields);
+        tcase_add_test(tc, test_read_fields_outcome_mutations);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -841,6 +841,129 @@ START_TEST(test_outcome_expiry_tombstones) {
 }
 END_TEST
 
+/* A rolling upgrade (or a downgrade): the partition goes to a worker of
+ * the version before the outcome records, which reads only the
+ * Deployment record (its recent_commands) and skips the outcome records.
+ * Played here by tombstoning the outcome records before the next owner
+ * restores. With worker.outcomes.legacy the Deployment keeps the
+ * outcomes inside as well, so that owner still answers the repeat. */
+START_TEST(test_outcomes_legacy_for_old_workers) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        const char *t_dep = floq_conf_str(rb.conf, "topic.deployments");
+        floq_client_t *client;
+        char key[64];
+
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.outcomes.legacy",
+                                       "true", NULL, 0),
+                         FLOQ_OK);
+        put_dep(p);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Y), 3);
+        floq_client_destroy(client);
+        floq_worker_stop(rb.w);
+        pthread_join(rb.thr, NULL);
+        floq_worker_destroy(rb.w);
+        rb.w = NULL;
+        rb.started = 0;
+        /* what a worker of the previous version sees: no outcome records */
+        snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_X);
+        put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
+        snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_Y);
+        put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        is_repeat(deploy_as(client, CMD_Y), "DEPLOYED", NULL);
+        is_generation(deploy_as(client, CMD_Z), 4);
+        floq_client_destroy(client);
+}
+END_TEST
+
+/* With worker.outcomes.legacy each outcome is both in the Deployment
+ * record and a record of its own: the gate's bound (WRECENT_MAX live
+ * outcomes per deployment) counts it once. 600 deploys within the
+ * lifetime are all DEPLOYED. */
+START_TEST(test_outcomes_legacy_counted_once) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        enum { N = 600 };
+        static char ids[N][37];
+        floq_client_t *client;
+        int i, deployed = 0;
+        char last[256] = "";
+
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.outcomes.legacy",
+                                       "true", NULL, 0),
+                         FLOQ_OK);
+        put_dep(p);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        for (i = 0; i < N; i++) {
+                json_t *cmd;
+                char err[512];
+
+                snprintf(ids[i], sizeof(ids[i]),
+                         "6c1f0a00-0000-4000-8000-%012d", i);
+                cmd = json_pack("{s:s,s:s,s:{s:{s:s,s:s}}}", "command_id",
+                                ids[i], "deployment", DEP, "body",
+                                "DeployBody", "backend", "process", "spec",
+                                "{\"executable\":\"/bin/true\"}");
+                ck_assert_int_eq(floq_client_send(client, cmd, NULL, NULL,
+                                                  err, sizeof(err)),
+                                 FLOQ_OK);
+                json_decref(cmd);
+        }
+        for (i = 0; i < N; i++) {
+                json_t *r = NULL;
+
+                ck_assert_int_eq(floq_client_wait_reply(client, ids[i], 1,
+                                                        30000, &r),
+                                 FLOQ_OK);
+                if (!strcmp(floq_reply_status(r), "DEPLOYED"))
+                        deployed++;
+                else if (json_is_string(json_object_get(r, "reason")))
+                        snprintf(last, sizeof(last), "%s",
+                                 json_string_value(json_object_get(r,
+                                                                   "reason")));
+                json_decref(r);
+        }
+        ck_assert_msg(deployed == N, "%d of %d deployed (%s)", deployed, N,
+                      last);
+        floq_client_destroy(client);
+}
+END_TEST
+
+/* A forged or corrupt outcome record whose status is no reply status (the
+ * field is a string; the Reply's is an enum): kept, it made the repeat's
+ * reply unencodable, so the command was consumed without any reply (G1,
+ * G4). It is skipped as a record that does not decode is, and the
+ * well-formed one beside it still answers its repeat. */
+START_TEST(test_outcome_bad_status_skipped) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        floq_client_t *client;
+
+        put_dep(p);
+        put_outcome(p, CMD_X, outcome(CMD_X, "BOGUS", NULL, NULL));
+        put_outcome(p, CMD_Z, outcome(CMD_Z, "", NULL, NULL));
+        put_outcome(p, CMD_Y, outcome(CMD_Y, "STOPPED", "stopped y", "r-a"));
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        client = client_new();
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Z), 3);
+        y_repeated(client);
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -853,6 +976,9 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_outcome_records_restored);
         tcase_add_test(tc, test_old_deployment_outcomes);
         tcase_add_test(tc, test_outcome_expiry_tombstones);
+        tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
+        tcase_add_test(tc, test_outcomes_legacy_counted_once);
+        tcase_add_test(tc, test_outcome_bad_status_skipped);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -713,6 +713,96 @@ START_TEST(test_outcome_memory) {
 }
 END_TEST
 
+/* The replay memory against a model under random operations (puts that
+ * replace, deletes, trims, expiry passes): every outcome is found exactly
+ * when the model holds it, each deployment's list holds its own and is as
+ * long as its count, and what trim and expire let go is named by its key
+ * (run under ASan/valgrind, this is the structure's fuzz). */
+START_TEST(test_outcome_memory_model) {
+        enum { DEPS = 5, IDS = 40, OPS = 8000 };
+        static char held[DEPS][IDS];
+        json_t *gone = json_array();
+        unsigned seed = 12345;
+        int64_t now = 0;
+        wout_t o;
+        int op, d, i;
+
+        memset(held, 0, sizeof(held));
+        wout_init(&o);
+        for (op = 0; op < OPS; op++) {
+                char dep[16], id[16];
+                size_t k, total = 0;
+                int r;
+
+                seed = seed * 1103515245u + 12345u;
+                r = (int)((seed >> 8) % 100);
+                d = (int)((seed >> 16) % DEPS);
+                i = (int)((seed >> 4) % IDS);
+                snprintf(dep, sizeof(dep), "d%d", d);
+                snprintf(id, sizeof(id), "c%d", i);
+                now += (seed >> 24) % 7;
+                json_array_clear(gone);
+                if (r < 55) {
+                        if (wout_put(&o, dep, id, "DEPLOYED",
+                                     r & 1 ? "x" : NULL, NULL, now - (r % 3)))
+                                ck_abort_msg("op %d: put failed", op);
+                        held[d][i] = 1;
+                } else if (r < 70) {
+                        wout_del(&o, dep, id);
+                        held[d][i] = 0;
+                } else if (r < 85) {
+                        wout_trim(&o, dep, now, 50, 1 + (size_t)(r % 4), gone);
+                } else {
+                        wout_expire(&o, now, 50, 1 + (size_t)(r % 4),
+                                    1 + (size_t)(r % 5), gone);
+                }
+                for (k = 0; k < json_array_size(gone); k++) {
+                        const char *key = json_string_value(
+                                json_array_get(gone, k));
+                        int kd, ki;
+
+                        if (sscanf(key, "d%d\nc%d", &kd, &ki) != 2 ||
+                            !held[kd][ki])
+                                ck_abort_msg("op %d: let go: %s", op, key);
+                        held[kd][ki] = 0;
+                }
+                for (d = 0; d < DEPS; d++) {
+                        const wout_entry_t *e;
+                        size_t n = 0, walked = 0;
+
+                        snprintf(dep, sizeof(dep), "d%d", d);
+                        for (i = 0; i < IDS; i++) {
+                                snprintf(id, sizeof(id), "c%d", i);
+                                if ((wout_find(&o, dep, id) != NULL) !=
+                                    held[d][i])
+                                        ck_abort_msg("op %d: %s/%s found %d, "
+                                                     "held %d", op, dep, id,
+                                                     !held[d][i], held[d][i]);
+                                n += (size_t)held[d][i];
+                        }
+                        if (wout_count(&o, dep) != n)
+                                ck_abort_msg("op %d: %s counts %zu, holds %zu",
+                                             op, dep, wout_count(&o, dep), n);
+                        for (e = wout_first(&o, dep); e; e = e->dnext) {
+                                walked++;
+                                if (!wout_find(&o, dep, e->command_id))
+                                        ck_abort_msg("op %d: %s lists %s", op,
+                                                     dep, e->command_id);
+                        }
+                        if (walked != n)
+                                ck_abort_msg("op %d: %s lists %zu of %zu", op,
+                                             dep, walked, n);
+                        total += n;
+                }
+                if (wout_total(&o) != total)
+                        ck_abort_msg("op %d: total %zu, held %zu", op,
+                                     wout_total(&o), total);
+        }
+        wout_clear(&o);
+        json_decref(gone);
+}
+END_TEST
+
 static Suite *worker_state_suite(void) {
         Suite *s = suite_create("worker_state");
         TCase *tc = tcase_create("worker_state");
@@ -732,6 +822,7 @@ static Suite *worker_state_suite(void) {
         tcase_add_test(tc, test_command_check);
         tcase_add_test(tc, test_json_getters);
         tcase_add_test(tc, test_outcome_memory);
+        tcase_add_test(tc, test_outcome_memory_model);
         suite_add_tcase(s, tc);
         return s;
 }
