@@ -1782,6 +1782,17 @@ out:
         return err;
 }
 
+/* The ends a supervisor holds (output, control pipe, lease), closed here
+ * once it has them or will not: each set to -1. */
+static void close_child_ends(int outp[2], int errp[2], int lsp[2]) {
+        close(outp[1]);
+        outp[1] = -1;
+        close(errp[1]);
+        errp[1] = -1;
+        close(lsp[1]);
+        lsp[1] = -1;
+}
+
 /* argv: @p exe, then the spec's args substituted with @p params. */
 static floq_err_t build_argv(const floq_run_req_t *req, const char *exe,
                              const json_t *params, char ***argvp,
@@ -2053,12 +2064,7 @@ fresh:
         if (sprc == -1) {
                 /* The fork failed: wait until nothing holds the control
                  * pipe, no supervisor of this start is left. */
-                close(outp[1]);
-                outp[1] = -1;
-                close(errp[1]);
-                errp[1] = -1;
-                close(lsp[1]);
-                lsp[1] = -1;
+                close_child_ends(outp, errp, lsp);
                 (void)ctl_wait_eof(errp[0], PROC_ORPHAN_WAIT_MS);
                 err = floq_seterr(errstr, errstr_size, FLOQ_ERR_BACKEND,
                                   "cannot start '%s': spawner: fork: %s",
@@ -2070,12 +2076,7 @@ fresh:
                  * What it may have forked for this start ends with it;
                  * once nothing holds the control pipe this attempt
                  * starts afresh without it, so two never overlap. */
-                close(outp[1]);
-                outp[1] = -1;
-                close(errp[1]);
-                errp[1] = -1;
-                close(lsp[1]);
-                lsp[1] = -1;
+                close_child_ends(outp, errp, lsp);
                 if (ctl_wait_eof(errp[0], PROC_ORPHAN_WAIT_MS)) {
                         err = floq_seterr(errstr, errstr_size,
                                           FLOQ_ERR_BACKEND,
@@ -2113,12 +2114,7 @@ fresh:
         /* Also from this side, so kill(-pid) works before the child ran. */
         (void)setpgid(pid, pid);
 started:
-        close(outp[1]);
-        outp[1] = -1;
-        close(errp[1]);
-        errp[1] = -1;
-        close(lsp[1]);
-        lsp[1] = -1;
+        close_child_ends(outp, errp, lsp);
 
         /* The supervisor says STARTED once the job exec()ed, or why not. */
         do
