@@ -9,8 +9,8 @@
 # of well under PIPE_BUF, so lines of concurrent jobs never interleave):
 #   start RUN ATTEMPT PID NS PARENT WORKER SECS
 #       PID the subshell, NS CLOCK_MONOTONIC in ns, PARENT this script,
-#       WORKER the floq worker process (the script's parent, or its
-#       supervisor's)
+#       WORKER the floq worker process (the script's parent, or above its
+#       supervisor and the spawner)
 #   child RUN ATTEMPT PID SLEEP_PID
 #   alive RUN ATTEMPT PID OTHER_PID
 #       as this execution starts, OTHER_PID (not one of ours) still runs
@@ -25,13 +25,15 @@ run=${FLOQ_RUN_ID:?FLOQ_RUN_ID not set}
 att=${FLOQ_ATTEMPT:-0}
 worker=$PPID
 # Under the process backend's per-attempt supervisor (floq-supervise), the
-# worker process is the supervisor's parent.
-if [[ $(cat "/proc/$PPID/comm" 2>/dev/null) == floq-supervise ]] &&
-    read -r wstat 2>/dev/null <"/proc/$PPID/stat"; then
+# worker process is above it: the supervisor's parent, or the parent of
+# the spawner (floq-spawner) that forked the supervisor.
+while [[ $(cat "/proc/$worker/comm" 2>/dev/null) == floq-sup* ||
+    $(cat "/proc/$worker/comm" 2>/dev/null) == floq-spawner ]] &&
+    read -r wstat 2>/dev/null <"/proc/$worker/stat"; do
     wstat=${wstat##*) }
     wstat=${wstat#* }
     worker=${wstat%% *}
-fi
+done
 parent=$$
 
 now() {
