@@ -307,6 +307,12 @@ static void sup_kill_all(pid_t job, int *status, int *done,
         struct timespec slice = { 0, 10 * 1000000L };
 
         for (;;) {
+                /* No child at all once the job was reaped: then nothing
+                 * of the attempt is left (an orphan comes back to us
+                 * before its parent's zombie can be reaped), and there is
+                 * no /proc tree to walk. */
+                if (*done && sup_reap(job, status, done) == -1)
+                        return;
                 tree_signal(*done ? 0 : job, SIGKILL);
                 if (sup_reap(job, status, done) == -1)
                         return;
