@@ -1,14 +1,95 @@
 /*
- * bench_lib.h - what the drivers of tests/bench/ share: bench_worker.c's
- * pipe, processes, phases, reply reader and driver (included here with
- * its main() left out, BENCH_WORKER_NO_MAIN), plus the few helpers the
- * later drivers (bench_latency, bench_soak, bench_restore) need on top:
- * their set-up, a worker started with extra options, latency
- * percentiles of a phase's first or final replies, a fixed-rate offer, and
- * a /readyz probe. Include it once, from a driver's only .c file; the
- * driver defines main(). Every helper is static: a driver uses a part.
+ * bench_lib.h - what the drivers of tests/bench/ share. Its first part,
+ * libc only, reads a process's CPU from /proc; bench_worker.c and
+ * bench_spawn.c include just that part (BENCH_LIB_CPU_ONLY defined before
+ * the include). The rest: bench_worker.c's pipe, processes, phases, reply
+ * reader and driver (included here with its main() left out,
+ * BENCH_WORKER_NO_MAIN), plus the few helpers the later drivers
+ * (bench_latency, bench_soak, bench_restore) need on top: their set-up, a
+ * worker started with extra options, latency percentiles of a phase's
+ * first or final replies, a fixed-rate offer, and a /readyz probe. Include
+ * it once, from a driver's only .c file; the driver defines main(). Every
+ * helper is static: a driver uses a part.
  */
-#ifndef BENCH_LIB_H
+#ifndef BENCH_LIB_CPU_H
+#define BENCH_LIB_CPU_H
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* utime + stime + the reaped children's of @p pid, in µs; -1 when it is
+ * gone or its stat does not parse. */
+static int64_t bench_pid_cpu_us(pid_t pid) {
+        char path[64], buf[2048], *p;
+        unsigned long long ut, st, cut, cst;
+        FILE *fp;
+        size_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (!(fp = fopen(path, "r")))
+                return -1;
+        n = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[n] = '\0';
+        if (!(p = strrchr(buf, ')')))
+                return -1;
+        /* after ") ": state(3) ... utime(14) stime(15) cutime(16)
+         * cstime(17) */
+        if (sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                   "%llu %llu",
+                   &ut, &st, &cut, &cst) != 4)
+                return -1;
+        return (int64_t)((ut + st + cut + cst) * 1000000ULL /
+                         (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * The CPU of the live children of @p pid (of each of its threads), each
+ * with its reaped children, in µs; the ones gone meanwhile count 0. The
+ * process backend's spawner is such a child: it lives as long as its
+ * parent and reaps the supervisors, so their CPU (and their jobs') is in
+ * the spawner's cutime, never in the parent's.
+ */
+static int64_t bench_children_cpu_us(pid_t pid) {
+        int64_t total = 0;
+        char path[96];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        if (!(d = opendir(path)))
+                return 0;
+        while ((de = readdir(d))) {
+                char cpath[300];
+                FILE *fp;
+                long kid;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children",
+                         (int)pid, de->d_name);
+                if (!(fp = fopen(cpath, "r")))
+                        continue;
+                while (fscanf(fp, "%ld", &kid) == 1) {
+                        int64_t c = bench_pid_cpu_us((pid_t)kid);
+
+                        if (c > 0)
+                                total += c;
+                }
+                fclose(fp);
+        }
+        closedir(d);
+        return total;
+}
+
+#endif /* BENCH_LIB_CPU_H */
+
+#if !defined(BENCH_LIB_H) && !defined(BENCH_LIB_CPU_ONLY)
 #define BENCH_LIB_H
 
 #define BENCH_WORKER_NO_MAIN 1
@@ -177,4 +258,4 @@ static int bench_quick(void) {
 }
 
 #pragma GCC diagnostic pop
-#endif /* BENCH_LIB_H */
+#endif /* BENCH_LIB_H, !BENCH_LIB_CPU_ONLY */

@@ -14,7 +14,6 @@
  *
  * --spawner-only: only attempts through the spawner (for perf record).
  */
-#include <dirent.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,9 @@
 #include "backends/backend.h"
 #include "floq_common.h"
 
+#define BENCH_LIB_CPU_ONLY 1 /* the CPU reader, no broker */
+#include "bench_lib.h"
+
 #define TRUE_EXE "/usr/bin/true"
 
 extern char **environ;
@@ -34,59 +36,15 @@ static int64_t tv_us(const struct timeval *tv) {
         return (int64_t)tv->tv_sec * 1000000 + tv->tv_usec;
 }
 
-/* utime + stime + the reaped children's of @p pid, µs; 0 when gone. */
-static int64_t pid_cpu_us(pid_t pid) {
-        char path[64], buf[2048], *p;
-        unsigned long long ut, st, cut, cst;
-        FILE *fp;
-        size_t n;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (!(fp = fopen(path, "r")))
-                return 0;
-        n = fread(buf, 1, sizeof(buf) - 1, fp);
-        fclose(fp);
-        buf[n] = '\0';
-        if (!(p = strrchr(buf, ')')) ||
-            sscanf(p + 2,
-                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-                   "%llu %llu",
-                   &ut, &st, &cut, &cst) != 4)
-                return 0;
-        return (int64_t)((ut + st + cut + cst) * 1000000ULL /
-                         (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 /* This process, its reaped children and its live ones (the spawner). */
 static int64_t cpu_us(void) {
         struct rusage self, kids;
-        int64_t total;
-        struct dirent *de;
-        DIR *d;
 
         getrusage(RUSAGE_SELF, &self);
         getrusage(RUSAGE_CHILDREN, &kids);
-        total = tv_us(&self.ru_utime) + tv_us(&self.ru_stime) +
-                tv_us(&kids.ru_utime) + tv_us(&kids.ru_stime);
-        if (!(d = opendir("/proc/self/task")))
-                return total;
-        while ((de = readdir(d))) {
-                char path[300];
-                FILE *fp;
-                long kid;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "/proc/self/task/%s/children",
-                         de->d_name);
-                if (!(fp = fopen(path, "r")))
-                        continue;
-                while (fscanf(fp, "%ld", &kid) == 1)
-                        total += pid_cpu_us((pid_t)kid);
-                fclose(fp);
-        }
-        closedir(d);
-        return total;
+        return tv_us(&self.ru_utime) + tv_us(&self.ru_stime) +
+               tv_us(&kids.ru_utime) + tv_us(&kids.ru_stime) +
+               bench_children_cpu_us(getpid());
 }
 
 static floq_backend_t *backend(const char *spawner) {

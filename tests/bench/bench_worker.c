@@ -56,7 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +65,10 @@
 
 #include "floq_common.h"
 #include "floq_schemas.h"
+
+/* only the CPU reader: this file is itself the rest of bench_lib.h */
+#define BENCH_LIB_CPU_ONLY 1
+#include "bench_lib.h"
 
 extern char **environ;
 
@@ -292,70 +295,16 @@ typedef struct proc_s {
         const char *name;
 } proc_t;
 
-/* utime + stime (+ the reaped children's) of @p pid, in µs. */
-static int64_t proc_cpu_us_one(pid_t pid) {
-        char path[64], buf[2048], *p;
-        unsigned long long ut, st, cut, cst;
-        FILE *fp;
-        size_t n;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (!(fp = fopen(path, "r")))
-                return -1;
-        n = fread(buf, 1, sizeof(buf) - 1, fp);
-        fclose(fp);
-        buf[n] = '\0';
-        if (!(p = strrchr(buf, ')')))
-                return -1;
-        /* after ") ": state(3) ... utime(14) stime(15) cutime(16)
-         * cstime(17) */
-        if (sscanf(p + 2,
-                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-                   "%llu %llu",
-                   &ut, &st, &cut, &cst) != 4)
-                return -1;
-        return (int64_t)((ut + st + cut + cst) * 1000000ULL /
-                         (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 /*
- * The CPU of @p pid and of its live children (each with its reaped
- * children): the process backend's spawner, a child of the worker that
- * lives as long as it, reaps the supervisors, so their CPU (and their
- * jobs') is in the spawner's cutime, never in the worker's.
+ * The CPU of @p pid and of its live children (bench_lib.h): the process
+ * backend's spawner, a child of the worker, reaps the supervisors, so
+ * their CPU (and their jobs') is in the spawner's cutime, never in the
+ * worker's. -1 when @p pid is gone.
  */
 static int64_t proc_cpu_us(pid_t pid) {
-        int64_t total = proc_cpu_us_one(pid);
-        char path[96];
-        struct dirent *de;
-        DIR *d;
+        int64_t total = bench_pid_cpu_us(pid);
 
-        if (total < 0)
-                return total;
-        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-        if (!(d = opendir(path)))
-                return total;
-        while ((de = readdir(d))) {
-                char cpath[300];
-                FILE *fp;
-                long kid;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children",
-                         (int)pid, de->d_name);
-                if (!(fp = fopen(cpath, "r")))
-                        continue;
-                while (fscanf(fp, "%ld", &kid) == 1) {
-                        int64_t c = proc_cpu_us_one((pid_t)kid);
-
-                        if (c > 0)
-                                total += c;
-                }
-                fclose(fp);
-        }
-        closedir(d);
-        return total;
+        return total < 0 ? total : total + bench_children_cpu_us(pid);
 }
 
 /* VmRSS of @p pid in KiB. */

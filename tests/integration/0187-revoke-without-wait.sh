@@ -12,12 +12,7 @@
 # and w1's kept partition stood still meanwhile.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/data/worker_lib.sh"
-export FLOQ_TOPIC_PARTITIONS=2
-# The jobs need 6 s to stop: the kill grace above that, the heartbeat
-# timeout by the timing rule (7000 + 500 + 100 < 24000 / 3).
-export FLOQ_PROCESS_KILL_GRACE_MS=7000
-export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=24000
-worker_env
+slow_stop_env
 T=$FLOQ_TEST_TMP
 
 slow_stop_pair

@@ -59,6 +59,17 @@ floq_test_topics() {
     export FLOQ_TEST_NS="$ns"
 }
 
+# slow_stop_env: worker_env (data/worker_lib.sh, sourced by then) for the
+# tests whose jobs take 6 s to stop after SIGTERM (data/slow_stop.sh) on a
+# two-partition commands topic: the kill grace above those 6 s, the
+# heartbeat timeout by the timing rule (7000 + 500 + 100 < 24000 / 3).
+slow_stop_env() {
+    export FLOQ_TOPIC_PARTITIONS=2
+    export FLOQ_PROCESS_KILL_GRACE_MS=7000
+    export FLOQ_WORKER_HEARTBEAT_TIMEOUT_MS=24000
+    worker_env
+}
+
 # bg NAME CMD...: start CMD in the background, logging to
 # $FLOQ_TEST_TMP/NAME.log; its pid is in $! and remembered for cleanup.
 bg() {

@@ -649,6 +649,16 @@ static void worker_again(int32_t p) {
         start_restored(p);
 }
 
+/* The records put so far flushed, then start_restored(@p p): the outcome
+ * tests' preamble. Returns a client of the restored worker (the caller's
+ * to destroy). */
+static floq_client_t *restored_client(int32_t p) {
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+        return client_new();
+}
+
 /* G3 from the outcome records: a restore rebuilds the replay memory
  * from them (a tombstone removes one), repeats are answered with the
  * recorded outcome and change nothing, and the records a worker writes
@@ -665,10 +675,7 @@ START_TEST(test_outcome_records_restored) {
         snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_Z);
         put(floq_conf_str(rb.conf, "topic.deployments"), p, key,
             FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
         y_repeated(client);
         /* Z's outcome was tombstoned: a new deploy, generation 2 (the
@@ -709,10 +716,7 @@ START_TEST(test_old_deployment_outcomes) {
                       "reason", "stopped y", "cancelled_runs", "r-a", "at",
                       now),
             NULL);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
         /* a new version: the old outcomes become records of their own */
         is_generation(deploy_as(client, CMD_N), 2);
@@ -813,10 +817,7 @@ START_TEST(test_outcome_expiry_tombstones) {
                                        NULL, 0),
                          FLOQ_OK);
         put_dep(p);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_generation(deploy_as(client, CMD_X), 2);
         is_generation(deploy_as(client, CMD_Y), 3);
         is_generation(deploy_as(client, CMD_Z), 4);
@@ -857,10 +858,7 @@ START_TEST(test_outcomes_legacy_for_old_workers) {
                                        "true", NULL, 0),
                          FLOQ_OK);
         put_dep(p);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_generation(deploy_as(client, CMD_X), 2);
         is_generation(deploy_as(client, CMD_Y), 3);
         floq_client_destroy(client);
@@ -874,10 +872,7 @@ START_TEST(test_outcomes_legacy_for_old_workers) {
         put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
         snprintf(key, sizeof(key), "%s\n%s", DEP, CMD_Y);
         put(t_dep, p, key, FLOQ_MSG_DEPLOYMENT_OUTCOME, NULL, NULL);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
         is_repeat(deploy_as(client, CMD_Y), "DEPLOYED", NULL);
         is_generation(deploy_as(client, CMD_Z), 4);
@@ -901,10 +896,7 @@ START_TEST(test_outcomes_legacy_counted_once) {
                                        "true", NULL, 0),
                          FLOQ_OK);
         put_dep(p);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         for (i = 0; i < N; i++) {
                 json_t *cmd;
                 char err[512];
@@ -953,10 +945,7 @@ START_TEST(test_outcome_bad_status_skipped) {
         put_outcome(p, CMD_X, outcome(CMD_X, "BOGUS", NULL, NULL));
         put_outcome(p, CMD_Z, outcome(CMD_Z, "", NULL, NULL));
         put_outcome(p, CMD_Y, outcome(CMD_Y, "STOPPED", "stopped y", "r-a"));
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
-        client = client_new();
+        client = restored_client(p);
         is_generation(deploy_as(client, CMD_X), 2);
         is_generation(deploy_as(client, CMD_Z), 3);
         y_repeated(client);
