@@ -512,11 +512,38 @@ static void answer_outcome(floq_worker_t *w, const json_t *cmd,
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
-/* ... from an outcome inside a record (recent_commands). */
+/* 1 when @p status is what a schedule or unschedule is answered with
+ * (what worker/schedules.c gives worker_recent_add()). */
+static int sched_status_ok(const char *status) {
+        return status && (!strcmp(status, "SCHEDULED") ||
+                          !strcmp(status, "UNSCHEDULED"));
+}
+
+/* The outcome of @p id inside record @p rec (recent_commands), NULL
+ * none. One whose status is not one @p ok takes (what the commands of
+ * that record are answered with) counts as none, as wout_put() refuses
+ * such an outcome record: the field is a string, the Reply's an enum, and
+ * a repeat answered with it could not be encoded, so the command would be
+ * consumed without any reply (G1, G4). */
+static json_t *recent_outcome(const json_t *rec, const char *id,
+                              int (*ok)(const char *)) {
+        json_t *o = worker_recent_find(rec, id);
+
+        if (o && !ok(wjs(o, "status"))) {
+                floq_warn_ids("command", NULL, id,
+                              "%s: the outcome recorded for it has status "
+                              "'%s', no reply status: not used",
+                              id, wjs(o, "status") ? wjs(o, "status") : "");
+                return NULL;
+        }
+        return o;
+}
+
+/* ... from an outcome inside a record (recent_outcome()). */
 static void answer_recent(floq_worker_t *w, const json_t *cmd,
                           const json_t *o) {
-        answer_outcome(w, cmd, wjs(o, "status") ? wjs(o, "status") : "",
-                       wjs(o, "reason"), json_object_get(o, "cancelled_runs"));
+        answer_outcome(w, cmd, wjs(o, "status"), wjs(o, "reason"),
+                       json_object_get(o, "cancelled_runs"));
 }
 
 /*
@@ -1713,8 +1740,8 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                                out->cancelled);
                 goto done;
         }
-        if ((dep && (o = worker_recent_find(dep, id))) ||
-            (sset && (o = worker_recent_find(sset, id)))) {
+        if ((dep && (o = recent_outcome(dep, id, wout_status_ok))) ||
+            (sset && (o = recent_outcome(sset, id, sched_status_ok)))) {
                 answer_recent(w, cmd, o);
                 goto done;
         }

@@ -687,31 +687,47 @@ START_TEST(test_outcome_records_restored) {
 }
 END_TEST
 
+/* One outcome inside an old Deployment record (recent_commands), now;
+ * @p reason and @p cancelled (one run id): NULL none. */
+static json_t *recent(const char *id, const char *status, const char *reason,
+                      const char *cancelled) {
+        return json_pack("{s:s,s:s,s:s?,s:o,s:I}", "command_id", id, "status",
+                         status, "reason", reason, "cancelled_runs",
+                         cancelled ? json_pack("[s]", cancelled)
+                                   : json_array(),
+                         "at", (json_int_t)floq_now_ms());
+}
+
+/* DEP on partition @p p as the code before the outcome records wrote it
+ * (stopped by CMD_Y), its outcomes inside: @p recents (taken), an array
+ * of recent(); then the worker started and the partition restored. */
+static void restore_old_dep(int32_t p, json_t *recents) {
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
+            FLOQ_MSG_DEPLOYMENT,
+            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:o}", "name", DEP,
+                      "backend", "process", "spec",
+                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
+                      "generation", 1, "updated_at",
+                      (json_int_t)floq_now_ms(), "command_id", CMD_Y,
+                      "recent_commands", recents),
+            NULL);
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        start_restored(p);
+}
+
 /* A Deployment record written by the code before the outcome records,
  * its outcomes inside (recent_commands): they answer repeats after a
  * restore, and still do after a new version (written without them)
  * replaced it and the next owner restored. */
 START_TEST(test_old_deployment_outcomes) {
         int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
-        json_int_t now = (json_int_t)floq_now_ms();
         floq_client_t *client;
 
-        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
-            FLOQ_MSG_DEPLOYMENT,
-            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:[{s:s,s:s,s:n,s:[],"
-                      "s:I},{s:s,s:s,s:s,s:[s],s:I}]}",
-                      "name", DEP, "backend", "process", "spec",
-                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
-                      "generation", 1, "updated_at", now, "command_id",
-                      CMD_Y, "recent_commands", "command_id", CMD_X,
-                      "status", "DEPLOYED", "reason", "cancelled_runs",
-                      "at", now, "command_id", CMD_Y, "status", "STOPPED",
-                      "reason", "stopped y", "cancelled_runs", "r-a", "at",
-                      now),
-            NULL);
-        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        start_restored(p);
+        restore_old_dep(p, json_pack("[o,o]",
+                                     recent(CMD_X, "DEPLOYED", NULL, NULL),
+                                     recent(CMD_Y, "STOPPED", "stopped y",
+                                            "r-a")));
         client = client_new();
         is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
         /* a new version: the old outcomes become records of their own */
@@ -964,6 +980,36 @@ START_TEST(test_outcome_bad_status_skipped) {
 }
 END_TEST
 
+/* The same in an old Deployment record (its outcomes inside, in
+ * recent_commands, a string status each): a repeat of an entry whose
+ * status no deploy or stop is answered with made the Reply unencodable,
+ * so the command was consumed without any reply (G1, G4). Such an entry
+ * is treated as absent: the repeat is a new command, while the good
+ * entry beside it still answers its own. */
+START_TEST(test_old_deployment_bad_status_skipped) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        floq_client_t *client;
+
+        restore_old_dep(p, json_pack("[o,o,o]",
+                                     recent(CMD_X, "BOGUS", NULL, NULL),
+                                     recent(CMD_Z, "", NULL, NULL),
+                                     recent(CMD_Y, "STOPPED", "stopped y",
+                                            "r-a")));
+        client = client_new();
+        /* first, while the old record is still the current version: the
+         * good entry answers from recent_commands */
+        y_repeated(client);
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Z), 3);
+        /* the new versions carried only the good one over */
+        y_repeated(client);
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        ck_assert_msg(log_has("no reply status: not used"),
+                      "the bad entries not logged");
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -979,6 +1025,7 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
         tcase_add_test(tc, test_outcomes_legacy_counted_once);
         tcase_add_test(tc, test_outcome_bad_status_skipped);
+        tcase_add_test(tc, test_old_deployment_bad_status_skipped);
         suite_add_tcase(s, tc);
         return s;
 }
