@@ -623,16 +623,26 @@ static void put_version(floq_worker_t *w, int32_t p, const json_t *cmd,
 
 void worker_outcomes_tick(floq_worker_t *w) {
         int64_t mono = floq_mono_ms(), now = floq_now_ms();
+        int32_t i, p, start;
         size_t n = 0;
-        int32_t p;
 
-        if (w->draining || mono < w->next_outcome_expiry)
+        if (w->draining || mono < w->next_outcome_expiry ||
+            w->part_cnt <= 0)
                 return;
         w->next_outcome_expiry = mono + WOUT_EXPIRE_INTERVAL_MS;
-        for (p = 0; p < w->part_cnt && n < WOUT_EXPIRE_BATCH; p++)
+        /* Round robin: a pass starts after the partition where the last
+         * one ran out of budget (not at it: a backlog there that grows by
+         * a budget a pass would hold every pass). From partition 0 each
+         * time, a backlog larger than the budget kept the partitions
+         * after it from being expired while it lasted. */
+        start = w->outcome_expiry_part % w->part_cnt;
+        for (i = 0; i < w->part_cnt && n < WOUT_EXPIRE_BATCH; i++) {
+                p = (start + i) % w->part_cnt;
                 if (w->parts[p].owned && !w->parts[p].restoring)
                         n += wtxn_expire_outcomes(w, p, now,
                                                   WOUT_EXPIRE_BATCH - n);
+        }
+        w->outcome_expiry_part = (start + i) % w->part_cnt;
         if (n)
                 floq_info("command", "%zu expired command outcome(s) "
                                      "removed", n);
