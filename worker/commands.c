@@ -512,11 +512,38 @@ static void answer_outcome(floq_worker_t *w, const json_t *cmd,
         worker_reply(w, wjs(cmd, "reply_to"), r);
 }
 
-/* ... from an outcome inside a record (recent_commands). */
+/* 1 when @p status is what a schedule or unschedule is answered with
+ * (what worker/schedules.c gives worker_recent_add()). */
+static int sched_status_ok(const char *status) {
+        return status && (!strcmp(status, "SCHEDULED") ||
+                          !strcmp(status, "UNSCHEDULED"));
+}
+
+/* The outcome of @p id inside record @p rec (recent_commands), NULL
+ * none. One whose status is not one @p ok takes (what the commands of
+ * that record are answered with) counts as none, as wout_put() refuses
+ * such an outcome record: the field is a string, the Reply's an enum, and
+ * a repeat answered with it could not be encoded, so the command would be
+ * consumed without any reply (G1, G4). */
+static json_t *recent_outcome(const json_t *rec, const char *id,
+                              int (*ok)(const char *)) {
+        json_t *o = worker_recent_find(rec, id);
+
+        if (o && !ok(wjs(o, "status"))) {
+                floq_warn_ids("command", NULL, id,
+                              "%s: the outcome recorded for it has status "
+                              "'%s', no reply status: not used",
+                              id, wjs(o, "status") ? wjs(o, "status") : "");
+                return NULL;
+        }
+        return o;
+}
+
+/* ... from an outcome inside a record (recent_outcome()). */
 static void answer_recent(floq_worker_t *w, const json_t *cmd,
                           const json_t *o) {
-        answer_outcome(w, cmd, wjs(o, "status") ? wjs(o, "status") : "",
-                       wjs(o, "reason"), json_object_get(o, "cancelled_runs"));
+        answer_outcome(w, cmd, wjs(o, "status"), wjs(o, "reason"),
+                       json_object_get(o, "cancelled_runs"));
 }
 
 /*
@@ -596,16 +623,26 @@ static void put_version(floq_worker_t *w, int32_t p, const json_t *cmd,
 
 void worker_outcomes_tick(floq_worker_t *w) {
         int64_t mono = floq_mono_ms(), now = floq_now_ms();
+        int32_t i, p, start;
         size_t n = 0;
-        int32_t p;
 
-        if (w->draining || mono < w->next_outcome_expiry)
+        if (w->draining || mono < w->next_outcome_expiry ||
+            w->part_cnt <= 0)
                 return;
         w->next_outcome_expiry = mono + WOUT_EXPIRE_INTERVAL_MS;
-        for (p = 0; p < w->part_cnt && n < WOUT_EXPIRE_BATCH; p++)
+        /* Round robin: a pass starts after the partition where the last
+         * one ran out of budget (not at it: a backlog there that grows by
+         * a budget a pass would hold every pass). From partition 0 each
+         * time, a backlog larger than the budget kept the partitions
+         * after it from being expired while it lasted. */
+        start = w->outcome_expiry_part % w->part_cnt;
+        for (i = 0; i < w->part_cnt && n < WOUT_EXPIRE_BATCH; i++) {
+                p = (start + i) % w->part_cnt;
                 if (w->parts[p].owned && !w->parts[p].restoring)
                         n += wtxn_expire_outcomes(w, p, now,
                                                   WOUT_EXPIRE_BATCH - n);
+        }
+        w->outcome_expiry_part = (start + i) % w->part_cnt;
         if (n)
                 floq_info("command", "%zu expired command outcome(s) "
                                      "removed", n);
@@ -1713,8 +1750,8 @@ void worker_handle_command(floq_worker_t *w, const rd_kafka_message_t *m) {
                                out->cancelled);
                 goto done;
         }
-        if ((dep && (o = worker_recent_find(dep, id))) ||
-            (sset && (o = worker_recent_find(sset, id)))) {
+        if ((dep && (o = recent_outcome(dep, id, wout_status_ok))) ||
+            (sset && (o = recent_outcome(sset, id, sched_status_ok)))) {
                 answer_recent(w, cmd, o);
                 goto done;
         }

@@ -154,6 +154,21 @@ const wout_entry_t *wout_find(const wout_t *o, const char *deployment,
         return NULL;
 }
 
+/* Unlink @p e from one of its two lists (its deployment's, the
+ * partition's): @p prev and @p next name its links in that list,
+ * @p head and @p tail are the list's ends. */
+#define UNLINK(e, prev, next, head, tail)                                  \
+        do {                                                               \
+                if ((e)->prev)                                             \
+                        (e)->prev->next = (e)->next;                       \
+                else                                                       \
+                        (head) = (e)->next;                                \
+                if ((e)->next)                                             \
+                        (e)->next->prev = (e)->prev;                       \
+                else                                                       \
+                        (tail) = (e)->prev;                                \
+        } while (0)
+
 /* Unlink @p e from everything and free it (its deployment too when it was
  * the last one). */
 static void entry_remove(wout_t *o, wout_entry_t *e) {
@@ -166,24 +181,9 @@ static void entry_remove(wout_t *o, wout_entry_t *e) {
                         break;
                 }
         o->ecnt--;
-        /* its deployment's list */
-        if (e->dprev)
-                e->dprev->dnext = e->dnext;
-        else
-                d->head = e->dnext;
-        if (e->dnext)
-                e->dnext->dprev = e->dprev;
-        else
-                d->tail = e->dprev;
+        UNLINK(e, dprev, dnext, d->head, d->tail);
         /* the partition's list, and the expiry queue within it */
-        if (e->qprev_all)
-                e->qprev_all->qnext_all = e->qnext_all;
-        else
-                o->qhead = e->qnext_all;
-        if (e->qnext_all)
-                e->qnext_all->qprev_all = e->qprev_all;
-        else
-                o->qtail = e->qprev_all;
+        UNLINK(e, qprev_all, qnext_all, o->qhead, o->qtail);
         if (o->qnext == e)
                 o->qnext = e->qnext_all;
         entry_free(e);

@@ -566,6 +566,8 @@ struct floq_worker_s {
         int64_t next_heartbeat;   /**< mono ms */
         int64_t next_scan;        /**< mono ms */
         int64_t next_outcome_expiry; /**< mono ms (commands.c) */
+        int32_t outcome_expiry_part; /**< where the next expiry pass
+                                      *   starts (commands.c) */
         floq_err_t fatal;         /**< set when the loop must end */
         _Atomic int64_t last_commit_mono; /**< last successful commit, or
                                            *   now while nothing is live */

@@ -109,17 +109,22 @@ static void put(const char *topic, int32_t p, const char *key,
         put_as(rb.codec, topic, p, key, type, msg, header);
 }
 
-/* Deployment DEP (process, /bin/true) on its partition @p p. */
-static void put_dep(int32_t p) {
-        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
+/* Deployment @p name (process, /bin/true) on its partition @p p. */
+static void put_named_dep(int32_t p, const char *name) {
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, name,
             FLOQ_MSG_DEPLOYMENT,
-            json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name", DEP,
+            json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name", name,
                       "backend", "process", "spec",
                       "{\"executable\":\"/bin/true\"}", "enabled", 1,
                       "generation", 1, "updated_at",
                       (json_int_t)floq_now_ms(), "command_id",
                       "6c1f0a00-0000-4000-8000-000000000001"),
             NULL);
+}
+
+/* Deployment DEP on its partition @p p. */
+static void put_dep(int32_t p) {
+        put_named_dep(p, DEP);
 }
 
 /* The worker under test (rb.w), running on its thread. */
@@ -551,20 +556,27 @@ END_TEST
 #define CMD_Z "6c1f0a00-0000-4000-8000-0000000000b3"
 #define CMD_N "6c1f0a00-0000-4000-8000-0000000000b4"
 
-/* A deploy of DEP with command id @p id; its final reply (taken). */
-static json_t *deploy_as(floq_client_t *client, const char *id) {
+/* Send a deploy of @p name with command id @p id. */
+static void send_deploy(floq_client_t *client, const char *name,
+                        const char *id) {
         json_t *cmd = json_pack("{s:s,s:s,s:{s:{s:s,s:s}}}", "command_id", id,
-                                "deployment", DEP, "body", "DeployBody",
+                                "deployment", name, "body", "DeployBody",
                                 "backend", "process", "spec",
                                 "{\"executable\":\"/bin/true\"}");
-        char cid[37], err[512];
-        json_t *r = NULL;
+        char err[512];
 
-        ck_assert_int_eq(floq_client_send(client, cmd, NULL, cid, err,
+        ck_assert_int_eq(floq_client_send(client, cmd, NULL, NULL, err,
                                           sizeof(err)),
                          FLOQ_OK);
         json_decref(cmd);
-        ck_assert_int_eq(floq_client_wait_reply(client, cid, 1, 20000, &r),
+}
+
+/* A deploy of DEP with command id @p id; its final reply (taken). */
+static json_t *deploy_as(floq_client_t *client, const char *id) {
+        json_t *r = NULL;
+
+        send_deploy(client, DEP, id);
+        ck_assert_int_eq(floq_client_wait_reply(client, id, 1, 20000, &r),
                          FLOQ_OK);
         return r;
 }
@@ -694,29 +706,45 @@ START_TEST(test_outcome_records_restored) {
 }
 END_TEST
 
+/* One outcome inside an old Deployment record (recent_commands), now;
+ * @p reason and @p cancelled (one run id): NULL none. */
+static json_t *recent(const char *id, const char *status, const char *reason,
+                      const char *cancelled) {
+        return json_pack("{s:s,s:s,s:s?,s:o,s:I}", "command_id", id, "status",
+                         status, "reason", reason, "cancelled_runs",
+                         cancelled ? json_pack("[s]", cancelled)
+                                   : json_array(),
+                         "at", (json_int_t)floq_now_ms());
+}
+
+/* DEP on partition @p p as the code before the outcome records wrote it
+ * (stopped by CMD_Y), its outcomes inside: @p recents (taken), an array
+ * of recent(); then the worker started and the partition restored.
+ * Returns a client of it (the caller's to destroy). */
+static floq_client_t *restore_old_dep(int32_t p, json_t *recents) {
+        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
+            FLOQ_MSG_DEPLOYMENT,
+            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:o}", "name", DEP,
+                      "backend", "process", "spec",
+                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
+                      "generation", 1, "updated_at",
+                      (json_int_t)floq_now_ms(), "command_id", CMD_Y,
+                      "recent_commands", recents),
+            NULL);
+        return restored_client(p);
+}
+
 /* A Deployment record written by the code before the outcome records,
  * its outcomes inside (recent_commands): they answer repeats after a
  * restore, and still do after a new version (written without them)
  * replaced it and the next owner restored. */
 START_TEST(test_old_deployment_outcomes) {
         int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
-        json_int_t now = (json_int_t)floq_now_ms();
         floq_client_t *client;
 
-        put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
-            FLOQ_MSG_DEPLOYMENT,
-            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:[{s:s,s:s,s:n,s:[],"
-                      "s:I},{s:s,s:s,s:s,s:[s],s:I}]}",
-                      "name", DEP, "backend", "process", "spec",
-                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
-                      "generation", 1, "updated_at", now, "command_id",
-                      CMD_Y, "recent_commands", "command_id", CMD_X,
-                      "status", "DEPLOYED", "reason", "cancelled_runs",
-                      "at", now, "command_id", CMD_Y, "status", "STOPPED",
-                      "reason", "stopped y", "cancelled_runs", "r-a", "at",
-                      now),
-            NULL);
-        client = restored_client(p);
+        client = restore_old_dep(
+                p, json_pack("[o,o]", recent(CMD_X, "DEPLOYED", NULL, NULL),
+                             recent(CMD_Y, "STOPPED", "stopped y", "r-a")));
         is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
         /* a new version: the old outcomes become records of their own */
         is_generation(deploy_as(client, CMD_N), 2);
@@ -798,6 +826,18 @@ static int has_key(const json_t *keys, const char *id, int record) {
         return 0;
 }
 
+/* A lifetime of 1 s and a history of 1: every outcome but the newest
+ * of its deployment expires a second after it was answered. */
+static void expire_fast(void) {
+        ck_assert_int_eq(floq_conf_set(rb.conf,
+                                       "security.command.max.lifetime.ms",
+                                       "1000", NULL, 0),
+                         FLOQ_OK);
+        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.command.history", "1",
+                                       NULL, 0),
+                         FLOQ_OK);
+}
+
 /* Expiry: with a 1 s lifetime and a history of 1, the outcomes of the
  * older deploys are tombstoned once they expire (the newest stays), so the
  * deployments topic holds, once compacted, what the memory holds: never
@@ -809,13 +849,7 @@ START_TEST(test_outcome_expiry_tombstones) {
         json_t *keys = NULL;
         int64_t end;
 
-        ck_assert_int_eq(floq_conf_set(rb.conf,
-                                       "security.command.max.lifetime.ms",
-                                       "1000", NULL, 0),
-                         FLOQ_OK);
-        ck_assert_int_eq(floq_conf_set(rb.conf, "worker.command.history", "1",
-                                       NULL, 0),
-                         FLOQ_OK);
+        expire_fast();
         put_dep(p);
         client = restored_client(p);
         is_generation(deploy_as(client, CMD_X), 2);
@@ -837,6 +871,109 @@ START_TEST(test_outcome_expiry_tombstones) {
         ck_assert_msg(!has_key(keys, CMD_Z, 0), "the newest one went too");
         ck_assert_msg(log_has("expired command outcome(s) removed"),
                       "expiry not logged");
+        json_decref(keys);
+        floq_client_destroy(client);
+}
+END_TEST
+
+/* How many keys of deployment @p name in @p keys (read_keys()) are
+ * tombstones. */
+static int tombstones_of(const json_t *keys, const char *name) {
+        size_t i, len = strlen(name);
+        const char *k;
+        json_t *v;
+        int n = 0;
+
+        json_array_foreach(keys, i, v) {
+                k = json_string_value(v);
+                if (!strncmp(k, name, len) && k[len] == '\n' &&
+                    !strcmp(k + strlen(k) - 2, "=0"))
+                        n++;
+        }
+        return n;
+}
+
+/* The expiry's budget a pass (WOUT_EXPIRE_BATCH, 512) is shared by the
+ * partitions: with a backlog of expired outcomes on partition 0 many
+ * budgets long (A: 4000, all but its newest expired), the outcome that
+ * expires on partition 1 (B's older of two deploys) is tombstoned while
+ * A's backlog is still being worked through. Before, every pass started
+ * at partition 0: B's tombstone came only with A's last ones (in the
+ * same transaction). */
+START_TEST(test_outcome_expiry_round_robin) {
+        const char *t_dep = floq_conf_str(rb.conf, "topic.deployments");
+        json_int_t old = (json_int_t)floq_now_ms() - 60000;
+        enum { N = 4000 };
+        char a[16], b[16], key[64], id[37], needle[64];
+        floq_client_t *client;
+        json_t *keys = NULL;
+        int64_t end;
+        int i, gone_a;
+
+        expire_fast();
+        name_on(0, a, sizeof(a));
+        name_on(1, b, sizeof(b));
+        put_named_dep(0, a);
+        put_named_dep(1, b);
+        for (i = 0; i < N; i++) {
+                snprintf(id, sizeof(id), "6c1f0a00-0000-4000-8002-%012d", i);
+                snprintf(key, sizeof(key), "%s\n%s", a, id);
+                put(t_dep, 0, key, FLOQ_MSG_DEPLOYMENT_OUTCOME,
+                    json_pack("{s:s,s:s,s:s,s:n,s:[],s:I}", "deployment", a,
+                              "command_id", id, "status", "DEPLOYED",
+                              "reason", "cancelled_runs", "at", old + i),
+                    NULL);
+        }
+        ck_assert_int_eq(rd_kafka_flush(rb.prod, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        worker_start();
+        for (i = 0; i < 2; i++) {
+                snprintf(needle, sizeof(needle),
+                         "[restore] partition %d: 1 deployments", i);
+                ck_assert_msg(wait_log(needle, 30000), "not restored: %s",
+                              needle);
+        }
+        /* B's outcomes once partition 0's backlog is in the memory, both
+         * sent before either is waited for: the older must still be live
+         * when the newer is recorded, or that (wout_trim()) removes it */
+        client = client_new();
+        send_deploy(client, b, CMD_X);
+        send_deploy(client, b, CMD_Y);
+        for (i = 0; i < 2; i++) {
+                json_t *r = NULL;
+
+                ck_assert_int_eq(floq_client_wait_reply(client,
+                                                        i ? CMD_Y : CMD_X, 1,
+                                                        20000, &r),
+                                 FLOQ_OK);
+                is_generation(r, 2 + i);
+        }
+        end = floq_mono_ms() + 30000;
+        while (floq_mono_ms() < end) {
+                json_decref(keys);
+                keys = read_keys(t_dep, 1);
+                if (tombstones_of(keys, b))
+                        break;
+                nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+        }
+        ck_assert_msg(tombstones_of(keys, b) == 1,
+                      "B's expired outcome not tombstoned");
+        json_decref(keys);
+        keys = read_keys(t_dep, 0);
+        gone_a = tombstones_of(keys, a);
+        ck_assert_msg(gone_a < N - 1,
+                      "partition 1 waited for partition 0's backlog "
+                      "(%d of %d tombstoned first)",
+                      gone_a, N - 1);
+        /* and the backlog still goes, all but A's newest */
+        end = floq_mono_ms() + 30000;
+        while (gone_a < N - 1 && floq_mono_ms() < end) {
+                nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+                json_decref(keys);
+                keys = read_keys(t_dep, 0);
+                gone_a = tombstones_of(keys, a);
+        }
+        ck_assert_int_eq(gone_a, N - 1);
         json_decref(keys);
         floq_client_destroy(client);
 }
@@ -953,6 +1090,34 @@ START_TEST(test_outcome_bad_status_skipped) {
 }
 END_TEST
 
+/* The same in an old Deployment record (its outcomes inside, in
+ * recent_commands, a string status each): a repeat of an entry whose
+ * status no deploy or stop is answered with made the Reply unencodable,
+ * so the command was consumed without any reply (G1, G4). Such an entry
+ * is treated as absent: the repeat is a new command, while the good
+ * entry beside it still answers its own. */
+START_TEST(test_old_deployment_bad_status_skipped) {
+        int32_t p = floq_kafka_partition(DEP, strlen(DEP), PARTS);
+        floq_client_t *client;
+
+        client = restore_old_dep(
+                p, json_pack("[o,o,o]", recent(CMD_X, "BOGUS", NULL, NULL),
+                             recent(CMD_Z, "", NULL, NULL),
+                             recent(CMD_Y, "STOPPED", "stopped y", "r-a")));
+        /* first, while the old record is still the current version: the
+         * good entry answers from recent_commands */
+        y_repeated(client);
+        is_generation(deploy_as(client, CMD_X), 2);
+        is_generation(deploy_as(client, CMD_Z), 3);
+        /* the new versions carried only the good one over */
+        y_repeated(client);
+        is_repeat(deploy_as(client, CMD_X), "DEPLOYED", NULL);
+        ck_assert_msg(log_has("no reply status: not used"),
+                      "the bad entries not logged");
+        floq_client_destroy(client);
+}
+END_TEST
+
 static Suite *rebalance_suite(void) {
         Suite *s = suite_create("rebalance");
         TCase *tc = tcase_create("lost");
@@ -965,9 +1130,11 @@ static Suite *rebalance_suite(void) {
         tcase_add_test(tc, test_outcome_records_restored);
         tcase_add_test(tc, test_old_deployment_outcomes);
         tcase_add_test(tc, test_outcome_expiry_tombstones);
+        tcase_add_test(tc, test_outcome_expiry_round_robin);
         tcase_add_test(tc, test_outcomes_legacy_for_old_workers);
         tcase_add_test(tc, test_outcomes_legacy_counted_once);
         tcase_add_test(tc, test_outcome_bad_status_skipped);
+        tcase_add_test(tc, test_old_deployment_bad_status_skipped);
         suite_add_tcase(s, tc);
         return s;
 }
