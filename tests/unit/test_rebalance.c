@@ -109,17 +109,21 @@ static void put(const char *topic, int32_t p, const char *key,
         put_as(rb.codec, topic, p, key, type, msg, header);
 }
 
+/* A Deployment record of @p name (process, /bin/true, generation 1)
+ * written by command @p cmd. */
+static json_t *dep_json(const char *name, int enabled, const char *cmd) {
+        return json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name", name,
+                         "backend", "process", "spec",
+                         "{\"executable\":\"/bin/true\"}", "enabled",
+                         enabled, "generation", 1, "updated_at",
+                         (json_int_t)floq_now_ms(), "command_id", cmd);
+}
+
 /* Deployment @p name (process, /bin/true) on its partition @p p. */
 static void put_named_dep(int32_t p, const char *name) {
         put(floq_conf_str(rb.conf, "topic.deployments"), p, name,
             FLOQ_MSG_DEPLOYMENT,
-            json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:s}", "name", name,
-                      "backend", "process", "spec",
-                      "{\"executable\":\"/bin/true\"}", "enabled", 1,
-                      "generation", 1, "updated_at",
-                      (json_int_t)floq_now_ms(), "command_id",
-                      "6c1f0a00-0000-4000-8000-000000000001"),
-            NULL);
+            dep_json(name, 1, "6c1f0a00-0000-4000-8000-000000000001"), NULL);
 }
 
 /* Deployment DEP on its partition @p p. */
@@ -722,15 +726,11 @@ static json_t *recent(const char *id, const char *status, const char *reason,
  * of recent(); then the worker started and the partition restored.
  * Returns a client of it (the caller's to destroy). */
 static floq_client_t *restore_old_dep(int32_t p, json_t *recents) {
+        json_t *dep = dep_json(DEP, 0, CMD_Y);
+
+        json_object_set_new(dep, "recent_commands", recents);
         put(floq_conf_str(rb.conf, "topic.deployments"), p, DEP,
-            FLOQ_MSG_DEPLOYMENT,
-            json_pack("{s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:o}", "name", DEP,
-                      "backend", "process", "spec",
-                      "{\"executable\":\"/bin/true\"}", "enabled", 0,
-                      "generation", 1, "updated_at",
-                      (json_int_t)floq_now_ms(), "command_id", CMD_Y,
-                      "recent_commands", recents),
-            NULL);
+            FLOQ_MSG_DEPLOYMENT, dep, NULL);
         return restored_client(p);
 }
 
