@@ -812,6 +812,43 @@ static rd_kafka_resp_err_t txn_fetch_committed(
         return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+/* The log start, as the committed offset, of every partition of @p l that
+ * has none (the consumer starts there, so that is where we stand): one
+ * ListOffsets for them all, through the producer. On the group member's
+ * connection a ListOffsets queues behind the member's fetch, which the
+ * broker holds up to fetch.wait.max.ms (500 ms) when there is nothing to
+ * read: two of them per idle partition held the loop ~1 s for each, on
+ * the first commit of a new group (5 s for six partitions, and the due
+ * times of that time misfired). */
+static rd_kafka_resp_err_t txn_log_starts(
+        floq_worker_t *w, const rd_kafka_topic_partition_list_t *l) {
+        rd_kafka_topic_partition_list_t *starts;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int i;
+
+        starts = rd_kafka_topic_partition_list_new(l->cnt > 0 ? l->cnt : 1);
+        for (i = 0; i < l->cnt; i++)
+                if (w->parts[l->elems[i].partition].committed < 0)
+                        rd_kafka_topic_partition_list_add(
+                                starts, w->t_commands, l->elems[i].partition)
+                                ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (starts->cnt > 0)
+                err = rd_kafka_offsets_for_times(w->producer, starts,
+                                                 txn_op_timeout(w));
+        for (i = 0; !err && i < starts->cnt; i++) {
+                if ((err = starts->elems[i].err))
+                        break;
+                if (starts->elems[i].offset < 0) {
+                        err = RD_KAFKA_RESP_ERR__BAD_MSG;
+                        break;
+                }
+                w->parts[starts->elems[i].partition].committed =
+                        starts->elems[i].offset;
+        }
+        rd_kafka_topic_partition_list_destroy(starts);
+        return err;
+}
+
 /* The offsets to commit, for every owned partition (KIP-447: each one's
  * group-metadata check fences this transaction if another worker owns it
  * by now): the next offset of a partition that consumed something, else
@@ -822,7 +859,6 @@ static floq_err_t txn_offsets(floq_worker_t *w,
                               rd_kafka_topic_partition_list_t **out) {
         rd_kafka_topic_partition_list_t *l, *need;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        int64_t lo, hi;
         int32_t p;
         int i;
 
@@ -844,18 +880,10 @@ static floq_err_t txn_offsets(floq_worker_t *w,
         }
         if (need->cnt > 0)
                 err = txn_fetch_committed(w, need);
+        if (!err)
+                err = txn_log_starts(w, need);
         for (i = 0; !err && i < need->cnt; i++) {
                 p = need->elems[i].partition;
-                if (w->parts[p].committed < 0) {
-                        /* No committed offset: the consumer starts at the
-                         * log start, so that is where we stand. */
-                        err = floq_kafka_watermarks(w->consumer, w->t_commands,
-                                                    p, &lo, &hi,
-                                                    txn_op_timeout(w));
-                        if (err)
-                                break;
-                        w->parts[p].committed = lo;
-                }
                 rd_kafka_topic_partition_list_add(l, w->t_commands, p)
                         ->offset = w->parts[p].committed;
         }

@@ -36,4 +36,7 @@ ok "every run but the last CANCELLED" \
 gaps=$(jq -s -r 'sort_by(.scheduled_for) | [range(1; length) as $i
     | select(.[$i].scheduled_for - .[$i-1].scheduled_for != 2000)] | length' "$T/r.json")
 ok "no due time skipped while waiting ($gaps gaps)" test "$gaps" -eq 0
+# each run's due time, start and end, in ms from the first due time
+jq -s -r 'sort_by(.scheduled_for) | (.[0].scheduled_for) as $t0 | .[]
+    | "    due +\(.scheduled_for - $t0) started +\((.started_at // $t0) - $t0) finished +\((.finished_at // $t0) - $t0) \(.status)"' "$T/r.json"
 finish
