@@ -169,6 +169,17 @@ const wout_entry_t *wout_find(const wout_t *o, const char *deployment,
                         (tail) = (e)->prev;                                \
         } while (0)
 
+/* Append @p e at the tail of a list (links prev/next, ends head/tail). */
+#define APPEND(e, prev, next, head, tail)                                  \
+        do {                                                               \
+                (e)->prev = (tail);                                        \
+                if (tail)                                                  \
+                        (tail)->next = (e);                                \
+                else                                                       \
+                        (head) = (e);                                      \
+                (tail) = (e);                                              \
+        } while (0)
+
 /* Unlink @p e from everything and free it (its deployment too when it was
  * the last one). */
 static void entry_remove(wout_t *o, wout_entry_t *e) {
@@ -230,19 +241,9 @@ floq_err_t wout_put(wout_t *o, const char *deployment, const char *command_id,
         e->hnext = o->ebuckets[bucket(e->hash, o->ecap)];
         o->ebuckets[bucket(e->hash, o->ecap)] = e;
         o->ecnt++;
-        e->dprev = d->tail;
-        if (d->tail)
-                d->tail->dnext = e;
-        else
-                d->head = e;
-        d->tail = e;
+        APPEND(e, dprev, dnext, d->head, d->tail);
         d->cnt++;
-        e->qprev_all = o->qtail;
-        if (o->qtail)
-                o->qtail->qnext_all = e;
-        else
-                o->qhead = e;
-        o->qtail = e;
+        APPEND(e, qprev_all, qnext_all, o->qhead, o->qtail);
         if (!o->qnext)
                 o->qnext = e;
         return FLOQ_OK;

@@ -1344,19 +1344,12 @@ static void spawner_drop(proc_backend_t *pb, const char *why) {
  */
 static int spawner_request(proc_backend_t *pb, const spawn_t *sp,
                            pid_t *pidp, int *pidfdp, int *errp) {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(4 * sizeof(int))];
-        } u;
         int fds[4] = { sp->devnull, sp->outw, sp->ctlw, sp->leaser };
         spawner_req_t req;
         spawner_rep_t rep;
-        struct cmsghdr *c;
-        struct msghdr mh;
-        struct iovec iov;
         char *buf = NULL;
         size_t len = 0, off;
-        int rc = 1, pidfd = -1;
+        int rc = 1, pidfd = -1, nfd = 0;
         ssize_t r;
 
         *errp = 0;
@@ -1384,22 +1377,7 @@ static int spawner_request(proc_backend_t *pb, const spawn_t *sp,
         pthread_mutex_lock(&pb->sp_lock);
         if (pb->sp_sock < 0)
                 goto out;
-        memset(&u, 0, sizeof(u));
-        memset(&mh, 0, sizeof(mh));
-        iov.iov_base = buf;
-        iov.iov_len = len;
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof(u.buf);
-        c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(fds));
-        memcpy(CMSG_DATA(c), fds, sizeof(fds));
-        do
-                r = sendmsg(pb->sp_sock, &mh, MSG_NOSIGNAL);
-        while (r == -1 && errno == EINTR);
+        r = spawner_send_fds(pb->sp_sock, buf, len, fds, 4);
         for (off = r > 0 ? (size_t)r : 0; r > 0 && off < len;
              off += (size_t)(r > 0 ? r : 0)) {
                 r = send(pb->sp_sock, buf + off, len - off, MSG_NOSIGNAL);
@@ -1412,36 +1390,8 @@ static int spawner_request(proc_backend_t *pb, const spawn_t *sp,
                 rc = 2;
                 goto out;
         }
-        memset(&mh, 0, sizeof(mh));
-        memset(&u, 0, sizeof(u));
-        iov.iov_base = &rep;
-        iov.iov_len = sizeof(rep);
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof(u.buf);
-        do
-                r = recvmsg(pb->sp_sock, &mh, MSG_CMSG_CLOEXEC);
-        while (r == -1 && errno == EINTR);
-        for (c = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c;
-             c = CMSG_NXTHDR(&mh, c))
-                if (c->cmsg_level == SOL_SOCKET &&
-                    c->cmsg_type == SCM_RIGHTS &&
-                    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-                        size_t i, n = (c->cmsg_len - CMSG_LEN(0)) /
-                                      sizeof(int);
-
-                        for (i = 0; i < n; i++) {
-                                int fd;
-
-                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
-                                       sizeof(int));
-                                if (pidfd < 0)
-                                        pidfd = fd;
-                                else
-                                        close(fd);
-                        }
-                }
+        r = spawner_recv_fds(pb->sp_sock, &rep, sizeof(rep), &pidfd, 1,
+                             &nfd);
         if (r != (ssize_t)sizeof(rep) ||
             (rep.err == 0 && (pidfd < 0 || rep.pid <= 0))) {
                 spawner_drop(pb, r == 0 ? "died"

@@ -57,34 +57,92 @@ static int read_full(int fd, void *buf, size_t len) {
         return 0;
 }
 
-static void reply(int err, pid_t pid, int pidfd) {
-        spawner_rep_t rep = { err, (int32_t)pid };
+ssize_t spawner_send_fds(int sock, const void *buf, size_t len,
+                         const int *fds, int nfd) {
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(SPAWNER_FDS_MAX * sizeof(int))];
         } u;
-        struct iovec iov = { &rep, sizeof(rep) };
+        struct iovec iov = { (void *)buf, len };
         struct msghdr mh;
         ssize_t r;
 
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = &iov;
         mh.msg_iovlen = 1;
-        if (pidfd >= 0) {
+        if (nfd > 0 && nfd <= SPAWNER_FDS_MAX) {
                 struct cmsghdr *c;
 
                 memset(&u, 0, sizeof(u));
                 mh.msg_control = u.buf;
-                mh.msg_controllen = sizeof(u.buf);
+                mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
                 c = CMSG_FIRSTHDR(&mh);
                 c->cmsg_level = SOL_SOCKET;
                 c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+                c->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, (size_t)nfd * sizeof(int));
         }
         do
-                r = sendmsg(SPAWNER_FD, &mh, MSG_NOSIGNAL);
+                r = sendmsg(sock, &mh, MSG_NOSIGNAL);
         while (r == -1 && errno == EINTR);
+        return r;
+}
+
+ssize_t spawner_recv_fds(int sock, void *buf, size_t len, int *fds, int max,
+                         int *nfd) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(SPAWNER_FDS_MAX * sizeof(int))];
+        } u;
+        struct iovec iov = { buf, len };
+        struct msghdr mh;
+        struct cmsghdr *c;
+        ssize_t r;
+
+        *nfd = 0;
+        memset(&u, 0, sizeof(u));
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        do
+                r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        while (r == -1 && errno == EINTR);
+        if (r < 0)
+                return r;
+        for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                size_t i, n;
+
+                if (c->cmsg_level != SOL_SOCKET ||
+                    c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+                        continue;
+                n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (i = 0; i < n; i++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+                               sizeof(int));
+                        if (*nfd < max && *nfd < SPAWNER_FDS_MAX)
+                                fds[(*nfd)++] = fd;
+                        else
+                                close(fd);
+                }
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                close_fds(fds, *nfd);
+                *nfd = 0;
+                errno = EPROTO;
+                return -1;
+        }
+        return r;
+}
+
+static void reply(int err, pid_t pid, int pidfd) {
+        spawner_rep_t rep = { err, (int32_t)pid };
+
+        (void)spawner_send_fds(SPAWNER_FD, &rep, sizeof(rep), &pidfd,
+                               pidfd >= 0 ? 1 : 0);
 }
 
 /* Reap every child that ended and tell its attempt how. */
@@ -119,45 +177,20 @@ static void reap_kids(void) {
  * the socket ended or broke (the spawner's end).
  */
 static int serve(pid_t self) {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(4 * sizeof(int))];
-        } u;
         spawner_req_t req;
-        struct iovec iov = { &req, sizeof(req) };
-        struct msghdr mh;
-        struct cmsghdr *c;
         int fds[4] = { -1, -1, -1, -1 }, nfd = 0, pidfd, err;
         char *block = NULL;
         spawn_t sp;
         ssize_t r;
         pid_t pid;
 
-        memset(&mh, 0, sizeof(mh));
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof(u.buf);
-        do
-                r = recvmsg(SPAWNER_FD, &mh, MSG_CMSG_CLOEXEC);
-        while (r == -1 && errno == EINTR);
-        if (r <= 0)
+        r = spawner_recv_fds(SPAWNER_FD, &req, sizeof(req), fds, 4, &nfd);
+        if (r <= 0) {
+                close_fds(fds, nfd);
                 return -1;
-        for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-                if (c->cmsg_level == SOL_SOCKET &&
-                    c->cmsg_type == SCM_RIGHTS) {
-                        int n = (int)((c->cmsg_len - CMSG_LEN(0)) /
-                                      sizeof(int));
-
-                        if (n > 4 - nfd)
-                                n = 4 - nfd;
-                        memcpy(fds + nfd, CMSG_DATA(c),
-                               (size_t)n * sizeof(int));
-                        nfd += n;
-                }
+        }
         /* The rest of the header (a stream may split it), the block. */
-        if ((mh.msg_flags & MSG_CTRUNC) ||
-            ((size_t)r < sizeof(req) &&
+        if (((size_t)r < sizeof(req) &&
              read_full(SPAWNER_FD, (char *)&req + r, sizeof(req) - (size_t)r)) ||
             req.magic != SPAWNER_MAGIC || req.len == 0 ||
             req.len > SPAWNER_REQ_MAX || !(block = malloc(req.len)) ||

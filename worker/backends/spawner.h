@@ -33,6 +33,9 @@
 /* Bound on a request's block (argv and environment). */
 #define SPAWNER_REQ_MAX (64u << 20)
 
+/* Most descriptors one message carries (a request's four). */
+#define SPAWNER_FDS_MAX 4
+
 typedef struct spawner_req_s {
         uint32_t magic;
         uint32_t len; /* bytes of block that follow */
@@ -46,6 +49,25 @@ typedef struct spawner_rep_s {
         int32_t err; /* 0, or the errno of the fork */
         int32_t pid; /* the supervisor */
 } spawner_rep_t;
+
+/**
+ * sendmsg() of @p len bytes of @p buf on @p sock with the @p nfd
+ * descriptors of @p fds (at most SPAWNER_FDS_MAX, 0: none) as SCM_RIGHTS,
+ * again on EINTR. @return what sendmsg() returned.
+ */
+ssize_t spawner_send_fds(int sock, const void *buf, size_t len,
+                         const int *fds, int nfd);
+
+/**
+ * recvmsg() of up to @p len bytes into @p buf from @p sock, again on
+ * EINTR, with the descriptors that came along (close-on-exec): the first
+ * @p max of them (at most SPAWNER_FDS_MAX) into @p fds in order, their
+ * count in *@p nfd; any others are closed. @return what recvmsg()
+ * returned; -1 (EPROTO, no descriptor kept) when the control data was
+ * truncated.
+ */
+ssize_t spawner_recv_fds(int sock, void *buf, size_t len, int *fds, int max,
+                         int *nfd);
 
 /**
  * The spawner's main loop, on SPAWNER_FD, for the worker @p worker (its
