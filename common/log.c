@@ -2,9 +2,10 @@
  * log.c - the process logger. One line per call (control characters in
  * a text line are escaped), either text
  *   2026-11-23T10:50:14.123Z floq-worker INFO  [fac] msg
- * or a JSON object per line (jansson does the escaping), written under a
- * mutex so lines from worker threads and librdkafka's threads never
- * interleave. Lines about a run or a command (floq_*_ids()) carry its
+ * or a JSON object per line (jansson does the escaping), put together in
+ * memory and written in one write under a mutex, so lines from worker
+ * threads and librdkafka's threads never interleave, nor, on a shared
+ * stderr, with other processes' lines. Lines about a run or a command (floq_*_ids()) carry its
  * run_id / command_id as JSON fields. The floq_log() macros check floq_log_level before evaluating
  * their arguments (Redis serverLog); librdkafka's own log is routed here by
  * floq_log_rdkafka_cb(). Nothing else in libfloq prints.
@@ -78,7 +79,58 @@ int floq_log_level_parse(const char *s) {
         return -1;
 }
 
-static void write_json(FILE *out, const char *ts, int level,
+/* A line being put together, so that it reaches the stream in one write:
+ * stderr is unbuffered, and a line written piece by piece took five
+ * write(2)s and could be split by another process writing to the same
+ * stderr (the spawner, a supervisor). On the stack up to its size, then
+ * on the heap; when that fails, what fits is written. */
+typedef struct lbuf_s {
+        char *p;
+        size_t len, cap;
+        int oom;
+        char stack[1536];
+} lbuf_t;
+
+static void lbuf_init(lbuf_t *b) {
+        b->p = b->stack;
+        b->len = 0;
+        b->cap = sizeof(b->stack);
+        b->oom = 0;
+}
+
+static void lbuf_put(lbuf_t *b, const char *s, size_t n) {
+        if (b->len + n > b->cap && !b->oom) {
+                size_t cap = (b->len + n) * 2;
+                char *np = b->p == b->stack ? malloc(cap)
+                                            : realloc(b->p, cap);
+
+                if (np) {
+                        if (b->p == b->stack)
+                                memcpy(np, b->stack, b->len);
+                        b->p = np;
+                        b->cap = cap;
+                } else {
+                        b->oom = 1;
+                }
+        }
+        if (b->len + n > b->cap)
+                n = b->cap - b->len;
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+}
+
+static void lbuf_puts(lbuf_t *b, const char *s) { lbuf_put(b, s, strlen(s)); }
+
+/* Write the line out, in one fwrite() and flush, and free it. */
+static void lbuf_flush(lbuf_t *b, FILE *out) {
+        fwrite(b->p, 1, b->len, out);
+        fflush(out);
+        if (b->p != b->stack)
+                free(b->p);
+        lbuf_init(b);
+}
+
+static void write_json(lbuf_t *out, const char *ts, int level,
                        const char *facility, const char *run_id,
                        const char *command_id, const char *msg) {
         json_t *obj = json_object();
@@ -115,8 +167,8 @@ static void write_json(FILE *out, const char *ts, int level,
         if (line) {
                 json_free_t jfree = NULL;
 
-                fputs(line, out);
-                fputc('\n', out);
+                lbuf_puts(out, line);
+                lbuf_put(out, "\n", 1);
                 /* jansson's own free: a program may count what jansson
                  * holds (floq-console's byte budget) */
                 json_get_alloc_funcs(NULL, &jfree);
@@ -129,24 +181,27 @@ static void write_json(FILE *out, const char *ts, int level,
  * character in it (a reason, a backend's answer, an id from a command)
  * is written as an escape (\n, \r, \xNN), so that no message can start
  * a line that looks like another one. Tabs stay. */
-static void write_text_msg(FILE *out, const char *msg) {
+static void write_text_msg(lbuf_t *out, const char *msg) {
         const char *run = msg, *p;
 
         for (p = msg; *p; p++) {
                 unsigned char c = (unsigned char)*p;
+                char esc[8];
 
                 if ((c >= 0x20 && c != 0x7f) || c == '\t')
                         continue;
-                fwrite(run, 1, (size_t)(p - run), out);
+                lbuf_put(out, run, (size_t)(p - run));
                 if (c == '\n')
-                        fputs("\\n", out);
+                        lbuf_put(out, "\\n", 2);
                 else if (c == '\r')
-                        fputs("\\r", out);
+                        lbuf_put(out, "\\r", 2);
                 else
-                        fprintf(out, "\\x%02x", c);
+                        lbuf_put(out, esc,
+                                 (size_t)snprintf(esc, sizeof(esc), "\\x%02x",
+                                                  c));
                 run = p + 1;
         }
-        fputs(run, out);
+        lbuf_puts(out, run);
 }
 
 static void log_vwrite(int level, const char *facility, const char *run_id,
@@ -155,6 +210,7 @@ static void log_vwrite(int level, const char *facility, const char *run_id,
         char *msg = stackbuf;
         char *heap = NULL;
         char ts[32];
+        lbuf_t line;
         FILE *out;
         va_list ap2;
         int n;
@@ -176,20 +232,25 @@ static void log_vwrite(int level, const char *facility, const char *run_id,
         va_end(ap2);
         floq_ms_to_iso(floq_now_ms(), ts, sizeof(ts));
 
+        lbuf_init(&line);
         pthread_mutex_lock(&log_lock);
         out = log_out ? log_out : stderr;
-        if (log_json)
-                write_json(out, ts, level, facility, run_id, command_id,
+        if (log_json) {
+                write_json(&line, ts, level, facility, run_id, command_id,
                            msg);
-        else {
-                fprintf(out, "%s %s %s [", ts, log_program,
-                        levels[level].text);
-                write_text_msg(out, facility);
-                fputs("] ", out);
-                write_text_msg(out, msg);
-                fputc('\n', out);
+        } else {
+                lbuf_puts(&line, ts);
+                lbuf_put(&line, " ", 1);
+                lbuf_puts(&line, log_program);
+                lbuf_put(&line, " ", 1);
+                lbuf_puts(&line, levels[level].text);
+                lbuf_put(&line, " [", 2);
+                write_text_msg(&line, facility);
+                lbuf_put(&line, "] ", 2);
+                write_text_msg(&line, msg);
+                lbuf_put(&line, "\n", 1);
         }
-        fflush(out);
+        lbuf_flush(&line, out);
         pthread_mutex_unlock(&log_lock);
         free(heap);
 }

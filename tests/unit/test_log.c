@@ -227,6 +227,62 @@ START_TEST(test_threads_whole_lines) {
 }
 END_TEST
 
+/* What reached an unbuffered stream, write by write (fopencookie). */
+static struct {
+        int writes;
+        char *text;
+        size_t len;
+} sink;
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t size) {
+        char *n = realloc(sink.text, sink.len + size + 1);
+
+        (void)cookie;
+        ck_assert_ptr_nonnull(n);
+        sink.text = n;
+        memcpy(sink.text + sink.len, buf, size);
+        sink.len += size;
+        sink.text[sink.len] = '\0';
+        sink.writes++;
+        return (ssize_t)size;
+}
+
+/* Each line reaches the stream in one write, as stderr is unbuffered and
+ * shared with the spawner and the supervisors: text with escapes, a
+ * message past the stack buffer, JSON. Before, a text line took five
+ * write(2)s (one per piece) and more with each escape. */
+START_TEST(test_one_write_per_line) {
+        cookie_io_functions_t io = { NULL, sink_write, NULL, NULL };
+        FILE *f = fopencookie(NULL, "w", io);
+        char *big = malloc(3001);
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(setvbuf(f, NULL, _IONBF, 0), 0);
+        memset(&sink, 0, sizeof(sink));
+        floq_log_setup("t", FLOQ_LOG_INFO, 0, f);
+        floq_info("fac", "run %s ended\nwith \x01 and \r", "r1");
+        ck_assert_int_eq(sink.writes, 1);
+        ck_assert_ptr_nonnull(
+                strstr(sink.text, " t INFO  [fac] run r1 ended\\nwith "
+                                  "\\x01 and \\r\n"));
+        memset(big, 'b', 3000);
+        big[3000] = '\0';
+        floq_info("fac", "<%s>", big);
+        ck_assert_int_eq(sink.writes, 2);
+        ck_assert_ptr_nonnull(strstr(sink.text, big));
+        ck_assert_ptr_nonnull(strstr(sink.text, "b>\n"));
+        floq_log_setup("t", FLOQ_LOG_INFO, 1, f);
+        floq_log_write_ids(FLOQ_LOG_INFO, "fac", "r2", "c2", "json %d", 3);
+        ck_assert_int_eq(sink.writes, 3);
+        ck_assert_ptr_nonnull(strstr(sink.text, "\"msg\":\"json 3\"}\n"));
+        floq_log_setup("floq", FLOQ_LOG_INFO, 0, NULL);
+        fclose(f);
+        free(big);
+        free(sink.text);
+        memset(&sink, 0, sizeof(sink));
+}
+END_TEST
+
 START_TEST(test_ms_to_iso) {
         char buf[32];
 
@@ -292,6 +348,7 @@ static Suite *log_suite(void) {
         tcase_add_test(tc, test_json_invalid_utf8);
         tcase_add_test(tc, test_rdkafka_cb);
         tcase_add_test(tc, test_threads_whole_lines);
+        tcase_add_test(tc, test_one_write_per_line);
         suite_add_tcase(s, tc);
 
         tcase_set_timeout(tt, 10);
