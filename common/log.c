@@ -5,7 +5,7 @@
  * or a JSON object per line (jansson does the escaping), put together in
  * memory and written in one write under a mutex, so lines from worker
  * threads and librdkafka's threads never interleave, nor, on a shared
- * stderr, with other processes' lines. Lines about a run or a command (floq_*_ids()) carry its
+ * stderr, with other processes' lines (up to PIPE_BUF bytes on a pipe). Lines about a run or a command (floq_*_ids()) carry its
  * run_id / command_id as JSON fields. The floq_log() macros check floq_log_level before evaluating
  * their arguments (Redis serverLog); librdkafka's own log is routed here by
  * floq_log_rdkafka_cb(). Nothing else in libfloq prints.
@@ -82,7 +82,7 @@ int floq_log_level_parse(const char *s) {
 /* A line being put together, so that it reaches the stream in one write:
  * stderr is unbuffered, and a line written piece by piece took five
  * write(2)s and could be split by another process writing to the same
- * stderr (the spawner, a supervisor). On the stack up to its size, then
+ * stderr (a write of up to PIPE_BUF bytes to a pipe is not). On the stack up to its size, then
  * on the heap; when that fails, what fits is written. */
 typedef struct lbuf_s {
         char *p;
@@ -121,8 +121,11 @@ static void lbuf_put(lbuf_t *b, const char *s, size_t n) {
 
 static void lbuf_puts(lbuf_t *b, const char *s) { lbuf_put(b, s, strlen(s)); }
 
-/* Write the line out, in one fwrite() and flush, and free it. */
+/* Write the line out, in one fwrite() and flush, and free it. A line cut
+ * short by a failed allocation still ends with its newline. */
 static void lbuf_flush(lbuf_t *b, FILE *out) {
+        if (b->oom && b->len > 0 && b->p[b->len - 1] != '\n')
+                b->p[b->len - 1] = '\n';
         fwrite(b->p, 1, b->len, out);
         fflush(out);
         if (b->p != b->stack)

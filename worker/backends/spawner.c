@@ -67,10 +67,14 @@ ssize_t spawner_send_fds(int sock, const void *buf, size_t len,
         struct msghdr mh;
         ssize_t r;
 
+        if (nfd < 0 || nfd > SPAWNER_FDS_MAX) {
+                errno = EINVAL;
+                return -1;
+        }
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = &iov;
         mh.msg_iovlen = 1;
-        if (nfd > 0 && nfd <= SPAWNER_FDS_MAX) {
+        if (nfd > 0) {
                 struct cmsghdr *c;
 
                 memset(&u, 0, sizeof(u));
