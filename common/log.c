@@ -5,10 +5,12 @@
  * or a JSON object per line (jansson does the escaping), put together in
  * memory and written in one write under a mutex, so lines from worker
  * threads and librdkafka's threads never interleave, nor, on a shared
- * stderr, with other processes' lines (up to PIPE_BUF bytes on a pipe). Lines about a run or a command (floq_*_ids()) carry its
- * run_id / command_id as JSON fields. The floq_log() macros check floq_log_level before evaluating
- * their arguments (Redis serverLog); librdkafka's own log is routed here by
- * floq_log_rdkafka_cb(). Nothing else in libfloq prints.
+ * stderr, with other processes' lines (up to PIPE_BUF bytes on a pipe).
+ * Lines about a run or a command (floq_*_ids()) carry its run_id /
+ * command_id as JSON fields. The floq_log() macros check floq_log_level
+ * before evaluating their arguments (Redis serverLog); librdkafka's own
+ * log is routed here by floq_log_rdkafka_cb(). Nothing else in libfloq
+ * prints.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -82,8 +84,9 @@ int floq_log_level_parse(const char *s) {
 /* A line being put together, so that it reaches the stream in one write:
  * stderr is unbuffered, and a line written piece by piece took five
  * write(2)s and could be split by another process writing to the same
- * stderr (a write of up to PIPE_BUF bytes to a pipe is not). On the stack up to its size, then
- * on the heap; when that fails, what fits is written. */
+ * stderr (a write of up to PIPE_BUF bytes to a pipe is not). On the
+ * stack up to its size, then on the heap; when that fails, what fits is
+ * written. */
 typedef struct lbuf_s {
         char *p;
         size_t len, cap;

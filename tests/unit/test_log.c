@@ -248,8 +248,8 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t size) {
 }
 
 /* Each line reaches the stream in one write, as stderr is unbuffered and
- * shared with the spawner and the supervisors: text with escapes, a
- * message past the stack buffer, JSON. Before, a text line took five
+ * may be shared with other processes (a service manager's log, a
+ * terminal): text with escapes, a message past the stack buffer, JSON. Before, a text line took five
  * write(2)s (one per piece) and more with each escape. */
 START_TEST(test_one_write_per_line) {
         cookie_io_functions_t io = { NULL, sink_write, NULL, NULL };
